@@ -1,0 +1,2 @@
+// Virtual-time trace replay on WireCapCore.
+import WireCapCore

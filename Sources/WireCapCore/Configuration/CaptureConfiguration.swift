@@ -1,0 +1,62 @@
+/// Basic or advanced capture (paper §3.2.2a).
+public enum CaptureMode: String, Sendable, Hashable, CaseIterable {
+    /// Every queue is handled on its own: no offload.
+    case basic
+    /// Buddy-group offload: a capture thread whose capture queue is longer than
+    /// T% of its capacity places chunks on the least busy buddy's capture queue.
+    case advanced
+}
+
+/// Everything the core needs to run a set of receive queues.
+public struct CaptureConfiguration: Sendable, Hashable {
+    /// The pool shape, the same for every queue.
+    public var geometry: PoolGeometry
+    /// Basic (no offload) or advanced (buddy-group offload).
+    public var mode: CaptureMode
+    /// T: offload when the own capture queue holds more than T% of its capacity (1...100).
+    public var offloadThresholdPercent: Int
+    /// A partly filled chunk is delivered when its oldest undelivered packet is this old.
+    public var partialTimeoutNanoseconds: UInt64
+
+    public init(
+        geometry: PoolGeometry = .default,
+        mode: CaptureMode = .advanced,
+        offloadThresholdPercent: Int = 60,
+        partialTimeoutNanoseconds: UInt64 = 1_000_000
+    ) {
+        self.geometry = geometry
+        self.mode = mode
+        self.offloadThresholdPercent = offloadThresholdPercent
+        self.partialTimeoutNanoseconds = partialTimeoutNanoseconds
+    }
+
+    /// Validates the geometry, T and the timeout.
+    public func validate() throws(ConfigurationError) {
+        try geometry.validate()
+        guard (1...100).contains(offloadThresholdPercent) else {
+            throw ConfigurationError(.offloadThreshold, "T (offload threshold) must be a percentage in 1...100, got \(offloadThresholdPercent)")
+        }
+        guard partialTimeoutNanoseconds > 0 else {
+            throw ConfigurationError(.partialTimeout, "the partial-chunk timeout must be greater than 0")
+        }
+    }
+
+    /// Pool memory for `queues` receive queues: n · R · M · frameSize bytes.
+    public func memoryRequired(queues: Int) -> Int { queues * geometry.poolBytes }
+}
+
+/// A configuration value that breaks a rule; `description` is one line naming the value and the rule.
+public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Which parameter is at fault.
+    public enum Field: String, Sendable, Hashable {
+        case cellsPerChunk = "M", chunksPerPool = "R", fillRingSize = "N", frameSize = "frame-size"
+        case offloadThreshold = "T", partialTimeout = "timeout", queues = "queues", other
+    }
+    public var field: Field
+    public var message: String
+    public init(_ field: Field, _ message: String) {
+        self.field = field
+        self.message = message
+    }
+    public var description: String { message }
+}

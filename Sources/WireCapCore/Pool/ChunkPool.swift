@@ -1,0 +1,416 @@
+/// The ring-buffer pool of one receive queue (paper §3.2.1): R chunks of M cells.
+///
+/// A chunk is in exactly one of three states, as in the paper:
+///
+/// ```
+///            attach()                 last cell delivered           last slice recycled
+///   free ────────────────▶ attached ─────────────────────▶ captured ───────────────────▶ free
+///   (in the free stack)    (frames with the kernel or       (all M packets in user space,
+///                           partly returned; slices may      waiting for recycles)
+///                           already be in user space)
+/// ```
+///
+/// **Frames come back in any order.** The kernel's buffer pool reuses recently
+/// freed frames first, so a chunk is not "the next M descriptors": ``record(address:length:timestamp:)``
+/// finds the chunk by address and appends the packet to that chunk's descriptor
+/// table. A chunk is full when all M of its frames have come back.
+///
+/// **Zero-copy partial delivery.** The paper copies a partly filled chunk into a
+/// free one after a timeout. Here the received frames already sit in user-space
+/// memory, so instead the received-but-undelivered cells of an attached chunk are
+/// handed out as a *slice* (a ``ChunkHandle`` with `start`/`count`). The chunk
+/// stays attached; its later packets form later slices. It becomes `captured`
+/// when all M cells are delivered and `free` only when every slice was recycled.
+/// No packet is copied, lost or delivered twice.
+///
+/// **Item budget.** At most ``itemBudget`` handles (2·R) are outstanding per pool,
+/// so the rings of a ``BuddyGroup`` (capacity ≥ 2·R) can never overflow with
+/// valid handles. A chunk that cannot be handed out now stays in the pool and is
+/// offered again on the next ``deliverReady(now:timeout:_:)``: nothing is dropped
+/// by delivery; only a pool without free chunks starves the fill ring.
+///
+/// - warning: Not thread-safe. One thread (the queue's capture thread) calls every
+///   method. Consumers only read descriptor-table cells of slices they hold, which
+///   the pool does not touch until the slice is recycled; the work-queue ring's
+///   release/acquire pair orders those writes and reads.
+public final class ChunkPool: @unchecked Sendable {
+    /// Index of this pool's queue within its buddy group (copied into every handle).
+    public let queue: UInt16
+    /// The pool's shape.
+    public let geometry: PoolGeometry
+    /// Most handles that may be outstanding at once (2·R).
+    public let itemBudget: Int
+
+    @usableFromInline let m: UInt32
+    @usableFromInline let r: UInt32
+    @usableFromInline let chunkBytes: UInt64
+    @usableFromInline let frameBytes: UInt64
+
+    // Per-chunk state, struct-of-arrays, R entries each.
+    @usableFromInline let state: UnsafeMutablePointer<ChunkState>
+    @usableFromInline let returned: UnsafeMutablePointer<UInt32>
+    @usableFromInline let delivered: UnsafeMutablePointer<UInt32>
+    @usableFromInline let outstanding: UnsafeMutablePointer<UInt32>
+    @usableFromInline let generation: UnsafeMutablePointer<UInt32>
+    // Per-cell, R·M entries each.
+    @usableFromInline let sliceLength: UnsafeMutablePointer<UInt32>
+    @usableFromInline let cells: UnsafeMutablePointer<CellDescriptor>
+    // Free chunks (a stack: the most recently freed chunk is the warmest).
+    @usableFromInline let freeStack: UnsafeMutablePointer<UInt32>
+    @usableFromInline var freeCount: Int
+    // Attached chunks in attach order (capacity R, kept compact).
+    @usableFromInline let attachedList: UnsafeMutablePointer<UInt32>
+    @usableFromInline var attachedCount: Int
+
+    @usableFromInline var capturedCount: Int = 0
+    @usableFromInline var outstandingCount: Int = 0
+    @usableFromInline var stored = PoolCounters()
+
+    /// Handles (chunks or slices) in user space, not yet recycled.
+    @inlinable public var outstandingItems: Int { outstandingCount }
+    /// Counters kept by the pool (plain integers: the owning thread publishes them).
+    @inlinable public var counters: PoolCounters { stored }
+
+    /// The chunk states, as the paper names them.
+    @frozen public enum ChunkState: UInt8, Sendable { case free, attached, captured }
+
+    /// Creates a pool; every chunk starts `free`. Traps on an invalid geometry
+    /// (validate it first with ``PoolGeometry/validate()``).
+    public init(queue: UInt16, geometry: PoolGeometry) {
+        do { try geometry.validate() } catch { preconditionFailure("ChunkPool: \(error)") }
+        self.queue = queue
+        self.geometry = geometry
+        self.itemBudget = 2 * geometry.chunksPerPool
+        m = UInt32(geometry.cellsPerChunk)
+        r = UInt32(geometry.chunksPerPool)
+        chunkBytes = UInt64(geometry.chunkBytes)
+        frameBytes = UInt64(geometry.frameSize)
+        let chunks = geometry.chunksPerPool
+        let cellCount = geometry.cellsPerPool
+        state = .allocate(capacity: chunks); state.initialize(repeating: .free, count: chunks)
+        returned = .allocate(capacity: chunks); returned.initialize(repeating: 0, count: chunks)
+        delivered = .allocate(capacity: chunks); delivered.initialize(repeating: 0, count: chunks)
+        outstanding = .allocate(capacity: chunks); outstanding.initialize(repeating: 0, count: chunks)
+        generation = .allocate(capacity: chunks); generation.initialize(repeating: 0, count: chunks)
+        sliceLength = .allocate(capacity: cellCount); sliceLength.initialize(repeating: 0, count: cellCount)
+        cells = .allocate(capacity: cellCount)
+        cells.initialize(repeating: CellDescriptor(address: 0, length: 0, timestamp: 0), count: cellCount)
+        freeStack = .allocate(capacity: chunks)
+        // Chunk 0 on top, so a fresh pool attaches 0, 1, 2, … (addresses ascend).
+        for i in 0..<chunks { freeStack[i] = UInt32(chunks - 1 - i) }
+        freeCount = chunks
+        attachedList = .allocate(capacity: chunks)
+        attachedCount = 0
+    }
+
+    deinit {
+        state.deallocate(); returned.deallocate(); delivered.deallocate()
+        outstanding.deallocate(); generation.deallocate(); sliceLength.deallocate()
+        cells.deallocate(); freeStack.deallocate(); attachedList.deallocate()
+    }
+
+    // MARK: Occupancy
+
+    /// Chunks in the `free` state.
+    @inlinable public var freeChunks: Int { freeCount }
+    /// Chunks in the `attached` state.
+    @inlinable public var attachedChunks: Int { attachedCount }
+    /// Chunks in the `captured` state.
+    @inlinable public var capturedChunks: Int { capturedCount }
+
+    /// The state of chunk `chunk`.
+    public func state(of chunk: Int) -> ChunkState { state[chunk] }
+
+    // MARK: Attach
+
+    /// Moves a free chunk to `attached` and returns its index; the caller posts its
+    /// M frame addresses (``frameAddress(chunk:cell:)``) to the fill ring.
+    ///
+    /// - Returns: `nil` when no chunk is free (counted once per starvation episode
+    ///   in ``PoolCounters/exhaustionEpisodes``).
+    @inlinable
+    public func attach() -> UInt32? {
+        guard freeCount > 0 else {
+            if !stored.starving {
+                stored.starving = true
+                stored.exhaustionEpisodes &+= 1
+            }
+            return nil
+        }
+        stored.starving = false
+        freeCount -= 1
+        let chunk = freeStack[freeCount]
+        let c = Int(chunk)
+        state[c] = .attached
+        generation[c] &+= 1
+        returned[c] = 0
+        delivered[c] = 0
+        attachedList[attachedCount] = chunk
+        attachedCount += 1
+        stored.attaches &+= 1
+        return chunk
+    }
+
+    /// The frame address (offset in the pool's memory) of cell `cell` of chunk `chunk`.
+    @inlinable
+    public func frameAddress(chunk: UInt32, cell: UInt32) -> UInt64 {
+        UInt64(chunk) &* chunkBytes &+ UInt64(cell) &* frameBytes
+    }
+
+    // MARK: Receive
+
+    /// Records a received packet: finds its chunk by address and appends it to the
+    /// chunk's descriptor table.
+    ///
+    /// - Returns: `false` if the address belongs to no attached chunk, or to a chunk
+    ///   that already has all M frames back (counted in
+    ///   ``PoolCounters/invalidDescriptors``; a kernel or caller bug, never silent).
+    @inlinable @inline(__always)
+    public func record(address: UInt64, length: UInt32, timestamp: UInt64) -> Bool {
+        let chunk = address / chunkBytes
+        guard chunk < UInt64(r) else {
+            stored.invalidDescriptors &+= 1
+            return false
+        }
+        let c = Int(truncatingIfNeeded: chunk)
+        let got = returned[c]
+        guard state[c] == .attached, got < m else {
+            stored.invalidDescriptors &+= 1
+            return false
+        }
+        cells[c &* Int(m) &+ Int(got)] = CellDescriptor(address: address, length: length, timestamp: timestamp)
+        returned[c] = got &+ 1
+        return true
+    }
+
+    // MARK: Deliver
+
+    /// Offers every deliverable slice to `place`, oldest attached chunk first.
+    ///
+    /// A chunk's undelivered cells are deliverable when the chunk is full, or when
+    /// the oldest of them was received `timeout` or more before `now`. `place`
+    /// returns `false` when it cannot take the handle now; the cells then stay in
+    /// the pool and are offered again next time (nothing is lost).
+    ///
+    /// - Returns: packets handed out by this call.
+    @inlinable
+    public func deliverReady(now: UInt64, timeout: UInt64, _ place: (ChunkHandle) -> Bool) -> Int {
+        var packets = 0
+        var blocked = false
+        var keep = 0
+        let mm = Int(m)
+        for i in 0..<attachedCount {
+            let chunk = attachedList[i]
+            let c = Int(chunk)
+            let got = returned[c]
+            let done = delivered[c]
+            if !blocked, got > done, outstandingCount < itemBudget {
+                let full = got == m
+                let oldest = cells[c &* mm &+ Int(done)].timestamp
+                let timedOut = now >= oldest && now &- oldest >= timeout
+                if full || timedOut {
+                    let handle = ChunkHandle(
+                        queue: queue, chunk: chunk, generation: generation[c], start: done, count: got &- done)
+                    if place(handle) {
+                        sliceLength[c &* mm &+ Int(done)] = got &- done
+                        outstanding[c] &+= 1
+                        outstandingCount += 1
+                        delivered[c] = got
+                        packets &+= Int(got &- done)
+                        if full {
+                            state[c] = .captured
+                            capturedCount += 1
+                            if done == 0 { stored.fullChunks &+= 1 } else { stored.completingSlices &+= 1 }
+                            continue  // leaves the attached list
+                        }
+                        stored.partialSlices &+= 1
+                    } else {
+                        blocked = true
+                    }
+                }
+            }
+            attachedList[keep] = chunk
+            keep += 1
+        }
+        attachedCount = keep
+        stored.packetsDelivered &+= UInt64(packets)
+        return packets
+    }
+
+    // MARK: Recycle
+
+    /// Takes back a handle from user space after strict validation.
+    ///
+    /// - Returns: `nil` when accepted; otherwise why it was rejected. A rejected
+    ///   handle changes nothing in the pool and is counted.
+    @discardableResult
+    public func recycle(_ handle: ChunkHandle) -> RecycleRejection? {
+        if let rejection = validate(handle) {
+            stored.rejected[rejection] &+= 1
+            return rejection
+        }
+        let c = Int(handle.chunk)
+        sliceLength[c * Int(m) + Int(handle.start)] = 0
+        outstanding[c] -= 1
+        outstandingCount -= 1
+        stored.recycled &+= 1
+        if state[c] == .captured && outstanding[c] == 0 {
+            state[c] = .free
+            capturedCount -= 1
+            freeStack[freeCount] = handle.chunk
+            freeCount += 1
+        }
+        return nil
+    }
+
+    @usableFromInline
+    func validate(_ handle: ChunkHandle) -> RecycleRejection? {
+        guard handle.queue == queue else { return .wrongPool }
+        guard handle.chunk < r else { return .unknownChunk }
+        let c = Int(handle.chunk)
+        guard handle.generation == generation[c] else { return .staleGeneration }
+        guard state[c] != .free else { return .notCaptured }
+        guard handle.start < m else { return .notOutstanding }
+        let length = sliceLength[c * Int(m) + Int(handle.start)]
+        guard length != 0 else { return .notOutstanding }
+        guard length == handle.count else { return .lengthMismatch }
+        return nil
+    }
+
+    // MARK: Reading packets
+
+    /// The descriptors of the packets a handle names. Valid until the handle is
+    /// recycled. Any thread that holds the handle.
+    @inlinable
+    public func descriptors(of handle: ChunkHandle) -> UnsafeBufferPointer<CellDescriptor> {
+        UnsafeBufferPointer(
+            start: cells + (Int(handle.chunk) &* Int(m) &+ Int(handle.start)), count: Int(handle.count))
+    }
+
+    // MARK: Invariants
+
+    /// Checks every invariant of the pool; returns one line per violation (empty when sound).
+    /// O(R·M): for tests and `WIRECAP_INTERNAL_CHECKS` builds, not for the hot path.
+    public func invariantViolations() -> [String] {
+        var problems: [String] = []
+        var free = 0, attached = 0, captured = 0, outstandingSum = 0
+        let mm = Int(m)
+        var inFreeStack = [Bool](repeating: false, count: Int(r))
+        for i in 0..<freeCount {
+            let c = Int(freeStack[i])
+            if inFreeStack[c] { problems.append("chunk \(c) twice in the free stack") }
+            inFreeStack[c] = true
+        }
+        var inAttachedList = [Bool](repeating: false, count: Int(r))
+        for i in 0..<attachedCount {
+            let c = Int(attachedList[i])
+            if inAttachedList[c] { problems.append("chunk \(c) twice in the attached list") }
+            inAttachedList[c] = true
+        }
+        for c in 0..<Int(r) {
+            var slices = 0, sliced = 0
+            for cell in 0..<mm where sliceLength[c * mm + cell] != 0 {
+                slices += 1
+                sliced += Int(sliceLength[c * mm + cell])
+                if cell + Int(sliceLength[c * mm + cell]) > Int(delivered[c]) {
+                    problems.append("chunk \(c): slice at \(cell) extends past delivered")
+                }
+            }
+            if slices != Int(outstanding[c]) { problems.append("chunk \(c): \(slices) slices marked, \(outstanding[c]) outstanding") }
+            _ = sliced
+            outstandingSum += Int(outstanding[c])
+            if delivered[c] > returned[c] { problems.append("chunk \(c): delivered > returned") }
+            if returned[c] > m { problems.append("chunk \(c): returned > M") }
+            switch state[c] {
+            case .free:
+                free += 1
+                if !inFreeStack[c] { problems.append("free chunk \(c) not in the free stack") }
+                if outstanding[c] != 0 { problems.append("free chunk \(c) has outstanding slices") }
+            case .attached:
+                attached += 1
+                if !inAttachedList[c] { problems.append("attached chunk \(c) not in the attached list") }
+                if delivered[c] == m { problems.append("attached chunk \(c) fully delivered") }
+            case .captured:
+                captured += 1
+                if delivered[c] != m { problems.append("captured chunk \(c) not fully delivered") }
+                if outstanding[c] == 0 { problems.append("captured chunk \(c) has nothing outstanding") }
+            }
+            if state[c] != .free && inFreeStack[c] { problems.append("non-free chunk \(c) in the free stack") }
+            if state[c] != .attached && inAttachedList[c] { problems.append("non-attached chunk \(c) in the attached list") }
+        }
+        if free + attached + captured != Int(r) { problems.append("free+attached+captured != R") }
+        if free != freeCount { problems.append("free count \(free) != free stack \(freeCount)") }
+        if captured != capturedCount { problems.append("captured count mismatch") }
+        if outstandingSum != outstandingItems { problems.append("outstanding items \(outstandingItems) != sum \(outstandingSum)") }
+        if outstandingItems > itemBudget { problems.append("outstanding items over budget") }
+        return problems
+    }
+}
+
+/// Counters a ``ChunkPool`` keeps about itself. Plain values owned by the pool's thread.
+public struct PoolCounters: Sendable, Hashable {
+    /// Chunks attached (free → attached transitions).
+    public var attaches: UInt64 = 0
+    /// Chunks delivered whole (one handle of M packets).
+    public var fullChunks: UInt64 = 0
+    /// Slices delivered from a chunk that was not yet full (after the timeout).
+    public var partialSlices: UInt64 = 0
+    /// Last slices of chunks that were earlier delivered in part.
+    public var completingSlices: UInt64 = 0
+    /// Packets handed out in handles.
+    public var packetsDelivered: UInt64 = 0
+    /// Handles taken back.
+    public var recycled: UInt64 = 0
+    /// Handles refused, by reason.
+    public var rejected = RejectionCounts()
+    /// Received descriptors whose address named no attached chunk.
+    public var invalidDescriptors: UInt64 = 0
+    /// Times the pool ran out of free chunks when one was wanted (episodes, not packets).
+    public var exhaustionEpisodes: UInt64 = 0
+    /// `true` while the latest attach found no free chunk.
+    public var starving = false
+
+    /// All rejected recycles.
+    public var rejectedTotal: UInt64 { rejected.total }
+}
+
+/// Rejected recycles by reason; a fixed-size value (no heap storage).
+public struct RejectionCounts: Sendable, Hashable {
+    public var wrongPool: UInt64 = 0
+    public var unknownChunk: UInt64 = 0
+    public var staleGeneration: UInt64 = 0
+    public var notCaptured: UInt64 = 0
+    public var notOutstanding: UInt64 = 0
+    public var lengthMismatch: UInt64 = 0
+
+    public init() {}
+
+    /// The count for one reason.
+    public subscript(reason: RecycleRejection) -> UInt64 {
+        get {
+            switch reason {
+            case .wrongPool: wrongPool
+            case .unknownChunk: unknownChunk
+            case .staleGeneration: staleGeneration
+            case .notCaptured: notCaptured
+            case .notOutstanding: notOutstanding
+            case .lengthMismatch: lengthMismatch
+            }
+        }
+        set {
+            switch reason {
+            case .wrongPool: wrongPool = newValue
+            case .unknownChunk: unknownChunk = newValue
+            case .staleGeneration: staleGeneration = newValue
+            case .notCaptured: notCaptured = newValue
+            case .notOutstanding: notOutstanding = newValue
+            case .lengthMismatch: lengthMismatch = newValue
+            }
+        }
+    }
+
+    /// All reasons together.
+    public var total: UInt64 {
+        wrongPool &+ unknownChunk &+ staleGeneration &+ notCaptured &+ notOutstanding &+ lengthMismatch
+    }
+}

@@ -1,0 +1,259 @@
+/// The receive queues of one application, with their pools, their work-queue
+/// pairs and the offload policy (paper §3.2.1 "Buddy-group-based offloading",
+/// §3.2.2a advanced mode).
+///
+/// **Rings and who uses them.** Every queue `q` has a capture queue and a
+/// recycle queue, as in the paper. After an offload, a chunk from pool A is
+/// processed by queue B's consumer and must go back to A's capture thread, which
+/// alone may touch pool A. To keep every ring single-producer/single-consumer
+/// (no CAS anywhere), each queue's capture and recycle queue is made of one
+/// *lane* per buddy:
+///
+/// ```
+///   capture lane  (i → j): producer = capture thread i, consumer = consumer j
+///   recycle lane  (j → i): producer = consumer j,       consumer = capture thread i
+///
+///   capture queue of j = lanes (0 → j) … (n-1 → j)    (j's consumer reads them round-robin)
+///   recycle queue of i = lanes (i ← 0) … (i ← n-1)    (i's capture thread drains them)
+/// ```
+///
+/// Each lane holds 2·R handles, the pool's whole ``ChunkPool/itemBudget``, so a
+/// lane can never be full with valid handles.
+///
+/// **Offload (advanced mode).** When capture thread `i` places a handle and its own
+/// capture queue holds more than T% of its capacity (R handles), the handle goes to
+/// the buddy whose capture queue is shortest now; ties go to the own queue, then
+/// to the lowest index. If no buddy is shorter, the handle stays home. Basic mode
+/// never offloads. A queue belongs to exactly one group, so different
+/// applications never exchange chunks.
+///
+/// - warning: ``place(_:from:)`` and ``nextRecycled(owner:)`` belong to capture
+///   thread `i`; ``nextChunk(consumer:)`` and ``recycle(_:consumer:)`` to consumer `j`.
+///   Statistics may be read from any thread.
+public final class BuddyGroup: @unchecked Sendable {
+    /// Queues in the group.
+    public let queueCount: Int
+    /// The configuration every queue shares.
+    public let configuration: CaptureConfiguration
+    /// The pools, one per queue, indexed like the queues.
+    public let pools: [ChunkPool]
+
+    @usableFromInline let n: Int
+    @usableFromInline let advanced: Bool
+    @usableFromInline let thresholdItems: Int      // own length above which we offload
+    @usableFromInline let captureLanes: UnsafeMutablePointer<SPSCRing<ChunkHandle>>   // [i * n + j]: i → j
+    @usableFromInline let recycleLanes: UnsafeMutablePointer<SPSCRing<ChunkHandle>>   // [i * n + j]: consumer j → owner i
+    @usableFromInline let cellTables: UnsafeMutablePointer<UnsafeMutablePointer<CellDescriptor>>
+    @usableFromInline let cellsPerChunk: Int
+    @usableFromInline let consumerCursor: UnsafeMutablePointer<Int>  // one cache line per consumer
+    /// Offload counters: [i * n + j] = handles capture thread i placed on j (written by i only).
+    @usableFromInline let offloads: CounterBlock
+    @usableFromInline let captureBlocks: [CounterBlock]
+    @usableFromInline let consumerBlocks: [CounterBlock]
+
+    /// Creates `queueCount` pools and their work-queue pairs.
+    public init(queueCount: Int, configuration: CaptureConfiguration) throws(ConfigurationError) {
+        try configuration.validate()
+        guard (1...Int(UInt16.max)).contains(queueCount) else {
+            throw ConfigurationError(.queues, "a buddy group needs 1...65535 queues, got \(queueCount)")
+        }
+        self.queueCount = queueCount
+        self.configuration = configuration
+        n = queueCount
+        advanced = configuration.mode == .advanced && queueCount > 1
+        let capacity = configuration.geometry.chunksPerPool
+        // "Passes T% of capacity": offload when length · 100 > T · R.
+        thresholdItems = capacity * configuration.offloadThresholdPercent / 100
+        cellsPerChunk = configuration.geometry.cellsPerChunk
+        let pools = (0..<queueCount).map { ChunkPool(queue: UInt16($0), geometry: configuration.geometry) }
+        self.pools = pools
+        let laneCapacity = 2 * capacity
+        captureLanes = .allocate(capacity: n * n)
+        recycleLanes = .allocate(capacity: n * n)
+        for k in 0..<(n * n) {
+            (captureLanes + k).initialize(to: .allocate(capacity: laneCapacity))
+            (recycleLanes + k).initialize(to: .allocate(capacity: laneCapacity))
+        }
+        cellTables = .allocate(capacity: n)
+        for q in 0..<n { (cellTables + q).initialize(to: pools[q].cells) }
+        consumerCursor = .allocate(capacity: n * 8)
+        consumerCursor.initialize(repeating: 0, count: n * 8)
+        offloads = .allocate(count: n * n)
+        captureBlocks = (0..<n).map { _ in .allocate(count: CaptureCounter.allCases.count) }
+        consumerBlocks = (0..<n).map { _ in .allocate(count: ConsumerCounter.allCases.count) }
+        for q in 0..<n { publish(queue: q) }
+    }
+
+    deinit {
+        for k in 0..<(n * n) { captureLanes[k].deallocate(); recycleLanes[k].deallocate() }
+        captureLanes.deallocate(); recycleLanes.deallocate(); cellTables.deallocate()
+        consumerCursor.deallocate(); offloads.deallocate()
+        captureBlocks.forEach { $0.deallocate() }
+        consumerBlocks.forEach { $0.deallocate() }
+    }
+
+    /// The capture-queue capacity T is a percentage of: R handles.
+    public var captureQueueCapacity: Int { configuration.geometry.chunksPerPool }
+
+    /// Handles waiting in queue `j`'s capture queue now. Any thread.
+    @inlinable
+    public func captureQueueLength(_ j: Int) -> Int {
+        var total = 0
+        for i in 0..<n { total &+= captureLanes[i &* n &+ j].count }
+        return total
+    }
+
+    // MARK: Capture thread i
+
+    /// Places a handle captured from queue `i` on a capture queue: its own, or in
+    /// advanced mode the least busy buddy's when its own is above the threshold.
+    /// Capture thread `i` only.
+    ///
+    /// - Returns: `false` only when the chosen lane is full, which valid handles
+    ///   within the pool's item budget never cause.
+    @inlinable
+    public func place(_ handle: ChunkHandle, from i: Int) -> Bool {
+        if advanced {
+            let own = captureQueueLength(i)
+            if own > thresholdItems {
+                var best = i
+                var bestLength = own
+                for j in 0..<n where j != i {
+                    let length = captureQueueLength(j)
+                    if length < bestLength { best = j; bestLength = length }
+                }
+                if best != i, captureLanes[i &* n &+ best].enqueue(handle) {
+                    offloads.add(i &* n &+ best, 1)
+                    captureBlocks[i].add(CaptureCounter.offloadedOut.rawValue, 1)
+                    return true
+                }
+            }
+        }
+        return captureLanes[i &* n &+ i].enqueue(handle)
+    }
+
+    /// The next handle a consumer gave back to queue `i`'s pool, if any. Capture thread `i` only.
+    @inlinable
+    public func nextRecycled(owner i: Int) -> ChunkHandle? {
+        for j in 0..<n {
+            if let handle = recycleLanes[i &* n &+ j].dequeue() { return handle }
+        }
+        return nil
+    }
+
+    // MARK: Consumer j
+
+    /// The next handle in queue `j`'s capture queue (its lanes read round-robin, so an
+    /// offloaded chunk never waits behind an endless stream of local ones), or `nil`.
+    /// Consumer `j` only.
+    @inlinable
+    public func nextChunk(consumer j: Int) -> ChunkHandle? {
+        let cursor = consumerCursor + j &* 8
+        var i = cursor.pointee
+        for _ in 0..<n {
+            if let handle = captureLanes[i &* n &+ j].dequeue() {
+                let next = i &+ 1
+                cursor.pointee = next == n ? 0 : next
+                let block = consumerBlocks[j]
+                block.add(ConsumerCounter.itemsConsumed.rawValue, 1)
+                block.add(ConsumerCounter.packetsConsumed.rawValue, UInt64(handle.count))
+                if i != j { block.add(ConsumerCounter.offloadedIn.rawValue, 1) }
+                return handle
+            }
+            i = i &+ 1 == n ? 0 : i &+ 1
+        }
+        return nil
+    }
+
+    /// Gives a handle back to its origin pool's capture thread. Consumer `j` only.
+    ///
+    /// The owner validates it strictly (``ChunkPool/recycle(_:)``). A handle naming no
+    /// queue of this group is refused here and counted.
+    /// - Returns: `false` if the handle was refused or its recycle lane is full
+    ///   (only possible with forged handles).
+    @inlinable
+    @discardableResult
+    public func recycle(_ handle: ChunkHandle, consumer j: Int) -> Bool {
+        let owner = Int(handle.queue)
+        guard owner < n, recycleLanes[owner &* n &+ j].enqueue(handle) else {
+            consumerBlocks[j].add(ConsumerCounter.recycleRefused.rawValue, 1)
+            return false
+        }
+        return true
+    }
+
+    /// Records packets the application dropped after delivery. Consumer `j` only.
+    @inlinable
+    public func countDeliveryDrops(_ packets: Int, consumer j: Int) {
+        consumerBlocks[j].add(ConsumerCounter.deliveryDrops.rawValue, UInt64(packets))
+    }
+
+    /// The descriptors of the packets a handle names. Valid until it is recycled.
+    @inlinable
+    public func descriptors(of handle: ChunkHandle) -> UnsafeBufferPointer<CellDescriptor> {
+        let table = cellTables[Int(handle.queue)]
+        return UnsafeBufferPointer(
+            start: table + (Int(handle.chunk) &* cellsPerChunk &+ Int(handle.start)), count: Int(handle.count))
+    }
+
+    // MARK: Statistics
+
+    /// The capture-side counter block of queue `q`, for its capture thread and backend.
+    public func captureCounters(_ q: Int) -> CounterBlock { captureBlocks[q] }
+
+    /// Copies pool `q`'s own counters and occupancy into its counter block.
+    /// Capture thread `q` only.
+    public func publish(queue q: Int) {
+        let pool = pools[q]
+        let block = captureBlocks[q]
+        let c = pool.counters
+        block.set(CaptureCounter.packetsDelivered.rawValue, c.packetsDelivered)
+        block.set(CaptureCounter.fullChunks.rawValue, c.fullChunks)
+        block.set(CaptureCounter.partialSlices.rawValue, c.partialSlices)
+        block.set(CaptureCounter.completingSlices.rawValue, c.completingSlices)
+        block.set(CaptureCounter.recycled.rawValue, c.recycled)
+        block.set(CaptureCounter.recycleRejected.rawValue, c.rejectedTotal)
+        block.set(CaptureCounter.invalidDescriptors.rawValue, c.invalidDescriptors)
+        block.set(CaptureCounter.exhaustionEpisodes.rawValue, c.exhaustionEpisodes)
+        block.set(CaptureCounter.freeChunks.rawValue, UInt64(pool.freeChunks))
+        block.set(CaptureCounter.attachedChunks.rawValue, UInt64(pool.attachedChunks))
+        block.set(CaptureCounter.capturedChunks.rawValue, UInt64(pool.capturedChunks))
+        block.set(CaptureCounter.outstandingItems.rawValue, UInt64(pool.outstandingItems))
+    }
+
+    /// Handles capture thread `from` placed on queue `to`'s capture queue. Any thread.
+    public func offloadCount(from: Int, to: Int) -> UInt64 { offloads.load(from * n + to) }
+
+    /// A snapshot of queue `q`'s counters. Any thread.
+    public func statistics(queue q: Int) -> QueueStatistics {
+        let cap = captureBlocks[q]
+        let con = consumerBlocks[q]
+        func c(_ k: CaptureCounter) -> UInt64 { cap.load(k.rawValue) }
+        var s = QueueStatistics(queue: q)
+        s.packetsReceived = c(.packetsReceived)
+        s.bytesReceived = c(.bytesReceived)
+        s.packetsDelivered = c(.packetsDelivered)
+        s.chunksCaptured = c(.fullChunks) &+ c(.completingSlices)
+        s.partialSlices = c(.partialSlices)
+        s.offloadedOut = c(.offloadedOut)
+        s.offloadedIn = (0..<n).filter { $0 != q }.reduce(0) { $0 &+ offloads.load($1 * n + q) }
+        s.recycled = c(.recycled)
+        s.recycleRejected = c(.recycleRejected)
+        s.invalidDescriptors = c(.invalidDescriptors)
+        s.exhaustionEpisodes = c(.exhaustionEpisodes)
+        s.freeChunks = c(.freeChunks)
+        s.attachedChunks = c(.attachedChunks)
+        s.capturedChunks = c(.capturedChunks)
+        s.outstandingItems = c(.outstandingItems)
+        s.captureQueueLength = captureQueueLength(q)
+        s.dropsNoBuffer = c(.dropsNoBuffer)
+        s.dropsRxRingFull = c(.dropsRxRingFull)
+        s.dropsInvalidDescriptor = c(.dropsInvalidDescriptor)
+        s.dropsPoolExhausted = c(.dropsPoolExhausted)
+        s.fillRingEmptyEvents = c(.fillRingEmptyEvents)
+        s.itemsConsumed = con.load(ConsumerCounter.itemsConsumed.rawValue)
+        s.packetsConsumed = con.load(ConsumerCounter.packetsConsumed.rawValue)
+        s.deliveryDrops = con.load(ConsumerCounter.deliveryDrops.rawValue)
+        return s
+    }
+}

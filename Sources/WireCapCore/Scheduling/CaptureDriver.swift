@@ -1,0 +1,110 @@
+/// The backend-independent part of one queue's capture thread (paper §3.2.2a,
+/// Figure 7): attach free chunks, record received packets, hand full (or timed-out)
+/// chunks to the buddy group, and take recycled chunks back.
+///
+/// A backend (the AF_XDP engine, the simulator) owns the rings the kernel sees and
+/// calls, once per loop iteration:
+///
+/// ```
+///   driver.reclaim()                       // recycle queue → pool (validated)
+///   for each received descriptor:
+///       driver.record(address:length:timestamp:)
+///   driver.deliver(now:)                   // full / timed-out chunks → capture queues
+///   driver.refill(room:) { addr in post addr to the fill ring }
+/// ```
+///
+/// - warning: One thread (the queue's capture thread) uses a driver.
+public struct CaptureDriver: @unchecked Sendable {
+    /// The group the queue belongs to.
+    public let group: BuddyGroup
+    /// The queue's index in the group.
+    public let queue: Int
+    /// The queue's pool.
+    public let pool: ChunkPool
+    @usableFromInline let counters: CounterBlock
+    @usableFromInline let timeout: UInt64
+    @usableFromInline let m: Int
+
+    public init(group: BuddyGroup, queue: Int) {
+        self.group = group
+        self.queue = queue
+        pool = group.pools[queue]
+        counters = group.captureCounters(queue)
+        timeout = group.configuration.partialTimeoutNanoseconds
+        m = group.configuration.geometry.cellsPerChunk
+    }
+
+    /// Attaches free chunks while the fill ring has room for a whole chunk, calling
+    /// `post` with each of their M frame addresses in cell order.
+    /// - Returns: frames posted.
+    @inlinable
+    public func refill(room: Int, _ post: (UInt64) -> Void) -> Int {
+        var room = room
+        var posted = 0
+        while room >= m, let chunk = pool.attach() {
+            for cell in 0..<UInt32(m) { post(pool.frameAddress(chunk: chunk, cell: cell)) }
+            room -= m
+            posted += m
+        }
+        return posted
+    }
+
+    /// Records one received packet (see ``ChunkPool/record(address:length:timestamp:)``).
+    @inlinable @inline(__always)
+    public func record(address: UInt64, length: UInt32, timestamp: UInt64) -> Bool {
+        pool.record(address: address, length: length, timestamp: timestamp)
+    }
+
+    /// Adds a batch's totals to the received counters (once per batch, not per packet).
+    @inlinable
+    public func countReceived(packets: Int, bytes: Int) {
+        counters.add(CaptureCounter.packetsReceived.rawValue, UInt64(packets))
+        counters.add(CaptureCounter.bytesReceived.rawValue, UInt64(bytes))
+    }
+
+    /// Hands every deliverable chunk or slice to the buddy group, then publishes the
+    /// pool's counters. - Returns: packets delivered.
+    @inlinable
+    @discardableResult
+    public func deliver(now: UInt64) -> Int {
+        let group = self.group
+        let queue = self.queue
+        let delivered = pool.deliverReady(now: now, timeout: timeout) { group.place($0, from: queue) }
+        group.publish(queue: queue)
+        return delivered
+    }
+
+    /// Takes every recycled handle back into the pool (each validated).
+    /// - Returns: handles accepted.
+    @inlinable
+    @discardableResult
+    public func reclaim() -> Int {
+        var accepted = 0
+        while let handle = group.nextRecycled(owner: queue) {
+            if pool.recycle(handle) == nil { accepted += 1 }
+        }
+        return accepted
+    }
+
+    /// The earliest time at which a partly filled chunk will be due, if any
+    /// packets wait: lets a backend sleep exactly until then.
+    public func nextPartialDeadline() -> UInt64? {
+        pool.oldestUndeliveredTimestamp().map { $0 &+ timeout }
+    }
+}
+
+extension ChunkPool {
+    /// Capture time of the oldest received-but-undelivered packet, if any.
+    public func oldestUndeliveredTimestamp() -> UInt64? {
+        var oldest: UInt64?
+        let mm = Int(m)
+        for i in 0..<attachedCount {
+            let c = Int(attachedList[i])
+            if returned[c] > delivered[c] {
+                let t = cells[c * mm + Int(delivered[c])].timestamp
+                if oldest == nil || t < oldest! { oldest = t }
+            }
+        }
+        return oldest
+    }
+}

@@ -1,0 +1,70 @@
+/// Counters a queue's capture thread publishes (one ``CounterBlock`` per queue).
+public enum CaptureCounter: Int, CaseIterable, Sendable {
+    case packetsReceived, bytesReceived
+    case packetsDelivered, fullChunks, partialSlices, completingSlices
+    case recycled, recycleRejected, invalidDescriptors, exhaustionEpisodes
+    case offloadedOut
+    case freeChunks, attachedChunks, capturedChunks, outstandingItems
+    // Kernel-side drop causes, filled in by a live backend (zero in the core).
+    /// Packets the kernel dropped because no frame was posted (AF_XDP `rx_dropped`).
+    case dropsNoBuffer
+    /// Packets dropped because the receive ring was full (`rx_ring_full`).
+    case dropsRxRingFull
+    /// Invalid descriptors the kernel saw (`rx_invalid_descs`).
+    case dropsInvalidDescriptor
+    /// Times the kernel found the fill ring empty (events, not packets: `rx_fill_ring_empty_descs`).
+    case fillRingEmptyEvents
+    /// Packets the backend dropped while the pool had no free chunk (simulator and
+    /// backends that can attribute drops to pool exhaustion).
+    case dropsPoolExhausted
+}
+
+/// Counters a queue's consumer publishes (one ``CounterBlock`` per consumer).
+public enum ConsumerCounter: Int, CaseIterable, Sendable {
+    /// Handles taken from the capture queue.
+    case itemsConsumed
+    /// Packets in those handles.
+    case packetsConsumed
+    /// Handles that came from a buddy's pool (offloaded in).
+    case offloadedIn
+    /// Packets the application discarded after delivery (e.g. a full writer).
+    case deliveryDrops
+    /// Recycles refused before they reached the owner (not a queue of this group).
+    case recycleRefused
+}
+
+/// A snapshot of one queue's counters, for people and programs.
+public struct QueueStatistics: Sendable, Hashable, Codable {
+    public var queue: Int
+    public var packetsReceived: UInt64 = 0
+    public var bytesReceived: UInt64 = 0
+    public var packetsDelivered: UInt64 = 0
+    public var chunksCaptured: UInt64 = 0
+    public var partialSlices: UInt64 = 0
+    public var offloadedOut: UInt64 = 0
+    public var offloadedIn: UInt64 = 0
+    public var recycled: UInt64 = 0
+    public var recycleRejected: UInt64 = 0
+    public var invalidDescriptors: UInt64 = 0
+    public var exhaustionEpisodes: UInt64 = 0
+    public var freeChunks: UInt64 = 0
+    public var attachedChunks: UInt64 = 0
+    public var capturedChunks: UInt64 = 0
+    public var outstandingItems: UInt64 = 0
+    public var captureQueueLength: Int = 0
+    public var itemsConsumed: UInt64 = 0
+    public var packetsConsumed: UInt64 = 0
+    public var deliveryDrops: UInt64 = 0
+    public var dropsNoBuffer: UInt64 = 0
+    public var dropsRxRingFull: UInt64 = 0
+    public var dropsInvalidDescriptor: UInt64 = 0
+    public var dropsPoolExhausted: UInt64 = 0
+    public var fillRingEmptyEvents: UInt64 = 0
+
+    public init(queue: Int) { self.queue = queue }
+
+    /// Packets lost before they reached user space, all causes.
+    public var captureDrops: UInt64 { dropsNoBuffer &+ dropsRxRingFull &+ dropsInvalidDescriptor &+ dropsPoolExhausted }
+    /// All packets lost, capture and delivery.
+    public var totalDrops: UInt64 { captureDrops &+ deliveryDrops }
+}

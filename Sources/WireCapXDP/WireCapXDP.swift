@@ -1,0 +1,2 @@
+// The AF_XDP engine: see Engine/.
+@_exported import WireCapCore
