@@ -16,8 +16,6 @@ import PackageDescription
 
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
-    // Invariant checks in the core compile in only when asked for:
-    // `swift build -Xswiftc -DWIRECAP_INTERNAL_CHECKS`; tests always set it.
 ]
 
 let package = Package(
@@ -26,6 +24,7 @@ let package = Package(
     products: [
         .library(name: "WireCapCore", targets: ["WireCapCore"]),
         .library(name: "WireCapXDP", targets: ["WireCapXDP"]),
+        .library(name: "WireCapTrace", targets: ["WireCapTrace"]),
         .library(name: "WireCapSimulator", targets: ["WireCapSimulator"]),
         .executable(name: "wirecap", targets: ["wirecap"]),
     ],
@@ -50,28 +49,34 @@ let package = Package(
             dependencies: [.product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strict),
         .target(
+            name: "WireCapTrace",
+            swiftSettings: strict),
+        .target(
             name: "WireCapXDP",
-            dependencies: ["WireCapCore", "CXDP", "CNuma", "CPCAP",
+            dependencies: ["WireCapCore", "WireCapTrace", "CXDP", "CNuma", "CPCAP",
                            .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strict),
         .target(
             name: "WireCapSimulator",
-            dependencies: ["WireCapCore"],
+            dependencies: ["WireCapCore", "WireCapTrace"],
             path: "Simulations/WireCapSimulator",
             swiftSettings: strict),
         .executableTarget(
             name: "wirecap",
             dependencies: [
-                "WireCapCore", "WireCapXDP", "WireCapSimulator",
+                "WireCapCore", "WireCapTrace", "WireCapXDP", "WireCapSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
 
         .testTarget(
             name: "WireCapCoreTests", dependencies: ["WireCapCore"],
-            swiftSettings: strict + [.define("WIRECAP_INTERNAL_CHECKS")]),
+            swiftSettings: strict),
         .testTarget(
             name: "WireCapXDPTests", dependencies: ["WireCapXDP", "WireCapCore"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "WireCapTraceTests", dependencies: ["WireCapTrace"],
             swiftSettings: strict),
         .testTarget(
             name: "WireCapSimulatorTests", dependencies: ["WireCapSimulator", "WireCapCore"],
