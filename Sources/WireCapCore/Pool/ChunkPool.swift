@@ -263,8 +263,9 @@ public final class ChunkPool: @unchecked Sendable {
         return nil
     }
 
-    @usableFromInline
-    func validate(_ handle: ChunkHandle) -> RecycleRejection? {
+    /// What ``recycle(_:)`` would say about `handle` now, without recycling it:
+    /// `nil` means the handle is outstanding and valid.
+    public func validate(_ handle: ChunkHandle) -> RecycleRejection? {
         guard handle.queue == queue else { return .wrongPool }
         guard handle.chunk < r else { return .unknownChunk }
         let c = Int(handle.chunk)
