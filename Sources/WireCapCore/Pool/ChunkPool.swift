@@ -234,6 +234,9 @@ public final class ChunkPool: @unchecked Sendable {
         }
         attachedCount = keep
         stored.packetsDelivered &+= UInt64(packets)
+        #if WIRECAP_INTERNAL_CHECKS
+        checkInvariants()
+        #endif
         return packets
     }
 
@@ -260,7 +263,18 @@ public final class ChunkPool: @unchecked Sendable {
             freeStack[freeCount] = handle.chunk
             freeCount += 1
         }
+        #if WIRECAP_INTERNAL_CHECKS
+        checkInvariants()
+        #endif
         return nil
+    }
+
+    /// Traps with the list of violations if any invariant is broken
+    /// (compiled into hot paths only with `-DWIRECAP_INTERNAL_CHECKS`).
+    @usableFromInline
+    func checkInvariants() {
+        let problems = invariantViolations()
+        precondition(problems.isEmpty, "ChunkPool \(queue) invariants broken: \(problems)")
     }
 
     /// What ``recycle(_:)`` would say about `handle` now, without recycling it:

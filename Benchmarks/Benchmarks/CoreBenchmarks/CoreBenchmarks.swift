@@ -1,0 +1,103 @@
+import Benchmark
+import WireCapCore
+
+/// Core hot paths with no kernel: ring operations and the full chunk cycle
+/// (attach → M records → deliver → consume → recycle → reclaim). Mallocs are the
+/// deterministic metric: steady state must allocate nothing per chunk.
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput],
+        warmupIterations: 10,
+        scalingFactor: .mega,
+        maxDuration: .seconds(3),
+        maxIterations: 1_000_000
+    )
+
+    Benchmark("SPSCRing enqueue+dequeue") { benchmark in
+        let ring = SPSCRing<ChunkHandle>.allocate(capacity: 1024)
+        defer { ring.deallocate() }
+        let h = ChunkHandle(queue: 0, chunk: 1, generation: 1, start: 0, count: 256)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            _ = ring.enqueue(h)
+            blackHole(ring.dequeue())
+        }
+    }
+
+    Benchmark(
+        "Chunk cycle M=256 (per chunk)",
+        configuration: .init(scalingFactor: .kilo)
+    ) { benchmark in
+        let m = 256
+        let config = CaptureConfiguration(
+            geometry: PoolGeometry(cellsPerChunk: m, chunksPerPool: 64, fillRingSize: 1024),
+            mode: .basic)
+        let group = try! BuddyGroup(queueCount: 1, configuration: config)
+        let driver = CaptureDriver(group: group, queue: 0)
+        // The fake kernel's fill ring: a fixed array, no allocation while measuring.
+        let fill = UnsafeMutablePointer<UInt64>.allocate(capacity: 1024)
+        defer { fill.deallocate() }
+        var head = 0, tail = 0
+        func refill() {
+            _ = driver.refill(room: 1024 - (tail - head)) { addr in fill[tail & 1023] = addr; tail += 1 }
+        }
+        refill()
+        var now: UInt64 = 0
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            for _ in 0..<m {
+                _ = driver.record(address: fill[head & 1023], length: 64, timestamp: now)
+                head += 1
+            }
+            driver.countReceived(packets: m, bytes: 64 * m)
+            driver.deliver(now: now)
+            while let handle = group.nextChunk(consumer: 0) {
+                var ipv4 = 0
+                for d in group.descriptors(of: handle) where d.length == 64 { ipv4 &+= 1 }
+                blackHole(ipv4)
+                group.recycle(handle, consumer: 0)
+            }
+            driver.reclaim()
+            refill()
+            now &+= 1
+        }
+    }
+
+    Benchmark(
+        "Chunk cycle M=256, 2-queue advanced offload (per chunk)",
+        configuration: .init(scalingFactor: .kilo)
+    ) { benchmark in
+        let m = 256
+        let config = CaptureConfiguration(
+            geometry: PoolGeometry(cellsPerChunk: m, chunksPerPool: 64, fillRingSize: 1024),
+            mode: .advanced, offloadThresholdPercent: 1)
+        let group = try! BuddyGroup(queueCount: 2, configuration: config)
+        let driver = CaptureDriver(group: group, queue: 0)
+        let other = CaptureDriver(group: group, queue: 1)
+        let fill = UnsafeMutablePointer<UInt64>.allocate(capacity: 1024)
+        defer { fill.deallocate() }
+        var head = 0, tail = 0
+        func refill() {
+            _ = driver.refill(room: 1024 - (tail - head)) { addr in fill[tail & 1023] = addr; tail += 1 }
+        }
+        refill()
+        // Keep one handle parked on queue 0 so its queue is above T and chunks offload.
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            for _ in 0..<m {
+                _ = driver.record(address: fill[head & 1023], length: 64, timestamp: 0)
+                head += 1
+            }
+            driver.deliver(now: 0)
+            for consumer in 0..<2 {
+                while let handle = group.nextChunk(consumer: consumer) {
+                    blackHole(group.descriptors(of: handle).count)
+                    group.recycle(handle, consumer: consumer)
+                }
+            }
+            driver.reclaim()
+            other.reclaim()
+            refill()
+        }
+    }
+}

@@ -1,0 +1,31 @@
+# WireCap — the two commands a fresh machine needs (see README.md):
+#   make demo   install what is needed, build, and capture a synthetic trace on a veth testbed
+#   make test   install what is needed, build, and run every test (root needed for the AF_XDP ones)
+SWIFT ?= swift
+
+.PHONY: bootstrap build release demo test test-tsan bench sim clean
+
+bootstrap:
+	@scripts/bootstrap
+
+build: bootstrap
+	$(SWIFT) build
+
+release: bootstrap
+	$(SWIFT) build -c release
+
+demo: release
+	.build/release/wirecap demo
+
+# All tests, then the concurrent core tests again under ThreadSanitizer (own build folder).
+test: bootstrap
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan \
+		-Xswiftc -DWIRECAP_INTERNAL_CHECKS --filter 'WireCapCoreTests'
+
+bench: bootstrap
+	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
+
+clean:
+	rm -rf .build .build-* Benchmarks/.build
