@@ -45,6 +45,9 @@ public final class ChunkPool: @unchecked Sendable {
     @usableFromInline let r: UInt32
     @usableFromInline let chunkBytes: UInt64
     @usableFromInline let frameBytes: UInt64
+    /// log2(chunkBytes) when it is a power of two (M a power of two), else 0:
+    /// the per-packet chunk lookup is then a shift instead of a division.
+    @usableFromInline let chunkShift: UInt64
 
     // Per-chunk state, struct-of-arrays, R entries each.
     @usableFromInline let state: UnsafeMutablePointer<ChunkState>
@@ -85,6 +88,8 @@ public final class ChunkPool: @unchecked Sendable {
         r = UInt32(geometry.chunksPerPool)
         chunkBytes = UInt64(geometry.chunkBytes)
         frameBytes = UInt64(geometry.frameSize)
+        let cb = UInt64(geometry.chunkBytes)
+        chunkShift = cb & (cb - 1) == 0 ? UInt64(cb.trailingZeroBitCount) : 0
         let chunks = geometry.chunksPerPool
         let cellCount = geometry.cellsPerPool
         state = .allocate(capacity: chunks); state.initialize(repeating: .free, count: chunks)
@@ -167,7 +172,7 @@ public final class ChunkPool: @unchecked Sendable {
     ///   ``PoolCounters/invalidDescriptors``; a kernel or caller bug, never silent).
     @inlinable @inline(__always)
     public func record(address: UInt64, length: UInt32, timestamp: UInt64) -> Bool {
-        let chunk = address / chunkBytes
+        let chunk = chunkShift != 0 ? address &>> chunkShift : address / chunkBytes
         guard chunk < UInt64(r) else {
             stored.invalidDescriptors &+= 1
             return false
