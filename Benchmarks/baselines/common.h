@@ -1,0 +1,161 @@
+/*
+ * Shared pieces of the WireCap end-to-end baseline consumers.
+ *
+ * Every consumer touches every packet the same way (Benchmarks/e2e/README.md):
+ *   - reads bytes 12-13 (the Ethertype) and counts IPv4 (0x0800);
+ *   - optionally applies the synthetic per-packet cost X (wc_cost below);
+ *   - optionally records which worker saw each flow (wc_flows_*), to report
+ *     the fraction of flows whose packets were processed by more than one worker.
+ *
+ * Synthetic cost X ("consumer cost", the paper's x): every packet is run X
+ * times through the classic BPF filter "udp and dst port 9" (which matches
+ * every generator packet) with libpcap's bpf_filter() interpreter; the number
+ * of matches goes to a per-worker sink so the compiler cannot drop it. This is
+ * the same per-packet work as WireCap's `--consumer-cost X`
+ * (Sources/WireCapXDP/Engine/ConsumerCost.swift interprets the same program,
+ * `tcpdump -dd 'udp and dst port 9'`). `<consumer> --calibrate X` prints the
+ * measured ns per packet of this loop on a 64-byte test packet.
+ */
+#ifndef WC_BASELINE_COMMON_H
+#define WC_BASELINE_COMMON_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/resource.h>
+
+static volatile sig_atomic_t wc_stop;
+
+static __attribute__((unused)) void wc_on_signal(int sig) { (void)sig; wc_stop = 1; }
+
+static __attribute__((unused)) void wc_install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = wc_on_signal;   /* no SA_RESTART: blocking calls return EINTR */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static inline uint64_t wc_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static __attribute__((unused)) void wc_sleep_ns(uint64_t ns) {
+    struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
+    nanosleep(&ts, NULL);
+}
+
+/* CPU seconds (user, system) of the whole process so far. */
+static __attribute__((unused)) void wc_cpu(double *user, double *sys) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    *user = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+    *sys = ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The touch every consumer applies: Ethertype at bytes 12-13, 1 if IPv4. */
+static inline unsigned wc_touch(const uint8_t *p, uint32_t len) {
+    if (len < 14) return 0;
+    return (((unsigned)p[12] << 8) | p[13]) == 0x0800;
+}
+
+/* Synthetic per-packet cost, in wc_cost.c (kept out of this header because
+ * pcap's classic struct bpf_insn clashes with linux/bpf.h in xdp_min.c). */
+void wc_cost_init(void);
+uint32_t wc_cost(const uint8_t *p, uint32_t len, unsigned x);
+
+/* ---------- flow tracking (which workers saw each 5-tuple) ---------- */
+
+/* 64-bit key of the IPv4 5-tuple (0 when not IPv4 TCP/UDP: not tracked). */
+static inline uint64_t wc_flow_key(const uint8_t *p, uint32_t len) {
+    if (len < 14 + 20 + 4 || p[12] != 0x08 || p[13] != 0x00) return 0;
+    const uint8_t *ip = p + 14;
+    unsigned ihl = (ip[0] & 0x0f) * 4u;
+    uint8_t proto = ip[9];
+    if ((proto != 6 && proto != 17) || len < 14 + ihl + 4) return 0;
+    uint64_t h = 0xcbf29ce484222325ull;
+    const uint8_t *fields[3] = { ip + 12, ip + 16, ip + ihl };  /* src, dst, ports */
+    for (int f = 0; f < 3; f++)
+        for (int i = 0; i < 4; i++) h = (h ^ fields[f][i]) * 0x100000001b3ull;
+    h = (h ^ proto) * 0x100000001b3ull;
+    return h ? h : 1;
+}
+
+#define WC_FLOW_SLOTS (1u << 17)   /* per worker, open addressing */
+typedef struct { uint64_t *slots; uint64_t used, overflow; } wc_flowset;
+
+static __attribute__((unused)) void wc_flowset_init(wc_flowset *s) {
+    s->slots = calloc(WC_FLOW_SLOTS, sizeof(uint64_t));
+    s->used = s->overflow = 0;
+}
+
+static inline void wc_flowset_add(wc_flowset *s, uint64_t key) {
+    if (!key || !s->slots) return;
+    uint32_t i = (uint32_t)(key ^ (key >> 29)) & (WC_FLOW_SLOTS - 1);
+    for (uint32_t probe = 0; probe < 64; probe++) {
+        uint64_t v = s->slots[i];
+        if (v == key) return;
+        if (v == 0) {
+            if (s->used >= WC_FLOW_SLOTS / 2) { s->overflow++; return; }
+            s->slots[i] = key; s->used++; return;
+        }
+        i = (i + 1) & (WC_FLOW_SLOTS - 1);
+    }
+    s->overflow++;
+}
+
+static inline int wc_flowset_has(const wc_flowset *s, uint64_t key) {
+    uint32_t i = (uint32_t)(key ^ (key >> 29)) & (WC_FLOW_SLOTS - 1);
+    for (uint32_t probe = 0; probe < 64; probe++) {
+        uint64_t v = s->slots[i];
+        if (v == key) return 1;
+        if (v == 0) return 0;
+        i = (i + 1) & (WC_FLOW_SLOTS - 1);
+    }
+    return 0;
+}
+
+/* Flows seen in total and flows seen by more than one of the n sets. */
+static __attribute__((unused)) void wc_flows_merge(wc_flowset *sets, int n, uint64_t *total, uint64_t *split) {
+    *total = *split = 0;
+    for (int w = 0; w < n; w++) {
+        if (!sets[w].slots) continue;
+        for (uint32_t i = 0; i < WC_FLOW_SLOTS; i++) {
+            uint64_t k = sets[w].slots[i];
+            if (!k) continue;
+            int earlier = 0, later = 0;
+            for (int o = 0; o < w; o++) if (sets[o].slots && wc_flowset_has(&sets[o], k)) earlier = 1;
+            if (earlier) continue;               /* counted at its first set */
+            for (int o = w + 1; o < n; o++) if (sets[o].slots && wc_flowset_has(&sets[o], k)) later = 1;
+            (*total)++;
+            if (later) (*split)++;
+        }
+    }
+}
+
+/* Calibration: ns per packet of wc_touch + wc_cost(x) on a 64-byte frame. */
+static __attribute__((unused)) int wc_calibrate(unsigned x) {
+    uint8_t pkt[64];
+    memset(pkt, 0, sizeof pkt);
+    pkt[12] = 8; pkt[14] = 0x45; pkt[17] = 50; pkt[20] = 0x40; pkt[22] = 64; pkt[23] = 17; pkt[37] = 9;
+    wc_cost_init();
+    volatile uint32_t sink = 0;
+    uint64_t n = 0, t0 = wc_now_ns(), t;
+    do {
+        for (int i = 0; i < 256; i++) { pkt[0] = (uint8_t)n; sink += wc_touch(pkt, 64) + wc_cost(pkt, 64, x); n++; }
+        t = wc_now_ns();
+    } while (t - t0 < 300000000ull);
+    double ns = (double)(t - t0) / (double)n;
+    printf("{\"calibrate\":true,\"consumer_cost\":%u,\"ns_per_packet\":%.1f,\"packets_per_second\":%.0f}\n",
+           x, ns, 1e9 / ns);
+    return 0;
+}
+
+#endif
