@@ -1,0 +1,230 @@
+import WireCapCore
+
+/// WireCAP-B(M, R) and WireCAP-A(M, R, T), single-threaded in virtual time on
+/// WireCapCore's own code: the pools, the work-queue lanes, the offload policy
+/// and the capture thread's logic (``CaptureDriver``) are the live engine's.
+///
+/// What the simulator adds is the kernel and the threads around them:
+///
+/// ```
+///  packet ──▶ fill FIFO of queue q (N frame addresses, posted by refill)
+///               │ empty → capture drop (pool exhausted, or capture thread late)
+///               ▼ pop address
+///            driver.record(address:length:timestamp:)         (the RX ring is folded in:
+///               │                                             AF_XDP's RX ring cannot overflow
+///               ▼                                             while it is as large as the fill ring)
+///  capture tick (≤ poll interval after new work):  reclaim → deliver(now:) → refill(room:)
+///               ▼ group.place: own capture queue, or a buddy's (advanced)
+///  consumer j:  nextChunk → count × service time → recycle ─▶ arms the owner's capture tick
+/// ```
+///
+/// Ticks are scheduled only when there is work (an arrival, a recycle, a partial
+/// chunk waiting for its timeout), at most one per poll interval per queue, so a
+/// packet costs a FIFO pop and one `record`, never an event.
+final class WireCapEngine: SimulatedEngine {
+    let group: BuddyGroup
+    let drivers: [CaptureDriver]
+    let n: Int
+    let ringSize: Int
+    let ringMask: Int
+    let m: Int
+    let poll: UInt64
+    let advanced: Bool
+    let servicePs: UInt64
+
+    let pools: UnsafeMutablePointer<Unmanaged<ChunkPool>>
+    let fifo: UnsafeMutablePointer<UInt64>        // [q * N + slot]
+    let fifoHead: UnsafeMutablePointer<Int>
+    let fifoCount: UnsafeMutablePointer<Int>
+    let scheduled: UnsafeMutablePointer<UInt64>   // earliest valid tick per queue, .max if none
+    let receivedPackets: UnsafeMutablePointer<UInt64>
+    let receivedBytes: UnsafeMutablePointer<UInt64>
+    let busy: UnsafeMutablePointer<Bool>
+    let current: UnsafeMutablePointer<ChunkHandle>
+    let carry: UnsafeMutablePointer<UInt64>       // sub-ns remainder of service time, ps
+    let stats: UnsafeMutablePointer<QueueResult>
+    var earlyDeliveries = 0                        // descriptors delivered before their timestamp (must stay 0)
+
+    init(configuration c: SimulationConfiguration) throws(ConfigurationError) {
+        let group = try BuddyGroup(queueCount: c.queues, configuration: c.captureConfiguration)
+        self.group = group
+        n = c.queues
+        ringSize = c.ringSize
+        ringMask = c.ringSize - 1
+        m = c.cellsPerChunk
+        poll = c.pollIntervalNanoseconds
+        advanced = c.engine == .wirecapAdvanced && c.queues > 1
+        servicePs = c.consumer.servicePicoseconds
+        drivers = (0..<n).map { CaptureDriver(group: group, queue: $0) }
+        pools = .allocate(capacity: n)
+        for q in 0..<n { (pools + q).initialize(to: Unmanaged.passRetained(group.pools[q])) }
+        fifo = .allocate(capacity: n * ringSize); fifo.initialize(repeating: 0, count: n * ringSize)
+        fifoHead = .allocate(capacity: n); fifoHead.initialize(repeating: 0, count: n)
+        fifoCount = .allocate(capacity: n); fifoCount.initialize(repeating: 0, count: n)
+        scheduled = .allocate(capacity: n); scheduled.initialize(repeating: .max, count: n)
+        receivedPackets = .allocate(capacity: n); receivedPackets.initialize(repeating: 0, count: n)
+        receivedBytes = .allocate(capacity: n); receivedBytes.initialize(repeating: 0, count: n)
+        busy = .allocate(capacity: n); busy.initialize(repeating: false, count: n)
+        current = .allocate(capacity: n)
+        current.initialize(repeating: ChunkHandle(queue: 0, chunk: 0, generation: 0, start: 0, count: 0), count: n)
+        carry = .allocate(capacity: n); carry.initialize(repeating: 0, count: n)
+        stats = .allocate(capacity: n)
+        for q in 0..<n { (stats + q).initialize(to: QueueResult(queue: q)) }
+        // Open: every descriptor segment gets a free chunk (paper §3.2.1 "Open").
+        for q in 0..<n { refill(q) }
+    }
+
+    deinit {
+        for q in 0..<n { pools[q].release() }
+        pools.deallocate(); fifo.deallocate(); fifoHead.deallocate(); fifoCount.deallocate()
+        scheduled.deallocate(); receivedPackets.deallocate(); receivedBytes.deallocate()
+        busy.deallocate(); current.deallocate(); carry.deallocate()
+        stats.deinitialize(count: n); stats.deallocate()
+    }
+
+    // MARK: Kernel side (per packet)
+
+    @inline(__always)
+    func arrive(index: Int, queue q: Int, time t: UInt64, length: UInt32, events: inout EventQueue) {
+        stats[q].offered &+= 1
+        let count = fifoCount[q]
+        if count == 0 {
+            drop(index: index, queue: q)
+        } else {
+            let head = fifoHead[q]
+            let address = fifo[q &* ringSize &+ head]
+            fifoHead[q] = (head &+ 1) & ringMask
+            fifoCount[q] = count &- 1
+            let recorded = pools[q]._withUnsafeGuaranteedRef {
+                $0.record(address: address, length: length, timestamp: t)
+            }
+            assert(recorded, "the pool refused a frame the simulator posted")
+            receivedPackets[q] &+= 1
+            receivedBytes[q] &+= UInt64(length)
+        }
+        arm(q, at: t, events: &events)
+    }
+
+    @inline(never)
+    func drop(index: Int, queue q: Int) {
+        if pools[q]._withUnsafeGuaranteedRef({ $0.freeChunks }) == 0 {
+            stats[q].dropsPoolExhausted &+= 1
+        } else {
+            stats[q].dropsNoBuffer &+= 1
+        }
+        stats[q].captureDrops &+= 1
+        if stats[q].firstDropPacket < 0 { stats[q].firstDropPacket = index }
+    }
+
+    /// Makes sure queue `q`'s capture thread runs within one poll interval of `t`.
+    @inline(__always)
+    func arm(_ q: Int, at t: UInt64, events: inout EventQueue) {
+        let due = t &+ poll
+        if scheduled[q] > due {
+            scheduled[q] = due
+            events.schedule(at: due, .captureTick, target: q)
+        }
+    }
+
+    func refill(_ q: Int) {
+        let room = ringSize - fifoCount[q]
+        guard room >= m else { return }
+        let base = q * ringSize
+        _ = drivers[q].refill(room: room) { address in
+            fifo[base + ((fifoHead[q] + fifoCount[q]) & ringMask)] = address
+            fifoCount[q] += 1
+        }
+    }
+
+    // MARK: Events
+
+    func handle(_ event: SimulationEvent, events: inout EventQueue) {
+        let target = Int(event.target)
+        switch event.kind {
+        case .captureTick:
+            guard scheduled[target] == event.time else { return }  // superseded by an earlier tick
+            tick(target, now: event.time, events: &events)
+        case .consumerDone:
+            finishChunk(target, now: event.time, events: &events)
+        }
+    }
+
+    /// One pass of queue `q`'s capture thread (paper Figure 7): recycle, capture, refill.
+    func tick(_ q: Int, now: UInt64, events: inout EventQueue) {
+        scheduled[q] = .max
+        let driver = drivers[q]
+        driver.reclaim()
+        if receivedPackets[q] > 0 {
+            driver.countReceived(packets: Int(receivedPackets[q]), bytes: Int(receivedBytes[q]))
+            receivedPackets[q] = 0
+            receivedBytes[q] = 0
+        }
+        driver.deliver(now: now)
+        refill(q)
+        if advanced {
+            for j in 0..<n where !busy[j] { startChunk(j, now: now, events: &events) }
+        } else if !busy[q] {
+            startChunk(q, now: now, events: &events)
+        }
+        if let deadline = driver.nextPartialDeadline() {
+            let at = max(deadline, now &+ poll)
+            if scheduled[q] > at {
+                scheduled[q] = at
+                events.schedule(at: at, .captureTick, target: q)
+            }
+        }
+    }
+
+    // MARK: Consumers
+
+    func startChunk(_ j: Int, now: UInt64, events: inout EventQueue) {
+        guard let handle = group.nextChunk(consumer: j) else { return }
+        // Zero-copy: the consumer reads the descriptors in place.
+        let cells = group.descriptors(of: handle)
+        if let last = cells.last, last.timestamp > now { earlyDeliveries += 1 }
+        busy[j] = true
+        current[j] = handle
+        let work = UInt64(handle.count) &* servicePs &+ carry[j]
+        carry[j] = work % 1000
+        events.schedule(at: now &+ work / 1000, .consumerDone, target: j)
+    }
+
+    func finishChunk(_ j: Int, now: UInt64, events: inout EventQueue) {
+        let handle = current[j]
+        busy[j] = false
+        let origin = Int(handle.queue)
+        stats[origin].delivered &+= UInt64(handle.count)
+        stats[j].consumed &+= UInt64(handle.count)
+        if origin != j { stats[j].offloadedInChunks &+= 1 }
+        let accepted = group.recycle(handle, consumer: j)
+        assert(accepted, "recycle lane refused a valid handle")
+        arm(origin, at: now, events: &events)
+        startChunk(j, now: now, events: &events)
+    }
+
+    func finishArrivals(at time: UInt64) {}
+
+    func results() -> (queues: [QueueResult], invariantViolations: [String]) {
+        var out: [QueueResult] = []
+        var problems: [String] = []
+        for q in 0..<n {
+            let counters = group.captureCounters(q)
+            counters.add(CaptureCounter.dropsPoolExhausted.rawValue, stats[q].dropsPoolExhausted)
+            counters.add(CaptureCounter.dropsNoBuffer.rawValue, stats[q].dropsNoBuffer)
+            group.publish(queue: q)
+            let s = group.statistics(queue: q)
+            var r = stats[q]
+            r.offloadedOutChunks = s.offloadedOut
+            if s.captureDrops != r.captureDrops { problems.append("queue \(q): core counts \(s.captureDrops) capture drops, simulator \(r.captureDrops)") }
+            if s.packetsReceived + r.captureDrops != r.offered {
+                problems.append("queue \(q): core received \(s.packetsReceived) + drops \(r.captureDrops) != offered \(r.offered)")
+            }
+            if s.packetsDelivered != r.delivered { problems.append("queue \(q): core delivered \(s.packetsDelivered), consumers finished \(r.delivered)") }
+            if s.outstandingItems != 0 { problems.append("queue \(q): \(s.outstandingItems) handles still outstanding at the end") }
+            problems += group.pools[q].invariantViolations().map { "queue \(q): \($0)" }
+            out.append(r)
+        }
+        if earlyDeliveries > 0 { problems.append("\(earlyDeliveries) chunks delivered before their packets arrived") }
+        return (out, problems)
+    }
+}

@@ -1,2 +1,0 @@
-// Virtual-time trace replay on WireCapCore.
-import WireCapCore

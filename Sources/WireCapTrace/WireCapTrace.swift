@@ -1,1 +1,0 @@
-// Trace formats (pcap/pcapng), synthetic traces and RSS steering: pure Swift, no syscalls beyond file I/O.
