@@ -1,0 +1,113 @@
+import WireCapCore
+
+/// One received packet, seen in place in UMEM (zero-copy).
+///
+/// Only valid inside ``CaptureConsumer/withPackets(of:_:)``: the frame belongs
+/// to the chunk, and the chunk goes back to the kernel after ``CaptureConsumer/recycle(_:)``.
+/// Never store `bytes` or the view itself.
+@frozen
+public struct PacketView {
+    /// The packet's bytes, starting at the Ethernet header (frame headroom is 0).
+    public let bytes: UnsafeRawBufferPointer
+    /// Capture time: CLOCK_REALTIME nanoseconds, read once per received batch.
+    public let timestamp: UInt64
+    /// The device rx queue whose consumer is processing this packet (where it was delivered).
+    public let rxQueue: Int
+    /// The device rx queue the packet arrived on (its pool's queue). Differs from
+    /// ``rxQueue`` when the chunk was offloaded to a buddy (advanced mode).
+    public let originQueue: Int
+
+    /// Captured length in bytes.
+    @inlinable public var length: Int { bytes.count }
+
+    @inlinable
+    init(bytes: UnsafeRawBufferPointer, timestamp: UInt64, rxQueue: Int, originQueue: Int) {
+        self.bytes = bytes
+        self.timestamp = timestamp
+        self.rxQueue = rxQueue
+        self.originQueue = originQueue
+    }
+}
+
+/// The consumer endpoint of one queue of a ``CaptureEngine``: takes captured
+/// chunks from the queue's capture queue (its own and offloaded ones), shows
+/// their packets in place, and recycles them to their owner.
+///
+/// Nothing on this path allocates, locks or makes a syscall, except the sleeps
+/// of ``waitChunk(timeoutNanoseconds:)`` when the capture queue is empty.
+///
+/// - warning: One thread per consumer. The engine must not be closed while a
+///   consumer holds chunks or runs.
+public struct CaptureConsumer: @unchecked Sendable {
+    /// Index of the queue in the engine's buddy group.
+    public let index: Int
+    /// The device rx queue this consumer serves.
+    public let deviceQueue: Int
+    @usableFromInline let group: BuddyGroup
+    /// UMEM base address per group index.
+    @usableFromInline let bases: UnsafePointer<UnsafeMutableRawPointer>
+    /// Device queue per group index.
+    @usableFromInline let deviceQueues: UnsafePointer<Int>
+    @usableFromInline let maxBackoff: UInt64
+
+    init(index: Int, group: BuddyGroup, bases: UnsafePointer<UnsafeMutableRawPointer>, deviceQueues: UnsafePointer<Int>) {
+        self.index = index
+        self.group = group
+        self.bases = bases
+        self.deviceQueues = deviceQueues
+        deviceQueue = deviceQueues[index]
+        maxBackoff = min(group.configuration.partialTimeoutNanoseconds, 1_000_000)
+    }
+
+    /// The next captured chunk or slice, or `nil` at once when none waits.
+    @inlinable
+    public func nextChunk() -> ChunkHandle? {
+        group.nextChunk(consumer: index)
+    }
+
+    /// The next chunk, waiting up to `timeoutNanoseconds`.
+    ///
+    /// Waits by sleeping with exponential backoff from 20 µs up to the partial-chunk
+    /// timeout (at most 1 ms), never spinning: chunks arrive at most once per
+    /// chunk fill or partial timeout, so a sleep of that order adds no latency
+    /// a timed-out partial chunk did not already have. (An eventfd would cost the
+    /// capture thread a write per chunk; the backoff costs nothing when busy.)
+    public func waitChunk(timeoutNanoseconds: UInt64) -> ChunkHandle? {
+        if let handle = group.nextChunk(consumer: index) { return handle }
+        let deadline = Sys.monotonicNanoseconds() &+ timeoutNanoseconds
+        var backoff: UInt64 = 20_000
+        while true {
+            let now = Sys.monotonicNanoseconds()
+            if now >= deadline { return nil }
+            Sys.sleep(nanoseconds: min(backoff, deadline &- now))
+            if let handle = group.nextChunk(consumer: index) { return handle }
+            backoff = min(backoff &* 2, maxBackoff)
+        }
+    }
+
+    /// Calls `body` with each packet of `handle`, in receive order, as a view
+    /// into UMEM. The views must not escape `body`.
+    @inlinable
+    public func withPackets(of handle: ChunkHandle, _ body: (PacketView) throws -> Void) rethrows {
+        let origin = Int(handle.queue)
+        let base = UnsafeRawPointer(bases[origin])
+        let originDevice = deviceQueues[origin]
+        let own = deviceQueue
+        for d in group.descriptors(of: handle) {
+            try body(PacketView(
+                bytes: UnsafeRawBufferPointer(start: base + Int(d.address), count: Int(d.length)),
+                timestamp: d.timestamp, rxQueue: own, originQueue: originDevice))
+        }
+    }
+
+    /// Gives the chunk back to its owner queue's capture thread.
+    @inlinable
+    public func recycle(_ handle: ChunkHandle) {
+        group.recycle(handle, consumer: index)
+    }
+
+    /// Records packets the application dropped after delivery (a full writer, …).
+    public func countDeliveryDrops(_ packets: Int) {
+        group.countDeliveryDrops(packets, consumer: index)
+    }
+}

@@ -1,0 +1,232 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Atomics
+import CXDP
+import WireCapCore
+
+/// Engine options beyond the pool geometry.
+public struct EngineOptions: Sendable {
+    /// CPUs to pin capture threads to (thread t → `cpus[t % count]`); empty: unpinned.
+    public var cpus: [Int] = []
+    /// Capture threads; nil: one per queue. Fewer threads serve queues round-robin.
+    public var captureThreads: Int?
+    /// How capture threads wait (adaptive sleep by default; busy-poll is opt-in).
+    public var wakePolicy: WakePolicy = .adaptive
+    /// Try `MAP_HUGETLB` for the UMEMs (falls back with a warning).
+    public var hugePages = false
+    /// Replace an XDP program already attached to the interface.
+    public var force = false
+    /// Attach mode; nil: driver mode, falling back to generic with a note.
+    public var attachMode: XDPAttachMode?
+    /// Most rx descriptors taken per pass.
+    public var batchSize = 256
+    /// Suppress notes on stderr.
+    public var quiet = false
+
+    public init() {}
+}
+
+/// The live AF_XDP capture engine: WireCAP's ring-buffer pools and buddy-group
+/// offload (WireCapCore) on AF_XDP sockets.
+///
+/// ```
+///   NIC queue q ──XDP prog──▶ XSKMAP[q] ──▶ socket q ── rx ring ──▶ capture thread ──▶ capture queues
+///                                              ▲                      │  (CaptureDriver)   │
+///                                              └── fill ring ◀── chunks (UMEM q = pool q)  ▼
+///                                                                  ◀── recycle lanes ◀── consumers
+/// ```
+///
+/// Lifecycle: ``init(interface:queues:configuration:options:)`` checks privileges
+/// and the interface, creates per queue a UMEM (the pool) and a socket, posts
+/// the first chunks, loads the program, inserts the sockets and attaches it;
+/// ``start()`` runs the capture threads; ``close()`` stops them, **detaches the
+/// program first**, then closes the sockets and frees the UMEMs. Nothing stays
+/// on the interface. `deinit` closes too.
+///
+/// - warning: `start`, `close` and `consumer(_:)` from one control thread. Each
+///   consumer from its own thread. Consumers must stop before `close()`.
+public final class CaptureEngine: @unchecked Sendable {
+    /// The interface captured from.
+    public let interface: String
+    /// Device rx queue per group index.
+    public let queues: [Int]
+    /// The pools, work queues and counters.
+    public let group: BuddyGroup
+    /// How the program is attached.
+    public let attachMode: XDPAttachMode
+    /// NUMA node of the UMEMs (nil: NUMA unavailable).
+    public let numaNode: Int32?
+    /// `true` when the UMEMs use huge pages.
+    public let hugePages: Bool
+    public let options: EngineOptions
+
+    private var program: XSKRedirectProgram?
+    private var rxQueues: [RxQueue]
+    private var threads: [SystemThread] = []
+    private let running: UnsafeAtomic<Bool>
+    private let stopFD: Int32
+    private let bases: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    private let deviceQueues: UnsafeMutablePointer<Int>
+    private var closed = false
+
+    /// Opens `queues` of `interface` for capture (see the type's documentation).
+    public init(interface: String, queues: [Int], configuration: CaptureConfiguration,
+                options: EngineOptions = EngineOptions()) throws(XDPError) {
+        do { try configuration.validate() } catch {
+            throw XDPError("configuration", kind: .usage, message: error.message)
+        }
+        guard !queues.isEmpty else { throw XDPError.usage("queues", "no queue to capture from") }
+        guard Set(queues).count == queues.count else { throw XDPError.usage("queues", "queue list \(queues) has duplicates") }
+        try Privileges.require()
+        let ifindex = try Sys.interfaceIndex(interface)
+        let deviceQueueCount = InterfaceInfo.rxQueueCount(interface)
+        for q in queues where q < 0 || q >= deviceQueueCount {
+            throw XDPError.usage("queue \(q)", "queue \(q) is beyond \(interface)'s \(deviceQueueCount) rx queue\(deviceQueueCount == 1 ? "" : "s") (valid: 0...\(deviceQueueCount - 1))")
+        }
+        if let k = options.captureThreads, k < 1 {
+            throw XDPError.usage("capture-threads", "--capture-threads must be at least 1, got \(k)")
+        }
+        Sys.raiseMemlockLimit()
+        Sys.mountBPFFSIfMissing()
+
+        self.interface = interface
+        self.queues = queues
+        self.options = options
+        do { group = try BuddyGroup(queueCount: queues.count, configuration: configuration) } catch {
+            throw XDPError("configuration", kind: .usage, message: error.message)
+        }
+        let geometry = configuration.geometry
+        let node = NUMA.isAvailable ? NUMA.node(ofInterface: interface) : nil
+
+        let program = try XSKRedirectProgram(interface: interface, ifindex: ifindex, entries: deviceQueueCount)
+        // Refuse early (before allocating UMEMs) if another program is attached.
+        if !options.force {
+            let existing = try XSKRedirectProgram.attachedProgramID(ifindex: ifindex, interface: interface)
+            if existing != 0 {
+                throw XDPError("bpf_xdp_query_id(\(interface))", kind: .busy,
+                               message: "XDP program already attached to \(interface) (id \(existing)): use --force to replace it")
+            }
+        }
+        var built: [RxQueue] = []
+        var huge = true
+        for (index, q) in queues.enumerated() {
+            let umem = try UMEM(frames: geometry.cellsPerPool, frameSize: geometry.frameSize,
+                                fillSize: geometry.fillRingSize, completionSize: 64,
+                                numaNode: node, hugePages: options.hugePages, label: "\(interface) queue \(q)")
+            huge = huge && umem.hugePages
+            let socket = try XSKSocket(interface: interface, queue: UInt32(q), umem: umem,
+                                       rxSize: 2 * geometry.fillRingSize, txSize: 0)
+            try program.insert(socketFD: socket.fd, queue: UInt32(q))
+            let rx = RxQueue(index: index, deviceQueue: UInt32(q), umem: umem, socket: socket, group: group)
+            rx.refill()   // attach: the first N/M chunks go to the fill ring
+            built.append(rx)
+        }
+        numaNode = node
+        hugePages = huge
+        attachMode = try program.attach(force: options.force, preferredMode: options.attachMode, quiet: options.quiet)
+        self.program = program
+        rxQueues = built
+
+        running = .create(false)
+        stopFD = (try? syscall("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }) ?? -1
+        bases = .allocate(capacity: queues.count)
+        deviceQueues = .allocate(capacity: queues.count)
+        for (i, rx) in built.enumerated() {
+            (bases + i).initialize(to: rx.umem.area)
+            (deviceQueues + i).initialize(to: queues[i])
+        }
+    }
+
+    deinit {
+        close()
+        running.destroy()
+        if stopFD >= 0 { Sys.close(stopFD) }
+        bases.deallocate()
+        deviceQueues.deallocate()
+    }
+
+    /// Starts the capture threads.
+    public func start() throws(XDPError) {
+        precondition(!closed && threads.isEmpty, "CaptureEngine.start() called twice or after close()")
+        // Relaxed: thread creation orders this store before the threads' first load.
+        running.store(true, ordering: .relaxed)
+        let k = min(options.captureThreads ?? rxQueues.count, rxQueues.count)
+        let timeout = group.configuration.partialTimeoutNanoseconds
+        for t in 0..<k {
+            let served = rxQueues.enumerated().filter { $0.offset % k == t }.map(\.element)
+            let worker = CaptureThread(queues: served, running: running, stopFD: stopFD, policy: options.wakePolicy,
+                                       batch: options.batchSize, timeout: timeout)
+            let cpus = options.cpus.isEmpty ? [] : [options.cpus[t % options.cpus.count]]
+            threads.append(try SystemThread(name: "wc-capture-\(t)", cpus: cpus) { worker.run() })
+        }
+    }
+
+    /// The consumer endpoint of group queue `index` (0 ..< queues.count).
+    public func consumer(_ index: Int) -> CaptureConsumer {
+        precondition(index >= 0 && index < queues.count, "consumer index \(index) out of range")
+        return CaptureConsumer(index: index, group: group, bases: bases, deviceQueues: deviceQueues)
+    }
+
+    /// Stops the capture threads, detaches the program, reads the final kernel
+    /// drop counters, closes the sockets and frees the UMEMs. Idempotent.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        // Relaxed: the eventfd write wakes pollers; join orders the rest.
+        running.store(false, ordering: .relaxed)
+        if stopFD >= 0 {
+            var one: UInt64 = 1
+            _ = write(stopFD, &one, 8)
+        }
+        threads.forEach { $0.join() }
+        threads = []
+        // Detach BEFORE closing sockets: closing sockets under load with the program
+        // still redirecting to them is a known crash path in other AF_XDP tools.
+        program?.detach()
+        // The capture threads are joined: this thread is now the counters' only writer.
+        for rx in rxQueues { rx.publishKernelStatistics() }
+        for rx in rxQueues { program?.remove(queue: rx.deviceQueue) }
+        program = nil
+        // Dropping the queues closes each socket, then (its last reference gone) its UMEM.
+        rxQueues = []
+    }
+
+    /// `true` until ``close()``.
+    public var isOpen: Bool { !closed }
+
+    /// Per-queue statistics (group order). Any thread.
+    public func statistics() -> [QueueStatistics] {
+        (0..<queues.count).map { group.statistics(queue: $0) }
+    }
+}
+
+/// Facts about a network interface read from sysfs.
+public enum InterfaceInfo {
+    /// Number of rx queues (`/sys/class/net/IF/queues/rx-*`); 1 when unreadable.
+    public static func rxQueueCount(_ name: String) -> Int {
+        let n = Sys.directoryEntries("/sys/class/net/\(name)/queues").filter { $0.hasPrefix("rx-") }.count
+        return max(n, 1)
+    }
+
+    /// `true` when the interface exists in the caller's network namespace.
+    public static func exists(_ name: String) -> Bool { if_nametoindex(name) != 0 }
+}
+
+/// Privilege checks with one clear message.
+public enum Privileges {
+    /// Throws a `.permission` error unless the process is root or holds
+    /// CAP_NET_ADMIN and CAP_BPF (or CAP_SYS_ADMIN) in its effective set.
+    public static func require() throws(XDPError) {
+        if Sys.isRoot { return }
+        let capNetAdmin: UInt64 = 1 << 12, capSysAdmin: UInt64 = 1 << 21, capBPF: UInt64 = 1 << 39
+        var effective: UInt64 = 0
+        if let status = Sys.readFile("/proc/self/status") {
+            for line in status.split(separator: "\n") where line.hasPrefix("CapEff:") {
+                effective = UInt64(line.dropFirst(7).trimmingPrefix(while: { $0 == " " || $0 == "\t" }), radix: 16) ?? 0
+            }
+        }
+        if effective & capNetAdmin != 0 && effective & (capBPF | capSysAdmin) != 0 { return }
+        throw XDPError("privileges", kind: .permission, message: "needs root or CAP_NET_ADMIN+CAP_BPF")
+    }
+}

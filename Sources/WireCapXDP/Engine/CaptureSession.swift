@@ -1,0 +1,213 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Atomics
+import CXDP
+import WireCapCore
+
+/// When a ``CaptureSession`` stops (whichever comes first).
+public struct StopCondition: Sendable {
+    /// Packets consumed over all queues.
+    public var count: Int?
+    /// Seconds since start.
+    public var duration: Double?
+    /// Seconds without a received packet once at least one arrived, with every
+    /// received packet delivered and consumed (a drained engine).
+    public var idle: Double?
+    /// Stop on SIGINT/SIGTERM (the caller blocked them with ``Signals/block()``).
+    public var signals = false
+
+    public init(count: Int? = nil, duration: Double? = nil, idle: Double? = nil, signals: Bool = false) {
+        self.count = count
+        self.duration = duration
+        self.idle = idle
+        self.signals = signals
+    }
+}
+
+/// Per-queue results of a capture.
+public struct QueueReport: Sendable, Codable {
+    /// The device rx queue.
+    public var deviceQueue: Int
+    /// The core's counters (group index in `statistics.queue`).
+    public var statistics: QueueStatistics
+    /// IPv4 packets the queue's consumer saw (EtherType at bytes 12-13).
+    public var ipv4: Int
+    /// Filter matches of the consumer cost (x runs per packet).
+    public var filterMatches: Int
+}
+
+/// The result of a capture session.
+public struct CaptureReport: Sendable, Codable {
+    public var interface: String
+    public var mode: String
+    public var geometry: String
+    public var attachMode: String
+    public var seconds: Double
+    public var consumerCost: Int
+    public var stoppedBy: String
+    public var queues: [QueueReport]
+    public var verification: SequenceVerifier.Report?
+
+    public var received: UInt64 { queues.reduce(0) { $0 + $1.statistics.packetsReceived } }
+    public var consumed: UInt64 { queues.reduce(0) { $0 + $1.statistics.packetsConsumed } }
+    public var drops: UInt64 { queues.reduce(0) { $0 + $1.statistics.captureDrops } }
+    public var offloads: UInt64 { queues.reduce(0) { $0 + $1.statistics.offloadedOut } }
+}
+
+/// An engine plus one consumer thread per queue doing what the `capture`
+/// command does: touch every packet (bytes 12-13, count IPv4), apply the
+/// consumer cost x, optionally verify test packets, recycle.
+public final class CaptureSession: @unchecked Sendable {
+    public let engine: CaptureEngine
+    public let cost: ConsumerCost
+    public let verifier: SequenceVerifier?
+    private let stopping: UnsafeAtomic<Bool>
+    private var consumers: [SystemThread] = []
+    // One slot per consumer, written by that consumer when it stops, read after the join.
+    private let tallies: UnsafeMutablePointer<SequenceVerifier.Tally>
+    private let ipv4: UnsafeMutablePointer<Int>
+    private let matches: UnsafeMutablePointer<Int>
+    private let consumerCPUs: [Int]
+    private var started: UInt64 = 0
+
+    /// - Parameters:
+    ///   - consumerCost: x, BPF filter runs per packet.
+    ///   - verify: check sequence numbers and checksums of ``TestPacket``s, whose
+    ///     generator queues are numbered like the device queues.
+    public init(engine: CaptureEngine, consumerCost: Int = 0, verify: Bool = false, consumerCPUs: [Int] = []) {
+        self.engine = engine
+        cost = ConsumerCost(runs: consumerCost)
+        let origins = (engine.queues.max() ?? 0) + 1
+        verifier = verify ? SequenceVerifier(origins: origins) : nil
+        stopping = .create(false)
+        let n = engine.queues.count
+        tallies = .allocate(capacity: n)
+        tallies.initialize(repeating: SequenceVerifier.Tally(origins: origins), count: n)
+        ipv4 = .allocate(capacity: n)
+        ipv4.initialize(repeating: 0, count: n)
+        matches = .allocate(capacity: n)
+        matches.initialize(repeating: 0, count: n)
+        self.consumerCPUs = consumerCPUs
+    }
+
+    deinit {
+        stopping.destroy()
+        tallies.deinitialize(count: engine.queues.count)
+        tallies.deallocate(); ipv4.deallocate(); matches.deallocate()
+    }
+
+    /// Starts the engine's capture threads and the consumers.
+    public func start() throws(XDPError) {
+        started = Sys.monotonicNanoseconds()
+        try engine.start()
+        for j in 0..<engine.queues.count {
+            let consumer = engine.consumer(j)
+            let cpus = consumerCPUs.isEmpty ? [] : [consumerCPUs[j % consumerCPUs.count]]
+            consumers.append(try SystemThread(name: "wc-consume-\(j)", cpus: cpus) { [self] in
+                self.consume(consumer, slot: j)
+            })
+        }
+    }
+
+    private func consume(_ consumer: CaptureConsumer, slot: Int) {
+        var tally = tallies[slot]
+        var v4 = 0
+        var matched = 0
+        let cost = self.cost
+        let verifier = self.verifier
+        // Relaxed: the flag carries no data; the join orders the results.
+        while !stopping.load(ordering: .relaxed) {
+            guard let handle = consumer.waitChunk(timeoutNanoseconds: 10_000_000) else { continue }
+            consumer.withPackets(of: handle) { packet in
+                let b = packet.bytes
+                if b.count >= 14, b[12] == 0x08, b[13] == 0x00 { v4 &+= 1 }
+                matched &+= cost.apply(b)
+                verifier?.check(packet, &tally)
+            }
+            consumer.recycle(handle)
+        }
+        tallies[slot] = tally
+        ipv4[slot] = v4
+        matches[slot] = matched
+    }
+
+    /// Waits (on the calling thread) until `condition` holds, then stops consumers
+    /// and closes the engine (program detached first). - Returns: the report.
+    public func run(until condition: StopCondition) -> CaptureReport {
+        let reason = wait(condition)
+        return stop(reason: reason)
+    }
+
+    private func wait(_ c: StopCondition) -> String {
+        var lastReceived: UInt64 = 0
+        var lastChange = Sys.monotonicNanoseconds()
+        while true {
+            let now = Sys.monotonicNanoseconds()
+            let stats = engine.statistics()
+            let received = stats.reduce(0) { $0 + $1.packetsReceived }
+            let consumed = stats.reduce(0) { $0 + $1.packetsConsumed }
+            if let count = c.count, consumed >= UInt64(count) { return "count" }
+            if let d = c.duration, Double(now - started) / 1e9 >= d { return "duration" }
+            if received != lastReceived { lastReceived = received; lastChange = now }
+            if let idle = c.idle, received > 0, consumed == received,
+               Double(now - lastChange) / 1e9 >= idle {
+                return "idle"
+            }
+            if c.signals {
+                if let s = Signals.wait(milliseconds: 20) { return s == SIGINT ? "SIGINT" : "SIGTERM" }
+            } else {
+                Sys.sleep(nanoseconds: 20_000_000)
+            }
+        }
+    }
+
+    /// Stops consumers, closes the engine and builds the report. Idempotent in effect.
+    public func stop(reason: String = "stop") -> CaptureReport {
+        // Relaxed: see consume(_:slot:).
+        stopping.store(true, ordering: .relaxed)
+        consumers.forEach { $0.join() }
+        consumers = []
+        let seconds = Double(Sys.monotonicNanoseconds() - started) / 1e9
+        engine.close()
+        let stats = engine.statistics()
+        let config = engine.group.configuration
+        return CaptureReport(
+            interface: engine.interface, mode: config.mode.rawValue, geometry: config.geometry.description,
+            attachMode: engine.attachMode.rawValue, seconds: seconds, consumerCost: cost.runs, stoppedBy: reason,
+            queues: stats.enumerated().map { i, s in
+                QueueReport(deviceQueue: engine.queues[i], statistics: s, ipv4: ipv4[i], filterMatches: matches[i])
+            },
+            verification: verifier?.report(Array(UnsafeBufferPointer(start: tallies, count: stats.count))))
+    }
+}
+
+/// SIGINT/SIGTERM handling without handlers: the signals are blocked in every
+/// thread (block before creating threads; they inherit the mask) and the control
+/// thread collects them with `sigtimedwait`.
+public enum Signals {
+    static func set() -> sigset_t {
+        var s = sigset_t()
+        sigemptyset(&s)
+        sigaddset(&s, SIGINT)
+        sigaddset(&s, SIGTERM)
+        return s
+    }
+
+    /// Blocks SIGINT and SIGTERM in the calling thread (and threads it creates later).
+    public static func block() {
+        var s = set()
+        pthread_sigmask(SIG_BLOCK, &s, nil)
+    }
+
+    /// Waits up to `milliseconds` for SIGINT/SIGTERM. - Returns: the signal, or nil.
+    public static func wait(milliseconds: Int) -> Int32? {
+        var s = set()
+        var timeout = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+        let r = sigtimedwait(&s, nil, &timeout)
+        return r > 0 ? r : nil
+    }
+
+    /// A pending SIGINT/SIGTERM, if any (non-blocking).
+    public static func poll() -> Int32? { wait(milliseconds: 0) }
+}

@@ -1,0 +1,129 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXDP
+import WireCapCore
+
+/// One receive queue as its capture thread sees it: the UMEM (= the queue's
+/// pool memory), the socket, and the core's ``CaptureDriver``.
+///
+/// One pass (``pass(batch:)``) is the loop of ``CaptureDriver``:
+///
+/// ```
+///   reclaim()                         recycled chunks → pool (validated)
+///   peek ≤ batch rx descriptors       one CLOCK_REALTIME read per batch
+///     record(address, length, t)      per packet: a table write, no syscall
+///   release; countReceived            once per batch
+///   deliver(now)                      full / timed-out chunks → capture queues
+///   refill(room)                      free chunks → fill ring, M frames at a time
+/// ```
+///
+/// - warning: Every method but ``publishKernelStatistics()`` after the capture
+///   thread stopped belongs to the queue's capture thread.
+final class RxQueue: @unchecked Sendable {
+    /// Index in the buddy group.
+    let index: Int
+    /// Device queue id.
+    let deviceQueue: UInt32
+    let umem: UMEM
+    let socket: XSKSocket
+    let driver: CaptureDriver
+    let rx: UnsafeMutablePointer<xsk_ring_cons>
+    let fill: UnsafeMutablePointer<xsk_ring_prod>
+    let fillSize: UInt32
+    let cellsPerChunk: UInt32
+    let counters: CounterBlock
+
+    // Capture-thread-private rate estimate (packets per nanosecond, EWMA).
+    var rate: Double = 0
+    var lastPassTime: UInt64 = 0
+    var packetsSinceRate: Int = 0
+    var lastStatisticsRead: UInt64 = 0
+
+    init(index: Int, deviceQueue: UInt32, umem: UMEM, socket: XSKSocket, group: BuddyGroup) {
+        self.index = index
+        self.deviceQueue = deviceQueue
+        self.umem = umem
+        self.socket = socket
+        driver = CaptureDriver(group: group, queue: index)
+        rx = socket.rx!
+        fill = umem.fill
+        fillSize = UInt32(umem.fillSize)
+        cellsPerChunk = UInt32(group.configuration.geometry.cellsPerChunk)
+        counters = group.captureCounters(index)
+    }
+
+    /// Posts free chunks to the fill ring while it has room for a whole chunk.
+    /// - Returns: frames posted.
+    @discardableResult
+    func refill() -> Int {
+        let free = xsk_prod_nb_free(fill, fillSize)
+        guard free >= cellsPerChunk else { return 0 }
+        let fill = self.fill
+        // Write the slots first (they are free: nb_free said so), then reserve and
+        // submit exactly what the pool could attach. xsk_ring_prod__submit stores the
+        // producer index with release order (pairs with the kernel's acquire in
+        // xskq_cons_peek_addr), so the addresses are visible before the index moves.
+        let base = fill.pointee.cached_prod
+        var k: UInt32 = 0
+        let posted = driver.refill(room: Int(free)) { address in
+            xsk_ring_prod__fill_addr(fill, base &+ k).pointee = address
+            k &+= 1
+        }
+        if posted > 0 {
+            var idx: UInt32 = 0
+            let reserved = xsk_ring_prod__reserve(fill, UInt32(posted), &idx)
+            precondition(reserved == UInt32(posted) && idx == base, "fill ring reserve mismatch")
+            xsk_ring_prod__submit(fill, UInt32(posted))
+        }
+        return posted
+    }
+
+    /// One pass; see the type's documentation.
+    /// - Returns: packets taken from the rx ring.
+    @inline(__always)
+    func pass(batch: UInt32) -> Int {
+        driver.reclaim()
+        var idx: UInt32 = 0
+        let n = xsk_ring_cons__peek(rx, batch, &idx)
+        let now = Sys.realtimeNanoseconds()
+        if n > 0 {
+            var bytes = 0
+            let driver = self.driver
+            for i in 0..<n {
+                let desc = xsk_ring_cons__rx_desc(rx, idx &+ i)!
+                let length = desc.pointee.len
+                bytes &+= Int(length)
+                _ = driver.record(address: desc.pointee.addr, length: length, timestamp: now)
+            }
+            // Release stores the consumer index (release order; pairs with the
+            // kernel's acquire before it reuses the slots).
+            xsk_ring_cons__release(rx, n)
+            driver.countReceived(packets: Int(n), bytes: bytes)
+        }
+        driver.deliver(now: now)
+        refill()
+        return Int(n)
+    }
+
+    /// Frames the kernel holds to receive into right now (posted, not yet consumed).
+    func framesWithKernel() -> UInt32 {
+        fillSize &- xsk_prod_nb_free(fill, fillSize)
+    }
+
+    /// `true` when the fill ring has no room for another chunk (the kernel holds all it can).
+    var fillIsFull: Bool { xsk_prod_nb_free(fill, fillSize) < cellsPerChunk }
+
+    /// `true` when the kernel asked for a wake-up to process the fill ring.
+    var fillNeedsWakeup: Bool { xsk_ring_prod__needs_wakeup(fill) != 0 }
+
+    /// Copies the socket's kernel drop counters into the queue's counter block.
+    /// The capture thread calls it; the engine calls it once more after that thread exited.
+    func publishKernelStatistics() {
+        guard let s = try? socket.statistics() else { return }
+        counters.set(CaptureCounter.dropsNoBuffer.rawValue, s.rx_dropped)
+        counters.set(CaptureCounter.dropsRxRingFull.rawValue, s.rx_ring_full)
+        counters.set(CaptureCounter.dropsInvalidDescriptor.rawValue, s.rx_invalid_descs)
+        counters.set(CaptureCounter.fillRingEmptyEvents.rawValue, s.rx_fill_ring_empty_descs)
+    }
+}

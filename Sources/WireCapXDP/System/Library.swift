@@ -1,0 +1,174 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXDP
+import CNuma
+
+// libxdp and libbpf, wrapped once. Their two error conventions meet here:
+// int functions return -errno (libbpf 1.x "strict" mode, libxdp's xsk API),
+// creators return NULL and set errno. `libCall` and `libCreate` convert both
+// into `XDPError`; nothing else in the module inspects a library's return code.
+
+/// Converts a libxdp/libbpf int result (negative errno on failure) into a thrown error.
+@inline(never)
+@discardableResult
+func libCall(_ operation: @autoclosure () -> String, _ body: () -> Int32) throws(XDPError) -> Int32 {
+    let result = body()
+    if result < 0 {
+        // -errno by contract; a bare -1 means "see errno" (older libbpf paths).
+        let e = result == -1 && errno != 0 ? errno : -result
+        throw XDPError(operation(), errno: e)
+    }
+    return result
+}
+
+/// Converts a NULL-returning creator into a thrown error carrying errno.
+@inline(never)
+func libCreate<T>(_ operation: @autoclosure () -> String, _ body: () -> T?) throws(XDPError) -> T {
+    errno = 0
+    guard let value = body() else { throw XDPError(operation(), errno: errno == 0 ? EINVAL : errno) }
+    return value
+}
+
+/// The libbpf/libxdp calls the engine makes.
+enum XDPLib {
+    // MARK: BPF objects
+
+    /// `bpf_map_create(BPF_MAP_TYPE_XSKMAP, name, 4, 4, entries, NULL)`. - Returns: the map fd.
+    static func createSocketMap(name: String, entries: Int) throws(XDPError) -> Int32 {
+        try libCall("bpf_map_create(XSKMAP, \(entries) entries)") {
+            bpf_map_create(BPF_MAP_TYPE_XSKMAP, name, 4, 4, UInt32(entries), nil)
+        }
+    }
+
+    /// Loads an XDP program from raw instructions; the verifier log is in the error on failure.
+    static func loadXDPProgram(name: String, instructions: [UInt64]) throws(XDPError) -> Int32 {
+        var log = [CChar](repeating: 0, count: 16 * 1024)
+        let result: Int32 = log.withUnsafeMutableBufferPointer { logBuffer in
+            var opts = bpf_prog_load_opts()
+            opts.sz = MemoryLayout<bpf_prog_load_opts>.size
+            opts.log_buf = logBuffer.baseAddress
+            opts.log_size = UInt32(logBuffer.count)
+            opts.log_level = 0
+            return instructions.withUnsafeBytes { raw in
+                bpf_prog_load(BPF_PROG_TYPE_XDP, name, "GPL",
+                              raw.baseAddress!.assumingMemoryBound(to: bpf_insn.self), instructions.count, &opts)
+            }
+        }
+        if result < 0 {
+            let verifier = String(decoding: log.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            var error = XDPError("bpf_prog_load(XDP)", errno: -result)
+            if !verifier.isEmpty { error.message = "bpf_prog_load(XDP) failed: \(error.errnoDescription): \(verifier)" }
+            throw error
+        }
+        return result
+    }
+
+    /// `bpf_map_update_elem(map, &key, &value, BPF_ANY)`.
+    static func updateMap(_ mapFD: Int32, key: UInt32, value: Int32) throws(XDPError) {
+        var k = key
+        var v = value
+        try libCall("bpf_map_update_elem(XSKMAP[\(key)])") { bpf_map_update_elem(mapFD, &k, &v, UInt64(BPF_ANY)) }
+    }
+
+    /// `bpf_map_delete_elem(map, &key)`; a missing key is not an error.
+    static func deleteMapEntry(_ mapFD: Int32, key: UInt32) {
+        var k = key
+        _ = bpf_map_delete_elem(mapFD, &k)
+    }
+
+    // MARK: XDP attachment
+
+    /// `bpf_xdp_attach(ifindex, prog, flags, NULL)`.
+    static func attach(ifindex: UInt32, program: Int32, flags: UInt32, interface: String) throws(XDPError) {
+        try libCall("bpf_xdp_attach(\(interface))") { bpf_xdp_attach(Int32(ifindex), program, flags, nil) }
+    }
+
+    /// `bpf_xdp_detach(ifindex, flags, NULL)`.
+    static func detach(ifindex: UInt32, flags: UInt32, interface: String) throws(XDPError) {
+        try libCall("bpf_xdp_detach(\(interface))") { bpf_xdp_detach(Int32(ifindex), flags, nil) }
+    }
+
+    /// The id of the XDP program attached in the mode `flags` selects (0 = any mode), or 0 when none.
+    static func attachedProgramID(ifindex: UInt32, flags: UInt32 = 0, interface: String) throws(XDPError) -> UInt32 {
+        var id: UInt32 = 0
+        try libCall("bpf_xdp_query_id(\(interface))") { bpf_xdp_query_id(Int32(ifindex), Int32(flags), &id) }
+        return id
+    }
+
+    // MARK: AF_XDP (libxdp xsk API)
+
+    /// `xsk_umem__create`: registers `area` as a UMEM and maps its fill and completion rings
+    /// into `fill` / `completion` (which must stay at a fixed address for the UMEM's life).
+    static func createUMEM(area: UnsafeMutableRawPointer, bytes: Int,
+                           fill: UnsafeMutablePointer<xsk_ring_prod>,
+                           completion: UnsafeMutablePointer<xsk_ring_cons>,
+                           config: xsk_umem_config) throws(XDPError) -> OpaquePointer {
+        var umem: OpaquePointer?
+        var cfg = config
+        try libCall("xsk_umem__create(\(bytes) bytes)") {
+            xsk_umem__create(&umem, area, UInt64(bytes), fill, completion, &cfg)
+        }
+        return umem!
+    }
+
+    /// `xsk_socket__create`: an AF_XDP socket on `interface` queue `queue` using `umem`'s rings.
+    static func createSocket(interface: String, queue: UInt32, umem: OpaquePointer,
+                             rx: UnsafeMutablePointer<xsk_ring_cons>?,
+                             tx: UnsafeMutablePointer<xsk_ring_prod>?,
+                             config: xsk_socket_config) throws(XDPError) -> OpaquePointer {
+        var xsk: OpaquePointer?
+        var cfg = config
+        do {
+            try libCall("xsk_socket__create(\(interface) queue \(queue))") {
+                xsk_socket__create(&xsk, interface, queue, umem, rx, tx, &cfg)
+            }
+        } catch {
+            if error.errno == EINVAL || error.errno == EOPNOTSUPP {
+                var e = error
+                e.kind = .unsupported
+                e.message = "AF_XDP socket on \(interface) queue \(queue) refused: \(error.errnoDescription) (XDP/AF_XDP unsupported by this device or kernel?)"
+                throw e
+            }
+            throw error
+        }
+        return xsk!
+    }
+
+    static func socketFD(_ xsk: OpaquePointer) -> Int32 { xsk_socket__fd(xsk) }
+
+    static func deleteSocket(_ xsk: OpaquePointer) { xsk_socket__delete(xsk) }
+
+    /// `xsk_umem__delete`; EBUSY (a socket still uses it) is a caller bug.
+    static func deleteUMEM(_ umem: OpaquePointer) {
+        let r = xsk_umem__delete(umem)
+        precondition(r == 0, "xsk_umem__delete: \(r) — a socket still uses the UMEM (WireCap bug)")
+    }
+}
+
+/// libnuma, wrapped once.
+enum NUMA {
+    /// `true` when the kernel and libnuma support NUMA policy (`numa_available() >= 0`).
+    static var isAvailable: Bool { numa_available() >= 0 }
+
+    /// The node of the calling thread's current CPU (the "local node").
+    static func localNode() -> Int32 {
+        let cpu = sched_getcpu()
+        return cpu >= 0 ? numa_node_of_cpu(cpu) : 0
+    }
+
+    /// Binds `bytes` at `start` to `node` before first touch (`numa_tonode_memory`).
+    static func bind(_ start: UnsafeMutableRawPointer, bytes: Int, node: Int32) {
+        numa_tonode_memory(start, bytes, node)
+    }
+
+    /// The NUMA node of a network interface: `/sys/class/net/IF/device/numa_node`;
+    /// the local node when the file is missing (virtual devices) or says -1.
+    static func node(ofInterface name: String) -> Int32 {
+        if let text = Sys.readSmallFile("/sys/class/net/\(name)/device/numa_node"),
+           let node = Int32(text), node >= 0 {
+            return node
+        }
+        return localNode()
+    }
+}

@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXDP
+
+/// A joinable POSIX thread running a closure, optionally pinned to CPUs.
+///
+/// Capture threads and consumers are long-lived and must be pinnable, which
+/// Foundation's `Thread` cannot do; this is the smallest wrapper that can.
+public final class SystemThread: @unchecked Sendable {
+    private final class Box {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+
+    private var thread: pthread_t
+    private var joined = false
+
+    /// Starts `body` on a new thread named `name` (≤ 15 characters are kept),
+    /// pinned to `cpus` when not empty.
+    public init(name: String, cpus: [Int] = [], _ body: @escaping @Sendable () -> Void) throws(XDPError) {
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        var t = pthread_t()
+        let r = pthread_create(&t, nil, { arg in
+            let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
+            box.body()
+            return nil
+        }, box)
+        if r != 0 {
+            Unmanaged<Box>.fromOpaque(box).release()
+            throw XDPError("pthread_create(\(name))", errno: r)
+        }
+        thread = t
+        _ = pthread_setname_np(t, String(name.prefix(15)))
+        if !cpus.isEmpty {
+            do { try Sys.setAffinity(t, cpus: cpus) } catch {
+                // The thread runs; it just is not pinned. Report once, keep going.
+                Sys.printError("wirecap: warning: could not pin \(name) to CPUs \(cpus): \(error.errnoDescription)\n")
+            }
+        }
+    }
+
+    /// Waits for the thread to finish. Idempotent.
+    public func join() {
+        guard !joined else { return }
+        joined = true
+        pthread_join(thread, nil)
+    }
+
+    deinit { if !joined { pthread_detach(thread) } }
+}

@@ -1,0 +1,299 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXDP
+
+/// What the generator sends.
+public struct GeneratorConfiguration: Sendable {
+    /// The interface to send on (in the caller's current network namespace).
+    public var interface: String
+    /// Tx queues to send on; packets of queue `queues[i]` carry generator queue id `queues[i]`.
+    public var queues: [Int]
+    /// Total packets over all queues.
+    public var count: Int
+    /// Total packets per second, or nil for as fast as possible.
+    public var rate: Double?
+    /// Fraction of the traffic per queue (normalised); empty: equal shares.
+    public var share: [Double] = []
+    /// Frame size in bytes (64...1514).
+    public var size: Int = 64
+    /// Distinct flows (source address/port pairs), spread over each queue's packets.
+    public var flows: Int = 16
+    /// Burst mode: `burst` packets (total, split by share) at full speed, then `idleNanoseconds` of silence.
+    public var burst: Int?
+    public var idleNanoseconds: UInt64 = 0
+    /// CPUs to pin sender threads to (thread i → cpus[i % count]).
+    public var cpus: [Int] = []
+
+    public init(interface: String, queues: [Int], count: Int, rate: Double? = nil) {
+        self.interface = interface
+        self.queues = queues
+        self.count = count
+        self.rate = rate
+    }
+
+    /// Packets queue index `i` sends: its share of `count`, the remainder to the last queue.
+    public func packets(forQueueAt i: Int) -> Int {
+        let shares = normalizedShares
+        if i == queues.count - 1 {
+            return count - (0..<(queues.count - 1)).reduce(0) { $0 + packets(forQueueAt: $1) }
+        }
+        return Int((Double(count) * shares[i]).rounded(.down))
+    }
+
+    var normalizedShares: [Double] {
+        let raw = share.isEmpty ? Array(repeating: 1.0, count: queues.count) : share
+        let total = raw.reduce(0, +)
+        return raw.map { $0 / total }
+    }
+
+    func validate() throws(XDPError) {
+        guard !queues.isEmpty else { throw XDPError.usage("queues", "no tx queue given") }
+        guard count >= 0 else { throw XDPError.usage("count", "--count must be ≥ 0") }
+        guard (TestPacket.minimumSize...TestPacket.maximumSize).contains(size) else {
+            throw XDPError.usage("size", "--size must be \(TestPacket.minimumSize)...\(TestPacket.maximumSize) bytes, got \(size)")
+        }
+        guard flows >= 1 && flows <= 65535 else { throw XDPError.usage("flows", "--flows must be 1...65535") }
+        if !share.isEmpty {
+            guard share.count == queues.count else {
+                throw XDPError.usage("share", "--share has \(share.count) values for \(queues.count) queues")
+            }
+            guard share.allSatisfy({ $0 >= 0 }), share.reduce(0, +) > 0 else {
+                throw XDPError.usage("share", "--share values must be ≥ 0 and not all 0")
+            }
+        }
+        if let r = rate, !(r > 0) { throw XDPError.usage("rate", "--rate must be > 0 or 'max'") }
+        if let b = burst, b < 1 { throw XDPError.usage("burst", "--burst must be ≥ 1") }
+    }
+}
+
+/// Per-queue result of a generator run.
+public struct GeneratorQueueResult: Sendable, Codable {
+    public var queue: Int
+    public var sent: Int
+    public var bytes: Int
+    public var seconds: Double
+}
+
+/// The result of a generator run.
+public struct GeneratorResult: Sendable, Codable {
+    public var queues: [GeneratorQueueResult]
+    public var sent: Int { queues.reduce(0) { $0 + $1.sent } }
+    public var seconds: Double { queues.map(\.seconds).max() ?? 0 }
+    public var packetsPerSecond: Double { seconds > 0 ? Double(sent) / seconds : 0 }
+}
+
+/// A per-queue AF_XDP transmitter of ``TestPacket``s (one thread per queue).
+///
+/// Each sender owns a small UMEM of its own (tx only, no XDP program: sockets
+/// are created with program loading inhibited). Per iteration: take completed
+/// frames back, write as many packets as rate, burst schedule, free frames and
+/// tx ring allow, submit them and call `sendto` — and keep calling it while
+/// completions are outstanding or descriptors remain unsent, since copy-mode
+/// transmit handles a bounded batch per call.
+public enum Generator {
+    /// Sends everything and returns per-queue counts. Must run in the namespace
+    /// of `configuration.interface` (see ``Sys/enterNetworkNamespace(_:)`` via ``enterNamespace(_:)``).
+    public static func run(_ configuration: GeneratorConfiguration) throws(XDPError) -> GeneratorResult {
+        try configuration.validate()
+        try Privileges.require()
+        _ = try Sys.interfaceIndex(configuration.interface)
+        // sysfs shows the namespace it was mounted in, so after setns() the count may be unknown.
+        let deviceQueues = InterfaceInfo.txQueueCount(configuration.interface) ?? Int.max
+        for q in configuration.queues where q < 0 || q >= deviceQueues {
+            throw XDPError.usage("queue \(q)", "queue \(q) is beyond \(configuration.interface)'s \(deviceQueues) tx queues")
+        }
+        Sys.raiseMemlockLimit()
+        let shares = configuration.normalizedShares
+        var senders: [Sender] = []
+        for (i, q) in configuration.queues.enumerated() {
+            let packets = configuration.packets(forQueueAt: i)
+            let rate = configuration.rate.map { $0 * shares[i] }
+            let burst = configuration.burst.map { max(1, Int((Double($0) * shares[i]).rounded())) }
+            senders.append(try Sender(configuration: configuration, queue: q, packets: packets, rate: rate, burst: burst))
+        }
+        var threads: [SystemThread] = []
+        for (i, s) in senders.enumerated() {
+            let cpus = configuration.cpus.isEmpty ? [] : [configuration.cpus[i % configuration.cpus.count]]
+            threads.append(try SystemThread(name: "wc-gen-\(s.queue)", cpus: cpus) { s.run() })
+        }
+        threads.forEach { $0.join() }
+        if let failure = senders.compactMap(\.failure).first { throw failure }
+        return GeneratorResult(queues: senders.map {
+            GeneratorQueueResult(queue: $0.queue, sent: $0.sent, bytes: $0.sent * configuration.size, seconds: $0.seconds)
+        })
+    }
+
+    /// Moves the calling thread into network namespace `name` (`/var/run/netns/NAME`)
+    /// before any socket or thread is created (threads created later inherit it).
+    public static func enterNamespace(_ name: String) throws(XDPError) {
+        try Sys.enterNetworkNamespace(name.hasPrefix("/") ? name : "/var/run/netns/\(name)")
+    }
+}
+
+/// One queue's transmitter.
+final class Sender: @unchecked Sendable {
+    let queue: Int
+    let target: Int
+    let rate: Double?
+    let burst: Int?
+    let idle: UInt64
+    let size: Int
+    let flows: Int
+    let umem: UMEM
+    let socket: XSKSocket
+    let frames: Int
+    let headers: UnsafeMutableRawPointer   // flows × 42 bytes
+    var sent = 0
+    var seconds = 0.0
+    var failure: XDPError?
+
+    static let frameCount = 4096
+    static let ringSize = 2048
+
+    init(configuration c: GeneratorConfiguration, queue: Int, packets: Int, rate: Double?, burst: Int?) throws(XDPError) {
+        self.queue = queue
+        target = packets
+        self.rate = rate
+        self.burst = burst
+        idle = c.idleNanoseconds
+        size = c.size
+        flows = c.flows
+        frames = Self.frameCount
+        umem = try UMEM(frames: frames, frameSize: 2048, fillSize: 64, completionSize: Self.ringSize,
+                        numaNode: nil, hugePages: false, label: "generator queue \(queue)")
+        socket = try XSKSocket(interface: c.interface, queue: UInt32(queue), umem: umem, rxSize: 0, txSize: Self.ringSize)
+        headers = .allocate(byteCount: c.flows * 42, alignment: 8)
+        for f in 0..<c.flows {
+            let h = TestPacket.header(flow: f, size: c.size)
+            h.withUnsafeBytes { (headers + f * 42).copyMemory(from: $0.baseAddress!, byteCount: 42) }
+        }
+    }
+
+    deinit { headers.deallocate() }
+
+    func run() {
+        do { try send() } catch { failure = error }
+    }
+
+    private func send() throws(XDPError) {
+        let tx = socket.tx!
+        let comp = umem.completion
+        let area = umem.area
+        // Free frames: a stack of frame addresses.
+        let free = UnsafeMutablePointer<UInt64>.allocate(capacity: frames)
+        defer { free.deallocate() }
+        for i in 0..<frames { free[i] = UInt64((frames - 1 - i) * 2048) }
+        var freeCount = frames
+        var submitted = 0
+        var completed = 0
+        let start = Sys.monotonicNanoseconds()
+        var burstLeft = burst ?? Int.max
+        var idleUntil: UInt64 = 0
+        var stalls = 0
+        let ring = UInt32(Self.ringSize)
+
+        while completed < target {
+            var progress = false
+            // 1. Completions: frames the kernel has sent.
+            var cidx: UInt32 = 0
+            let done = xsk_ring_cons__peek(comp, ring, &cidx)
+            if done > 0 {
+                for i in 0..<done {
+                    free[freeCount] = xsk_ring_cons__comp_addr(comp, cidx &+ i)!.pointee
+                    freeCount += 1
+                }
+                xsk_ring_cons__release(comp, done)
+                completed += Int(done)
+                progress = true
+            }
+            // 2. How many may go now.
+            let now = Sys.monotonicNanoseconds()
+            var allowed = min(target - submitted, freeCount, 256)
+            if let r = rate {
+                let due = Int(Double(now &- start) * r / 1e9) + 1
+                allowed = min(allowed, max(0, due - submitted))
+            }
+            if burst != nil {
+                if now < idleUntil { allowed = 0 } else { allowed = min(allowed, burstLeft) }
+            }
+            if allowed > 0 {
+                var idx: UInt32 = 0
+                let n = Int(xsk_ring_prod__reserve(tx, UInt32(allowed), &idx))
+                for i in 0..<n {
+                    freeCount -= 1
+                    let addr = free[freeCount]
+                    let seq = submitted + i
+                    let flow = seq % flows
+                    TestPacket.write(into: area + Int(addr), size: size, header: headers + flow * 42,
+                                     queue: UInt16(queue), flow: UInt16(flow), sequence: UInt64(seq))
+                    let desc = xsk_ring_prod__tx_desc(tx, idx &+ UInt32(i))!
+                    desc.pointee.addr = addr
+                    desc.pointee.len = UInt32(size)
+                    desc.pointee.options = 0
+                }
+                if n > 0 {
+                    // Submit stores the producer index with release order, after the frames
+                    // and descriptors are written (pairs with the kernel's acquire).
+                    xsk_ring_prod__submit(tx, UInt32(n))
+                    submitted += n
+                    progress = true
+                    if burst != nil {
+                        burstLeft -= n
+                        if burstLeft <= 0 { burstLeft = burst!; idleUntil = now &+ idle }
+                    }
+                }
+            }
+            // 3. Kick while anything is unsent or uncompleted.
+            if submitted > completed {
+                _ = try Sys.kickTransmit(socket.fd)
+            }
+            if progress {
+                stalls = 0
+                continue
+            }
+            // 4. Nothing moved: wait without spinning.
+            stalls += 1
+            if submitted < target, let r = rate, submitted - completed < frames / 2 {
+                let nextDue = start &+ UInt64(Double(submitted + 1) * 1e9 / r)
+                if nextDue > now { Sys.sleep(nanoseconds: min(nextDue &- now, 1_000_000)); continue }
+            }
+            if burst != nil && now < idleUntil {
+                Sys.sleep(nanoseconds: min(idleUntil &- now, 1_000_000))
+                continue
+            }
+            if stalls < 8 { sched_yield() } else { Sys.sleep(nanoseconds: 20_000) }
+        }
+        seconds = Double(Sys.monotonicNanoseconds() &- start) / 1e9
+        sent = completed
+    }
+}
+
+extension InterfaceInfo {
+    /// Number of tx queues (`/sys/class/net/IF/queues/tx-*`); nil when sysfs does not show the
+    /// interface (sysfs lists the namespace it was mounted in, not the thread's).
+    public static func txQueueCount(_ name: String) -> Int? {
+        let n = Sys.directoryEntries("/sys/class/net/\(name)/queues").filter { $0.hasPrefix("tx-") }.count
+        return n > 0 ? n : nil
+    }
+}
+
+extension Generator {
+    /// Runs the generator on a new thread that first enters network namespace
+    /// `namespace` (setns affects only the calling thread, and the sender threads
+    /// it creates inherit it), so the caller's namespace is untouched.
+    public static func run(_ configuration: GeneratorConfiguration, inNamespace namespace: String) throws(XDPError) -> GeneratorResult {
+        final class Outcome: @unchecked Sendable { var result: Result<GeneratorResult, XDPError>? }
+        let outcome = Outcome()
+        let thread = try SystemThread(name: "wc-gen-main") {
+            do throws(XDPError) {
+                try enterNamespace(namespace)
+                outcome.result = .success(try run(configuration))
+            } catch {
+                outcome.result = .failure(error)
+            }
+        }
+        thread.join()
+        return try outcome.result!.get()
+    }
+}

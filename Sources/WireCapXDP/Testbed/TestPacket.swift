@@ -1,0 +1,111 @@
+/// The synthetic packets of the generator: UDP/IPv4 over Ethernet carrying a
+/// per-queue sequence number and a checksum, so a capture can prove it lost,
+/// duplicated and corrupted nothing.
+///
+/// ```
+///   0   dst MAC 02:00:00:00:00:02   6  src MAC 02:00:00:00:00:01   12 0x0800
+///   14  IPv4 (20 B): 10.0.<flow/256>.<flow%256+1> → 10.1.0.1, proto UDP, DF
+///   34  UDP (8 B): sport 10000+flow, dport 9, checksum 0
+///   42  magic "WCAP" (u32 BE)   46 gen queue (u16 LE)   48 flow (u16 LE)
+///   50  sequence (u64 LE)       58 checksum (u32 LE)    62 filler (f(seq, i)) …
+/// ```
+///
+/// The checksum is FNV-1a (32-bit) over every byte of the frame except the
+/// checksum field itself. Minimum size 64 bytes, maximum 1514.
+public enum TestPacket {
+    public static let minimumSize = 64
+    public static let maximumSize = 1514
+    public static let magic: UInt32 = 0x5743_4150  // "WCAP"
+    static let magicOffset = 42, queueOffset = 46, flowOffset = 48, sequenceOffset = 50, checksumOffset = 58, fillerOffset = 62
+
+    /// The 42-byte Ethernet/IPv4/UDP header of flow `flow` for a frame of `size` bytes.
+    public static func header(flow: Int, size: Int) -> [UInt8] {
+        var h = [UInt8](repeating: 0, count: 42)
+        h[0...5] = [0x02, 0, 0, 0, 0, 0x02]
+        h[6...11] = [0x02, 0, 0, 0, 0, 0x01]
+        h[12] = 0x08; h[13] = 0x00
+        let ipLength = size - 14
+        h[14] = 0x45; h[15] = 0
+        h[16] = UInt8(ipLength >> 8); h[17] = UInt8(ipLength & 0xff)
+        h[18] = 0; h[19] = 0            // id
+        h[20] = 0x40; h[21] = 0         // DF
+        h[22] = 64; h[23] = 17          // TTL, UDP
+        h[26...29] = [10, 0, UInt8((flow >> 8) & 0xff), UInt8(flow & 0xff &+ 1)]
+        h[30...33] = [10, 1, 0, 1]
+        var sum: UInt32 = 0
+        for i in stride(from: 14, to: 34, by: 2) { sum += UInt32(h[i]) << 8 | UInt32(h[i + 1]) }
+        while sum > 0xffff { sum = (sum & 0xffff) + (sum >> 16) }
+        let checksum = ~UInt16(sum)
+        h[24] = UInt8(checksum >> 8); h[25] = UInt8(checksum & 0xff)
+        let sport = 10000 + flow % 50000
+        h[34] = UInt8(sport >> 8); h[35] = UInt8(sport & 0xff)
+        h[36] = 0; h[37] = 9
+        let udpLength = size - 34
+        h[38] = UInt8(udpLength >> 8); h[39] = UInt8(udpLength & 0xff)
+        return h
+    }
+
+    /// Writes a whole packet at `frame` (which must hold `size` bytes): the flow's
+    /// header (`header`, 42 bytes), the payload and the checksum.
+    @inlinable
+    public static func write(into frame: UnsafeMutableRawPointer, size: Int, header: UnsafeRawPointer,
+                             queue: UInt16, flow: UInt16, sequence: UInt64) {
+        frame.copyMemory(from: header, byteCount: 42)
+        frame.storeBytes(of: magic.bigEndian, toByteOffset: 42, as: UInt32.self)
+        frame.storeBytes(of: queue.littleEndian, toByteOffset: 46, as: UInt16.self)
+        frame.storeBytes(of: flow.littleEndian, toByteOffset: 48, as: UInt16.self)
+        frame.storeBytes(of: sequence.littleEndian, toByteOffset: 50, as: UInt64.self)
+        var i = 62
+        let seed = UInt8(truncatingIfNeeded: sequence)
+        while i < size {
+            frame.storeBytes(of: seed &+ UInt8(truncatingIfNeeded: i), toByteOffset: i, as: UInt8.self)
+            i &+= 1
+        }
+        let sum = checksum(UnsafeRawBufferPointer(start: frame, count: size))
+        frame.storeBytes(of: sum.littleEndian, toByteOffset: 58, as: UInt32.self)
+    }
+
+    /// FNV-1a over every byte but the checksum field (58..<62).
+    @inlinable
+    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var h: UInt32 = 0x811C_9DC5
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            if i == 58 { i = 62; continue }
+            h = (h ^ UInt32(bytes[i])) &* 0x0100_0193
+            i &+= 1
+        }
+        return h
+    }
+
+    /// The fields of a test packet, if `bytes` is one.
+    public struct Fields: Sendable, Hashable {
+        public var queue: Int
+        public var flow: Int
+        public var sequence: UInt64
+        public var checksumValid: Bool
+
+        @inlinable
+        public init(queue: Int, flow: Int, sequence: UInt64, checksumValid: Bool) {
+            self.queue = queue
+            self.flow = flow
+            self.sequence = sequence
+            self.checksumValid = checksumValid
+        }
+    }
+
+    /// Parses a test packet; `nil` for any other packet (too short or wrong magic).
+    @inlinable
+    public static func parse(_ bytes: UnsafeRawBufferPointer) -> Fields? {
+        guard bytes.count >= minimumSize,
+              UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 42, as: UInt32.self)) == magic
+        else { return nil }
+        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 58, as: UInt32.self))
+        return Fields(
+            queue: Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 46, as: UInt16.self))),
+            flow: Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 48, as: UInt16.self))),
+            sequence: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 50, as: UInt64.self)),
+            checksumValid: stored == checksum(bytes))
+    }
+}

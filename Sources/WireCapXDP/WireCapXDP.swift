@@ -1,2 +1,0 @@
-// The AF_XDP engine: see Engine/.
-@_exported import WireCapCore
