@@ -1,4 +1,26 @@
 import WireCapCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A plain pthread for stress tests: no executor, no locks between the two sides.
+final class TestThread: @unchecked Sendable {
+    private var thread = pthread_t()
+    private let body: () -> Void
+
+    init(_ body: @escaping () -> Void) {
+        self.body = body
+        let box = Unmanaged.passRetained(self).toOpaque()
+        let rc = pthread_create(&thread, nil, { raw in
+            let me = Unmanaged<TestThread>.fromOpaque(raw!).takeRetainedValue()
+            me.body()
+            return nil
+        }, box)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+    }
+
+    func join() { pthread_join(thread, nil) }
+}
 
 /// A deterministic generator for tests (SplitMix64).
 struct SplitMix64: RandomNumberGenerator {
