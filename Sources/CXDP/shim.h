@@ -14,7 +14,7 @@
 // ---- Linux calls the Swift Glibc module does not expose (added by the engine) ----
 // glibc declares these only under _GNU_SOURCE, and Swift's Glibc module is built
 // without it, so the prototypes below repeat glibc's (man 2 setns, man 3
-// sched_getcpu, pthread_setaffinity_np, pthread_setname_np). Remove each when the
+// sched_getcpu, pthread_setaffinity_np, pthread_setname_np, gettid). Remove each when the
 // Glibc module exposes it.
 #include <pthread.h>
 #include <sched.h>
@@ -26,6 +26,7 @@ extern int setns(int fd, int nstype);
 extern int sched_getcpu(void);
 extern int pthread_setaffinity_np(pthread_t thread, size_t cpusetsize, const cpu_set_t *cpuset);
 extern int pthread_setname_np(pthread_t thread, const char *name);
+extern pid_t gettid(void);
 // CLONE_NEWNET is a _GNU_SOURCE macro of <sched.h>; value from <linux/sched.h>.
 static const int WIRECAP_CLONE_NEWNET = 0x40000000;
 static const int WIRECAP_RLIMIT_MEMLOCK = RLIMIT_MEMLOCK;

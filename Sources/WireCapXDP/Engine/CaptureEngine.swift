@@ -21,6 +21,12 @@ public struct EngineOptions: Sendable {
     public var attachMode: XDPAttachMode?
     /// Most rx descriptors taken per pass.
     public var batchSize = 256
+    /// Nice value of the capture threads (nil: inherit). The paper dedicates cores
+    /// to capture threads; on a box where they share cores with the application and
+    /// the traffic source, a higher priority is the equivalent: a capture thread
+    /// runs briefly once per chunk, and when it waits for a CPU the kernel runs out
+    /// of posted frames. Lowering nice needs CAP_SYS_NICE; failure is ignored.
+    public var captureThreadNice: Int32? = -10
     /// Suppress notes on stderr.
     public var quiet = false
 
@@ -158,7 +164,11 @@ public final class CaptureEngine: @unchecked Sendable {
             let worker = CaptureThread(queues: served, running: running, stopFD: stopFD, policy: options.wakePolicy,
                                        batch: options.batchSize, timeout: timeout)
             let cpus = options.cpus.isEmpty ? [] : [options.cpus[t % options.cpus.count]]
-            threads.append(try SystemThread(name: "wc-capture-\(t)", cpus: cpus) { worker.run() })
+            let nice = options.captureThreadNice
+            threads.append(try SystemThread(name: "wc-capture-\(t)", cpus: cpus) {
+                if let nice { try? Sys.setThreadNice(nice) }
+                worker.run()
+            })
         }
     }
 

@@ -33,7 +33,12 @@ extension CaptureReport {
             let nb = t.reduce(0) { $0 + $1.dropsNoBuffer }, rf = t.reduce(0) { $0 + $1.dropsRxRingFull }
             let inv = t.reduce(0) { $0 + $1.dropsInvalidDescriptor }, pe = t.reduce(0) { $0 + $1.dropsPoolExhausted }
             var causes: [String] = []
-            if nb > 0 { causes.append("\(nb) with no buffer posted (pool exhausted: consumers too slow)") }
+            let episodes = t.reduce(0) { $0 + $1.exhaustionEpisodes }
+            if nb > 0 {
+                causes.append(episodes > 0
+                    ? "\(nb) with no frame in the fill ring (pool exhausted \(episodes) times: consumers too slow)"
+                    : "\(nb) with no frame in the fill ring (pool had free chunks: capture thread late, try a larger -N)")
+            }
             if rf > 0 { causes.append("\(rf) with the rx ring full (capture thread too slow)") }
             if inv > 0 { causes.append("\(inv) invalid descriptors") }
             if pe > 0 { causes.append("\(pe) pool exhausted") }

@@ -65,7 +65,7 @@ public final class CaptureSession: @unchecked Sendable {
     private let stopping: UnsafeAtomic<Bool>
     private var consumers: [SystemThread] = []
     // One slot per consumer, written by that consumer when it stops, read after the join.
-    private let tallies: UnsafeMutablePointer<SequenceVerifier.Tally>
+    private let tallies: [SequenceVerifier.Tally]
     private let ipv4: UnsafeMutablePointer<Int>
     private let matches: UnsafeMutablePointer<Int>
     private let consumerCPUs: [Int]
@@ -79,11 +79,11 @@ public final class CaptureSession: @unchecked Sendable {
         self.engine = engine
         cost = ConsumerCost(runs: consumerCost)
         let origins = (engine.queues.max() ?? 0) + 1
-        verifier = verify ? SequenceVerifier(origins: origins) : nil
+        let verifier = verify ? SequenceVerifier(origins: origins) : nil
+        self.verifier = verifier
         stopping = .create(false)
         let n = engine.queues.count
-        tallies = .allocate(capacity: n)
-        tallies.initialize(repeating: SequenceVerifier.Tally(origins: origins), count: n)
+        tallies = verifier.map { v in (0..<n).map { _ in v.makeTally() } } ?? []
         ipv4 = .allocate(capacity: n)
         ipv4.initialize(repeating: 0, count: n)
         matches = .allocate(capacity: n)
@@ -93,8 +93,7 @@ public final class CaptureSession: @unchecked Sendable {
 
     deinit {
         stopping.destroy()
-        tallies.deinitialize(count: engine.queues.count)
-        tallies.deallocate(); ipv4.deallocate(); matches.deallocate()
+        ipv4.deallocate(); matches.deallocate()
     }
 
     /// Starts the engine's capture threads and the consumers.
@@ -111,7 +110,7 @@ public final class CaptureSession: @unchecked Sendable {
     }
 
     private func consume(_ consumer: CaptureConsumer, slot: Int) {
-        var tally = tallies[slot]
+        let tally = verifier == nil ? nil : tallies[slot]
         var v4 = 0
         var matched = 0
         let cost = self.cost
@@ -123,11 +122,10 @@ public final class CaptureSession: @unchecked Sendable {
                 let b = packet.bytes
                 if b.count >= 14, b[12] == 0x08, b[13] == 0x00 { v4 &+= 1 }
                 matched &+= cost.apply(b)
-                verifier?.check(packet, &tally)
+                if let verifier, let tally { verifier.check(packet, tally) }
             }
             consumer.recycle(handle)
         }
-        tallies[slot] = tally
         ipv4[slot] = v4
         matches[slot] = matched
     }
@@ -178,7 +176,7 @@ public final class CaptureSession: @unchecked Sendable {
             queues: stats.enumerated().map { i, s in
                 QueueReport(deviceQueue: engine.queues[i], statistics: s, ipv4: ipv4[i], filterMatches: matches[i])
             },
-            verification: verifier?.report(Array(UnsafeBufferPointer(start: tallies, count: stats.count))))
+            verification: verifier?.report(tallies))
     }
 }
 

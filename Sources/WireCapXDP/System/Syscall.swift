@@ -154,6 +154,13 @@ enum Sys {
         if r != 0 { throw XDPError("pthread_setaffinity_np(cpus \(cpus))", errno: r) }
     }
 
+    /// Sets the calling thread's nice value (`setpriority(PRIO_PROCESS, gettid(), nice)`).
+    static func setThreadNice(_ nice: Int32) throws(XDPError) {
+        try syscall("setpriority(thread, nice \(nice))") {
+            setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(gettid()), nice)
+        }
+    }
+
     /// CLOCK_REALTIME in nanoseconds (packet timestamps and partial-chunk deadlines).
     @inline(__always)
     static func realtimeNanoseconds() -> UInt64 {

@@ -1,25 +1,21 @@
-import Atomics
-
 /// Checks captured test packets (``TestPacket``) across all consumers: every
 /// sequence number of every generator queue seen exactly once, checksums valid,
 /// and each consumer's view of each origin in increasing order.
 ///
-/// Seen sequence numbers live in one bitmap per generator queue, shared by all
-/// consumers (an offloaded chunk of queue 0 may be checked by consumer 1), set
-/// with a relaxed atomic OR: relaxed is enough because the bit is its own datum
-/// and the final report is read after the consumers were joined. Everything
-/// else is per consumer (``Tally``) and merged at the end. Sequence numbers at
-/// or beyond ``capacity`` are counted but not checked for duplicates.
+/// Each consumer owns a ``Tally``: counters and one bitmap of seen sequence
+/// numbers per generator queue. Nothing is shared while packets flow (no atomics,
+/// no locks); ``report(_:)`` merges the tallies after the consumers stopped: a
+/// number set in two consumers' bitmaps, or twice in one, is a duplicate (an
+/// offloaded chunk of queue 0 may be checked by consumer 1). Sequence numbers at
+/// or beyond ``capacity`` are counted but not tracked.
 public final class SequenceVerifier: @unchecked Sendable {
     /// Generator queues tracked (payload queue field 0 ..< origins).
     public let origins: Int
     /// Sequence numbers tracked per origin.
     public let capacity: Int
-    @usableFromInline let words: Int
-    @usableFromInline let bitmap: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
 
-    /// Per-consumer counts (plain values, owned by one consumer thread).
-    public struct Tally: Sendable {
+    /// One consumer's counts and bitmaps. Owned by that consumer's thread until the report.
+    public final class Tally: @unchecked Sendable {
         public var packets = 0
         public var foreign = 0
         public var checksumErrors = 0
@@ -27,30 +23,42 @@ public final class SequenceVerifier: @unchecked Sendable {
         public var outOfOrder = 0
         public var untracked = 0
         public var wrongQueue = 0
-        public var perOrigin: [Int]
-        public var maxSequence: [Int64]
-        @usableFromInline var lastSequence: [Int64]
+        @usableFromInline let origins: Int
+        @usableFromInline let words: Int
+        @usableFromInline let bitmap: UnsafeMutablePointer<UInt64>      // origins × words
+        @usableFromInline let lastSequence: UnsafeMutablePointer<Int64>   // per origin, -1 = none
+        @usableFromInline let maxSequence: UnsafeMutablePointer<Int64>
+        @usableFromInline let perOrigin: UnsafeMutablePointer<Int>
 
-        public init(origins: Int) {
-            perOrigin = Array(repeating: 0, count: origins)
-            maxSequence = Array(repeating: -1, count: origins)
-            lastSequence = Array(repeating: -1, count: origins)
+        init(origins: Int, capacity: Int) {
+            self.origins = origins
+            words = (capacity + 63) / 64
+            bitmap = .allocate(capacity: origins * words)
+            bitmap.initialize(repeating: 0, count: origins * words)
+            lastSequence = .allocate(capacity: origins)
+            lastSequence.initialize(repeating: -1, count: origins)
+            maxSequence = .allocate(capacity: origins)
+            maxSequence.initialize(repeating: -1, count: origins)
+            perOrigin = .allocate(capacity: origins)
+            perOrigin.initialize(repeating: 0, count: origins)
+        }
+
+        deinit {
+            bitmap.deallocate(); lastSequence.deallocate(); maxSequence.deallocate(); perOrigin.deallocate()
         }
     }
 
     public init(origins: Int, capacity: Int = 1 << 24) {
         self.origins = origins
         self.capacity = capacity
-        words = (capacity + 63) / 64
-        bitmap = .allocate(capacity: origins * words)
-        bitmap.initialize(repeating: .init(0), count: origins * words)
     }
 
-    deinit { bitmap.deallocate() }
+    /// A fresh tally for one consumer (allocates its bitmaps: call before capture starts).
+    public func makeTally() -> Tally { Tally(origins: origins, capacity: capacity) }
 
-    /// Checks one packet. Called by the consumer that owns `tally`.
+    /// Checks one packet. Called by the consumer that owns `tally`; allocates nothing.
     @inlinable
-    public func check(_ packet: PacketView, _ tally: inout Tally) {
+    public func check(_ packet: PacketView, _ tally: Tally) {
         tally.packets &+= 1
         guard let f = TestPacket.parse(packet.bytes), f.queue < origins else {
             tally.foreign &+= 1
@@ -69,9 +77,9 @@ public final class SequenceVerifier: @unchecked Sendable {
             return
         }
         let bit: UInt64 = 1 << UInt64(seq & 63)
-        let word = UnsafeAtomic<UInt64>(at: bitmap + (q &* words &+ Int(seq >> 6)))
-        // Relaxed: see the type's documentation.
-        if word.loadThenBitwiseOr(with: bit, ordering: .relaxed) & bit != 0 { tally.duplicates &+= 1 }
+        let word = tally.bitmap + (q &* tally.words &+ Int(seq >> 6))
+        if word.pointee & bit != 0 { tally.duplicates &+= 1 }
+        word.pointee |= bit
     }
 
     /// What the verifier found, per generator queue and in total.
@@ -98,6 +106,9 @@ public final class SequenceVerifier: @unchecked Sendable {
         public var clean: Bool {
             checksumErrors == 0 && duplicates == 0 && outOfOrder == 0 && origins.allSatisfy { $0.missing == 0 }
         }
+
+        /// Distinct packets seen of generator queue `q`.
+        public func unique(queue q: Int) -> Int { origins.first { $0.queue == q }?.unique ?? 0 }
     }
 
     /// Merges the tallies. Call after every consumer stopped.
@@ -111,11 +122,17 @@ public final class SequenceVerifier: @unchecked Sendable {
             r.untracked += t.untracked
             for q in 0..<origins { maxSeq[q] = max(maxSeq[q], t.maxSequence[q]) }
         }
+        let words = (capacity + 63) / 64
         for q in 0..<origins {
             var unique = 0
             for w in 0..<words {
-                // Relaxed: consumers are joined (see the type's documentation).
-                unique += UnsafeAtomic<UInt64>(at: bitmap + (q * words + w)).load(ordering: .relaxed).nonzeroBitCount
+                var union: UInt64 = 0
+                for t in tallies {
+                    let v = t.bitmap[q * words + w]
+                    r.duplicates += (union & v).nonzeroBitCount   // seen by two consumers
+                    union |= v
+                }
+                unique += union.nonzeroBitCount
             }
             let span = Int(min(maxSeq[q] + 1, Int64(capacity)))
             r.origins.append(.init(queue: q, unique: unique, span: span, missing: max(0, span - unique)))
