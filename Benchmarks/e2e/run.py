@@ -1,0 +1,937 @@
+#!/usr/bin/env python3
+"""WireCap end-to-end benchmark harness (issue 7). Standard library only.
+
+    sudo python3 Benchmarks/e2e/run.py [--quick]
+
+Builds the C baselines (Benchmarks/baselines, gcc, into Benchmarks/e2e/build)
+and `wirecap` (swift build -c release --scratch-path .build-bench), brings up a
+2-queue veth testbed in a fresh network namespace, and runs every engine in
+turn on identical generated traffic: offered loads x consumer costs, a 90/10
+long-term imbalance with heavy consumers, and a short-term burst test beside
+the simulator formula. Writes CSV, JSONL and a Markdown table (see README.md).
+Everything printed is measured in this run; nothing is hard-coded.
+"""
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+BASELINES = os.path.join(ROOT, "Benchmarks", "baselines")
+BUILD = os.path.join(HERE, "build")
+RESULTS = os.path.join(ROOT, "Benchmarks", "results")
+SCRATCH = os.path.join(ROOT, ".build-bench")
+TICK = os.sysconf("SC_CLK_TCK")
+
+# Engines in table order. kind: how it is run; wirecap engines need the CLI.
+ENGINES = [
+    ("wirecap_advanced", "WireCap advanced"),
+    ("wirecap_basic", "WireCap basic"),
+    ("wirecap_afpacket", "WireCap on AF_PACKET backend"),
+    ("afpacket_hash", "AF_PACKET V3 fanout hash"),
+    ("afpacket_hash_rollover", "AF_PACKET V3 hash+ROLLOVER"),
+    ("pcap", "libpcap pcap_loop"),
+    ("recvmmsg", "recvmmsg raw socket"),
+    ("xdp_min", "minimal AF_XDP (limit)"),
+]
+LABEL = dict(ENGINES)
+REFERENCE = "wirecap_advanced"
+
+CHILDREN = []  # Popen objects we started (only these are ever signalled)
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def sh(argv, check=True, capture=True, timeout=None):
+    r = subprocess.run(argv, stdout=subprocess.PIPE if capture else None,
+                       stderr=subprocess.PIPE if capture else None, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"`{' '.join(argv)}` failed ({r.returncode}): {(r.stderr or '').strip()}")
+    return r
+
+
+# ---------------------------------------------------------------- measurement
+
+def machine_busy():
+    """Whole-machine busy and total CPU seconds from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (v + [0] * 8)[:8]
+    busy = user + nice + system + irq + softirq + steal
+    return busy / TICK, (busy + idle + iowait) / TICK, softirq / TICK
+
+
+def proc_cpu(pid):
+    """utime + stime (all threads) of a live process, seconds; None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+    except OSError:
+        return None
+    fields = s[s.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def link_stats(ifname, netns=None):
+    argv = ["ip", "-j", "-s", "link", "show", "dev", ifname]
+    if netns:
+        argv = ["ip", "netns", "exec", netns] + argv
+    try:
+        j = json.loads(sh(argv).stdout)[0]
+        return j["stats64"]["rx"], j["stats64"]["tx"], j
+    except Exception:
+        return {}, {}, {}
+
+
+def xdp_attached(ifname):
+    try:
+        j = json.loads(sh(["ip", "-j", "link", "show", "dev", ifname]).stdout)[0]
+        return "xdp" in j
+    except Exception:
+        return False
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def spread(xs):
+    xs = [x for x in xs if x is not None]
+    return (min(xs), max(xs)) if xs else (None, None)
+
+
+# ---------------------------------------------------------------- builds
+
+def build_baselines():
+    os.makedirs(BUILD, exist_ok=True)
+    libs = ["-lpthread", "-lpcap"]
+    for name, extra in [("afpacket_v3", []), ("pcap_loop", []), ("recvmmsg", []),
+                        ("xdp_min", ["-lxdp", "-lbpf"]), ("gen_afpacket", None)]:
+        src = [os.path.join(BASELINES, name + ".c")]
+        if extra is not None:
+            src.append(os.path.join(BASELINES, "wc_cost.c"))
+        argv = ["gcc", "-O2", "-Wall", "-o", os.path.join(BUILD, name)] + src + libs + (extra or [])
+        sh(argv)
+    log(f"built C baselines into {os.path.relpath(BUILD, ROOT)}")
+
+
+def build_wirecap(skip):
+    binary = os.path.join(SCRATCH, "release", "wirecap")
+    if not skip:
+        log("swift build -c release --scratch-path .build-bench --product wirecap (may take minutes)")
+        r = subprocess.run(["swift", "build", "-c", "release", "--scratch-path", SCRATCH, "--product", "wirecap"],
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            tail = "\n".join(r.stdout.strip().splitlines()[-8:])
+            log(f"wirecap build FAILED; WireCap rows will be skipped:\n{tail}")
+            return None, {}
+    if not os.path.exists(binary):
+        return None, {}
+    caps = {}
+    for sub in ["capture", "generate", "testbed"]:
+        r = subprocess.run([binary, sub, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        caps[sub] = r.stdout if r.returncode == 0 and "not implemented" not in r.stdout.lower() else ""
+    return binary, caps
+
+
+# ---------------------------------------------------------------- testbed
+
+class Testbed:
+    def __init__(self, wirecap, caps, queues=2):
+        self.name = f"wcb{os.getpid() % 100000}"
+        self.queues = queues
+        self.wirecap = wirecap if caps.get("testbed") else None
+        self.cap = self.gen = None
+        self.via = None
+
+    def up(self):
+        if self.wirecap:
+            r = subprocess.run([self.wirecap, "testbed", "up", "--name", self.name, "--queues", str(self.queues), "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if r.returncode == 0:
+                try:
+                    j = json.loads(r.stdout)
+                    self.cap, self.gen, self.via = j["captureInterface"], j["generatorInterface"], "wirecap testbed"
+                except Exception:
+                    self.down()
+            else:
+                log(f"wirecap testbed up failed ({r.stderr.strip()}); using ip directly")
+        if not self.cap:
+            self.cap, self.gen, self.via = self.name + "c", self.name + "g", "ip"
+            q = str(self.queues)
+            try:
+                sh(["ip", "netns", "add", self.name])
+                sh(["ip", "link", "add", self.cap, "numrxqueues", q, "numtxqueues", q, "type", "veth",
+                    "peer", "name", self.gen, "numrxqueues", q, "numtxqueues", q])
+                sh(["ip", "link", "set", self.gen, "netns", self.name])
+                # Same veth settings as `wirecap testbed up`: no TSO/GSO on the sender so
+                # packets take veth's NAPI path; GRO on the capture side keeps NAPI on.
+                sh(["ip", "netns", "exec", self.name, "ethtool", "-K", self.gen, "tso", "off", "gso", "off"], check=False)
+                sh(["ip", "netns", "exec", self.name, "ip", "link", "set", self.gen, "up"])
+                sh(["ip", "netns", "exec", self.name, "ip", "link", "set", "lo", "up"])
+                sh(["ethtool", "-K", self.cap, "gro", "on"], check=False)
+                sh(["ip", "link", "set", self.cap, "up"])
+            except Exception:
+                self.down()
+                raise
+        # IPv6 autoconfiguration would add stray packets to the counts.
+        for argv in (["sysctl", "-qw", f"net.ipv6.conf.{self.cap}.disable_ipv6=1"],
+                     ["ip", "netns", "exec", self.name, "sysctl", "-qw", f"net.ipv6.conf.{self.gen}.disable_ipv6=1"]):
+            sh(argv, check=False)
+        log(f"testbed {self.name} up via {self.via}: capture {self.cap} (root ns), generator {self.gen} (netns {self.name})")
+
+    def detach_xdp(self):
+        if self.cap:
+            for mode in ("xdp", "xdpdrv", "xdpgeneric"):
+                sh(["ip", "link", "set", "dev", self.cap, mode, "off"], check=False)
+
+    def down(self):
+        self.detach_xdp()
+        if self.wirecap:
+            sh([self.wirecap, "testbed", "down", "--name", self.name], check=False)
+        if self.cap and os.path.exists(f"/sys/class/net/{self.cap}"):
+            sh(["ip", "link", "del", self.cap], check=False)
+        if os.path.exists(f"/var/run/netns/{self.name}"):
+            sh(["ip", "netns", "del", self.name], check=False)
+
+
+# ---------------------------------------------------------------- generator
+
+class Generator:
+    """`wirecap generate` when it works, else the fallback gen_afpacket."""
+
+    def __init__(self, bed, wirecap, caps, prefer, flows):
+        self.bed = bed
+        self.flows = flows
+        self.kind = "gen_afpacket"
+        if prefer != "afpacket" and wirecap and "--share" in caps.get("generate", ""):
+            self.kind = "wirecap"
+            self.wirecap = wirecap
+            ok = self.send(2000, 20000, "0.5,0.5")
+            if not ok or ok.get("sent", 0) < 2000:
+                log(f"wirecap generate did not work here ({ok}); falling back to gen_afpacket")
+                self.kind = "gen_afpacket"
+        if prefer == "wirecap" and self.kind != "wirecap":
+            raise RuntimeError("--generator wirecap requested but `wirecap generate` is not usable")
+
+    def argv(self, count, rate, share):
+        if self.kind == "wirecap":
+            return [self.wirecap, "generate", "--netns", self.bed.name, "-i", self.bed.gen,
+                    "--queue-count", str(self.bed.queues), "--count", str(count), "--rate", str(rate),
+                    "--share", share, "--flows", str(self.flows * self.bed.queues), "--json"]
+        return ["ip", "netns", "exec", self.bed.name, os.path.join(BUILD, "gen_afpacket"), "-i", self.bed.gen,
+                "--queues", str(self.bed.queues), "--count", str(count), "--rate", str(rate),
+                "--share", share, "--flows", str(self.flows)]
+
+    def send(self, count, rate, share):
+        """Runs the generator to completion; normalized result or None.
+
+        `wirecap generate` started right after the previous one can fail to bind
+        a queue (EBUSY) while the kernel still releases the old sockets; it fails
+        while creating its sockets, before sending anything, so it is retried."""
+        for attempt in range(5):
+            t0 = time.monotonic()
+            r = subprocess.run(self.argv(count, rate, share), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, timeout=300)
+            wall = time.monotonic() - t0
+            j = last_json(r.stdout)
+            if r.returncode == 0 and j is not None:
+                self.retries = getattr(self, "retries", 0) + attempt
+                return normalize_generator(j, wall)
+            busy = "busy" in r.stderr.lower() and "xsk_socket__create" in r.stderr
+            if not busy:
+                break
+            time.sleep(0.2 * (attempt + 1))
+        log(f"generator failed ({r.returncode}): {r.stderr.strip()[:300]}")
+        return None
+
+
+def last_json(text):
+    """The last JSON object in a command's output (single- or multi-line)."""
+    text = (text or "").strip()
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("{") and line.endswith("}"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                pass
+    i = text.find("{")
+    while i >= 0:
+        try:
+            return json.loads(text[i:])
+        except ValueError:
+            i = text.find("{", i + 1)
+    return None
+
+
+def find_key(obj, names):
+    """First value of any of `names` anywhere in a JSON tree (depth first)."""
+    if isinstance(obj, dict):
+        for n in names:
+            if n in obj:
+                return obj[n]
+        for v in obj.values():
+            r = find_key(v, names)
+            if r is not None:
+                return r
+    elif isinstance(obj, list):
+        for v in obj:
+            r = find_key(v, names)
+            if r is not None:
+                return r
+    return None
+
+
+def normalize_generator(j, wall):
+    """gen_afpacket: {sent, per_queue, per_queue_elapsed, elapsed}; wirecap generate:
+    {queues: [{queue, sent, seconds, bytes}]}."""
+    out = {"raw": j}
+    if isinstance(j.get("queues"), list):
+        qs = sorted(j["queues"], key=lambda q: q.get("queue", 0))
+        per_q = [int(q.get("sent", 0)) for q in qs]
+        per_e = [float(q.get("seconds", 0)) for q in qs]
+        sent = sum(per_q)
+        elapsed = max(per_e) if per_e else wall
+    else:
+        per_q = j.get("per_queue") or []
+        per_e = j.get("per_queue_elapsed")
+        sent = j.get("sent", sum(per_q))
+        elapsed = j.get("elapsed") or wall
+    out.update(sent=int(sent or 0), per_queue=per_q, elapsed=float(elapsed or wall), wall=wall,
+               per_queue_elapsed=per_e)
+    return out
+
+
+# ---------------------------------------------------------------- consumers
+
+class Runner:
+    def __init__(self, args, bed, gen, wirecap, caps):
+        self.args, self.bed, self.gen, self.wirecap, self.caps = args, bed, gen, wirecap, caps
+        capture_help = caps.get("capture", "")
+        self.available = {}
+        for key, _ in ENGINES:
+            if key.startswith("wirecap"):
+                if not capture_help:
+                    self.available[key] = "wirecap capture unavailable"
+                elif key == "wirecap_afpacket" and "--backend" not in capture_help:
+                    self.available[key] = "skipped: `wirecap capture --backend afpacket` not supported yet"
+                elif "--consumer-cost" not in capture_help:
+                    self.available[key] = "wirecap capture lacks --consumer-cost"
+                else:
+                    self.available[key] = None
+            else:
+                self.available[key] = None
+        if args.engines:
+            for key in self.available:
+                if key not in args.engines.split(",") and self.available[key] is None:
+                    self.available[key] = "not selected"
+
+    def argv(self, engine, cost, flows):
+        q = str(self.bed.queues)
+        b = lambda n: os.path.join(BUILD, n)
+        track = ["--flows"] if flows else []
+        if engine.startswith("wirecap"):
+            qs = ",".join(str(i) for i in range(self.bed.queues))
+            argv = [self.wirecap, "capture", "-i", self.bed.cap, "-q", qs,
+                    "-M", str(self.args.M), "-R", str(self.args.R), "--consumer-cpus", qs,
+                    "--mode", "basic" if engine == "wirecap_basic" else "advanced",
+                    "--consumer-cost", str(cost), "--json"]
+            if engine == "wirecap_afpacket":
+                argv += ["--backend", "afpacket", "--fanout", "hash"]
+            return argv
+        if engine == "afpacket_hash":
+            return [b("afpacket_v3"), "-i", self.bed.cap, "-q", q, "--fanout", "hash", "--cost", str(cost)] + track
+        if engine == "afpacket_hash_rollover":
+            return [b("afpacket_v3"), "-i", self.bed.cap, "-q", q, "--fanout", "hash", "--rollover",
+                    "--cost", str(cost)] + track
+        if engine == "pcap":
+            return [b("pcap_loop"), "-i", self.bed.cap, "-q", "1", "--cost", str(cost)]
+        if engine == "recvmmsg":
+            return [b("recvmmsg"), "-i", self.bed.cap, "-q", q, "--fanout", "hash", "--cost", str(cost)] + track
+        if engine == "xdp_min":
+            return [b("xdp_min"), "-i", self.bed.cap, "-q", q, "--cost", str(cost)] + track
+        raise ValueError(engine)
+
+    def run(self, engine, count, rate, share, cost, flows=False, gen=None):
+        """One measured run: consumer up, generator to completion, drain, stop. Row dict."""
+        a = self.args
+        gen = gen or self.gen
+        argv = self.argv(engine, cost, flows)
+        rx0, _, _ = link_stats(self.bed.cap)
+        _, tx0, _ = link_stats(self.bed.gen, self.bed.name)
+        errpath = os.path.join(BUILD, "consumer.err")
+        errf = open(errpath, "w+")
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errf, text=True)
+        CHILDREN.append(p)
+        row = {"engine": engine, "consumer_cost": cost, "share": share, "rate": rate, "count": count}
+        try:
+            # Ready: our baselines print READY; WireCap is ready once its XDP program is attached.
+            t_ready = time.monotonic()
+            ready = False
+            while time.monotonic() - t_ready < 60:
+                if p.poll() is not None:
+                    break
+                errf.seek(0)
+                if "READY" in errf.read():
+                    ready = True
+                    break
+                if engine.startswith("wirecap") and engine != "wirecap_afpacket" and xdp_attached(self.bed.cap):
+                    time.sleep(0.3)
+                    ready = True
+                    break
+                time.sleep(0.05)
+            if engine == "wirecap_afpacket" and p.poll() is None and not ready:
+                ready = True
+            if not ready:
+                errf.seek(0)
+                raise RuntimeError(f"{engine} did not start: {errf.read().strip()[-400:]}")
+            time.sleep(0.2)
+            m0, tot0, si0 = machine_busy()
+            c0 = proc_cpu(p.pid)
+            t0 = time.monotonic()
+            g = gen.send(count, rate, share)
+            if g is None:
+                raise RuntimeError("generator failed")
+            t_gen = time.monotonic()
+            # Drain: wait until the consumer has used < 1 tick of CPU for 3 samples in a row.
+            quiet, last = 0, proc_cpu(p.pid)
+            c_end, t_end = last, time.monotonic()
+            while time.monotonic() - t_gen < a.drain_max:
+                time.sleep(0.1)
+                now = proc_cpu(p.pid)
+                if now is None:
+                    break
+                if now - last <= 1.0 / TICK + 1e-9:
+                    quiet += 1
+                else:
+                    quiet, c_end, t_end = 0, now, time.monotonic()
+                last = now
+                if quiet >= 3:
+                    break
+            if quiet < 3:
+                c_end, t_end = last, time.monotonic()
+            m1, tot1, si1 = machine_busy()
+            # The machine window runs to now (3 quiet samples past t_end): idle time adds no busy.
+            p.send_signal(signal.SIGINT)
+            try:
+                out, _ = p.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, _ = p.communicate()
+                row["note"] = "killed after SIGINT timeout"
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            if p in CHILDREN:
+                CHILDREN.remove(p)
+            errf.seek(0)
+            err_text = errf.read()
+            errf.close()
+            if engine.startswith("wirecap") or engine == "xdp_min":
+                if xdp_attached(self.bed.cap):
+                    row["note"] = (row.get("note", "") + " XDP program left attached; detached").strip()
+                    self.bed.detach_xdp()
+        rx1, _, _ = link_stats(self.bed.cap)
+        _, tx1, _ = link_stats(self.bed.gen, self.bed.name)
+        j = last_json(out)
+        if j is None:
+            raise RuntimeError(f"{engine}: no JSON report (exit {p.returncode}): {err_text.strip()[-400:]}")
+        res = normalize_consumer(engine, j)
+        sent = g["sent"]
+        captured = min(res["captured"], sent) if sent else res["captured"]
+        veth_drops = (rx1.get("dropped", 0) - rx0.get("dropped", 0)) + (tx1.get("dropped", 0) - tx0.get("dropped", 0))
+        proc = (c_end - c0) if (c_end is not None and c0 is not None) else None
+        row.update(
+            generator=gen.kind, offered=sent, gen_rate=sent / g["elapsed"] if g["elapsed"] else None,
+            gen_elapsed=g["elapsed"], gen_per_queue=g["per_queue"], gen_per_queue_elapsed=g.get("per_queue_elapsed"),
+            captured=captured, reported_packets=res["captured"], loss=max(0, sent - captured),
+            loss_pct=100.0 * max(0, sent - captured) / sent if sent else None,
+            drops=res["drops"], drops_total=res["drops_total"], veth_drops=veth_drops,
+            per_worker=res["per_worker"], proc_cpu=proc, self_cpu=res["self_cpu"],
+            machine_busy=m1 - m0, machine_softirq=si1 - si0, window=t_end - t0,
+            flows_total=res.get("flows_total"), flows_split=res.get("flows_split"),
+            offloads=res.get("offloads"), exit_code=p.returncode, raw=j)
+        return row
+
+
+def normalize_consumer(engine, j):
+    """Maps a consumer's JSON report to captured / drops-by-cause / CPU."""
+    if not engine.startswith("wirecap"):
+        return {"captured": int(j.get("ipv4", j.get("packets", 0))), "drops": j.get("drops", {}),
+                "drops_total": int(j.get("drops_total", 0)), "per_worker": j.get("per_worker", []),
+                "self_cpu": (j.get("cpu_user", 0) or 0) + (j.get("cpu_sys", 0) or 0),
+                "flows_total": j.get("flows_total"), "flows_split": j.get("flows_split")}
+    # WireCap: per-queue statistics (QueueStatistics) plus ipv4 counts.
+    queues = j.get("queues") or find_key(j, ["queues"]) or []
+    causes = {}
+    per_worker, captured, ipv4 = [], 0, 0
+    offloads = 0
+    for q in queues if isinstance(queues, list) else []:
+        st = q.get("statistics", q) if isinstance(q, dict) else {}
+        consumed = st.get("packetsConsumed", st.get("packetsDelivered", 0))
+        per_worker.append(consumed)
+        captured += consumed
+        ipv4 += q.get("ipv4", 0) if isinstance(q, dict) else 0
+        offloads += st.get("offloadedOut", 0)
+        for k in ("dropsNoBuffer", "dropsRxRingFull", "dropsInvalidDescriptor", "dropsPoolExhausted", "deliveryDrops"):
+            if k in st:
+                causes[k] = causes.get(k, 0) + int(st[k])
+    if not queues:
+        captured = int(find_key(j, ["consumed", "packetsConsumed", "received", "packets"]) or 0)
+    cpu = find_key(j, ["cpuSeconds", "cpu"])
+    flows_total = find_key(j, ["flowsTotal", "flows_total"])
+    flows_split = find_key(j, ["flowsSplit", "flows_split", "flowsOnSeveralWorkers"])
+    return {"captured": ipv4 if ipv4 else captured, "drops": causes, "drops_total": sum(causes.values()),
+            "per_worker": per_worker, "self_cpu": cpu if isinstance(cpu, (int, float)) else None,
+            "flows_total": flows_total, "flows_split": flows_split, "offloads": offloads}
+
+
+# ---------------------------------------------------------------- experiment plan
+
+def cost_check(runner, gen, engines, heavy, reps):
+    """Consumer CPU per packet (proc) at X = 0, heavy and 10 x heavy, 20k packets at 20 kpps."""
+    out = {}
+    probes = [e for e in ("wirecap_basic", "afpacket_hash") if e in engines]
+    for e in probes:
+        per = {}
+        for x in (0, heavy, 10 * heavy):
+            vals = []
+            for _ in range(max(1, min(reps, 2))):
+                try:
+                    r = runner.run(e, 20000, "20000", "0.5,0.5", x)
+                    if r.get("proc_cpu") is not None and r.get("captured"):
+                        vals.append(r["proc_cpu"] / r["captured"] * 1e9)
+                except Exception as ex:
+                    log(f"  cost check {e} X={x}: FAILED: {ex}")
+            per[x] = median(vals)
+        c0, c1, c10 = per[0], per[heavy], per[10 * heavy]
+        applied = None
+        if None not in (c0, c1, c10) and c1 - c0 > 0:
+            applied = (c10 - c0) / (c1 - c0)
+        verdict = "ok" if applied is not None and applied >= 3 else "NOT APPLIED"
+        if applied is None and None not in (c0, c1, c10) and c10 - c0 > 1000 * heavy * 0.005:
+            verdict = "ok"
+        out[e] = {"ns_per_packet": {str(k): v for k, v in per.items()}, "growth_10x": applied, "verdict": verdict}
+        log(f"cost check {e}: ns/packet X=0 {fmt(c0, 0)}, X={heavy} {fmt(c1, 0)}, X={10 * heavy} {fmt(c10, 0)} "
+            f"-> {verdict}")
+    return out
+
+
+def calibrate(x):
+    r = sh([os.path.join(BUILD, "afpacket_v3"), "--calibrate", str(x)])
+    return json.loads(r.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1 repetition, short runs, results under build/")
+    ap.add_argument("--reps", type=int, help="repetitions per point (default 3, quick 1)")
+    ap.add_argument("--loads", default="100000,200000,max", help="offered loads, pps or max")
+    ap.add_argument("--heavy", type=int, default=300, help="heavy consumer cost X (BPF filter runs per packet)")
+    ap.add_argument("--seconds", type=float, help="traffic seconds per rated run (default 1.5, quick 0.7)")
+    ap.add_argument("--max-count", type=int, help="packets per max-rate run (default 600000, quick 200000)")
+    ap.add_argument("--bursts", default="1000,10000,100000,1000000", help="burst sizes P")
+    ap.add_argument("--imbalance-factor", type=float, default=1.2,
+                    help="90/10 load = this x the calibrated heavy single-consumer rate")
+    ap.add_argument("--flows", type=int, default=64, help="flows per queue")
+    ap.add_argument("-M", type=int, default=256, help="WireCap cells per chunk")
+    ap.add_argument("-R", type=int, default=500, help="WireCap chunks per pool")
+    ap.add_argument("--drain-max", type=float, default=12.0, help="max seconds to wait for a consumer to drain")
+    ap.add_argument("--engines", help="comma-separated subset of: " + ",".join(k for k, _ in ENGINES))
+    ap.add_argument("--generator", choices=["auto", "wirecap", "afpacket"], default="auto")
+    ap.add_argument("--imbalance-generator", choices=["afpacket", "same"], default="afpacket",
+                    help="generator of the 90/10 phase (default gen_afpacket: flow-disjoint queues)")
+    ap.add_argument("--skip-swift-build", action="store_true", help="use an existing .build-bench/release/wirecap")
+    ap.add_argument("--no-wirecap", action="store_true", help="baselines only")
+    ap.add_argument("--skip", default="", help="comma list of phases to skip: costcheck,matrix,imbalance,burst")
+    ap.add_argument("--out", help="output directory (default Benchmarks/results, quick: Benchmarks/e2e/build)")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run.py: needs root (netns, veth, AF_PACKET, XDP)")
+    reps = args.reps or (1 if args.quick else 3)
+    seconds = args.seconds or (0.7 if args.quick else 1.5)
+    max_count = args.max_count or (200000 if args.quick else 600000)
+    out_dir = args.out or (BUILD if args.quick else RESULTS)
+    skip = set(filter(None, args.skip.split(",")))
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
+
+    started = time.monotonic()
+    build_baselines()
+    wirecap, caps = (None, {}) if args.no_wirecap else build_wirecap(args.skip_swift_build)
+    if wirecap:
+        log(f"wirecap: {os.path.relpath(wirecap, ROOT)}; capture {'ok' if caps.get('capture') else 'missing'}, "
+            f"generate {'ok' if caps.get('generate') else 'missing'}, testbed {'ok' if caps.get('testbed') else 'missing'}")
+    heavy_cal = calibrate(args.heavy)
+    zero_cal = calibrate(0)
+    log(f"consumer cost calibration (C, bpf_filter): X={args.heavy}: {heavy_cal['ns_per_packet']:.0f} ns/packet "
+        f"= {heavy_cal['packets_per_second']:.0f} pps per consumer")
+    meta = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(), "kernel": platform.release(), "cpus": os.cpu_count(),
+        "cpu_model": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
+        "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "loadavg_start": open("/proc/loadavg").read().split()[:3], "quick": args.quick, "reps": reps,
+        "heavy_cost": args.heavy, "heavy_ns_per_packet_c": heavy_cal["ns_per_packet"],
+        "heavy_pps_c": heavy_cal["packets_per_second"], "M": args.M, "R": args.R,
+        "git": sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], check=False).stdout.strip(),
+    }
+    bed = Testbed(wirecap, caps)
+    rows, gen_alone = [], {}
+    try:
+        bed.up()
+        gen = Generator(bed, wirecap, caps, args.generator, args.flows)
+        meta["generator"] = gen.kind
+        meta["testbed"] = bed.via
+        runner = Runner(args, bed, gen, wirecap, caps)
+        meta["skipped_engines"] = {k: v for k, v in runner.available.items() if v}
+        for k, v in meta["skipped_engines"].items():
+            log(f"{LABEL[k]}: {v}")
+        engines = [k for k, _ in ENGINES if runner.available[k] is None]
+
+        def count_for(rate):
+            return max_count if rate == "max" else int(float(rate) * seconds)
+
+        def gen_baseline(tag, count, rate, share, gen):
+            """Whole-machine busy seconds of the generator alone (no consumer), median of reps."""
+            if tag in gen_alone:
+                return gen_alone[tag]
+            vals = []
+            for _ in range(reps):
+                m0, _, _ = machine_busy()
+                g = gen.send(count, rate, share)
+                time.sleep(0.3)
+                m1, _, _ = machine_busy()
+                if g:
+                    vals.append(m1 - m0)
+            gen_alone[tag] = {"median": median(vals), "spread": spread(vals), "count": count, "rate": rate, "share": share}
+            log(f"generator alone {tag}: machine busy {fmt(gen_alone[tag]['median'], 3)} s")
+            return gen_alone[tag]
+
+        def do_point(phase, count, rate, share, cost, flows=False, n=reps, extra=None, g=None):
+            g = g or gen
+            tag = f"{g.kind}/{rate}/{share}/{count}"
+            base = gen_baseline(tag, count, rate, share, g)
+            for rep in range(n):
+                for e in engines:
+                    try:
+                        r = runner.run(e, count, rate, share, cost, flows, g)
+                    except Exception as ex:  # one failed run must not end the benchmark
+                        log(f"  {e}: FAILED: {ex}")
+                        r = {"engine": e, "consumer_cost": cost, "share": share, "rate": rate, "count": count,
+                             "error": str(ex)[:300]}
+                    r.update(phase=phase, rep=rep, gen_alone_busy=base["median"], **(extra or {}))
+                    if r.get("machine_busy") is not None and base["median"] is not None:
+                        r["capture_machine"] = r["machine_busy"] - base["median"]
+                    rows.append(r)
+                    if "error" not in r:
+                        log(f"  {phase} {rate} x={cost} {share} rep{rep} {e}: {r['captured']}/{r['offered']} "
+                            f"loss {r['loss_pct']:.2f}% proc {fmt(r['proc_cpu'])} s machine {r['machine_busy']:.2f} s "
+                            f"(gen {r['gen_rate']:.0f} pps)")
+
+        # 0. Consumer-cost check: per-packet CPU at X = 0, heavy, 10 x heavy for WireCap
+        #    and one C baseline, on the same traffic. The extra cost must grow with X;
+        #    if it does not, the engine's heavy runs do not emulate a heavy consumer.
+        if "costcheck" not in skip:
+            meta["cost_check"] = cost_check(runner, gen, engines, args.heavy, reps)
+        # 1. Loads x costs, even share.
+        if "matrix" not in skip:
+            for rate in args.loads.split(","):
+                for cost in (0, args.heavy):
+                    do_point("matrix", count_for(rate), rate, "0.5,0.5", cost)
+        # 2. Long-term imbalance 90/10, heavy consumers, flows tracked.
+        imb_rate = int(args.imbalance_factor * heavy_cal["packets_per_second"])
+        meta["imbalance_rate"] = imb_rate
+        if "imbalance" not in skip:
+            # Flow-disjoint queues (as RSS would give): gen_afpacket's flows of queue q are its own;
+            # `wirecap generate` reuses flow ids 0..K-1 on every queue, which would split every flow
+            # across rx queues before any engine touches it.
+            g_imb = gen if args.imbalance_generator == "same" else Generator(bed, None, {}, "afpacket", args.flows)
+            meta["imbalance_generator"] = g_imb.kind
+            do_point("imbalance", int(imb_rate * seconds * 2), str(imb_rate), "0.9,0.1", args.heavy, flows=True,
+                     g=g_imb)
+        # 3. Bursts of P packets at max rate on queue 0, heavy consumers.
+        if "burst" not in skip:
+            for P in [int(x) for x in args.bursts.split(",")]:
+                do_point("burst", P, "max", "1,0", args.heavy, n=1, extra={"burst": P})
+    except KeyboardInterrupt:
+        log("interrupted: cleaning up and writing what was measured")
+        meta["interrupted"] = True
+    finally:
+        for p in list(CHILDREN):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        bed.down()
+        log(f"testbed {bed.name} removed")
+    meta["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+    meta["wall_seconds"] = round(time.monotonic() - started, 1)
+    write_results(out_dir, meta, rows, gen_alone, args)
+
+
+# ---------------------------------------------------------------- reporting
+
+def fmt(v, nd=2):
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def per_m(cpu, captured):
+    if cpu is None or not captured:
+        return None
+    return cpu / (captured / 1e6)
+
+
+def summarize(rows, key_fields):
+    groups = {}
+    for r in rows:
+        if "error" in r:
+            continue
+        groups.setdefault(tuple(r.get(k) for k in key_fields), []).append(r)
+    return groups
+
+
+def cell(values, nd=2):
+    m = median(values)
+    lo, hi = spread(values)
+    if m is None:
+        return "n/a"
+    if len(values) > 1 and lo != hi:
+        return f"{m:.{nd}f} [{lo:.{nd}f}–{hi:.{nd}f}]"
+    return f"{m:.{nd}f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "n/a"
+    return f"{a / b:.2f}×"
+
+
+def drops_text(rs):
+    agg = {}
+    for r in rs:
+        for k, v in (r.get("drops") or {}).items():
+            agg.setdefault(k, []).append(v)
+    parts = [f"{k} {int(median(v))}" for k, v in agg.items() if median(v)]
+    vd = median([r.get("veth_drops") for r in rs])
+    if vd:
+        parts.append(f"(iface counters {int(vd)})")
+    return ", ".join(parts) if parts else "0"
+
+
+def write_results(out_dir, meta, rows, gen_alone, args):
+    os.makedirs(out_dir, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d")
+    host = re.sub(r"[^A-Za-z0-9_.-]", "_", platform.node()) or "host"
+    base = os.path.join(out_dir, f"e2e-{stamp}-{host}{'-quick' if meta['quick'] else ''}")
+    for r in rows:
+        r["cpu_per_M_proc"] = per_m(r.get("proc_cpu"), r.get("captured"))
+        r["cpu_per_M_machine"] = per_m(r.get("capture_machine"), r.get("captured"))
+        r["cpu_per_M_machine_total"] = per_m(r.get("machine_busy"), r.get("captured"))
+        if r.get("flows_total"):
+            r["flows_split_frac"] = (r.get("flows_split") or 0) / r["flows_total"]
+    with open(base + ".jsonl", "w") as f:
+        f.write(json.dumps({"meta": meta, "generator_alone": gen_alone}) + "\n")
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    cols = ["phase", "burst", "rate", "share", "consumer_cost", "engine", "rep", "generator", "offered", "gen_rate",
+            "captured", "loss", "loss_pct", "drops_total", "drops", "veth_drops", "proc_cpu", "self_cpu",
+            "machine_busy", "gen_alone_busy", "capture_machine", "machine_softirq", "cpu_per_M_proc",
+            "cpu_per_M_machine", "cpu_per_M_machine_total", "flows_total", "flows_split", "flows_split_frac",
+            "offloads", "per_worker", "window", "error", "note"]
+    with open(base + ".csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for r in rows:
+            w.writerow([json.dumps(r.get(c)) if isinstance(r.get(c), (dict, list)) else r.get(c, "") for c in cols])
+    md = render_markdown(meta, rows, gen_alone)
+    with open(base + ".md", "w") as f:
+        f.write(md)
+    print(md)
+    log(f"wrote {base}.md / .csv / .jsonl")
+
+
+def render_markdown(meta, rows, gen_alone):
+    L = []
+    L.append(f"# WireCap end-to-end benchmark — {meta['date']}\n")
+    L.append(f"Machine: `{meta['host']}`, {meta['cpus']} CPUs ({meta['cpu_model']}), {meta['mem_gib']} GiB, "
+             f"kernel {meta['kernel']}; git {meta['git']}; load average at start {' '.join(meta['loadavg_start'])}, "
+             f"at end {' '.join(meta.get('loadavg_end', []))}; wall time {meta.get('wall_seconds')} s"
+             f"{' (INTERRUPTED)' if meta.get('interrupted') else ''}.\n")
+    L.append(f"Testbed: 2-queue veth pair, generator side in its own netns (via {meta.get('testbed')}); "
+             f"generator: `{meta.get('generator')}`; 64-byte UDP packets. Repetitions per point: {meta['reps']} "
+             f"(cells: median [min–max]). Heavy consumer cost X = {meta['heavy_cost']} runs of the BPF filter "
+             f"`udp and dst port 9` per packet: {meta['heavy_ns_per_packet_c']:.0f} ns/packet in C "
+             f"(≈ {meta['heavy_pps_c']:.0f} pps per consumer). WireCap: M={meta['M']}, R={meta['R']}.\n")
+    if meta.get("skipped_engines"):
+        L.append("Not run: " + "; ".join(f"{LABEL[k]} — {v}" for k, v in meta["skipped_engines"].items()) + ".\n")
+    L.append("CPU columns are CPU-seconds per million delivered packets: **proc** = the consumer process's own "
+             "user+system time over the traffic window (from /proc/PID/stat); **machine** = whole-machine busy time "
+             "(/proc/stat) over the same window minus the generator-alone run at the same load (softirq work on veth "
+             "is charged to no process). Loss % = (offered − delivered) / offered; drops by cause are the engine's own "
+             "counters (medians); 'iface counters' = the veth pair's rx/tx dropped counters, which also count XDP "
+             "redirect failures (so they overlap the AF_XDP engines' own counters). Ratios are to WireCap advanced "
+             "(loss ratio shown as a difference in percentage points).\n")
+    cc = meta.get("cost_check") or {}
+    if cc:
+        L.append("**Consumer-cost check** (consumer process CPU per packet, ns, same traffic: 20k packets at 20 kpps; "
+                 "the extra cost must scale with X):\n")
+        L.append("| engine | X=0 | X=" + str(meta["heavy_cost"]) + " | X=" + str(10 * meta["heavy_cost"]) +
+                 " | growth of extra cost for 10× X | verdict |")
+        L.append("|---|---|---|---|---|---|")
+        for e, v in cc.items():
+            n = v["ns_per_packet"]
+            L.append(f"| {LABEL[e]} | {fmt(n.get('0'), 0)} | {fmt(n.get(str(meta['heavy_cost'])), 0)} | "
+                     f"{fmt(n.get(str(10 * meta['heavy_cost'])), 0)} | {fmt(v['growth_10x'], 1)} | {v['verdict']} |")
+        if any(v["verdict"] != "ok" for e, v in cc.items() if e.startswith("wirecap")):
+            L.append("\n**Warning:** `wirecap capture --consumer-cost X` did not make the consumer slower in "
+                     "proportion to X on this build, so in every X>0 table below the WireCap rows (marked †) ran a "
+                     "much lighter consumer than the baselines and are not comparable to them.\n")
+    ok = [r for r in rows if "error" not in r]
+    failed = [r for r in rows if "error" in r]
+
+    def table(phase, key_fields, title_fn, extra_cols=()):
+        groups = summarize([r for r in ok if r.get("phase") == phase], key_fields + ["engine"])
+        points = []
+        for k in groups:
+            if k[:-1] not in points:
+                points.append(k[:-1])
+        for pt in points:
+            L.append(f"\n### {title_fn(pt)}\n")
+            ref = groups.get(pt + (REFERENCE,))
+            hdr = ["engine", "offered", "delivered", "loss %", "drops by cause", "CPU/M proc", "CPU/M machine"]
+            hdr += [c[0] for c in extra_cols]
+            hdr += ["Δloss vs WC-adv (pp)", "proc CPU/M ÷ WC-adv", "machine CPU/M ÷ WC-adv"]
+            L.append("| " + " | ".join(hdr) + " |")
+            L.append("|" + "---|" * len(hdr))
+            for e, label in ENGINES:
+                rs = groups.get(pt + (e,))
+                if not rs:
+                    continue
+                loss = [r["loss_pct"] for r in rs]
+                cp = [r["cpu_per_M_proc"] for r in rs]
+                cm = [r["cpu_per_M_machine"] for r in rs]
+                flag = ""
+                if e.startswith("wirecap") and any(r["consumer_cost"] for r in rs) and \
+                        any(v["verdict"] != "ok" for k, v in cc.items() if k.startswith("wirecap")):
+                    flag = " †"
+                line = [label + flag, f"{int(median([r['offered'] for r in rs]))}", f"{int(median([r['captured'] for r in rs]))}",
+                        cell(loss), drops_text(rs), cell(cp), cell(cm)]
+                line += [c[1](rs) for c in extra_cols]
+                if ref:
+                    rl = median([r["loss_pct"] for r in ref])
+                    line += [f"{median(loss) - rl:+.2f}" if median(loss) is not None and rl is not None else "n/a",
+                             ratio(median(cp), median([r['cpu_per_M_proc'] for r in ref])),
+                             ratio(median(cm), median([r['cpu_per_M_machine'] for r in ref]))]
+                else:
+                    line += ["n/a", "n/a", "n/a"]
+                L.append("| " + " | ".join(line) + " |")
+            gr = [r.get("gen_rate") for rs in (groups.get(pt + (e,)) or [] for e, _ in ENGINES) for r in rs]
+            if gr and median(gr):
+                L.append(f"\nGenerator achieved {median(gr):.0f} pps (median over these runs; range "
+                         f"{min(gr):.0f}–{max(gr):.0f}).")
+
+    L.append("\n## Offered load × consumer cost (even 50/50 share)\n")
+    table("matrix", ["rate", "consumer_cost"],
+          lambda pt: f"offered {pt[0] if pt[0] == 'max' else str(int(pt[0]) // 1000) + ' kpps'}, consumer cost X={pt[1]}")
+
+    def split_col(rs):
+        fr = [r.get("flows_split_frac") for r in rs]
+        if all(f is None for f in fr):
+            return "n/a"
+        return cell([100 * f for f in fr if f is not None], 1) + " %"
+
+    def worker_col(rs):
+        pw = rs[len(rs) // 2].get("per_worker") or []
+        return "/".join(str(x) for x in pw) if pw else "n/a"
+
+    L.append("\n## Long-term imbalance: 90/10 share, heavy consumers\n")
+    L.append(f"Offered rate {meta.get('imbalance_rate')} pps = {meta.get('imbalance_rate', 0) / max(1, meta['heavy_pps_c']):.2f}× "
+             "the calibrated single-consumer rate: queue 0 alone is overloaded, both consumers together are not. "
+             "'flows split' = fraction of flows whose packets were processed by more than one worker "
+             "(n/a where the engine does not report it).\n")
+    table("imbalance", ["rate", "consumer_cost"], lambda pt: f"90/10 at {pt[0]} pps, X={pt[1]}",
+          extra_cols=[("flows split", split_col), ("per-worker packets (median run)", worker_col)])
+
+    # Burst test with the simulator formula.
+    bursts = [r for r in ok if r.get("phase") == "burst"]
+    if bursts:
+        L.append("\n## Short-term imbalance: one burst of P packets at max rate on queue 0, heavy consumers\n")
+        # Measured consumer rate P_p per engine: delivered packets / consumer window of the largest burst.
+        rate_pp = {}
+        for e, _ in ENGINES:
+            big = [r for r in bursts if r["engine"] == e]
+            if big:
+                r = max(big, key=lambda r: r["burst"])
+                if r.get("window"):
+                    rate_pp[e] = r["captured"] / r["window"]
+        RM = meta["R"] * meta["M"]
+        L.append(f"Prediction (paper §3.2.2 / simulator): a pool of R·M = {RM} packets absorbs a burst up to "
+                 "B = P_m·R·M/(P_m − P_p); a burst of P > B loses (P − B)·(1 − P_p/P_m). P_m = the generator's measured "
+                 "rate on queue 0 in that run; P_p = WireCap basic's measured drain rate (delivered / time until its "
+                 "consumer went idle, largest burst).\n")
+        hdr = ["P", "P_m (pps)", "predicted loss % (WireCap basic)"] + [LABEL[e] + " loss %" for e, _ in ENGINES
+                                                                        if any(r["engine"] == e for r in bursts)]
+        L.append("| " + " | ".join(hdr) + " |")
+        L.append("|" + "---|" * len(hdr))
+        pp = rate_pp.get("wirecap_basic")
+        for P in sorted({r["burst"] for r in bursts}):
+            rs = [r for r in bursts if r["burst"] == P]
+            pm_vals = []
+            for r in rs:
+                pq, pe = r.get("gen_per_queue") or [], r.get("gen_per_queue_elapsed") or []
+                if pq and pe and pe[0]:
+                    pm_vals.append(pq[0] / pe[0])
+                elif r.get("gen_rate"):
+                    pm_vals.append(r["gen_rate"])
+            pm = median(pm_vals)
+            if pm and pp and pm > pp:
+                B = pm * RM / (pm - pp)
+                pred = max(0.0, (P - B) * (1 - pp / pm)) / P * 100
+                pred_s = f"{pred:.2f} (B={B:.0f})"
+            elif pm and pp:
+                pred_s = "0.00 (P_p ≥ P_m)"
+            else:
+                pred_s = "n/a (WireCap basic not run)"
+            line = [str(P), f"{pm:.0f}" if pm else "n/a", pred_s]
+            for e, _ in ENGINES:
+                if not any(r["engine"] == e for r in bursts):
+                    continue
+                er = [r for r in rs if r["engine"] == e]
+                line.append(cell([r["loss_pct"] for r in er]) if er else "n/a")
+            L.append("| " + " | ".join(line) + " |")
+        L.append("\nMeasured drain rate per engine (largest burst): " +
+                 ", ".join(f"{LABEL[e]} {v:.0f} pps" for e, v in rate_pp.items()) + ".")
+    L.append("\n## Generator alone (whole-machine busy CPU-seconds, subtracted above)\n")
+    for tag, v in gen_alone.items():
+        L.append(f"- {tag}: {fmt(v['median'], 3)} s [{fmt(v['spread'][0], 3)}–{fmt(v['spread'][1], 3)}]")
+    if failed:
+        L.append("\n## Failed runs\n")
+        for r in failed:
+            L.append(f"- {r.get('phase')} {r['engine']} rate {r['rate']} x={r['consumer_cost']}: {r['error']}")
+    L.append("")
+    return "\n".join(L)
+
+
+if __name__ == "__main__":
+    main()
