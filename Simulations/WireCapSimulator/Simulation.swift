@@ -23,8 +23,9 @@ public struct Simulation: Sendable {
         self.configuration = configuration
     }
 
-    /// Replays `trace` and returns per-queue counts.
-    public func run(trace: PacketTrace) -> SimulationResult {
+    /// Replays `trace` (or its first `packets` packets) and returns per-queue counts.
+    public func run(trace: PacketTrace, packets: Int? = nil) -> SimulationResult {
+        let limit = min(packets ?? trace.count, trace.count)
         let clock = ContinuousClock()
         let started = clock.now
         let assignment = trace.queueAssignment(queues: configuration.queues, steering: configuration.steering)
@@ -34,11 +35,11 @@ public struct Simulation: Sendable {
             // The configuration was validated, so the core accepts it.
             let engine: WireCapEngine
             do { engine = try WireCapEngine(configuration: configuration) } catch { preconditionFailure("\(error)") }
-            result = drive(engine, trace: trace, assignment: assignment)
+            result = drive(engine, trace: trace, assignment: assignment, limit: limit)
         case .dna, .netmap:
-            result = drive(TypeIIEngine(configuration: configuration), trace: trace, assignment: assignment)
+            result = drive(TypeIIEngine(configuration: configuration), trace: trace, assignment: assignment, limit: limit)
         case .pfring:
-            result = drive(TypeIEngine(configuration: configuration), trace: trace, assignment: assignment)
+            result = drive(TypeIEngine(configuration: configuration), trace: trace, assignment: assignment, limit: limit)
         }
         let elapsed = clock.now - started
         result.wallSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
@@ -63,7 +64,7 @@ public struct Simulation: Sendable {
         }
     }
 
-    func drive<E: SimulatedEngine>(_ engine: E, trace: PacketTrace, assignment: [UInt16]) -> SimulationResult {
+    func drive<E: SimulatedEngine>(_ engine: E, trace: PacketTrace, assignment: [UInt16], limit: Int) -> SimulationResult {
         var events = EventQueue()
         var processed: UInt64 = 0
         let times = arrivalTimes(trace)
@@ -72,7 +73,7 @@ public struct Simulation: Sendable {
             trace.lengths.withUnsafeBufferPointer { lengths in
                 assignment.withUnsafeBufferPointer { queue in
                     var next = events.nextTime
-                    for k in 0..<ts.count {
+                    for k in 0..<limit {
                         let t = ts[k]
                         while next <= t {
                             let e = events.pop().unsafelyUnwrapped
@@ -83,7 +84,7 @@ public struct Simulation: Sendable {
                         engine.arrive(index: k, queue: Int(queue[k]), time: t, length: lengths[k], events: &events)
                         next = events.nextTime
                     }
-                    last = ts.last ?? 0
+                    last = limit > 0 ? ts[limit - 1] : 0
                 }
             }
         }
@@ -95,7 +96,8 @@ public struct Simulation: Sendable {
             end = max(end, e.time)
         }
         let (queues, problems) = engine.results()
-        var result = SimulationResult(configuration: configuration, traceName: trace.name, queues: queues)
+        var result = SimulationResult(
+            configuration: configuration, traceName: limit == trace.count ? trace.name : "\(trace.name)[0..<\(limit)]", queues: queues)
         result.events = processed
         result.endTimeNanoseconds = end
         result.lastArrivalNanoseconds = last

@@ -18,9 +18,10 @@ import WireCapCore
 ///  consumer j:  nextChunk → count × service time → recycle ─▶ arms the owner's capture tick
 /// ```
 ///
-/// Ticks are scheduled only when there is work (an arrival, a recycle, a partial
-/// chunk waiting for its timeout), at most one per poll interval per queue, so a
-/// packet costs a FIFO pop and one `record`, never an event.
+/// Ticks are scheduled only when the capture thread has work: within one poll
+/// interval when a chunk's worth of the ring is free (a chunk just filled) or when
+/// a starving pool gets a recycle, and at the partial-chunk deadline of the oldest
+/// undelivered packet. A packet costs a FIFO pop and one `record`, never an event.
 final class WireCapEngine: SimulatedEngine {
     let group: BuddyGroup
     let drivers: [CaptureDriver]
@@ -29,6 +30,7 @@ final class WireCapEngine: SimulatedEngine {
     let ringMask: Int
     let m: Int
     let poll: UInt64
+    let timeout: UInt64
     let advanced: Bool
     let servicePs: UInt64
 
@@ -53,6 +55,7 @@ final class WireCapEngine: SimulatedEngine {
         ringMask = c.ringSize - 1
         m = c.cellsPerChunk
         poll = c.pollIntervalNanoseconds
+        timeout = c.partialTimeoutNanoseconds
         advanced = c.engine == .wirecapAdvanced && c.queues > 1
         servicePs = c.consumer.servicePicoseconds
         drivers = (0..<n).map { CaptureDriver(group: group, queue: $0) }
@@ -89,7 +92,10 @@ final class WireCapEngine: SimulatedEngine {
         stats[q].offered &+= 1
         let count = fifoCount[q]
         if count == 0 {
-            drop(index: index, queue: q)
+            // An exhausted pool waits for a recycle, which arms the capture thread;
+            // otherwise the thread is late and must refill.
+            if drop(index: index, queue: q) { arm(q, at: t, events: &events) }
+            return
         } else {
             let head = fifoHead[q]
             let address = fifo[q &* ringSize &+ head]
@@ -102,18 +108,28 @@ final class WireCapEngine: SimulatedEngine {
             receivedPackets[q] &+= 1
             receivedBytes[q] &+= UInt64(length)
         }
-        arm(q, at: t, events: &events)
+        // Frames are posted a chunk at a time, in cell order, so the FIFO count hits
+        // a multiple of M exactly when a chunk's last frame was used: the chunk is
+        // full and its ring space free, and the capture thread has work within a
+        // poll interval. Otherwise only this packet's partial-chunk deadline can be due.
+        let due = (count &- 1) % m == 0 ? t &+ poll : t &+ timeout
+        if scheduled[q] > due {
+            scheduled[q] = due
+            events.schedule(at: due, .captureTick, target: q)
+        }
     }
 
+    /// Counts a capture drop. - Returns: `true` if the pool still had free chunks.
     @inline(never)
-    func drop(index: Int, queue q: Int) {
-        if pools[q]._withUnsafeGuaranteedRef({ $0.freeChunks }) == 0 {
-            stats[q].dropsPoolExhausted &+= 1
-        } else {
-            stats[q].dropsNoBuffer &+= 1
-        }
+    func drop(index: Int, queue q: Int) -> Bool {
         stats[q].captureDrops &+= 1
         if stats[q].firstDropPacket < 0 { stats[q].firstDropPacket = index }
+        if pools[q]._withUnsafeGuaranteedRef({ $0.freeChunks }) == 0 {
+            stats[q].dropsPoolExhausted &+= 1
+            return false
+        }
+        stats[q].dropsNoBuffer &+= 1
+        return true
     }
 
     /// Makes sure queue `q`'s capture thread runs within one poll interval of `t`.
@@ -166,7 +182,9 @@ final class WireCapEngine: SimulatedEngine {
         } else if !busy[q] {
             startChunk(q, now: now, events: &events)
         }
-        if let deadline = driver.nextPartialDeadline() {
+        // A pool at its item budget delivers nothing until a recycle (which arms us).
+        let pool = group.pools[q]
+        if pool.outstandingItems < pool.itemBudget, let deadline = driver.nextPartialDeadline() {
             let at = max(deadline, now &+ poll)
             if scheduled[q] > at {
                 scheduled[q] = at
@@ -198,7 +216,15 @@ final class WireCapEngine: SimulatedEngine {
         if origin != j { stats[j].offloadedInChunks &+= 1 }
         let accepted = group.recycle(handle, consumer: j)
         assert(accepted, "recycle lane refused a valid handle")
-        arm(origin, at: now, events: &events)
+        // The owner takes recycles back on its next pass; it needs one now only if it
+        // is starving (no free chunk while the ring has room for one) or cannot hand
+        // out more slices (item budget reached).
+        let starving = pools[origin]._withUnsafeGuaranteedRef {
+            ($0.freeChunks == 0 && ringSize - fifoCount[origin] >= m) || $0.outstandingItems >= $0.itemBudget
+        }
+        if starving {
+            arm(origin, at: now, events: &events)
+        }
         startChunk(j, now: now, events: &events)
     }
 
@@ -207,6 +233,7 @@ final class WireCapEngine: SimulatedEngine {
     func results() -> (queues: [QueueResult], invariantViolations: [String]) {
         var out: [QueueResult] = []
         var problems: [String] = []
+        for q in 0..<n { drivers[q].reclaim() }  // recycles not yet taken back
         for q in 0..<n {
             let counters = group.captureCounters(q)
             counters.add(CaptureCounter.dropsPoolExhausted.rawValue, stats[q].dropsPoolExhausted)

@@ -1,7 +1,271 @@
 import ArgumentParser
+import Foundation
+import WireCapCore
+import WireCapSimulator
+import WireCapTrace
 
-// Placeholder until the owning change lands; replaced, not extended.
+/// `wirecap simulate`: replay a trace in virtual time through a model of a capture
+/// engine (WireCAP on WireCapCore's own code, or NETMAP/DNA/PF_RING models), or
+/// run one of the paper's experiments.
+///
+/// ```
+/// wirecap simulate --scenario fig9 --out out/sim
+/// wirecap simulate --synthetic burst --packets 100000 --engine wirecap-basic -M 256 -R 500 --x 300
+/// wirecap simulate --trace border.pcap --engine wirecap-advanced --queues 6 -T 60 --consumer-rate 38844 --json
+/// ```
+///
+/// Invalid parameters print one line and exit with status 2.
 struct SimulateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "simulate", abstract: "(not built yet)")
-    func run() throws { throw ExitCode(1) }
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Replay traces in virtual time through WireCAP (on WireCapCore) or NETMAP/DNA/PF_RING models.",
+        discussion: """
+            Scenarios reproduce the paper: \(Scenarios.all.map(\.name).joined(separator: ", ")) (or "all").
+            Each writes NAME.csv and NAME.json into --out, and NAME.png when python3 with matplotlib is available.
+            """)
+
+    // Scenario mode.
+    @Option(help: "Run one of the paper's experiments (fig3, table1, fig8, fig9, fig10, fig11, fig12, all).")
+    var scenario: String?
+    @Option(help: "Directory for CSV/JSON/PNG outputs.")
+    var out: String = "out/simulations"
+    @Flag(help: "Small variants (fewer points, shorter traces).")
+    var fast = false
+    @Flag(name: .customLong("no-plot"), help: "Do not run Simulations/plot.py after a scenario.")
+    var noPlot = false
+
+    // Trace.
+    @Option(help: "A pcap or pcapng file to replay.")
+    var trace: String?
+    @Option(help: "A synthetic trace: burst | border-router.")
+    var synthetic: String?
+    @Option(help: "Burst size P for --synthetic burst.")
+    var packets: Int = 100_000
+    @Option(help: "Length in seconds of --synthetic border-router (at most 60).")
+    var duration: Double = 32
+    @Option(help: "Seed of every random choice.")
+    var seed: UInt64 = 1
+    @Option(help: "Replay speed: recorded | line-rate | a factor such as 2.")
+    var speed: String = "recorded"
+    @Option(help: "Steering: rss | round-robin.")
+    var steering: String = "rss"
+
+    // Engine.
+    @Option(help: "netmap | dna | pfring | wirecap-basic | wirecap-advanced.")
+    var engine: String = "wirecap-basic"
+    @Option(help: "Receive queues (one consumer each).")
+    var queues: Int = 1
+    @Option(name: .customShort("M"), help: "Cells per chunk (descriptor segment).")
+    var m: Int = 256
+    @Option(name: .customShort("R"), help: "Chunks per pool.")
+    var r: Int = 100
+    @Option(name: .customShort("N"), help: "Receive ring descriptors.")
+    var n: Int = 1024
+    @Option(name: .customShort("T"), help: "Offload threshold, percent (advanced mode).")
+    var t: Int = 60
+    @Option(help: "Consumer processing rate, packets per second.")
+    var consumerRate: Double?
+    @Option(name: .customLong("x"), help: "BPF runs per packet (the paper's x).")
+    var x: Int?
+    @Option(help: "Cost of one BPF run in ns for --x (default: the paper's 2.4 GHz calibration, 85.8 ns).")
+    var bpfCost: Double = ConsumerModel.paperBPFCostNanoseconds
+    @Option(help: "Capture-thread poll interval, ns.")
+    var pollInterval: UInt64 = 2_000
+    @Option(help: "Partial-chunk timeout, ns.")
+    var timeout: UInt64 = 1_000_000
+    @Option(help: "PF_RING per-packet copy cost, ns.")
+    var copyCost: Double = 100
+    @Option(help: "PF_RING buffer slots.")
+    var pfringBuffer: Int = 10_240
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func run() throws {
+        if let name = scenario {
+            if trace != nil || synthetic != nil { SimulateCLI.usage("--scenario cannot be combined with --trace or --synthetic") }
+            try runScenarios(name)
+            return
+        }
+        let configuration = simulationConfiguration()
+        let simulation: Simulation
+        do { simulation = try Simulation(configuration) } catch { SimulateCLI.usage(error.description) }
+        let packetTrace = loadTrace()
+        let result = simulation.run(trace: packetTrace)
+        if json {
+            print(SimulateCLI.json(result).serialized())
+        } else {
+            SimulateCLI.printTable(result)
+        }
+        let problems = result.conservationViolations
+        if !problems.isEmpty {
+            SimulateCLI.note("internal check failed: \(problems.joined(separator: "; "))")
+            throw ExitCode(1)
+        }
+    }
+
+    func simulationConfiguration() -> SimulationConfiguration {
+        var c = SimulationConfiguration()
+        guard let kind = EngineKind(rawValue: engine) else {
+            SimulateCLI.usage("unknown engine '\(engine)' (netmap, dna, pfring, wirecap-basic, wirecap-advanced)")
+        }
+        c.engine = kind
+        c.queues = queues
+        c.cellsPerChunk = m
+        c.chunksPerPool = r
+        c.ringSize = n
+        c.offloadThresholdPercent = t
+        c.pollIntervalNanoseconds = pollInterval
+        c.partialTimeoutNanoseconds = timeout
+        c.typeI.copyNanoseconds = copyCost
+        c.typeI.bufferSlots = pfringBuffer
+        switch (consumerRate, x) {
+        case (.some, .some): SimulateCLI.usage("give either --consumer-rate or --x, not both")
+        case (.some(let rate), nil): c.consumer = .rate(rate)
+        case (nil, .some(let x)): c.consumer = x == 0 ? .none : .bpf(x: x, costNanoseconds: bpfCost)
+        case (nil, nil): c.consumer = .none
+        }
+        switch speed {
+        case "recorded": c.replay = .recorded
+        case "line-rate": c.replay = .tenGigabitLineRate
+        default:
+            guard let f = Double(speed) else { SimulateCLI.usage("--speed must be recorded, line-rate or a factor, got '\(speed)'") }
+            c.replay = .factor(f)
+        }
+        switch steering {
+        case "rss": c.steering = .rss
+        case "round-robin": c.steering = .roundRobin
+        default: SimulateCLI.usage("--steering must be rss or round-robin, got '\(steering)'")
+        }
+        return c
+    }
+
+    func loadTrace() -> PacketTrace {
+        switch (trace, synthetic) {
+        case (.some, .some): SimulateCLI.usage("give either --trace or --synthetic, not both")
+        case (nil, nil): SimulateCLI.usage("give --scenario, --trace FILE or --synthetic burst|border-router")
+        case (.some(let path), nil):
+            do {
+                return try PacketTrace.read(path: path)
+            } catch {
+                guard let partial = error.partial, partial.count > 0 else {
+                    SimulateCLI.note("error: \(error.description)")
+                    Foundation.exit(1)
+                }
+                SimulateCLI.note("warning: \(error.description); replaying the \(partial.count) packets before it")
+                return partial
+            }
+        case (nil, .some(let kind)):
+            switch kind {
+            case "burst":
+                guard packets >= 1 else { SimulateCLI.usage("--packets must be at least 1") }
+                return SyntheticTrace.burst(packets: packets)
+            case "border-router":
+                guard duration > 0, duration <= 60 else { SimulateCLI.usage("--duration must be in (0, 60] seconds") }
+                return BorderRouterModel.shortened(to: duration).generate(seed: seed)
+            default:
+                SimulateCLI.usage("unknown synthetic trace '\(kind)' (burst, border-router)")
+            }
+        }
+    }
+
+    func runScenarios(_ name: String) throws {
+        let chosen: [any Scenario]
+        if name == "all" {
+            chosen = Scenarios.all
+        } else if let s = Scenarios.named(name) {
+            chosen = [s]
+        } else {
+            SimulateCLI.usage("unknown scenario '\(name)' (\(Scenarios.all.map(\.name).joined(separator: ", ")), all)")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        } catch {
+            SimulateCLI.note("error: cannot create \(out): \(error.localizedDescription)")
+            throw ExitCode(1)
+        }
+        var options = ScenarioOptions(seed: seed, fast: fast)
+        options.pollIntervalNanoseconds = pollInterval
+        for s in chosen {
+            let start = Date()
+            let output = s.run(options)
+            let seconds = Date().timeIntervalSince(start)
+            let csvPath = (out as NSString).appendingPathComponent("\(output.name).csv")
+            let jsonPath = (out as NSString).appendingPathComponent("\(output.name).json")
+            try output.csv.write(toFile: csvPath, atomically: true, encoding: .utf8)
+            try (output.summary.serialized() + "\n").write(toFile: jsonPath, atomically: true, encoding: .utf8)
+            var line = "\(output.name): \(s.title) → \(csvPath), \(jsonPath) (\(String(format: "%.1f", seconds)) s"
+            if output.simulatedPackets > 0 {
+                line += String(format: ", %.1f M packets, %.1f M packets/s", Double(output.simulatedPackets) / 1e6,
+                               Double(output.simulatedPackets) / 1e6 / max(seconds, 1e-9))
+            }
+            SimulateCLI.note(line + ")")
+            if !noPlot { SimulateCLI.plot(name: output.name, directory: out) }
+        }
+    }
+}
+
+/// Output helpers of `wirecap simulate`.
+enum SimulateCLI {
+    /// Prints `wirecap simulate: error: …` on one line and exits 2.
+    static func usage(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("wirecap simulate: error: \(message)\n".utf8))
+        Foundation.exit(2)
+    }
+
+    static func note(_ message: String) {
+        FileHandle.standardError.write(Data("wirecap simulate: \(message)\n".utf8))
+    }
+
+    /// Runs Simulations/plot.py (next to this package's sources) if python3 is there.
+    static func plot(name: String, directory: String) {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Simulations/plot.py").path
+        guard FileManager.default.fileExists(atPath: script) else {
+            note("no plot: \(script) not found")
+            return
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", script, "--out", directory, name]
+        do {
+            try p.run()
+            p.waitUntilExit()
+            if p.terminationStatus != 0 { note("plot.py failed for \(name) (status \(p.terminationStatus))") }
+        } catch {
+            note("no plot: cannot run python3 (\(error.localizedDescription))")
+        }
+    }
+
+    static func json(_ r: SimulationResult) -> JSONValue {
+        func queue(_ q: QueueResult) -> JSONValue {
+            .object([
+                ("queue", q.queue < 0 ? "all" : .int(q.queue)), ("offered", .int(q.offered)), ("delivered", .int(q.delivered)),
+                ("capture_drops", .int(q.captureDrops)), ("delivery_drops", .int(q.deliveryDrops)),
+                ("drops_pool_exhausted", .int(q.dropsPoolExhausted)), ("drops_no_buffer", .int(q.dropsNoBuffer)),
+                ("consumed", .int(q.consumed)), ("offloaded_out_chunks", .int(q.offloadedOutChunks)),
+                ("offloaded_in_chunks", .int(q.offloadedInChunks)), ("drop_rate", .rate(q.dropRate)),
+            ])
+        }
+        let c = r.configuration
+        return .object([
+            ("engine", .string(c.engineLabel)), ("trace", .string(r.traceName)), ("queues", .int(c.queues)),
+            ("ring", .int(c.ringSize)), ("consumer", .string(c.consumer.description)), ("replay", .string(c.replay.description)),
+            ("steering", .string(c.steering.description)),
+            ("virtual_seconds", .rate(Double(r.endTimeNanoseconds) / 1e9)), ("events", .int(r.events)),
+            ("total", queue(r.total)), ("per_queue", .array(r.queues.map(queue))),
+        ])
+    }
+
+    static func printTable(_ r: SimulationResult) {
+        let c = r.configuration
+        print("\(c.engineLabel) on \(r.traceName): \(c.queues) queue(s), N=\(c.ringSize), consumer \(c.consumer), replay \(c.replay)")
+        print("queue     offered   delivered  capture-drops  delivery-drops  drop-rate  offloaded(out/in)")
+        for q in r.queues + [r.total] {
+            let name = q.queue < 0 ? "all" : String(q.queue)
+            print(String(format: "%-5@ %11llu %11llu %14llu %15llu %9.3f%%  %llu/%llu", name as NSString, q.offered, q.delivered,
+                         q.captureDrops, q.deliveryDrops, q.dropRate * 100, q.offloadedOutChunks, q.offloadedInChunks))
+        }
+        print(String(format: "virtual time %.3f s, %llu events, %.1f M packets/s simulated", Double(r.endTimeNanoseconds) / 1e9,
+                     r.events, r.packetsPerSecond / 1e6))
+    }
 }
