@@ -128,12 +128,27 @@ def build_baselines():
     log(f"built C baselines into {os.path.relpath(BUILD, ROOT)}")
 
 
-def build_wirecap(skip):
-    binary = os.path.join(SCRATCH, "release", "wirecap")
+def build_wirecap(skip, ref=None):
+    """Builds wirecap from the working tree, or from commit `ref` exported with
+    git archive into build/wirecap-src (reproducible while others edit the tree)."""
+    src, scratch = ROOT, SCRATCH
+    if ref:
+        src = os.path.join(BUILD, "wirecap-src")
+        scratch = os.path.join(src, ".build-bench")
+        if not skip:
+            os.makedirs(src, exist_ok=True)
+            for entry in os.listdir(src):  # a clean tree of that commit; keep the build cache
+                if entry != ".build-bench":
+                    path = os.path.join(src, entry)
+                    shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+            archive = subprocess.run(["git", "-C", ROOT, "archive", ref], stdout=subprocess.PIPE, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", src], input=archive, check=True)
+    binary = os.path.join(scratch, "release", "wirecap")
     if not skip:
-        log("swift build -c release --scratch-path .build-bench --product wirecap (may take minutes)")
-        r = subprocess.run(["swift", "build", "-c", "release", "--scratch-path", SCRATCH, "--product", "wirecap"],
-                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        log(f"swift build -c release --scratch-path {os.path.relpath(scratch, ROOT)} --product wirecap "
+            f"({'commit ' + ref if ref else 'working tree'}; may take minutes)")
+        r = subprocess.run(["swift", "build", "-c", "release", "--scratch-path", scratch, "--product", "wirecap"],
+                           cwd=src, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if r.returncode != 0:
             tail = "\n".join(r.stdout.strip().splitlines()[-8:])
             log(f"wirecap build FAILED; WireCap rows will be skipped:\n{tail}")
@@ -543,8 +558,8 @@ def main():
     ap.add_argument("--reps", type=int, help="repetitions per point (default 3, quick 1)")
     ap.add_argument("--loads", default="100000,200000,max", help="offered loads, pps or max")
     ap.add_argument("--heavy", type=int, default=300, help="heavy consumer cost X (BPF filter runs per packet)")
-    ap.add_argument("--seconds", type=float, help="traffic seconds per rated run (default 1.5, quick 0.7)")
-    ap.add_argument("--max-count", type=int, help="packets per max-rate run (default 600000, quick 200000)")
+    ap.add_argument("--seconds", type=float, help="traffic seconds per rated run (default 1.0, quick 0.7)")
+    ap.add_argument("--max-count", type=int, help="packets per max-rate run (default 400000, quick 200000)")
     ap.add_argument("--bursts", default="1000,10000,100000,1000000", help="burst sizes P")
     ap.add_argument("--imbalance-factor", type=float, default=1.2,
                     help="90/10 load = this x the calibrated heavy single-consumer rate")
@@ -556,6 +571,7 @@ def main():
     ap.add_argument("--generator", choices=["auto", "wirecap", "afpacket"], default="auto")
     ap.add_argument("--imbalance-generator", choices=["afpacket", "same"], default="afpacket",
                     help="generator of the 90/10 phase (default gen_afpacket: flow-disjoint queues)")
+    ap.add_argument("--wirecap-ref", help="build wirecap from this commit (git archive) instead of the working tree")
     ap.add_argument("--skip-swift-build", action="store_true", help="use an existing .build-bench/release/wirecap")
     ap.add_argument("--no-wirecap", action="store_true", help="baselines only")
     ap.add_argument("--skip", default="", help="comma list of phases to skip: costcheck,matrix,imbalance,burst")
@@ -564,8 +580,8 @@ def main():
     if os.geteuid() != 0:
         sys.exit("run.py: needs root (netns, veth, AF_PACKET, XDP)")
     reps = args.reps or (1 if args.quick else 3)
-    seconds = args.seconds or (0.7 if args.quick else 1.5)
-    max_count = args.max_count or (200000 if args.quick else 600000)
+    seconds = args.seconds or (0.7 if args.quick else 1.0)
+    max_count = args.max_count or (200000 if args.quick else 400000)
     out_dir = args.out or (BUILD if args.quick else RESULTS)
     skip = set(filter(None, args.skip.split(",")))
 
@@ -575,7 +591,7 @@ def main():
 
     started = time.monotonic()
     build_baselines()
-    wirecap, caps = (None, {}) if args.no_wirecap else build_wirecap(args.skip_swift_build)
+    wirecap, caps = (None, {}) if args.no_wirecap else build_wirecap(args.skip_swift_build, args.wirecap_ref)
     if wirecap:
         log(f"wirecap: {os.path.relpath(wirecap, ROOT)}; capture {'ok' if caps.get('capture') else 'missing'}, "
             f"generate {'ok' if caps.get('generate') else 'missing'}, testbed {'ok' if caps.get('testbed') else 'missing'}")
@@ -592,6 +608,10 @@ def main():
         "heavy_cost": args.heavy, "heavy_ns_per_packet_c": heavy_cal["ns_per_packet"],
         "heavy_pps_c": heavy_cal["packets_per_second"], "M": args.M, "R": args.R,
         "git": sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], check=False).stdout.strip(),
+        "wirecap_source": (sh(["git", "-C", ROOT, "rev-parse", "--short", args.wirecap_ref], check=False).stdout.strip()
+                           if args.wirecap_ref else "working tree" + (" (with uncommitted changes)" if sh(
+                               ["git", "-C", ROOT, "status", "--porcelain", "Sources", "Package.swift"],
+                               check=False).stdout.strip() else "")),
     }
     bed = Testbed(wirecap, caps)
     rows, gen_alone = [], {}
@@ -775,7 +795,7 @@ def render_markdown(meta, rows, gen_alone):
     L = []
     L.append(f"# WireCap end-to-end benchmark — {meta['date']}\n")
     L.append(f"Machine: `{meta['host']}`, {meta['cpus']} CPUs ({meta['cpu_model']}), {meta['mem_gib']} GiB, "
-             f"kernel {meta['kernel']}; git {meta['git']}; load average at start {' '.join(meta['loadavg_start'])}, "
+             f"kernel {meta['kernel']}; git {meta['git']} (wirecap built from {meta.get('wirecap_source')}); load average at start {' '.join(meta['loadavg_start'])}, "
              f"at end {' '.join(meta.get('loadavg_end', []))}; wall time {meta.get('wall_seconds')} s"
              f"{' (INTERRUPTED)' if meta.get('interrupted') else ''}.\n")
     L.append(f"Testbed: 2-queue veth pair, generator side in its own netns (via {meta.get('testbed')}); "
@@ -871,7 +891,8 @@ def render_markdown(meta, rows, gen_alone):
              "'flows split' = fraction of flows whose packets were processed by more than one worker "
              "(n/a where the engine does not report it).\n")
     table("imbalance", ["rate", "consumer_cost"], lambda pt: f"90/10 at {pt[0]} pps, X={pt[1]}",
-          extra_cols=[("flows split", split_col), ("per-worker packets (median run)", worker_col)])
+          extra_cols=[("flows split", split_col), ("per-worker packets (median run)", worker_col),
+                      ("WireCap offloaded chunks", lambda rs: fmt(median([r.get("offloads") for r in rs]), 0))])
 
     # Burst test with the simulator formula.
     bursts = [r for r in ok if r.get("phase") == "burst"]
