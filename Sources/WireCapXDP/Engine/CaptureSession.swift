@@ -69,13 +69,19 @@ public final class CaptureSession: @unchecked Sendable {
     private let ipv4: UnsafeMutablePointer<Int>
     private let matches: UnsafeMutablePointer<Int>
     private let consumerCPUs: [Int]
+    private let packetDelay: UInt64
     private var started: UInt64 = 0
 
     /// - Parameters:
     ///   - consumerCost: x, BPF filter runs per packet.
     ///   - verify: check sequence numbers and checksums of ``TestPacket``s, whose
     ///     generator queues are numbered like the device queues.
-    public init(engine: CaptureEngine, consumerCost: Int = 0, verify: Bool = false, consumerCPUs: [Int] = []) {
+    ///   - packetDelayNanoseconds: after each chunk, a sleep of this much per packet
+    ///     in it: a slow consumer with a known rate that does not burn the CPU the
+    ///     capture threads and the generator need (one sleep per chunk).
+    public init(engine: CaptureEngine, consumerCost: Int = 0, verify: Bool = false, consumerCPUs: [Int] = [],
+                packetDelayNanoseconds: UInt64 = 0) {
+        packetDelay = packetDelayNanoseconds
         self.engine = engine
         cost = ConsumerCost(runs: consumerCost)
         let origins = (engine.queues.max() ?? 0) + 1
@@ -125,6 +131,7 @@ public final class CaptureSession: @unchecked Sendable {
                 if let verifier, let tally { verifier.check(packet, tally) }
             }
             consumer.recycle(handle)
+            if packetDelay > 0 { Sys.sleep(nanoseconds: packetDelay &* UInt64(handle.count)) }
         }
         ipv4[slot] = v4
         matches[slot] = matched

@@ -100,6 +100,11 @@ public final class XSKRedirectProgram {
         return 0
     }
 
+    /// The id of any XDP program attached to the interface called `interface` (0: none).
+    public static func attachedProgramID(interface: String) throws(XDPError) -> UInt32 {
+        try attachedProgramID(ifindex: Sys.interfaceIndex(interface), interface: interface)
+    }
+
     /// Removes whatever XDP program is attached to the interface, in both modes.
     public static func detachAny(ifindex: UInt32, interface: String) {
         for mode in [XDPAttachMode.driver, .generic] {

@@ -18,6 +18,8 @@ import Foundation
 ///   not "GRO eligible") and goes straight to the stack, skipping native XDP.
 ///   So the generator side gets `ethtool -K <gen> tso off gso off` … and
 ///   the capture side keeps `gro on`, which makes NAPI always on.
+/// - IPv6 is disabled on both ends so the kernel sends nothing of its own
+///   (router solicitations, MLD reports) that captures would see.
 /// - veth needs both ends up and delivers to rx queue `skb->queue_mapping`, the
 ///   sender's tx queue, which gives the per-queue steering the tests rely on.
 public struct Testbed: Sendable, Codable {
@@ -68,6 +70,10 @@ public struct Testbed: Sendable, Codable {
             try run(["ip", "link", "add", cap, "numrxqueues", "\(queues)", "numtxqueues", "\(queues)",
                      "type", "veth", "peer", "name", gen, "numrxqueues", "\(queues)", "numtxqueues", "\(queues)"])
             try run(["ip", "link", "set", gen, "netns", name])
+            // No IPv6 on either end: otherwise router solicitations, MLD and DAD packets
+            // from the generator side show up in captures as foreign packets.
+            _ = try? run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.\(gen).disable_ipv6=1"], quiet: true)
+            _ = try? run(["sysctl", "-qw", "net.ipv6.conf.\(cap).disable_ipv6=1"], quiet: true)
             // Generator side: no TSO/GSO, so veth takes its NAPI path (and runs native XDP on the peer).
             _ = try? run(["ip", "netns", "exec", name, "ethtool", "-K", gen, "tso", "off", "gso", "off"], quiet: true)
             try run(["ip", "netns", "exec", name, "ip", "link", "set", gen, "up"])

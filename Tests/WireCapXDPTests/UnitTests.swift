@@ -1,0 +1,62 @@
+import Testing
+import WireCapXDP
+
+/// Pure tests (no root): packet format, BPF cost program, list parsing.
+@Suite("WireCapXDP pure helpers")
+struct UnitTests {
+    @Test("test packets round-trip and detect corruption of any byte", arguments: [64, 65, 71, 128, 1514])
+    func packetRoundTrip(size: Int) throws {
+        let frame = UnsafeMutableRawPointer.allocate(byteCount: 2048, alignment: 2048)
+        defer { frame.deallocate() }
+        let header = TestPacket.header(flow: 3, size: size)
+        header.withUnsafeBytes { h in
+            TestPacket.write(into: frame, size: size, header: h.baseAddress!, queue: 1, flow: 3, sequence: 123_456_789)
+        }
+        let bytes = UnsafeRawBufferPointer(start: frame, count: size)
+        let f = try #require(TestPacket.parse(bytes))
+        #expect(f.queue == 1 && f.flow == 3 && f.sequence == 123_456_789 && f.checksumValid)
+        for i in stride(from: 0, to: size, by: 7) where !(58..<62).contains(i) {
+            frame.storeBytes(of: frame.load(fromByteOffset: i, as: UInt8.self) ^ 0x10, toByteOffset: i, as: UInt8.self)
+            if let g = TestPacket.parse(bytes) { #expect(!g.checksumValid || i >= 42 && i < 46 , "flip at \(i) undetected") }
+            frame.storeBytes(of: frame.load(fromByteOffset: i, as: UInt8.self) ^ 0x10, toByteOffset: i, as: UInt8.self)
+        }
+    }
+
+    @Test("the cost filter matches generator packets and rejects others")
+    func costFilter() {
+        let frame = UnsafeMutableRawPointer.allocate(byteCount: 2048, alignment: 2048)
+        defer { frame.deallocate() }
+        TestPacket.header(flow: 0, size: 64).withUnsafeBytes { h in
+            TestPacket.write(into: frame, size: 64, header: h.baseAddress!, queue: 0, flow: 0, sequence: 1)
+        }
+        let cost = ConsumerCost(runs: 5)
+        #expect(cost.apply(UnsafeRawBufferPointer(start: frame, count: 64)) == 5)
+        frame.storeBytes(of: UInt8(6), toByteOffset: 23, as: UInt8.self)   // TCP, not UDP
+        #expect(cost.apply(UnsafeRawBufferPointer(start: frame, count: 64)) == 0)
+        #expect(ConsumerCost(runs: 3).apply(UnsafeRawBufferPointer(start: frame, count: 10)) == 0)  // truncated
+    }
+
+    @Test("index lists")
+    func indexLists() {
+        #expect(parseIndexList("0,1") == [0, 1])
+        #expect(parseIndexList("0-3") == [0, 1, 2, 3])
+        #expect(parseIndexList("2,4-5") == [2, 4, 5])
+        #expect(parseIndexList("a") == nil)
+        #expect(parseIndexList("") == nil)
+    }
+
+    @Test("testbed interface names fit IFNAMSIZ")
+    func interfaceNames() {
+        let (c, g) = Testbed.interfaceNames(for: "a-very-long-testbed-name-indeed")
+        #expect(c.count <= 15 && g.count <= 15 && c != g)
+    }
+
+    @Test("generator shares split the count exactly")
+    func shares() {
+        var g = GeneratorConfiguration(interface: "x", queues: [0, 1, 2], count: 1001)
+        g.share = [0.9, 0.05, 0.05]
+        let parts = (0..<3).map { g.packets(forQueueAt: $0) }
+        #expect(parts.reduce(0, +) == 1001)
+        #expect(parts[0] == 900)
+    }
+}
