@@ -19,10 +19,10 @@ struct DemoCommand: ParsableCommand {
     var share = "0.8,0.2"
 
     @Option(help: "Per-packet consumer cost X (BPF filter runs).")
-    var consumerCost = 20
+    var consumerCost = 2
 
     @Option(help: "Generator rate in packets per second, or 'max'.")
-    var rate = "300000"
+    var rate = "200000"
 
     @Flag(help: "Print the capture report as JSON.")
     var json = false
@@ -39,7 +39,7 @@ struct DemoCommand: ParsableCommand {
             let bed = try Testbed.up(name: name, queues: queues)
             defer { bed.down(); CLI.note("demo: testbed \(name) removed") }
             let config = CaptureConfiguration(
-                geometry: PoolGeometry(cellsPerChunk: 256, chunksPerPool: 64, fillRingSize: 1024),
+                geometry: PoolGeometry(cellsPerChunk: 256, chunksPerPool: 128, fillRingSize: 4096),
                 mode: .advanced, offloadThresholdPercent: 60)
             var options = EngineOptions()
             options.force = true
