@@ -67,7 +67,7 @@ public struct CaptureConsumer: @unchecked Sendable {
 
     /// The next chunk, waiting up to `timeoutNanoseconds`.
     ///
-    /// Waits by sleeping with exponential backoff from 20 µs up to the partial-chunk
+    /// Waits by sleeping with exponential backoff from 100 µs up to the partial-chunk
     /// timeout (at most 1 ms), never spinning: chunks arrive at most once per
     /// chunk fill or partial timeout, so a sleep of that order adds no latency
     /// a timed-out partial chunk did not already have. (An eventfd would cost the
@@ -75,7 +75,7 @@ public struct CaptureConsumer: @unchecked Sendable {
     public func waitChunk(timeoutNanoseconds: UInt64) -> ChunkHandle? {
         if let handle = group.nextChunk(consumer: index) { return handle }
         let deadline = Sys.monotonicNanoseconds() &+ timeoutNanoseconds
-        var backoff: UInt64 = 20_000
+        var backoff: UInt64 = min(100_000, maxBackoff)
         while true {
             let now = Sys.monotonicNanoseconds()
             if now >= deadline { return nil }

@@ -129,7 +129,7 @@ final class CaptureThread: @unchecked Sendable {
                 // Idle: block until a packet or stop() arrives. Bounded anyway so
                 // recycles from consumers are taken back and counters refreshed.
                 for i in 0...queues.count { pollFDs[i].revents = 0 }
-                _ = try? Sys.poll(pollFDs, count: queues.count + 1, timeoutMilliseconds: 100)
+                _ = try? Sys.poll(pollFDs, count: queues.count + 1, timeoutMilliseconds: 10)
                 for q in queues { q.rate = 0; q.packetsSinceRate = 0; q.lastPassTime = Sys.monotonicNanoseconds() }
                 continue
             }
