@@ -116,6 +116,12 @@ public struct SimulationConfiguration: Sendable, Hashable {
     public var partialTimeoutNanoseconds: UInt64 = 1_000_000
     /// The capture thread notices new work within this long, ns (WireCAP).
     public var pollIntervalNanoseconds: UInt64 = 2_000
+    /// Bytes of the NIC's own receive packet buffer per queue, which holds frames
+    /// while no descriptor is ready (0: none, a frame without a descriptor is
+    /// dropped at once; ``intel82599ReceiveBuffer``: the paper's NIC).
+    public var nicBufferBytes: Int = 0
+    /// The Intel 82599's 512 KiB receive packet buffer.
+    public static let intel82599ReceiveBuffer = 512 * 1024
     /// The consumers' per-packet work.
     public var consumer: ConsumerModel = .none
     /// Replay speed.
@@ -147,6 +153,9 @@ public struct SimulationConfiguration: Sendable, Hashable {
             guard ringSize >= 8, ringSize <= 65536, ringSize & (ringSize - 1) == 0 else {
                 throw ConfigurationError(.fillRingSize, "N (ring size) must be a power of two in 8...65536, got \(ringSize)")
             }
+        }
+        guard nicBufferBytes >= 0, nicBufferBytes <= 1 << 30 else {
+            throw ConfigurationError(.other, "the NIC buffer must be 0...1 GiB, got \(nicBufferBytes)")
         }
         guard pollIntervalNanoseconds >= 1 else {
             throw ConfigurationError(.other, "the poll interval must be at least 1 ns")

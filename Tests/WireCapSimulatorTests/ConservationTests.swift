@@ -4,19 +4,20 @@ import WireCapTrace
 @testable import WireCapSimulator
 
 @Suite struct ConservationTests {
-    static let trace = BorderRouterModel.shortened(to: 1.5).generate(seed: 7)
+    static let trace = BorderRouterModel.shortened(to: 1.2).generate(seed: 7)
 
     @Test(arguments: EngineKind.allCases)
     func everyEngineConservesPackets(_ engine: EngineKind) throws {
         for queues in [1, 3, 6] {
-            for consumer in [ConsumerModel.none, .paperHeavy] {
+            for (consumer, nicBuffer) in [(ConsumerModel.none, 0), (.paperHeavy, 0), (.paperHeavy, 64 * 1024)] {
                 var c = SimulationConfiguration()
                 c.engine = engine
                 c.queues = queues
                 c.consumer = consumer
+                c.nicBufferBytes = nicBuffer
                 c.chunksPerPool = 20
                 let r = try Simulation(c).run(trace: Self.trace)
-                #expect(r.conservationViolations.isEmpty, "\(engine) q=\(queues) \(consumer): \(r.conservationViolations)")
+                #expect(r.conservationViolations.isEmpty, "\(engine) q=\(queues) \(consumer) nic=\(nicBuffer): \(r.conservationViolations)")
                 #expect(r.total.offered == UInt64(Self.trace.count))
             }
         }
@@ -59,5 +60,23 @@ import WireCapTrace
         c = SimulationConfiguration()
         c.chunksPerPool = 4  // not more than N/M
         #expect(throws: ConfigurationError.self) { try Simulation(c) }
+    }
+}
+
+extension ConservationTests {
+    /// The NIC buffer holds frames that find no descriptor: with the 82599's 512 KiB a
+    /// Type-II ring of 1,024 absorbs 1,024 + 4,096 minimum frames of a line-rate burst.
+    @Test func nicBufferExtendsTheRing() throws {
+        var c = SimulationConfiguration()
+        c.engine = .dna
+        c.consumer = .paperHeavy
+        c.nicBufferBytes = SimulationConfiguration.intel82599ReceiveBuffer
+        let r = try Simulation(c).run(trace: SyntheticTrace.burst(packets: 20_000))
+        #expect(r.conservationViolations.isEmpty)
+        #expect(r.total.firstDropPacket >= 5_120 && r.total.firstDropPacket < 5_200, "first drop \(r.total.firstDropPacket)")
+        c.engine = .wirecapBasic
+        let w = try Simulation(c).run(trace: SyntheticTrace.burst(packets: 40_000))
+        #expect(w.conservationViolations.isEmpty)
+        #expect(w.total.firstDropPacket >= 25_600 + 4_096, "first drop \(w.total.firstDropPacket)")
     }
 }

@@ -13,6 +13,9 @@
 ///   rates). A packet whose copy completes while pf_ring holds `bufferSlots`
 ///   packets is a delivery drop.
 ///
+/// With a NIC buffer, frames that find every descriptor waiting for its copy wait
+/// on the NIC and enter the ring as descriptors are re-armed.
+///
 /// Both are evaluated lazily at each arrival (the copy completion time of a packet
 /// is known when it arrives, and the application's state at that future instant
 /// depends only on packets already accepted), so there are no events. Times are ps.
@@ -26,6 +29,7 @@ final class TypeIEngine: SimulatedEngine {
     let copyDone: UnsafeMutablePointer<UInt64>   // completion of the last accepted copy
     let backlog: UnsafeMutablePointer<Int>       // packets in pf_ring (incl. the one in service)
     let headDone: UnsafeMutablePointer<UInt64>   // completion of the packet in service
+    let nic: NICBuffer                           // frames waiting on the NIC for a descriptor
 
     init(configuration c: SimulationConfiguration) {
         n = c.queues
@@ -38,6 +42,7 @@ final class TypeIEngine: SimulatedEngine {
         copyDone = .allocate(capacity: n); copyDone.initialize(repeating: 0, count: n)
         backlog = .allocate(capacity: n); backlog.initialize(repeating: 0, count: n)
         headDone = .allocate(capacity: n); headDone.initialize(repeating: 0, count: n)
+        nic = NICBuffer(queues: n, capacityBytes: c.nicBufferBytes)
     }
 
     deinit {
@@ -63,7 +68,10 @@ final class TypeIEngine: SimulatedEngine {
         stats[q].offered &+= 1
         // Descriptors still holding a packet that waits for its copy.
         let waiting = copyDone[q] > now && copyPs > 0 ? (copyDone[q] &- now &+ copyPs &- 1) / copyPs : 0
-        guard waiting < ringSize else {
+        // Frames beyond the ring wait on the NIC; the oldest enter the ring as copies free descriptors.
+        let onNIC = waiting > ringSize ? Int(waiting &- ringSize) : 0
+        while nic.count[q] > onNIC { _ = nic.pop(q) }
+        guard waiting < ringSize || (nic.enabled && nic.push(q, length: length)) else {
             stats[q].captureDrops &+= 1
             if stats[q].firstDropPacket < 0 { stats[q].firstDropPacket = index }
             return

@@ -20,6 +20,8 @@ final class TypeIIEngine: SimulatedEngine {
     let backlog: UnsafeMutablePointer<Int>    // DNA: packets waiting or in service; NETMAP: packets in the current batch
     let pending: UnsafeMutablePointer<Int>    // NETMAP: packets that arrived after the current batch was taken
     let mark: UnsafeMutablePointer<UInt64>    // DNA: completion of the head packet; NETMAP: end of the current batch (ps)
+    let ringSlots: Int
+    let nic: NICBuffer                        // frames waiting on the NIC for a descriptor
 
     init(configuration c: SimulationConfiguration) {
         n = c.queues
@@ -31,6 +33,8 @@ final class TypeIIEngine: SimulatedEngine {
         backlog = .allocate(capacity: n); backlog.initialize(repeating: 0, count: n)
         pending = .allocate(capacity: n); pending.initialize(repeating: 0, count: n)
         mark = .allocate(capacity: n); mark.initialize(repeating: 0, count: n)
+        ringSlots = batchRelease ? c.ringSize - 1 : c.ringSize
+        nic = NICBuffer(queues: n, capacityBytes: c.nicBufferBytes)
     }
 
     deinit {
@@ -47,20 +51,31 @@ final class TypeIIEngine: SimulatedEngine {
                 ready[q] &+= done
                 stats[q].delivered &+= UInt64(done)
                 stats[q].consumed &+= UInt64(done)
+                // The sync returns the slots; frames waiting on the NIC take them at once.
+                while nic.count[q] > 0 && ready[q] > 0 {
+                    _ = nic.pop(q)
+                    ready[q] &-= 1
+                    pending[q] &+= 1
+                }
                 let next = pending[q]
                 pending[q] = 0
                 backlog[q] = next
                 mark[q] &+= UInt64(next) &* servicePs  // the next sync happens as the batch ends
             }
         } else {
-            let b = backlog[q]
+            // Frames waiting on the NIC enter the ring as descriptors free up, so while
+            // any wait the consumer is never idle: ring and NIC buffer form one FIFO.
+            let waiting = nic.count[q]
+            let b = backlog[q] &+ waiting
             guard b > 0, mark[q] <= now else { return }
             let done = servicePs == 0 ? b : min(b, Int((now &- mark[q]) / servicePs) &+ 1)
-            backlog[q] = b &- done
-            ready[q] &+= done
             stats[q].delivered &+= UInt64(done)
             stats[q].consumed &+= UInt64(done)
             mark[q] &+= UInt64(done) &* servicePs
+            let moved = min(waiting, done)
+            for _ in 0..<moved { _ = nic.pop(q) }
+            backlog[q] = b &- done &- (waiting &- moved)
+            ready[q] = ringSlots &- backlog[q]
         }
     }
 
@@ -70,6 +85,7 @@ final class TypeIIEngine: SimulatedEngine {
         stats[q].offered &+= 1
         advance(q, to: now)
         guard ready[q] > 0 else {
+            if nic.enabled && nic.push(q, length: length) { return }
             stats[q].captureDrops &+= 1
             if stats[q].firstDropPacket < 0 { stats[q].firstDropPacket = index }
             return
@@ -96,8 +112,8 @@ final class TypeIIEngine: SimulatedEngine {
 
     func results() -> (queues: [QueueResult], invariantViolations: [String]) {
         var problems: [String] = []
-        for q in 0..<n where backlog[q] != 0 || pending[q] != 0 {
-            problems.append("queue \(q): \(backlog[q] + pending[q]) packets never consumed")
+        for q in 0..<n where backlog[q] != 0 || pending[q] != 0 || nic.count[q] != 0 {
+            problems.append("queue \(q): \(backlog[q] + pending[q] + nic.count[q]) packets never consumed")
         }
         return ((0..<n).map { stats[$0] }, problems)
     }

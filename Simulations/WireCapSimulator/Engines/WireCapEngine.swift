@@ -8,7 +8,8 @@ import WireCapCore
 ///
 /// ```
 ///  packet ──▶ fill FIFO of queue q (N frame addresses, posted by refill)
-///               │ empty → capture drop (pool exhausted, or capture thread late)
+///               │ empty → waits in the NIC buffer (if modelled) for the next refill,
+///               │         else capture drop (pool exhausted, or capture thread late)
 ///               ▼ pop address
 ///            driver.record(address:length:timestamp:)         (the RX ring is folded in:
 ///               │                                             AF_XDP's RX ring cannot overflow
@@ -45,6 +46,7 @@ final class WireCapEngine: SimulatedEngine {
     let current: UnsafeMutablePointer<ChunkHandle>
     let carry: UnsafeMutablePointer<UInt64>       // sub-ns remainder of service time, ps
     let stats: UnsafeMutablePointer<QueueResult>
+    let nic: NICBuffer                             // frames waiting on the NIC for a posted frame
     var earlyDeliveries = 0                        // descriptors delivered before their timestamp (must stay 0)
 
     init(configuration c: SimulationConfiguration) throws(ConfigurationError) {
@@ -73,6 +75,7 @@ final class WireCapEngine: SimulatedEngine {
         carry = .allocate(capacity: n); carry.initialize(repeating: 0, count: n)
         stats = .allocate(capacity: n)
         for q in 0..<n { (stats + q).initialize(to: QueueResult(queue: q)) }
+        nic = NICBuffer(queues: n, capacityBytes: c.nicBufferBytes)
         // Open: every descriptor segment gets a free chunk (paper §3.2.1 "Open").
         for q in 0..<n { refill(q) }
     }
@@ -92,9 +95,12 @@ final class WireCapEngine: SimulatedEngine {
         stats[q].offered &+= 1
         let count = fifoCount[q]
         if count == 0 {
+            // No posted frame: the frame waits on the NIC if it can, else it is lost.
             // An exhausted pool waits for a recycle, which arms the capture thread;
             // otherwise the thread is late and must refill.
-            if drop(index: index, queue: q) { arm(q, at: t, events: &events) }
+            let free = pools[q]._withUnsafeGuaranteedRef { $0.freeChunks } > 0
+            if !(nic.enabled && nic.push(q, length: length)) { drop(index: index, queue: q, poolHasFreeChunks: free) }
+            if free { arm(q, at: t, events: &events) }
             return
         } else {
             let head = fifoHead[q]
@@ -119,17 +125,16 @@ final class WireCapEngine: SimulatedEngine {
         }
     }
 
-    /// Counts a capture drop. - Returns: `true` if the pool still had free chunks.
+    /// Counts a capture drop, attributed to pool exhaustion or to a late refill.
     @inline(never)
-    func drop(index: Int, queue q: Int) -> Bool {
+    func drop(index: Int, queue q: Int, poolHasFreeChunks: Bool) {
         stats[q].captureDrops &+= 1
         if stats[q].firstDropPacket < 0 { stats[q].firstDropPacket = index }
-        if pools[q]._withUnsafeGuaranteedRef({ $0.freeChunks }) == 0 {
+        if poolHasFreeChunks {
+            stats[q].dropsNoBuffer &+= 1
+        } else {
             stats[q].dropsPoolExhausted &+= 1
-            return false
         }
-        stats[q].dropsNoBuffer &+= 1
-        return true
     }
 
     /// Makes sure queue `q`'s capture thread runs within one poll interval of `t`.
@@ -177,6 +182,28 @@ final class WireCapEngine: SimulatedEngine {
         }
         driver.deliver(now: now)
         refill(q)
+        // Frames waiting on the NIC take the newly posted frames (DMA'd now).
+        while nic.count[q] > 0 && fifoCount[q] > 0 {
+            var moved = 0
+            while nic.count[q] > 0 && fifoCount[q] > 0 {
+                let length = nic.pop(q)
+                let head = fifoHead[q]
+                let address = fifo[q &* ringSize &+ head]
+                fifoHead[q] = (head &+ 1) & ringMask
+                fifoCount[q] -= 1
+                let recorded = pools[q]._withUnsafeGuaranteedRef { $0.record(address: address, length: length, timestamp: now) }
+                assert(recorded, "the pool refused a frame the simulator posted")
+                receivedPackets[q] &+= 1
+                receivedBytes[q] &+= UInt64(length)
+                moved += 1
+            }
+            if moved == 0 { break }
+            driver.countReceived(packets: Int(receivedPackets[q]), bytes: Int(receivedBytes[q]))
+            receivedPackets[q] = 0
+            receivedBytes[q] = 0
+            driver.deliver(now: now)
+            refill(q)
+        }
         if advanced {
             for j in 0..<n where !busy[j] { startChunk(j, now: now, events: &events) }
         } else if !busy[q] {
@@ -247,6 +274,7 @@ final class WireCapEngine: SimulatedEngine {
                 problems.append("queue \(q): core received \(s.packetsReceived) + drops \(r.captureDrops) != offered \(r.offered)")
             }
             if s.packetsDelivered != r.delivered { problems.append("queue \(q): core delivered \(s.packetsDelivered), consumers finished \(r.delivered)") }
+            if nic.count[q] != 0 { problems.append("queue \(q): \(nic.count[q]) frames left on the NIC") }
             if s.outstandingItems != 0 { problems.append("queue \(q): \(s.outstandingItems) handles still outstanding at the end") }
             problems += group.pools[q].invariantViolations().map { "queue \(q): \($0)" }
             out.append(r)

@@ -19,7 +19,7 @@ struct BurstSweep {
         var points: [Point] = []
         for var c in configurations {
             c.consumer = consumer
-            c.pollIntervalNanoseconds = options.pollIntervalNanoseconds
+            c.apply(options)
             let sim = try! Simulation(c)
             for p in sizes {
                 points.append(Point(engine: c.engineLabel, p: p, result: sim.run(trace: trace, packets: p)))

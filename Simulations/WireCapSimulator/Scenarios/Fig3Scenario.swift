@@ -18,7 +18,7 @@ public struct Fig3Scenario: Scenario {
             table.row([Double(b) * 0.01] + counts.map { $0 as CustomStringConvertible })
         }
         // Rates per queue: overall, and in the middle of the elephants' window.
-        let model = options.fast ? BorderRouterModel.shortened(to: 4) : BorderRouterModel()
+        let model = Scenarios.borderRouterModel(options)
         let windowStart = Int(model.elephantStart * Double(bins.count)) + 10
         let windowEnd = max(windowStart + 1, Int(model.elephantEnd * Double(bins.count)) - 10)
         var perQueue: [JSONValue] = []

@@ -10,7 +10,7 @@ struct ImbalanceSweep {
         var points: [Point] = []
         for var c in configurations {
             c.consumer = options.heavyConsumer
-            c.pollIntervalNanoseconds = options.pollIntervalNanoseconds
+            c.apply(options)
             for n in 1...6 {
                 c.queues = n
                 points.append(Point(engine: c.engineLabel, queues: n, result: try! Simulation(c).run(trace: trace)))

@@ -10,6 +10,10 @@ public struct ScenarioOptions: Sendable, Hashable {
     public var heavyConsumer: ConsumerModel = .paperHeavy
     /// WireCAP capture-thread poll interval, ns.
     public var pollIntervalNanoseconds: UInt64 = 2_000
+    /// Length of the border-router trace in seconds, overriding 32 s (4 s when fast).
+    public var traceSeconds: Double?
+    /// The NIC's receive packet buffer per queue: the paper's Intel 82599 (512 KiB).
+    public var nicBufferBytes: Int = SimulationConfiguration.intel82599ReceiveBuffer
 
     public init(seed: UInt64 = 1, fast: Bool = false) {
         self.seed = seed
@@ -50,20 +54,30 @@ public enum Scenarios {
     /// The scenario called `name`, if any.
     public static func named(_ name: String) -> (any Scenario)? { all.first { $0.name == name } }
 
-    /// The border-router trace a scenario replays (32 s, or 4 s when fast).
+    /// The border-router model a scenario replays (32 s, or 4 s when fast, or `traceSeconds`).
+    public static func borderRouterModel(_ options: ScenarioOptions) -> BorderRouterModel {
+        BorderRouterModel.shortened(to: options.traceSeconds ?? (options.fast ? 4 : 32))
+    }
+
+    /// The border-router trace a scenario replays.
     public static func borderRouterTrace(_ options: ScenarioOptions) -> PacketTrace {
-        (options.fast ? BorderRouterModel.shortened(to: 4) : BorderRouterModel()).generate(seed: options.seed)
+        borderRouterModel(options).generate(seed: options.seed)
     }
 }
 
 /// Builds CSV text with fixed formatting.
 struct CSVTable {
     var lines: [String]
-    init(_ header: [String]) { lines = [header.joined(separator: ",")] }
+    init(_ header: [String]) { lines = [header.map(CSVTable.quote).joined(separator: ",")] }
+    /// RFC 4180 quoting for fields with commas, quotes or newlines.
+    static func quote(_ s: String) -> String {
+        guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return s }
+        return "\"" + s.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
+    }
     mutating func row(_ fields: [CustomStringConvertible]) {
         lines.append(fields.map { field -> String in
             if let d = field as? Double { return CSVTable.format(d) }
-            return field.description
+            return CSVTable.quote(field.description)
         }.joined(separator: ","))
     }
     static func format(_ d: Double) -> String {
@@ -74,6 +88,12 @@ struct CSVTable {
 }
 
 extension SimulationConfiguration {
+    /// Applies the options every scenario shares (poll interval, NIC buffer).
+    mutating func apply(_ options: ScenarioOptions) {
+        pollIntervalNanoseconds = options.pollIntervalNanoseconds
+        nicBufferBytes = options.nicBufferBytes
+    }
+
     /// A WireCAP-B(M, R) configuration.
     static func wirecapBasic(m: Int, r: Int) -> SimulationConfiguration {
         var c = SimulationConfiguration()

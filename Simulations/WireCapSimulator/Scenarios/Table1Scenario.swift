@@ -25,6 +25,7 @@ public struct Table1Scenario: Scenario {
                 var c = SimulationConfiguration.baseline(engine)
                 c.queues = 6
                 c.consumer = consumer
+                c.apply(options)
                 let r = try! Simulation(c).run(trace: trace)
                 packets += r.total.offered
                 for q in r.queues + [r.total] {

@@ -73,6 +73,8 @@ struct SimulateCommand: ParsableCommand {
     var pollInterval: UInt64 = 2_000
     @Option(help: "Partial-chunk timeout, ns.")
     var timeout: UInt64 = 1_000_000
+    @Option(help: "NIC receive packet buffer per queue, bytes (0 = none; the 82599 has 524288). Scenarios use 524288.")
+    var nicBuffer: Int = 0
     @Option(help: "PF_RING per-packet copy cost, ns.")
     var copyCost: Double = 100
     @Option(help: "PF_RING buffer slots.")
@@ -116,6 +118,7 @@ struct SimulateCommand: ParsableCommand {
         c.offloadThresholdPercent = t
         c.pollIntervalNanoseconds = pollInterval
         c.partialTimeoutNanoseconds = timeout
+        c.nicBufferBytes = nicBuffer
         c.typeI.copyNanoseconds = copyCost
         c.typeI.bufferSlots = pfringBuffer
         switch (consumerRate, x) {
@@ -225,8 +228,15 @@ enum SimulateCLI {
             return
         }
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", script, "--out", directory, name]
+        // The system python3 carries python3-matplotlib (scripts/bootstrap); a pyenv
+        // or venv python3 first in PATH may not.
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            p.arguments = [script, "--out", directory, name]
+        } else {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", script, "--out", directory, name]
+        }
         do {
             try p.run()
             p.waitUntilExit()
