@@ -25,12 +25,18 @@ let package = Package(
         .library(name: "WireCapCore", targets: ["WireCapCore"]),
         .library(name: "WireCapXDP", targets: ["WireCapXDP"]),
         .library(name: "WireCapTrace", targets: ["WireCapTrace"]),
+        .library(name: "WireCap", targets: ["WireCap"]),
+        .library(name: "WireCapAnalyzer", targets: ["WireCapAnalyzer"]),
+        .library(name: "WireCapFilter", targets: ["WireCapFilter"]),
         .library(name: "WireCapSimulator", targets: ["WireCapSimulator"]),
         .executable(name: "wirecap", targets: ["wirecap"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // System libraries (module maps; libraries found by the linker).
@@ -53,8 +59,27 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "WireCapXDP",
-            dependencies: ["WireCapCore", "WireCapTrace", "CXDP", "CNuma", "CPCAP",
+            dependencies: ["WireCapCore", "WireCapTrace", "CXDP", "CNuma",
                            .product(name: "Atomics", package: "swift-atomics")],
+            swiftSettings: strict),
+        // libpcap's filter compiler and bpf_filter. Its own module: <pcap/bpf.h> and
+        // <linux/bpf.h> both define `struct bpf_insn`, so CPCAP and CXDP cannot meet.
+        .target(
+            name: "WireCapFilter",
+            dependencies: ["CPCAP"],
+            swiftSettings: strict),
+        // The application face: libpcap-style handles over the engine.
+        .target(
+            name: "WireCap",
+            dependencies: ["WireCapCore", "WireCapXDP", "WireCapFilter", "WireCapTrace",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Metrics", package: "swift-metrics"),
+                           .product(name: "Prometheus", package: "swift-prometheus")],
+            swiftSettings: strict),
+        // Multi-threaded analyzers (flow tables, counters, top-N) over WireCap.
+        .target(
+            name: "WireCapAnalyzer",
+            dependencies: ["WireCap", "WireCapCore", "WireCapTrace", "WireCapFilter"],
             swiftSettings: strict),
         .target(
             name: "WireCapSimulator",
@@ -65,6 +90,8 @@ let package = Package(
             name: "wirecap",
             dependencies: [
                 "WireCapCore", "WireCapTrace", "WireCapXDP", "WireCapSimulator",
+                "WireCapFilter", "WireCap", "WireCapAnalyzer",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -74,6 +101,15 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "WireCapXDPTests", dependencies: ["WireCapXDP", "WireCapCore"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "WireCapFilterTests", dependencies: ["WireCapFilter", "WireCapTrace"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "WireCapAPITests", dependencies: ["WireCap", "WireCapXDP", "WireCapCore"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "WireCapAnalyzerTests", dependencies: ["WireCapAnalyzer", "WireCap", "WireCapTrace"],
             swiftSettings: strict),
         .testTarget(
             name: "WireCapTraceTests", dependencies: ["WireCapTrace"],

@@ -1,0 +1,2 @@
+// Multi-threaded analyzers over WireCap.
+import WireCap

@@ -1,0 +1,2 @@
+// libpcap filter compilation and matching (see PacketFilter).
+import CPCAP
