@@ -1,2 +1,0 @@
-// libpcap filter compilation and matching (see PacketFilter).
-import CPCAP
