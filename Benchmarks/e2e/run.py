@@ -395,7 +395,8 @@ class Runner:
         errf = open(errpath, "w+")
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errf, text=True)
         CHILDREN.append(p)
-        row = {"engine": engine, "consumer_cost": cost, "share": share, "rate": rate, "count": count}
+        row = {"engine": engine, "consumer_cost": cost, "share": share, "rate": rate, "count": count,
+               "loadavg1": float(open("/proc/loadavg").read().split()[0])}
         try:
             # Ready: our baselines print READY; WireCap is ready once its XDP program is attached.
             t_ready = time.monotonic()
@@ -789,7 +790,7 @@ def write_results(out_dir, meta, rows, gen_alone, args):
             "captured", "loss", "loss_pct", "drops_total", "drops", "veth_drops", "proc_cpu", "self_cpu",
             "machine_busy", "gen_alone_busy", "capture_machine", "machine_softirq", "cpu_per_M_proc",
             "cpu_per_M_machine", "cpu_per_M_machine_total", "flows_total", "flows_split", "flows_split_frac",
-            "offloads", "per_worker", "window", "error", "note"]
+            "offloads", "per_worker", "window", "loadavg1", "error", "note"]
     with open(base + ".csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)
@@ -808,7 +809,10 @@ def render_markdown(meta, rows, gen_alone):
     L.append(f"Machine: `{meta['host']}`, {meta['cpus']} CPUs ({meta['cpu_model']}), {meta['mem_gib']} GiB, "
              f"kernel {meta['kernel']}; git {meta['git']} (wirecap built from {meta.get('wirecap_source')}); load average at start {' '.join(meta['loadavg_start'])}, "
              f"at end {' '.join(meta.get('loadavg_end', []))}; wall time {meta.get('wall_seconds')} s"
-             f"{' (INTERRUPTED)' if meta.get('interrupted') else ''}.\n")
+             f"{' (INTERRUPTED)' if meta.get('interrupted') else ''}; 1-minute load average at the start of the "
+             f"runs: median {fmt(median([r.get('loadavg1') for r in rows]))}, max "
+             f"{fmt(max([r.get('loadavg1') or 0 for r in rows] or [0]))} (other jobs on the machine inflate the "
+             f"'machine' CPU column).\n")
     L.append(f"Testbed: 2-queue veth pair, generator side in its own netns (via {meta.get('testbed')}); "
              f"generator: `{meta.get('generator')}`; 64-byte UDP packets. Repetitions per point: {meta['reps']} "
              f"(cells: median [min–max]). Heavy consumer cost X = {meta['heavy_cost']} runs of the BPF filter "
