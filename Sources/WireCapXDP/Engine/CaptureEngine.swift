@@ -205,6 +205,10 @@ public final class CaptureEngine: @unchecked Sendable {
     /// `true` until ``close()``.
     public var isOpen: Bool { !closed }
 
+    public var memoryLayout: (bases: UnsafePointer<UnsafeMutableRawPointer>, deviceQueues: UnsafePointer<Int>) {
+        (UnsafePointer(bases), UnsafePointer(deviceQueues))
+    }
+
     /// Per-queue statistics (group order). Any thread.
     public func statistics() -> [QueueStatistics] {
         (0..<queues.count).map { group.statistics(queue: $0) }

@@ -1,0 +1,165 @@
+import Synchronization
+import WireCapCore
+import WireCapXDP
+
+/// One interface to capture from and which of its rx queues.
+public struct InterfaceSelection: Sendable, Hashable {
+    /// The interface name, e.g. `eth0`.
+    public var name: String
+    /// Device rx queues; nil: all of them.
+    public var queues: [Int]?
+
+    public init(_ name: String, queues: [Int]? = nil) {
+        self.name = name
+        self.queues = queues
+    }
+}
+
+/// Everything ``Capture/open(_:configuration:)`` needs besides the interfaces.
+public struct CaptureSettings: Sendable {
+    /// M, R, N, frame size, T, basic/advanced mode and the partial-chunk timeout
+    /// (pcap's buffer timeout: a partly filled chunk is delivered after it).
+    public var core = CaptureConfiguration()
+    /// The capture filter (nil: every packet), applied per packet in the handle;
+    /// build it from WireCapFilter's `PacketFilter` (see ``PacketPredicate``).
+    public var filter: PacketPredicate?
+    /// Bytes of each packet shown to the application (pcap's snaplen), default 262144.
+    public var snapLength = 262_144
+    /// How long blocking calls wait for a chunk before a timeout result, default 100 ms.
+    public var readTimeoutNanoseconds: UInt64 = 100_000_000
+    /// CPUs for the capture threads (thread t → `cpus[t % count]`); empty: unpinned.
+    public var captureCPUs: [Int] = []
+    /// Capture threads per interface; nil: one per queue.
+    public var captureThreads: Int?
+    /// Busy-poll the rings instead of the adaptive sleep (one core per capture thread).
+    public var busyPoll = false
+    /// Back the pools with huge pages (falls back with a warning).
+    public var hugePages = false
+    /// Replace an XDP program already attached to an interface.
+    public var force = false
+    /// Force generic (SKB) XDP.
+    public var genericXDP = false
+    /// Suppress the engine's notes on stderr.
+    public var quiet = true
+
+    public init() {}
+}
+
+/// A running capture: one engine (and buddy group) per interface, one
+/// ``CaptureHandle`` per queue.
+///
+/// ```swift
+/// var settings = CaptureSettings()
+/// settings.readTimeoutNanoseconds = 50_000_000
+/// let capture = try Capture.open([InterfaceSelection("eth0")], configuration: settings)
+/// try capture.start()
+/// let handle = capture.handles[0]
+/// _ = handle.loop(count: 1000) { packet in inspect(packet.bytes) }
+/// capture.close()
+/// ```
+///
+/// Buddy groups: the queues of one interface form one group (offload moves
+/// chunks only between them); queues of different interfaces never exchange chunks.
+///
+/// - warning: `start`, `close` from one control thread; each handle from its own thread;
+///   handles must stop before `close()` (it unmaps the pools).
+public final class Capture: @unchecked Sendable {
+    /// The engines, one per interface, in the order given.
+    public let engines: [CaptureEngine]
+    /// The handles: per interface, per queue, in order.
+    public let handles: [CaptureHandle]
+    /// The settings the capture was opened with.
+    public let settings: CaptureSettings
+    private let state: State
+
+    final class State: ChunkSourceState {
+        let closed = Atomic<Bool>(false)
+        var isFinished: Bool { closed.load(ordering: .acquiring) }
+    }
+
+    private init(engines: [CaptureEngine], handles: [CaptureHandle], settings: CaptureSettings, state: State) {
+        self.engines = engines
+        self.handles = handles
+        self.settings = settings
+        self.state = state
+    }
+
+    /// Opens the interfaces: checks privileges, builds each engine (pools, sockets,
+    /// XDP program attached) and the handles. Capture threads start with ``start()``.
+    ///
+    /// - Throws: ``CaptureError`` — `.usage` for an unknown interface, a queue out
+    ///   of range, a bad configuration or filter; `.busy` when another XDP program is
+    ///   attached (use `force`); `.permission` without root / CAP_NET_ADMIN+CAP_BPF.
+    public static func open(_ interfaces: [InterfaceSelection], configuration settings: CaptureSettings) throws(CaptureError) -> Capture {
+        guard !interfaces.isEmpty else { throw CaptureError(.usage, "no interface given: name one with -i") }
+        let names = interfaces.map(\.name)
+        if let dup = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
+            throw CaptureError(.usage, "interface \(dup) given twice: list each interface once")
+        }
+        do { try settings.core.validate() } catch { throw CaptureError(.usage, error.message) }
+        guard settings.snapLength >= 1 else { throw CaptureError(.usage, "snap length must be at least 1 byte, got \(settings.snapLength)") }
+        let filter = settings.filter
+        do { try Privileges.require() } catch { throw CaptureError(.permission, "\(error.description): run as root or grant the capabilities (setcap cap_net_admin,cap_bpf+ep)") }
+        for i in interfaces where !InterfaceInfo.exists(i.name) {
+            throw CaptureError(.usage, "unknown interface \(i.name): check the name with `ip link`")
+        }
+        var options = EngineOptions()
+        options.cpus = settings.captureCPUs
+        options.captureThreads = settings.captureThreads
+        options.wakePolicy = settings.busyPoll ? .busyPoll : .adaptive
+        options.hugePages = settings.hugePages
+        options.force = settings.force
+        options.attachMode = settings.genericXDP ? .generic : nil
+        options.quiet = settings.quiet
+        var engines: [CaptureEngine] = []
+        let state = State()
+        var handles: [CaptureHandle] = []
+        for i in interfaces {
+            let queues = i.queues ?? Array(0..<InterfaceInfo.rxQueueCount(i.name))
+            let engine: CaptureEngine
+            do { engine = try CaptureEngine(interface: i.name, queues: queues, configuration: settings.core, options: options) } catch {
+                engines.forEach { $0.close() }
+                throw CaptureError(error)
+            }
+            engines.append(engine)
+            let layout = engine.memoryLayout
+            for j in 0..<queues.count {
+                handles.append(CaptureHandle(interface: i.name, index: j, group: engine.group, bases: layout.bases,
+                                             deviceQueues: layout.deviceQueues, source: state, filter: filter,
+                                             snapLength: settings.snapLength,
+                                             readTimeoutNanoseconds: settings.readTimeoutNanoseconds))
+            }
+        }
+        return Capture(engines: engines, handles: handles, settings: settings, state: state)
+    }
+
+    /// Starts every engine's capture threads.
+    public func start() throws(CaptureError) {
+        for e in engines {
+            do { try e.start() } catch { throw CaptureError(error) }
+        }
+    }
+
+    /// The handle of `queue` on `interface`, if opened.
+    public func handle(interface: String, queue: Int) -> CaptureHandle? {
+        handles.first { $0.interface == interface && $0.queue == queue }
+    }
+
+    /// Per-queue counters of every engine, in handle order. Any thread.
+    public func statistics() -> [QueueStatistics] { engines.flatMap { $0.statistics() } }
+
+    /// Marks the capture finished (blocked handle calls return ``DispatchResult/finished``
+    /// within a millisecond), then closes every engine: capture threads stopped,
+    /// XDP programs detached first, sockets closed, pools freed. Idempotent.
+    /// Handles must have stopped (use ``CaptureHandle/breakLoop()`` and join).
+    public func close() {
+        state.closed.store(true, ordering: .releasing)
+        engines.forEach { $0.close() }
+    }
+
+    /// Only marks the capture finished, so handles drain and return
+    /// ``DispatchResult/finished``; call ``close()`` after they stopped.
+    public func finish() { state.closed.store(true, ordering: .releasing) }
+
+    deinit { close() }
+}

@@ -1,0 +1,257 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import WireCapCore
+
+/// What a source of chunks tells a handle beyond its buddy group.
+public protocol ChunkSourceState: AnyObject, Sendable {
+    /// `true` once no chunk will ever arrive again (engine closed, replay finished).
+    var isFinished: Bool { get }
+}
+
+/// A compiled capture filter, as a predicate over a packet's captured bytes.
+///
+/// This module cannot import libpcap (its `struct bpf_insn` clashes with the
+/// kernel's one that WireCapXDP's libbpf needs, in one Clang module context), so
+/// the caller compiles the expression with WireCapFilter's `PacketFilter` and
+/// passes `PacketPredicate(expression: f.expression, matches: f.predicate)`.
+public struct PacketPredicate: Sendable {
+    /// The expression, for reports.
+    public var expression: String
+    /// Whether a packet's captured bytes pass.
+    public var matches: @Sendable (UnsafeRawBufferPointer) -> Bool
+
+    public init(expression: String, matches: @escaping @Sendable (UnsafeRawBufferPointer) -> Bool) {
+        self.expression = expression
+        self.matches = matches
+    }
+}
+
+/// The result of ``CaptureHandle/dispatch(maxPackets:_:)``: libpcap's return value as an enum.
+public enum DispatchResult: Sendable, Hashable {
+    /// Packets passed to the callback (pcap_dispatch's count ≥ 0; 0 on a timeout
+    /// or, in non-blocking mode, when nothing waits).
+    case processed(Int)
+    /// ``CaptureHandle/breakLoop()`` was called before any packet was processed
+    /// (pcap's `PCAP_ERROR_BREAK`, -2). The request is cleared.
+    case broken
+    /// The source will deliver nothing more (engine closed, replay finished, all
+    /// delivered chunks processed): pcap's 0 at the end of a savefile.
+    case finished
+}
+
+/// The result of ``CaptureHandle/loop(count:_:)``.
+public enum LoopResult: Sendable, Hashable {
+    /// `count` packets were processed (pcap_loop returns 0).
+    case completed
+    /// ``CaptureHandle/breakLoop()`` stopped the loop (pcap's -2). The request is cleared.
+    case broken
+    /// The source finished before `count` packets (pcap_loop's 0 at end of file).
+    case finished
+}
+
+/// The result of ``CaptureHandle/next()`` and ``CaptureHandle/withNext(_:)``
+/// (pcap_next_ex's 1 / 0 / -2 / PCAP_ERROR_BREAK).
+public enum NextResult<Value> {
+    /// A packet (pcap_next_ex returns 1).
+    case packet(Value)
+    /// No packet within the read timeout, or none waiting in non-blocking mode (0).
+    case timeout
+    /// ``CaptureHandle/breakLoop()`` was called (cleared).
+    case broken
+    /// Nothing more will come (-2 at end of file).
+    case finished
+}
+
+extension NextResult: Sendable where Value: Sendable {}
+
+/// pcap_stats for one handle, plus the engine's full counters for its queue.
+public struct HandleStatistics: Sendable, Hashable, Codable {
+    /// Packets the queue captured into its pool (pcap's `ps_recv`).
+    public var received: UInt64
+    /// Packets lost before user space, every cause (pcap's `ps_drop`): no posted
+    /// frame, rx ring full, pool exhausted.
+    public var dropped: UInt64
+    /// Packets the kernel counted as invalid descriptors (pcap's `ps_ifdrop`).
+    public var interfaceDropped: UInt64
+    /// Packets this handle passed to callbacks (after the filter).
+    public var processed: UInt64
+    /// Packets this handle consumed but the filter rejected.
+    public var filteredOut: UInt64
+    /// The queue's counters (offloads, pool occupancy, drops by cause).
+    public var queue: QueueStatistics
+}
+
+/// One rx queue's consumer with libpcap's calls (a `pcap_t` for one queue).
+///
+/// The handle takes chunks from its queue's capture queue, which holds its own
+/// queue's chunks and, in advanced mode, chunks its buddies offloaded to it
+/// (``Packet/originQueue`` tells them apart). Packets are views into the chunk;
+/// a chunk is recycled to its owner as soon as its last packet was processed.
+///
+/// Blocking: in blocking mode (the default) a call waits up to the read timeout
+/// for a chunk, sleeping with backoff (100 µs → 1 ms), never spinning; in
+/// non-blocking mode it returns at once when nothing waits.
+///
+/// - warning: One thread uses a handle, except ``breakLoop()``, which any
+///   thread may call. Stop using handles before closing their ``Capture``.
+public final class CaptureHandle: @unchecked Sendable {
+    /// The interface this handle's queue belongs to.
+    public let interface: String
+    /// The device rx queue.
+    public let queue: Int
+    /// The queue's index in its buddy group.
+    public let index: Int
+    /// The capture filter (nil: every packet).
+    public let filter: PacketPredicate?
+    @usableFromInline let matcher: (@Sendable (UnsafeRawBufferPointer) -> Bool)?
+    /// Bytes of each packet shown to callbacks at most (pcap's snaplen).
+    public let snapLength: Int
+    /// How long a blocking call waits for a chunk before returning a timeout, in nanoseconds.
+    public let readTimeoutNanoseconds: UInt64
+
+    @usableFromInline let group: BuddyGroup
+    @usableFromInline let bases: UnsafePointer<UnsafeMutableRawPointer>
+    @usableFromInline let deviceQueues: UnsafePointer<Int>
+    @usableFromInline let source: any ChunkSourceState
+    private let breakRequest = Atomic<Bool>(false)
+    private let nonBlocking = Atomic<Bool>(false)
+    /// The chunk being processed and the next packet in it (a dispatch with
+    /// `maxPackets` smaller than the chunk leaves the rest for the next call).
+    @usableFromInline var current: ChunkHandle?
+    @usableFromInline var position = 0
+    @usableFromInline var processedCount: UInt64 = 0
+    @usableFromInline var filteredCount: UInt64 = 0
+
+    /// Makes a handle for group index `index` of `group`, whose pools live at
+    /// `bases` (per group index) and whose device queues are `deviceQueues`.
+    /// `source` must keep that memory alive. Capture and SyntheticCapture call this.
+    public init(interface: String, index: Int, group: BuddyGroup, bases: UnsafePointer<UnsafeMutableRawPointer>,
+                deviceQueues: UnsafePointer<Int>, source: any ChunkSourceState, filter: PacketPredicate?,
+                snapLength: Int, readTimeoutNanoseconds: UInt64) {
+        self.interface = interface
+        self.index = index
+        self.group = group
+        self.bases = bases
+        self.deviceQueues = deviceQueues
+        self.source = source
+        self.filter = filter
+        matcher = filter?.matches
+        self.snapLength = max(1, snapLength)
+        self.readTimeoutNanoseconds = readTimeoutNanoseconds
+        queue = deviceQueues[index]
+    }
+
+    // MARK: Modes
+
+    /// Non-blocking mode (pcap_setnonblock): calls return at once when no chunk waits.
+    public var isNonBlocking: Bool {
+        get { nonBlocking.load(ordering: .relaxed) }
+        set { nonBlocking.store(newValue, ordering: .relaxed) }
+    }
+
+    /// Asks the running (or next) ``dispatch(maxPackets:_:)``, ``loop(count:_:)`` or
+    /// ``next()`` to return (pcap_breakloop). Any thread.
+    ///
+    /// The flag is checked before each packet and while waiting (at least every
+    /// millisecond). As with libpcap: if packets were already processed, that call
+    /// returns their count and leaves the flag set, so the following call returns
+    /// ``DispatchResult/broken`` and clears it.
+    public func breakLoop() {
+        // Relaxed: the flag orders no other data; the consumer only needs to see it eventually.
+        breakRequest.store(true, ordering: .relaxed)
+    }
+
+    @inlinable var breakRequested: Bool { breakRequestFlag }
+    @usableFromInline var breakRequestFlag: Bool { breakRequest.load(ordering: .relaxed) }
+    @usableFromInline func clearBreak() { breakRequest.store(false, ordering: .relaxed) }
+
+    // MARK: Chunks
+
+    /// Takes the next chunk: the one in progress, else one from the capture queue,
+    /// waiting in blocking mode. `nil`: timeout, break, or finished (see `why`).
+    @usableFromInline
+    func acquire(wait: Bool) -> (ChunkHandle?, Why) {
+        if let current { return (current, .none) }
+        if let h = group.nextChunk(consumer: index) { current = h; position = 0; return (h, .none) }
+        if !wait || readTimeoutNanoseconds == 0 {
+            return (nil, source.isFinished ? .finished : .timeout)
+        }
+        let deadline = Clock.monotonic() &+ readTimeoutNanoseconds
+        var backoff: UInt64 = 100_000
+        while true {
+            if breakRequestFlag { return (nil, .broken) }
+            if source.isFinished {
+                // Re-check: chunks delivered before the source finished still count.
+                if let h = group.nextChunk(consumer: index) { current = h; position = 0; return (h, .none) }
+                return (nil, .finished)
+            }
+            let now = Clock.monotonic()
+            if now >= deadline { return (nil, .timeout) }
+            Clock.sleep(nanoseconds: min(backoff, deadline &- now))
+            if let h = group.nextChunk(consumer: index) { current = h; position = 0; return (h, .none) }
+            backoff = min(backoff &* 2, 1_000_000)
+        }
+    }
+
+    @usableFromInline enum Why { case none, timeout, broken, finished }
+
+    /// Recycles the chunk in progress.
+    @usableFromInline
+    func releaseCurrent() {
+        if let h = current { group.recycle(h, consumer: index) }
+        current = nil
+        position = 0
+    }
+
+    /// The view of packet `i` of `handle`, cut to the snap length.
+    @inlinable
+    func view(_ d: CellDescriptor, origin: Int) -> Packet {
+        let length = Int(d.length)
+        return Packet(bytes: UnsafeRawBufferPointer(start: UnsafeRawPointer(bases[origin]) + Int(d.address),
+                                                    count: min(length, snapLength)),
+                      wireLength: length, timestamp: d.timestamp, queue: queue, originQueue: deviceQueues[origin])
+    }
+
+    /// Whether the filter accepts `packet` (counts rejections).
+    @inlinable
+    func accepts(_ packet: Packet) -> Bool {
+        guard let matcher else { return true }
+        if matcher(packet.bytes) { return true }
+        filteredCount &+= 1
+        return false
+    }
+
+    // MARK: pcap_stats
+
+    /// pcap_stats: counters of this handle and its queue. Any thread may read
+    /// the queue part; `processed`/`filteredOut` are exact on the handle's thread.
+    public func stats() -> HandleStatistics {
+        let s = group.statistics(queue: index)
+        return HandleStatistics(received: s.packetsReceived, dropped: s.captureDrops,
+                                interfaceDropped: s.dropsInvalidDescriptor, processed: processedCount,
+                                filteredOut: filteredCount, queue: s)
+    }
+}
+
+/// The monotonic clock and a sleep, for waits.
+enum Clock {
+    static func monotonic() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    static func realtime() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    static func sleep(nanoseconds: UInt64) {
+        var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
+}

@@ -1,0 +1,120 @@
+import Synchronization
+import WireCapCore
+
+/// The WireCap pipeline without a kernel: pools, buddy-group offload and
+/// ``CaptureHandle``s over WireCapCore, fed with packets by the caller
+/// (a fake NIC). Used by tests of the pcap-style calls and for replays.
+///
+/// The caller plays every capture thread: ``receive(queue:bytes:timestamp:)``
+/// copies a packet into a frame the queue posted to its (simulated) fill ring,
+/// records it, and delivers chunks that are full or older than the partial
+/// timeout (virtual time: the timestamps). ``flush(now:)`` delivers what waits.
+///
+/// - warning: `receive`, `flush` and `finish` from one thread (the "NIC"); each
+///   handle from one thread (may be the same one).
+public final class SyntheticCapture: @unchecked Sendable {
+    /// The buddy group of the synthetic queues.
+    public let group: BuddyGroup
+    /// One handle per queue.
+    public private(set) var handles: [CaptureHandle] = []
+    private let drivers: [CaptureDriver]
+    private let memory: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    private let queueNumbers: UnsafeMutablePointer<Int>
+    private var posted: [[UInt64]]
+    private var postedHead: [Int]
+    private let state = State()
+
+    final class State: ChunkSourceState {
+        let finished = Atomic<Bool>(false)
+        var isFinished: Bool { finished.load(ordering: .acquiring) }
+    }
+
+    /// Builds `queues` queues with their pools and handles.
+    /// - Throws: ``CaptureError`` `.usage` for a bad configuration or filter.
+    public init(queues: Int, configuration: CaptureConfiguration, filter: PacketPredicate? = nil, snapLength: Int = 262_144,
+                readTimeoutNanoseconds: UInt64 = 10_000_000) throws(CaptureError) {
+        let group: BuddyGroup
+        do { group = try BuddyGroup(queueCount: queues, configuration: configuration) } catch {
+            throw CaptureError(.usage, error.message)
+        }
+        self.group = group
+        let compiled = filter
+        drivers = (0..<queues).map { CaptureDriver(group: group, queue: $0) }
+        let bytes = configuration.geometry.poolBytes
+        let memory = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: queues)
+        let queueNumbers = UnsafeMutablePointer<Int>.allocate(capacity: queues)
+        self.memory = memory
+        self.queueNumbers = queueNumbers
+        for q in 0..<queues {
+            let area = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+            (memory + q).initialize(to: area)
+            (queueNumbers + q).initialize(to: q)
+        }
+        posted = Array(repeating: [], count: queues)
+        postedHead = Array(repeating: 0, count: queues)
+        let state = self.state
+        handles = (0..<queues).map { q in
+            CaptureHandle(interface: "synthetic", index: q, group: group, bases: UnsafePointer(memory),
+                          deviceQueues: UnsafePointer(queueNumbers), source: state, filter: compiled,
+                          snapLength: snapLength, readTimeoutNanoseconds: readTimeoutNanoseconds)
+        }
+        for q in 0..<queues { refill(q) }
+    }
+
+    deinit {
+        for q in 0..<group.queueCount { memory[q].deallocate() }
+        memory.deallocate()
+        queueNumbers.deallocate()
+    }
+
+    private func refill(_ q: Int) {
+        drivers[q].reclaim()
+        if postedHead[q] > 0 && postedHead[q] == posted[q].count { posted[q].removeAll(keepingCapacity: true); postedHead[q] = 0 }
+        let room = group.configuration.geometry.fillRingSize - (posted[q].count - postedHead[q])
+        _ = drivers[q].refill(room: room) { posted[q].append($0) }
+    }
+
+    /// One packet arrives on `queue` at virtual time `timestamp` (nanoseconds).
+    /// - Returns: `false` when the queue had no posted frame (the packet is dropped
+    ///   and counted as "no buffer", like the kernel's `rx_dropped`).
+    @discardableResult
+    public func receive(queue q: Int, bytes: UnsafeRawBufferPointer, timestamp: UInt64) -> Bool {
+        refill(q)
+        guard postedHead[q] < posted[q].count else {
+            group.captureCounters(q).add(CaptureCounter.dropsNoBuffer.rawValue, 1)
+            return false
+        }
+        let address = posted[q][postedHead[q]]
+        postedHead[q] += 1
+        let frame = group.configuration.geometry.frameSize
+        let length = min(bytes.count, frame)
+        if length > 0 { (memory[q] + Int(address)).copyMemory(from: bytes.baseAddress!, byteCount: length) }
+        _ = drivers[q].record(address: address, length: UInt32(length), timestamp: timestamp)
+        drivers[q].countReceived(packets: 1, bytes: length)
+        drivers[q].deliver(now: timestamp)
+        return true
+    }
+
+    /// Convenience for ``receive(queue:bytes:timestamp:)`` with an array.
+    @discardableResult
+    public func receive(queue: Int, packet: [UInt8], timestamp: UInt64) -> Bool {
+        packet.withUnsafeBytes { receive(queue: queue, bytes: $0, timestamp: timestamp) }
+    }
+
+    /// Delivers every partly filled chunk older than the partial timeout at `now`
+    /// (pass `UInt64.max / 2` to deliver everything), and takes recycled chunks back.
+    public func flush(now: UInt64) {
+        for q in 0..<group.queueCount {
+            drivers[q].reclaim()
+            drivers[q].deliver(now: now)
+            refill(q)
+        }
+    }
+
+    /// Delivers everything and marks the source finished: handles drain what is
+    /// queued, then return ``DispatchResult/finished``.
+    public func finish() {
+        flush(now: UInt64.max / 2)
+        state.finished.store(true, ordering: .releasing)
+    }
+}

@@ -1,0 +1,51 @@
+import WireCap
+
+/// A packet analysis that runs on several workers at once.
+///
+/// Each worker owns one ``State`` made by ``makeState(worker:)`` once, before
+/// any packet; ``AnalyzerState/process(packet:)`` is the hot path (no locks, no
+/// sharing: the state is the worker's alone). At the end the runner merges the
+/// states in worker order with ``AnalyzerState/merge(_:)`` and asks for a
+/// ``report(_:)``.
+///
+/// After an offload (advanced mode) packets of one flow may be processed by two
+/// workers, so per-flow results must be *mergeable*: sums, not "last seen"
+/// (see ``FlowTable``).
+public protocol Analyzer: Sendable {
+    /// The per-worker state.
+    associatedtype State: AnalyzerState
+    /// A short name for reports (`counters`, `top-flows`, …).
+    var name: String { get }
+    /// Creates the state of worker `worker` (called once per worker, off the hot path).
+    func makeState(worker: Int) -> State
+    /// Describes the merged state.
+    func report(_ merged: State) -> AnalysisReport
+}
+
+/// The state of one worker of an ``Analyzer``.
+public protocol AnalyzerState {
+    /// Processes one packet. The view is valid only during the call.
+    mutating func process(packet: Packet)
+    /// Adds another worker's state into this one (exactly: the result must not
+    /// depend on how packets were split between workers).
+    mutating func merge(_ other: Self)
+}
+
+/// What an analyzer reports: human lines and machine values.
+public struct AnalysisReport: Sendable, Codable, Hashable {
+    /// The analyzer's name.
+    public var name: String
+    /// Lines for people.
+    public var lines: [String]
+    /// Named numbers for programs (`--json`).
+    public var values: [String: UInt64]
+    /// Ranked rows (top-N tables), each a list of columns.
+    public var rows: [[String]]
+
+    public init(name: String, lines: [String], values: [String: UInt64] = [:], rows: [[String]] = []) {
+        self.name = name
+        self.lines = lines
+        self.values = values
+        self.rows = rows
+    }
+}
