@@ -3,7 +3,10 @@
 // WireCapXDP cannot import libpcap (<pcap/bpf.h> and <linux/bpf.h> both define
 // `struct bpf_insn`), so the engine takes a plain predicate closure and the
 // caller builds it from a `PacketFilter` (see `PacketFilter.predicate`).
-import CPCAP
+// The import is internal and no libpcap type appears in this module's interface
+// (the program is kept as raw instruction memory), so a client importing both
+// WireCapFilter and WireCapXDP never loads both C modules.
+internal import CPCAP
 
 /// A filter expression libpcap refused, with libpcap's own message on one line.
 public struct FilterError: Error, Sendable, CustomStringConvertible {
@@ -38,8 +41,9 @@ public final class PacketFilter: @unchecked Sendable {
     public let linkType: UInt32
     /// The snap length given to the compiler (`ret` values are clamped to it).
     public let snapLength: Int
-    private var program: bpf_program
-    private let instructions: UnsafePointer<bpf_insn>
+    /// A copy of the compiled `struct bpf_insn` array (libpcap's own is freed at once).
+    private let instructions: UnsafeMutableRawPointer
+    private let length: Int
 
     /// Compiles `expression`.
     ///
@@ -66,35 +70,33 @@ public final class PacketFilter: @unchecked Sendable {
             let text = pcap_geterr(dead).map { String(cString: $0) } ?? "pcap_compile failed"
             throw FilterError(expression: expression, message: text.split(whereSeparator: \.isNewline).joined(separator: " "))
         }
-        program = p
-        instructions = UnsafePointer(insns)
+        length = Int(p.bf_len)
+        let bytes = length * MemoryLayout<bpf_insn>.stride
+        instructions = .allocate(byteCount: max(bytes, 1), alignment: MemoryLayout<bpf_insn>.alignment)
+        instructions.copyMemory(from: insns, byteCount: bytes)
+        instructions.bindMemory(to: bpf_insn.self, capacity: length)
+        pcap_freecode(&p)
     }
 
-    deinit { pcap_freecode(&program) }
+    deinit { instructions.deallocate() }
 
     /// Instructions in the compiled program.
-    public var instructionCount: Int { Int(program.bf_len) }
+    public var instructionCount: Int { length }
 
     /// Whether the packet passes: `bpf_filter(program, bytes, wireLength, bytes.count) != 0`.
     ///
     /// - Parameters:
     ///   - bytes: the captured bytes, starting at the link-layer header.
     ///   - wireLength: the length on the wire (default: the captured length).
-    @inlinable
     public func matches(_ bytes: UnsafeRawBufferPointer, wireLength: Int? = nil) -> Bool {
-        guard let base = bytes.baseAddress else { return run(nil, 0, 0) }
-        return run(base.assumingMemoryBound(to: UInt8.self), UInt32(truncatingIfNeeded: wireLength ?? bytes.count),
-                   UInt32(truncatingIfNeeded: bytes.count))
-    }
-
-    @usableFromInline
-    func run(_ p: UnsafePointer<UInt8>?, _ wire: UInt32, _ captured: UInt32) -> Bool {
+        let program = UnsafePointer(instructions.assumingMemoryBound(to: bpf_insn.self))
         // bpf_filter reads at most `captured` bytes (its loads are bounds-checked).
-        guard let p else {
+        guard let base = bytes.baseAddress else {
             var zero: UInt8 = 0
-            return bpf_filter(instructions, &zero, 0, 0) != 0
+            return bpf_filter(program, &zero, 0, 0) != 0
         }
-        return bpf_filter(instructions, p, wire, captured) != 0
+        return bpf_filter(program, base.assumingMemoryBound(to: UInt8.self),
+                          UInt32(truncatingIfNeeded: wireLength ?? bytes.count), UInt32(truncatingIfNeeded: bytes.count)) != 0
     }
 
     /// The filter as a closure for engines that cannot import libpcap
@@ -106,7 +108,7 @@ public final class PacketFilter: @unchecked Sendable {
     /// The program as `tcpdump -d` prints it (`bpf_image` per instruction).
     public var listing: [String] {
         (0..<instructionCount).map { i in
-            var insn = instructions[i]
+            var insn = instructions.assumingMemoryBound(to: bpf_insn.self)[i]
             return bpf_image(&insn, Int32(i)).map { String(cString: $0) } ?? "?"
         }
     }
@@ -114,7 +116,7 @@ public final class PacketFilter: @unchecked Sendable {
     /// The DLT_* value libpcap's `pcap_open_dead` expects for a LINKTYPE_* value:
     /// equal except LINKTYPE_RAW (101), which is DLT_RAW (12 on Linux).
     public static func dlt(forLinkType linkType: UInt32) -> Int32 {
-        linkType == 101 ? DLT_RAW : Int32(bitPattern: linkType)
+        linkType == 101 ? 12 : Int32(bitPattern: linkType)
     }
 }
 

@@ -12,6 +12,7 @@ struct WireCapCommand: ParsableCommand {
             TestbedCommand.self,
             SimulateCommand.self,
             DemoCommand.self,
+            ReplayCommand.self, TraceCommand.self,
         ]
     )
 }

@@ -35,6 +35,10 @@ public struct QueueReport: Sendable, Codable {
     public var ipv4: Int
     /// Filter matches of the consumer cost (x runs per packet).
     public var filterMatches: Int
+    /// Packets the capture filter rejected (counted, not delivered).
+    public var filteredOut = 0
+    /// Packets `--sample N` skipped (counted, not delivered).
+    public var sampledOut = 0
 }
 
 /// The result of a capture session.
@@ -48,6 +52,11 @@ public struct CaptureReport: Sendable, Codable {
     public var stoppedBy: String
     public var queues: [QueueReport]
     public var verification: SequenceVerifier.Report?
+    /// What the capture writer (`-w`) wrote, when there was one.
+    public var output: CaptureWriterReport?
+    /// Packets the filter rejected / the sampler skipped, all queues.
+    public var filteredOut: Int { queues.reduce(0) { $0 + $1.filteredOut } }
+    public var sampledOut: Int { queues.reduce(0) { $0 + $1.sampledOut } }
 
     public var received: UInt64 { queues.reduce(0) { $0 + $1.statistics.packetsReceived } }
     public var consumed: UInt64 { queues.reduce(0) { $0 + $1.statistics.packetsConsumed } }
@@ -71,6 +80,18 @@ public final class CaptureSession: @unchecked Sendable {
     private let consumerCPUs: [Int]
     private let packetDelay: UInt64
     private var started: UInt64 = 0
+    /// The capture filter (tcpdump syntax compiled by WireCapFilter, which this module
+    /// cannot import): runs on the consumer thread, before the packet is delivered.
+    public let filter: (@Sendable (UnsafeRawBufferPointer) -> Bool)?
+    /// `--sample N`: 1 packet in N (after the filter) is delivered.
+    public let sampleEvery: Int
+    /// Where delivered packets are written (`-w`), if anywhere.
+    public let writer: CaptureWriter?
+    // Per consumer: packets delivered (relaxed: a statistic the control thread polls),
+    // filtered out and sampled out (plain, read after the join).
+    private let delivered: [UnsafeAtomic<Int>]
+    private let rejected: UnsafeMutablePointer<Int>
+    private let skipped: UnsafeMutablePointer<Int>
 
     /// - Parameters:
     ///   - consumerCost: x, BPF filter runs per packet.
@@ -79,9 +100,21 @@ public final class CaptureSession: @unchecked Sendable {
     ///   - packetDelayNanoseconds: after each chunk, a sleep of this much per packet
     ///     in it: a slow consumer with a known rate that does not burn the CPU the
     ///     capture threads and the generator need (one sleep per chunk).
+    ///   - filter: packets it rejects are counted (``QueueReport/filteredOut``), not delivered.
+    ///   - sampleEvery: deliver 1 packet in N.
+    ///   - writer: writes the delivered packets (the session starts and finishes it).
     public init(engine: CaptureEngine, consumerCost: Int = 0, verify: Bool = false, consumerCPUs: [Int] = [],
-                packetDelayNanoseconds: UInt64 = 0) {
+                packetDelayNanoseconds: UInt64 = 0, filter: (@Sendable (UnsafeRawBufferPointer) -> Bool)? = nil,
+                sampleEvery: Int = 1, writer: CaptureWriter? = nil) {
         packetDelay = packetDelayNanoseconds
+        self.filter = filter
+        self.sampleEvery = max(1, sampleEvery)
+        self.writer = writer
+        delivered = engine.queues.map { _ in UnsafeAtomic<Int>.create(0) }
+        rejected = .allocate(capacity: engine.queues.count)
+        rejected.initialize(repeating: 0, count: engine.queues.count)
+        skipped = .allocate(capacity: engine.queues.count)
+        skipped.initialize(repeating: 0, count: engine.queues.count)
         self.engine = engine
         cost = ConsumerCost(runs: consumerCost)
         let origins = (engine.queues.max() ?? 0) + 1
@@ -100,17 +133,24 @@ public final class CaptureSession: @unchecked Sendable {
     deinit {
         stopping.destroy()
         ipv4.deallocate(); matches.deallocate()
+        delivered.forEach { $0.destroy() }
+        rejected.deallocate(); skipped.deallocate()
     }
 
     /// Starts the engine's capture threads and the consumers.
     public func start() throws(XDPError) {
         started = Sys.monotonicNanoseconds()
         try engine.start()
+        try writer?.start()
         for j in 0..<engine.queues.count {
             let consumer = engine.consumer(j)
             let cpus = consumerCPUs.isEmpty ? [] : [consumerCPUs[j % consumerCPUs.count]]
             consumers.append(try SystemThread(name: "wc-consume-\(j)", cpus: cpus) { [self] in
-                self.consume(consumer, slot: j)
+                if self.filter == nil && self.sampleEvery == 1 && self.writer == nil {
+                    self.consume(consumer, slot: j)
+                } else {
+                    self.consumeSelecting(consumer, slot: j)
+                }
             })
         }
     }
@@ -137,6 +177,72 @@ public final class CaptureSession: @unchecked Sendable {
         matches[slot] = matched
     }
 
+    /// The consumer loop with a filter, a sampler or a writer: each packet is
+    /// tested (filter, then sampler) and its keep bit stored in the writer's
+    /// handoff entry; the chunk goes to the writer (which hands it back for
+    /// recycling) or, when the writer is behind, is dropped at once and counted
+    /// as delivery drops. No allocation, lock or syscall per packet.
+    private func consumeSelecting(_ consumer: CaptureConsumer, slot: Int) {
+        let tally = verifier == nil ? nil : tallies[slot]
+        var v4 = 0, matched = 0, rejectedHere = 0, skippedHere = 0, inFlight = 0
+        var countdown = 0
+        let cost = self.cost, verifier = self.verifier, filter = self.filter, every = self.sampleEvery
+        let writer = self.writer
+        let scratchWords = (engine.group.configuration.geometry.cellsPerChunk + 63) / 64
+        let scratch = UnsafeMutablePointer<UInt64>.allocate(capacity: scratchWords)
+        defer { scratch.deallocate() }
+        // Relaxed: the flag carries no data; the join orders the results.
+        while !stopping.load(ordering: .relaxed) {
+            if let writer { inFlight -= writer.reclaim(slot, consumer: consumer) }
+            guard let handle = consumer.waitChunk(timeoutNanoseconds: writer == nil ? 10_000_000 : 2_000_000) else { continue }
+            let entry = writer?.reserve(slot)
+            let mask = entry?.mask ?? scratch
+            var kept = 0
+            var i = 0
+            consumer.withPackets(of: handle) { packet in
+                let b = packet.bytes
+                if b.count >= 14, b[12] == 0x08, b[13] == 0x00 { v4 &+= 1 }
+                matched &+= cost.apply(b)
+                if let verifier, let tally { verifier.check(packet, tally) }
+                var keep = true
+                if let filter, !filter(b) { keep = false; rejectedHere &+= 1 }
+                if keep && every > 1 {
+                    if countdown == 0 { countdown = every &- 1 } else { countdown &-= 1; keep = false; skippedHere &+= 1 }
+                }
+                let bit: UInt64 = 1 << UInt64(i & 63)
+                if i & 63 == 0 { mask[i >> 6] = 0 }
+                if keep { mask[i >> 6] |= bit; kept &+= 1 }
+                i &+= 1
+            }
+            // Relaxed: a statistic; the control thread only compares it with -c.
+            delivered[slot].wrappingIncrement(by: kept, ordering: .relaxed)
+            if let writer {
+                if let entry {
+                    entry.handle.pointee = handle
+                    entry.kept.pointee = kept
+                    entry.filtered.pointee = kept != Int(handle.count)
+                    writer.publish(slot)
+                    inFlight += 1
+                    continue
+                }
+                consumer.countDeliveryDrops(kept)
+            }
+            consumer.recycle(handle)
+            if packetDelay > 0 { Sys.sleep(nanoseconds: packetDelay &* UInt64(handle.count)) }
+        }
+        if let writer {
+            writer.closeQueue(slot)
+            while inFlight > 0 {
+                inFlight -= writer.reclaim(slot, consumer: consumer)
+                if inFlight > 0 { Sys.sleep(nanoseconds: 1_000_000) }
+            }
+        }
+        ipv4[slot] = v4
+        matches[slot] = matched
+        rejected[slot] = rejectedHere
+        skipped[slot] = skippedHere
+    }
+
     /// Waits (on the calling thread) until `condition` holds, then stops consumers
     /// and closes the engine (program detached first). - Returns: the report.
     public func run(until condition: StopCondition) -> CaptureReport {
@@ -152,7 +258,12 @@ public final class CaptureSession: @unchecked Sendable {
             let stats = engine.statistics()
             let received = stats.reduce(0) { $0 + $1.packetsReceived }
             let consumed = stats.reduce(0) { $0 + $1.packetsConsumed }
-            if let count = c.count, consumed >= UInt64(count) { return "count" }
+            if let count = c.count {
+                // With a filter or sampler, -c counts delivered packets (relaxed: a statistic).
+                let selecting = filter != nil || sampleEvery > 1
+                let done = selecting ? delivered.reduce(0) { $0 + $1.load(ordering: .relaxed) } : Int(consumed)
+                if done >= count { return "count" }
+            }
             if let d = c.duration, Double(now - started) / 1e9 >= d { return "duration" }
             if received != lastReceived { lastReceived = received; lastChange = now }
             if let idle = c.idle, received > 0, consumed == received,
@@ -173,6 +284,7 @@ public final class CaptureSession: @unchecked Sendable {
         stopping.store(true, ordering: .relaxed)
         consumers.forEach { $0.join() }
         consumers = []
+        let output = writer?.finish()
         let seconds = Double(Sys.monotonicNanoseconds() - started) / 1e9
         engine.close()
         let stats = engine.statistics()
@@ -181,9 +293,10 @@ public final class CaptureSession: @unchecked Sendable {
             interface: engine.interface, mode: config.mode.rawValue, geometry: config.geometry.description,
             attachMode: engine.attachMode.rawValue, seconds: seconds, consumerCost: cost.runs, stoppedBy: reason,
             queues: stats.enumerated().map { i, s in
-                QueueReport(deviceQueue: engine.queues[i], statistics: s, ipv4: ipv4[i], filterMatches: matches[i])
+                QueueReport(deviceQueue: engine.queues[i], statistics: s, ipv4: ipv4[i], filterMatches: matches[i],
+                            filteredOut: rejected[i], sampledOut: skipped[i])
             },
-            verification: verifier?.report(tallies))
+            verification: verifier?.report(tallies), output: output)
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WireCapCore
+import WireCapFilter
 import WireCapXDP
 
 /// `wirecap capture`: live capture with one consumer per queue.
@@ -39,7 +40,7 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: "Partial-chunk timeout in milliseconds.")
     var timeout: Double = 1
 
-    @Option(help: "Stop after this many packets consumed.")
+    @Option(name: [.customShort("c"), .long], help: "Stop after this many packets delivered (and write exactly that many).")
     var count: Int?
 
     @Option(help: "Stop after this many seconds.")
@@ -51,7 +52,7 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: "Per-packet consumer cost X: BPF filter runs per packet.")
     var consumerCost = 0
 
-    @Option(help: "Capture threads serving the queues (default: one per queue).")
+    @Option(help: "Capture threads serving the queues (default: one per queue, at most half the online CPUs).")
     var captureThreads: Int?
 
     @Option(help: "CPUs to pin capture threads to, e.g. 0,1.")
@@ -78,6 +79,33 @@ struct CaptureCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
+    @Option(name: .customShort("w"), help: "Write delivered packets to this file (off the capture path).")
+    var writeFile: String?
+
+    @Option(help: "File format with -w: pcap (ns timestamps) or pcapng.")
+    var format: String = "pcap"
+
+    @Option(name: .customShort("s"), help: "Snap length: bytes written of each packet.")
+    var snapLength = 262_144
+
+    @Option(name: .customShort("C"), help: "Rotate -w files before they exceed this many MB (1,000,000 bytes).")
+    var rotateMegabytes: Int?
+
+    @Option(name: .customShort("G"), help: "Rotate -w files every this many seconds of packet time.")
+    var rotateSeconds: Double?
+
+    @Option(name: .customShort("W"), help: "With -C/-G: a ring of this many files.")
+    var fileCount: Int?
+
+    @Flag(help: "With -w: one file (set) per rx queue (FILE.qN.EXT) instead of one merged in timestamp order.")
+    var perQueueFiles = false
+
+    @Option(help: "Deliver 1 packet in N (the others are counted).")
+    var sample = 1
+
+    @Argument(help: "Filter expression in tcpdump syntax (packets it rejects are counted, not delivered).")
+    var expression: [String] = []
+
     func validate() throws {
         do { _ = try captureConfiguration() } catch { CLI.usage(error.description) }
         if let q = queues, parseIndexList(q) == nil { CLI.usage("invalid queue list '\(q)' (use e.g. 0,1 or 0-3)") }
@@ -87,6 +115,35 @@ struct CaptureCommand: ParsableCommand {
         if let d = duration, !(d > 0) { CLI.usage("--duration must be > 0 seconds") }
         if consumerCost < 0 { CLI.usage("--consumer-cost must be ≥ 0") }
         if let k = captureThreads, k < 1 { CLI.usage("--capture-threads must be at least 1") }
+        if CaptureFileFormat(rawValue: format) == nil { CLI.usage("--format must be pcap or pcapng, got '\(format)'") }
+        if !(1...262_144).contains(snapLength) { CLI.usage("-s must be 1...262144") }
+        if let c = rotateMegabytes, c < 1 { CLI.usage("-C must be at least 1 (MB)") }
+        if let g = rotateSeconds, !(g > 0) { CLI.usage("-G must be > 0 seconds") }
+        if let w = fileCount, w < 1 { CLI.usage("-W must be at least 1") }
+        if writeFile == nil && (rotateMegabytes != nil || rotateSeconds != nil || fileCount != nil || perQueueFiles) {
+            CLI.usage("-C, -G, -W and --per-queue-files need -w FILE")
+        }
+        if sample < 1 { CLI.usage("--sample must be at least 1") }
+        do { _ = try packetFilter() } catch { CLI.usage(error.description) }
+    }
+
+    /// The compiled trailing expression (Ethernet, the snap length), or nil without one.
+    func packetFilter() throws(FilterError) -> PacketFilter? {
+        let text = expression.joined(separator: " ")
+        if text.trimmingCharacters(in: .whitespaces).isEmpty { return nil }
+        return try PacketFilter(expression: text, linkType: 1, snapLength: snapLength)
+    }
+
+    func captureOutput() -> CaptureOutput? {
+        guard let path = writeFile else { return nil }
+        var o = CaptureOutput(path: path)
+        o.format = CaptureFileFormat(rawValue: format) ?? .pcap
+        o.snapLength = snapLength
+        o.rotation = RotationPolicy(maximumBytes: rotateMegabytes.map { $0 * 1_000_000 },
+                                    maximumNanoseconds: rotateSeconds.map { UInt64($0 * 1e9) }, fileCount: fileCount)
+        o.perQueueFiles = perQueueFiles
+        o.packetLimit = count
+        return o
     }
 
     func captureConfiguration() throws(ConfigurationError) -> CaptureConfiguration {
@@ -124,14 +181,25 @@ struct CaptureCommand: ParsableCommand {
         }
         let queueList = queues.flatMap(parseIndexList) ?? Array(0..<InterfaceInfo.rxQueueCount(interface))
         let engine = try CaptureEngine(interface: interface, queues: queueList, configuration: configuration, options: options)
+        let filter = try? packetFilter()   // compiled in validate()
+        let writer = try captureOutput().map { o throws(XDPError) in try CaptureWriter(output: o, engine: engine) }
         let session = CaptureSession(engine: engine, consumerCost: consumerCost, verify: verify,
-                                     consumerCPUs: consumerCpus.flatMap(parseIndexList) ?? [])
+                                     consumerCPUs: consumerCpus.flatMap(parseIndexList) ?? [],
+                                     filter: filter?.predicate, sampleEvery: sample, writer: writer)
         if !json {
             CLI.note("capturing on \(interface) queues \(queueList.map(String.init).joined(separator: ",")) (\(engine.attachMode) XDP, \(configuration.mode) mode); Ctrl-C to stop")
         }
         try session.start()
         let report = session.run(until: StopCondition(count: count, duration: duration, idle: idleExit, signals: true))
         print(json ? report.json : report.humanDescription)
+        if !json, filter != nil || sample > 1 {
+            print("filtered out \(report.filteredOut), sampled out \(report.sampledOut)")
+        }
+        if !json, let o = report.output {
+            print("wrote \(o.packets) packets (\(o.bytes) bytes) to \(o.files) file(s)"
+                  + (o.overLimit > 0 ? ", \(o.overLimit) over -c" : "") + (o.late > 0 ? ", \(o.late) late for the merge" : "")
+                  + (o.error.map { "; write error: \($0)" } ?? ""))
+        }
         return !verify || report.verification?.clean == true
     }
 }
