@@ -30,4 +30,18 @@ extern pid_t gettid(void);
 // CLONE_NEWNET is a _GNU_SOURCE macro of <sched.h>; value from <linux/sched.h>.
 static const int WIRECAP_CLONE_NEWNET = 0x40000000;
 static const int WIRECAP_RLIMIT_MEMLOCK = RLIMIT_MEMLOCK;
+
+// ---- futex: syscall(2) is variadic, which Swift cannot call ----
+// Private (process-local) futex wait/wake on a 32-bit word, used by consumers to
+// sleep on an empty capture queue. Remove when Swift can call variadic C functions.
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+static inline long wirecap_futex_wait(unsigned int *word, unsigned int expected, const struct timespec *timeout) {
+    return syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, timeout, NULL, 0);
+}
+static inline long wirecap_futex_wake(unsigned int *word, int waiters) {
+    return syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, waiters, NULL, NULL, 0);
+}
 #endif

@@ -33,8 +33,8 @@ public struct PacketView {
 /// chunks from the queue's capture queue (its own and offloaded ones), shows
 /// their packets in place, and recycles them to their owner.
 ///
-/// Nothing on this path allocates, locks or makes a syscall, except the sleeps
-/// of ``waitChunk(timeoutNanoseconds:)`` when the capture queue is empty.
+/// Nothing on this path allocates, locks or makes a syscall, except the futex
+/// sleep of ``waitChunk(timeoutNanoseconds:)`` when the capture queue is empty.
 ///
 /// - warning: One thread per consumer. The engine must not be closed while a
 ///   consumer holds chunks or runs.
@@ -48,15 +48,16 @@ public struct CaptureConsumer: @unchecked Sendable {
     @usableFromInline let bases: UnsafePointer<UnsafeMutableRawPointer>
     /// Device queue per group index.
     @usableFromInline let deviceQueues: UnsafePointer<Int>
-    @usableFromInline let maxBackoff: UInt64
+    let wakeups: ConsumerWakeups
 
-    init(index: Int, group: BuddyGroup, bases: UnsafePointer<UnsafeMutableRawPointer>, deviceQueues: UnsafePointer<Int>) {
+    init(index: Int, group: BuddyGroup, bases: UnsafePointer<UnsafeMutableRawPointer>, deviceQueues: UnsafePointer<Int>,
+         wakeups: ConsumerWakeups) {
         self.index = index
         self.group = group
         self.bases = bases
         self.deviceQueues = deviceQueues
+        self.wakeups = wakeups
         deviceQueue = deviceQueues[index]
-        maxBackoff = min(group.configuration.partialTimeoutNanoseconds, 1_000_000)
     }
 
     /// The next captured chunk or slice, or `nil` at once when none waits.
@@ -67,21 +68,21 @@ public struct CaptureConsumer: @unchecked Sendable {
 
     /// The next chunk, waiting up to `timeoutNanoseconds`.
     ///
-    /// Waits by sleeping with exponential backoff from 100 µs up to the partial-chunk
-    /// timeout (at most 1 ms), never spinning: chunks arrive at most once per
-    /// chunk fill or partial timeout, so a sleep of that order adds no latency
-    /// a timed-out partial chunk did not already have. (An eventfd would cost the
-    /// capture thread a write per chunk; the backoff costs nothing when busy.)
+    /// Sleeps on a futex until a capture thread places a chunk on this consumer's
+    /// capture queue (see ``ConsumerWakeups``): one wake-up per chunk at most, and
+    /// none while chunks keep coming. Returns `nil` after the timeout.
     public func waitChunk(timeoutNanoseconds: UInt64) -> ChunkHandle? {
         if let handle = group.nextChunk(consumer: index) { return handle }
         let deadline = Sys.monotonicNanoseconds() &+ timeoutNanoseconds
-        var backoff: UInt64 = min(100_000, maxBackoff)
+        let group = self.group
+        let index = self.index
         while true {
             let now = Sys.monotonicNanoseconds()
             if now >= deadline { return nil }
-            Sys.sleep(nanoseconds: min(backoff, deadline &- now))
+            wakeups.sleep(consumer: index, timeoutNanoseconds: deadline &- now) {
+                group.captureQueueLength(index) > 0
+            }
             if let handle = group.nextChunk(consumer: index) { return handle }
-            backoff = min(backoff &* 2, maxBackoff)
         }
     }
 

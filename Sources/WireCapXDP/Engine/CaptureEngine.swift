@@ -72,6 +72,8 @@ public final class CaptureEngine: @unchecked Sendable {
     private var threads: [SystemThread] = []
     private let running: UnsafeAtomic<Bool>
     private let stopFD: Int32
+    /// Futex words consumers sleep on while their capture queue is empty.
+    private let wakeups: ConsumerWakeups
     private let bases: UnsafeMutablePointer<UnsafeMutableRawPointer>
     private let deviceQueues: UnsafeMutablePointer<Int>
     private var closed = false
@@ -135,6 +137,7 @@ public final class CaptureEngine: @unchecked Sendable {
         rxQueues = built
 
         running = .create(false)
+        wakeups = ConsumerWakeups(consumers: group.queueCount)
         stopFD = (try? syscall("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }) ?? -1
         bases = .allocate(capacity: queues.count)
         deviceQueues = .allocate(capacity: queues.count)
@@ -152,17 +155,26 @@ public final class CaptureEngine: @unchecked Sendable {
         deviceQueues.deallocate()
     }
 
+    /// Capture threads when none are asked for: one per queue, but at most half the
+    /// online CPUs (at least one). Capture threads sleep most of the time, and each
+    /// one wakes about once per partial-chunk timeout: on a 2-core machine one thread
+    /// serving every queue halves those wake-ups and leaves a core to the consumers.
+    public static func defaultCaptureThreads(queues: Int) -> Int {
+        let cpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        return max(1, min(queues, cpus / 2))
+    }
+
     /// Starts the capture threads.
     public func start() throws(XDPError) {
         precondition(!closed && threads.isEmpty, "CaptureEngine.start() called twice or after close()")
         // Relaxed: thread creation orders this store before the threads' first load.
         running.store(true, ordering: .relaxed)
-        let k = min(options.captureThreads ?? rxQueues.count, rxQueues.count)
+        let k = min(options.captureThreads ?? Self.defaultCaptureThreads(queues: rxQueues.count), rxQueues.count)
         let timeout = group.configuration.partialTimeoutNanoseconds
         for t in 0..<k {
             let served = rxQueues.enumerated().filter { $0.offset % k == t }.map(\.element)
             let worker = CaptureThread(queues: served, running: running, stopFD: stopFD, policy: options.wakePolicy,
-                                       batch: options.batchSize, timeout: timeout)
+                                       batch: options.batchSize, timeout: timeout, wakeups: wakeups)
             let cpus = options.cpus.isEmpty ? [] : [options.cpus[t % options.cpus.count]]
             let nice = options.captureThreadNice
             threads.append(try SystemThread(name: "wc-capture-\(t)", cpus: cpus) {
@@ -175,7 +187,7 @@ public final class CaptureEngine: @unchecked Sendable {
     /// The consumer endpoint of group queue `index` (0 ..< queues.count).
     public func consumer(_ index: Int) -> CaptureConsumer {
         precondition(index >= 0 && index < queues.count, "consumer index \(index) out of range")
-        return CaptureConsumer(index: index, group: group, bases: bases, deviceQueues: deviceQueues)
+        return CaptureConsumer(index: index, group: group, bases: bases, deviceQueues: deviceQueues, wakeups: wakeups)
     }
 
     /// Stops the capture threads, detaches the program, reads the final kernel
@@ -191,6 +203,7 @@ public final class CaptureEngine: @unchecked Sendable {
         }
         threads.forEach { $0.join() }
         threads = []
+        wakeups.wakeAll()
         // Detach BEFORE closing sockets: closing sockets under load with the program
         // still redirecting to them is a known crash path in other AF_XDP tools.
         program?.detach()
@@ -205,6 +218,10 @@ public final class CaptureEngine: @unchecked Sendable {
     /// `true` until ``close()``.
     public var isOpen: Bool { !closed }
 
+    /// The UMEM base address of each group index (pool memory: frame addresses in
+    /// descriptors are offsets from it), and the device rx queue of each group index,
+    /// for consumers built outside this module (the WireCap application API).
+    /// Valid as long as the engine lives; the memory is unmapped by ``close()``.
     public var memoryLayout: (bases: UnsafePointer<UnsafeMutableRawPointer>, deviceQueues: UnsafePointer<Int>) {
         (UnsafePointer(bases), UnsafePointer(deviceQueues))
     }

@@ -50,8 +50,11 @@ final class CaptureThread: @unchecked Sendable {
     let starvedSleep: UInt64 = 100_000
     /// How often kernel drop counters are read (a getsockopt per queue).
     let statisticsInterval: UInt64 = 10_000_000
+    let wakeups: ConsumerWakeups
 
-    init(queues: [RxQueue], running: UnsafeAtomic<Bool>, stopFD: Int32, policy: WakePolicy, batch: Int, timeout: UInt64) {
+    init(queues: [RxQueue], running: UnsafeAtomic<Bool>, stopFD: Int32, policy: WakePolicy, batch: Int, timeout: UInt64,
+         wakeups: ConsumerWakeups) {
+        self.wakeups = wakeups
         self.queues = queues
         self.running = running
         self.stopFD = stopFD
@@ -75,12 +78,15 @@ final class CaptureThread: @unchecked Sendable {
         while running.load(ordering: .relaxed) {
             var total = 0
             var fullBatch = false
+            var delivered = 0
             for q in queues {
                 let n = q.pass(batch: batch)
                 total &+= n
+                delivered &+= q.deliveredInLastPass
                 q.packetsSinceRate &+= n
                 if n == Int(batch) { fullBatch = true }
             }
+            if delivered > 0 { wakeConsumers() }
             let mono = Sys.monotonicNanoseconds()
             if total > 0 { lastPacket = mono }
             for q in queues where mono &- q.lastStatisticsRead >= statisticsInterval {
@@ -140,6 +146,13 @@ final class CaptureThread: @unchecked Sendable {
             while q.pass(batch: batch) > 0 {}
             q.publishKernelStatistics()
         }
+        wakeConsumers()
+    }
+
+    /// Wakes the consumers that sleep on a capture queue that now has work.
+    private func wakeConsumers() {
+        guard let group = queues.first?.driver.group else { return }
+        wakeups.wakeSleepers { group.captureQueueLength($0) > 0 }
     }
 
     /// In need-wakeup mode the kernel sets a flag when it wants a syscall to

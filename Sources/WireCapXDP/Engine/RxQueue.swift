@@ -39,6 +39,8 @@ final class RxQueue: @unchecked Sendable {
     var lastPassTime: UInt64 = 0
     var packetsSinceRate: Int = 0
     var lastStatisticsRead: UInt64 = 0
+    /// Packets the latest pass handed to capture queues (consumers may need a wake-up).
+    var deliveredInLastPass = 0
 
     init(index: Int, deviceQueue: UInt32, umem: UMEM, socket: XSKSocket, group: BuddyGroup) {
         self.index = index
@@ -101,7 +103,7 @@ final class RxQueue: @unchecked Sendable {
             xsk_ring_cons__release(rx, n)
             driver.countReceived(packets: Int(n), bytes: bytes)
         }
-        driver.deliver(now: now)
+        deliveredInLastPass = driver.deliver(now: now)
         refill()
         return Int(n)
     }
