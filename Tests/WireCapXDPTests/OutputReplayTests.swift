@@ -1,0 +1,174 @@
+import Foundation
+import Testing
+import WireCapCore
+import WireCapTrace
+import WireCapXDP
+
+/// Replay → capture → write → tshark/capinfos, end to end on veth testbeds (root).
+@Suite(.serialized, .enabled(if: Live.isRoot, Live.skipReason))
+struct OutputReplayTests {
+    static let tools = ["/usr/bin/tshark", "/usr/bin/capinfos"].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
+
+    static func temporary(_ name: String) -> String { "/tmp/wirecap-io-\(getpid())-\(name)" }
+
+    /// A seeded many-flow trace written to a pcap.
+    static func trace(_ name: String, packets: Int, rate: Double) throws -> String {
+        let path = temporary(name)
+        var t = SyntheticTrace.flows(packets: packets, flows: 40, packetsPerSecond: rate, seed: 11)
+        t.startNanoseconds = 1_700_000_000_000_000_000
+        try t.writePcap(path: path)
+        return path
+    }
+
+    /// `capinfos -c -M` packet count of a file (nil when capinfos rejects it).
+    static func capinfosCount(_ path: String) throws -> Int? {
+        let out = try Live.run(["/usr/bin/capinfos", "-c", "-M", path])
+        guard out.status == 0, let line = out.stdout.split(separator: "\n").first(where: { $0.contains("Number of packets") }) else { return nil }
+        return Int(line.split(separator: ":").last!.trimmingCharacters(in: .whitespaces))
+    }
+
+    /// Frames of a file in file order, read by the pure-Swift reader.
+    static func frames(_ path: String) throws -> [[UInt8]] {
+        let image = try TraceReader.loadFile(path)
+        var out: [[UInt8]] = []
+        try image.withUnsafeBytes { raw in try TraceReader.forEachPacket(in: raw, file: path) { out.append(Array($0.data)) } }
+        return out
+    }
+
+    @Test(.enabled(if: tools, "needs tshark and capinfos (scripts/bootstrap)"))
+    func replayCaptureMergedPcapngMatchesTrace() throws {
+        let input = try Self.trace("merged-in.pcap", packets: 3000, rate: 20_000)
+        let output = Self.temporary("merged-out.pcapng")
+        defer { unlink(input); unlink(output) }
+        try Live.withTestbed(queues: 2) { bed in
+            let replay = try ReplayTrace(path: input, queueCount: 2, steering: .toeplitz(key: ToeplitzHasher.microsoftKey))
+            let engine = try CaptureEngine(interface: bed.captureInterface, queues: [0, 1],
+                                           configuration: CaptureConfiguration(), options: Live.quietOptions)
+            var o = CaptureOutput(path: output)
+            o.format = .pcapng
+            let writer = try CaptureWriter(output: o, engine: engine)
+            let session = CaptureSession(engine: engine, writer: writer)
+            try session.start()
+            let sent: ReplayResult
+            do { sent = try Replayer.run(replay, ReplayConfiguration(interface: bed.generatorInterface, queues: [0, 1]),
+                                         inNamespace: bed.name) } catch { _ = session.stop(); throw error }
+            let report = session.run(until: StopCondition(duration: 60, idle: 0.5))
+            let pacing = try #require(sent.pacing)
+            print(String(format: "replay pacing error at speed 1.0: mean |e| %.1f µs, median %.1f µs, p99 %.1f µs, max %.1f µs (%d packets)",
+                         pacing.meanAbsolute / 1e3, pacing.median / 1e3, pacing.p99 / 1e3, pacing.maximum / 1e3, pacing.packets))
+            #expect(sent.sent == 3000)
+            // Both queues used, as the Toeplitz hash steered them.
+            for q in 0..<2 { #expect(sent.queues[q].sent == replay.queues.filter { $0 == q }.count) }
+            #expect(report.output?.packets == 3000)
+            #expect(try Self.capinfosCount(output) == 3000)
+            // Per queue (pcapng interface id): timestamps monotonic, and the frames are
+            // exactly the ones replayed on that queue, in order.
+            let fields = try Live.run(["/usr/bin/tshark", "-r", output, "-T", "fields", "-e", "frame.interface_id", "-e", "frame.time_epoch"])
+            #expect(fields.status == 0)
+            let rows = fields.stdout.split(separator: "\n").map { $0.split(separator: "\t") }
+            #expect(rows.count == 3000)
+            let written = try Self.frames(output)
+            var last = [Decimal](repeating: 0, count: 2)
+            var perQueue = [[[UInt8]]](repeating: [], count: 2)
+            for (k, row) in rows.enumerated() {
+                let q = Int(row[0])!
+                let t = Decimal(string: String(row[1]))!
+                #expect(t >= last[q], "queue \(q) timestamp went back at frame \(k)")
+                last[q] = t
+                perQueue[q].append(written[k])
+            }
+            for q in 0..<2 {
+                let expected = (0..<replay.count).filter { replay.queues[$0] == q }.map {
+                    Array(replay.bytes[replay.offsets[$0]..<(replay.offsets[$0] + replay.lengths[$0])])
+                }
+                #expect(perQueue[q] == expected, "queue \(q): written frames differ from the replayed ones")
+            }
+        }
+    }
+
+    @Test(.enabled(if: tools, "needs tshark and capinfos (scripts/bootstrap)"))
+    func sigintLeavesCompleteRotatedPerQueueFiles() throws {
+        let binary = try #require(Live.wirecapBinary(), "build the wirecap executable first")
+        let input = try Self.trace("rotate-in.pcap", packets: 8000, rate: 40_000)
+        let base = Self.temporary("rot.pcap")
+        defer {
+            unlink(input)
+            for q in 0..<2 { for k in 0..<20 { unlink(RotationPolicy(maximumBytes: 1).path(base: "\(Self.temporary("rot")).q\(q).pcap", index: k)) } }
+        }
+        try Live.withTestbed(queues: 2) { bed in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = ["capture", "-i", bed.captureInterface, "-w", base, "--per-queue-files", "-C", "1"]
+            let log = Self.temporary("rot.log")
+            FileManager.default.createFile(atPath: log, contents: nil)
+            defer { unlink(log) }
+            p.standardOutput = FileHandle(forWritingAtPath: log)
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            Thread.sleep(forTimeInterval: 1.0)
+            let sent = try Live.run([binary, "replay", "-r", input, "-i", bed.generatorInterface, "--netns", bed.name])
+            #expect(sent.status == 0, "\(sent.stderr)")
+            Thread.sleep(forTimeInterval: 1.0)
+            kill(p.processIdentifier, SIGINT)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+            var total = 0
+            for q in 0..<2 {
+                var files = 0
+                for k in 0..<20 {
+                    let path = RotationPolicy(maximumBytes: 1).path(base: "\(Self.temporary("rot")).q\(q).pcap", index: k)
+                    guard FileManager.default.fileExists(atPath: path) else { break }
+                    files += 1
+                    let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+                    #expect(size <= 1_000_000, "\(path) has \(size) bytes over -C 1")
+                    let n = try #require(try Self.capinfosCount(path), "capinfos rejects \(path)")
+                    total += n
+                }
+                #expect(files >= 2, "queue \(q): no rotation")
+            }
+            let report = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            #expect(total == 8000, "capture said: \(report) replay said: \(sent.stdout)")
+        }
+    }
+
+    @Test(.enabled(if: tools, "needs tshark and capinfos (scripts/bootstrap)"))
+    func countFilterAndDurationGiveCompleteFiles() throws {
+        let binary = try #require(Live.wirecapBinary(), "build the wirecap executable first")
+        let input = try Self.trace("count-in.pcap", packets: 4000, rate: 40_000)
+        let counted = Self.temporary("count.pcap"), timed = Self.temporary("timed.pcapng")
+        defer { unlink(input); unlink(counted); unlink(timed) }
+        try Live.withTestbed(queues: 2) { bed in
+            // -c 500 with a filter: exactly 500 packets, all UDP, in one merged file.
+            let c = Process()
+            c.executableURL = URL(fileURLWithPath: binary)
+            c.arguments = ["capture", "-i", bed.captureInterface, "-w", counted, "-c", "500", "-s", "200", "udp"]
+            c.standardOutput = FileHandle.nullDevice
+            c.standardError = FileHandle.nullDevice
+            try c.run()
+            // Then --duration with pcapng and --sample 2.
+            let t = Process()
+            t.executableURL = URL(fileURLWithPath: binary)
+            t.arguments = ["capture", "-i", bed.captureInterface, "--force", "-w", timed, "--format", "pcapng", "--duration", "3", "--sample", "2"]
+            Thread.sleep(forTimeInterval: 1.0)
+            let sent = try Live.run([binary, "replay", "-r", input, "-i", bed.generatorInterface, "--netns", bed.name])
+            #expect(sent.status == 0, "\(sent.stderr)")
+            c.waitUntilExit()
+            #expect(c.terminationStatus == 0)
+            #expect(try Self.capinfosCount(counted) == 500)
+            let nonUDP = try Live.run(["/usr/bin/tshark", "-r", counted, "-Y", "not udp"])
+            #expect(nonUDP.status == 0 && nonUDP.stdout.isEmpty)
+            #expect(try Self.frames(counted).allSatisfy { $0.count <= 200 })   // -s 200
+            // Second capture on the same interface after the first detached.
+            try t.run()
+            Thread.sleep(forTimeInterval: 1.0)
+            let again = try Live.run([binary, "replay", "-r", input, "-i", bed.generatorInterface, "--netns", bed.name, "--speed", "max"])
+            #expect(again.status == 0)
+            t.waitUntilExit()
+            #expect(t.terminationStatus == 0)
+            // --sample 2 per consumer: the first of every two packets of each queue.
+            let steered = try ReplayTrace(path: input, queueCount: 2, steering: .toeplitz(key: ToeplitzHasher.microsoftKey))
+            let expected = (0..<2).map { q in (steered.queues.filter { $0 == q }.count + 1) / 2 }.reduce(0, +)
+            #expect(try Self.capinfosCount(timed) == expected)
+        }
+    }
+}
