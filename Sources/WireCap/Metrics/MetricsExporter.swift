@@ -1,0 +1,76 @@
+import CoreMetrics
+import Prometheus
+import Synchronization
+import WireCapCore
+
+/// The engine's per-queue counters as Prometheus metrics, through swift-metrics
+/// with a swift-prometheus registry (no global bootstrap: the factory is passed
+/// explicitly, so several exporters may live in one process).
+///
+/// Counters (`_total`): received packets and bytes, consumed packets, drops by
+/// cause (`cause="no_buffer" | "rx_ring_full" | "invalid_descriptor" | "pool_exhausted" | "delivery"`),
+/// chunks offloaded in and out. Gauges: pool chunks by state (`state="free" | "attached" | "captured"`),
+/// capture-queue length. Labels: `interface`, `queue`. The same numbers as the
+/// CLI's statistics line.
+public final class MetricsExporter: @unchecked Sendable {
+    /// The registry the HTTP endpoint renders.
+    public let registry = PrometheusCollectorRegistry()
+    private let factory: PrometheusMetricsFactory
+    private let lock = Mutex<[String: Series]>([:])
+
+    final class Series {
+        var counters: [String: (CoreMetrics.Counter, UInt64)] = [:]
+        var gauges: [String: CoreMetrics.Gauge] = [:]
+    }
+
+    public init() {
+        factory = PrometheusMetricsFactory(registry: registry)
+    }
+
+    /// Publishes a snapshot of `statistics` for the queues of `interface`.
+    /// Counters advance by the difference from the previous snapshot.
+    public func update(interface: String, _ statistics: [QueueStatistics], deviceQueues: [Int]) {
+        lock.withLock { all in
+            for (i, s) in statistics.enumerated() {
+                let q = i < deviceQueues.count ? deviceQueues[i] : s.queue
+                let key = "\(interface)/\(q)"
+                let series = all[key] ?? Series()
+                all[key] = series
+                let labels = [("interface", interface), ("queue", String(q))]
+                func counter(_ name: String, _ extra: [(String, String)] = [], _ value: UInt64) {
+                    let id = name + extra.map { "\($0.0)=\($0.1)" }.joined()
+                    if series.counters[id] == nil {
+                        series.counters[id] = (CoreMetrics.Counter(label: name, dimensions: labels + extra, factory: factory), 0)
+                    }
+                    let (c, last) = series.counters[id]!
+                    if value > last { c.increment(by: Int64(value - last)) }
+                    series.counters[id] = (c, max(value, last))
+                }
+                func gauge(_ name: String, _ extra: [(String, String)] = [], _ value: Double) {
+                    let id = name + extra.map { "\($0.0)=\($0.1)" }.joined()
+                    if series.gauges[id] == nil {
+                        series.gauges[id] = CoreMetrics.Gauge(label: name, dimensions: labels + extra, factory: factory)
+                    }
+                    series.gauges[id]!.record(value)
+                }
+                counter("wirecap_received_packets_total", [], s.packetsReceived)
+                counter("wirecap_received_bytes_total", [], s.bytesReceived)
+                counter("wirecap_consumed_packets_total", [], s.packetsConsumed)
+                counter("wirecap_dropped_packets_total", [("cause", "no_buffer")], s.dropsNoBuffer)
+                counter("wirecap_dropped_packets_total", [("cause", "rx_ring_full")], s.dropsRxRingFull)
+                counter("wirecap_dropped_packets_total", [("cause", "invalid_descriptor")], s.dropsInvalidDescriptor)
+                counter("wirecap_dropped_packets_total", [("cause", "pool_exhausted")], s.dropsPoolExhausted)
+                counter("wirecap_dropped_packets_total", [("cause", "delivery")], s.deliveryDrops)
+                counter("wirecap_offloaded_chunks_total", [("direction", "out")], s.offloadedOut)
+                counter("wirecap_offloaded_chunks_total", [("direction", "in")], s.offloadedIn)
+                gauge("wirecap_pool_chunks", [("state", "free")], Double(s.freeChunks))
+                gauge("wirecap_pool_chunks", [("state", "attached")], Double(s.attachedChunks))
+                gauge("wirecap_pool_chunks", [("state", "captured")], Double(s.capturedChunks))
+                gauge("wirecap_capture_queue_length", [], Double(s.captureQueueLength))
+            }
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    public func render() -> [UInt8] { registry.emitToBuffer() }
+}

@@ -1,0 +1,53 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import WireCap
+
+/// Test frames: Ethernet + IPv4 + UDP, flow `f` → source port 1000+f, optional VLAN.
+enum Frames {
+    static func udp(flow: Int, size: Int = 64, vlan: UInt16? = nil, marker: UInt8 = 0) -> [UInt8] {
+        var f = [UInt8](repeating: 0, count: size)
+        var o = 12
+        if let vlan {
+            f[12] = 0x81; f[13] = 0x00; f[14] = UInt8(vlan >> 8); f[15] = UInt8(vlan & 0xFF)
+            o = 16
+        }
+        f[o] = 0x08; f[o + 1] = 0x00
+        let ip = o + 2
+        f[ip] = 0x45; f[ip + 8] = 64; f[ip + 9] = 17
+        f[ip + 12] = 10; f[ip + 13] = 0; f[ip + 14] = 0; f[ip + 15] = 1
+        f[ip + 16] = 10; f[ip + 17] = 0; f[ip + 18] = 0; f[ip + 19] = 2
+        let sp = 1000 + flow
+        f[ip + 20] = UInt8(sp >> 8); f[ip + 21] = UInt8(sp & 0xFF)
+        f[ip + 22] = 0; f[ip + 23] = 9
+        f[0] = marker
+        return f
+    }
+
+    static let small = CaptureConfiguration(
+        geometry: PoolGeometry(cellsPerChunk: 8, chunksPerPool: 16, fillRingSize: 32), mode: .basic,
+        partialTimeoutNanoseconds: 1_000_000)
+}
+
+/// Reads an HTTP response from 127.0.0.1:port (raw socket: no Foundation networking needed).
+func httpGet(port: UInt16, path: String) -> String? {
+    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard s >= 0 else { return nil }
+    defer { close(s) }
+    var sa = sockaddr_in()
+    sa.sin_family = sa_family_t(AF_INET)
+    sa.sin_port = port.bigEndian
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr)
+    let r = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard r == 0 else { return nil }
+    let req = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+    _ = req.withUnsafeBytes { send(s, $0.baseAddress, $0.count, 0) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(s, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        out += buf[0..<n]
+    }
+    return String(decoding: out, as: UTF8.self)
+}
