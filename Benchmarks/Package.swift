@@ -25,5 +25,17 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "SimulatorBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "WireCapSimulator", package: "WireCap"),
+                .product(name: "WireCapTrace", package: "WireCap"),
+                .product(name: "WireCapCore", package: "WireCap"),
+            ],
+            path: "Benchmarks/SimulatorBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
