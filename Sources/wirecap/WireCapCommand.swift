@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `wirecap`: lossless zero-copy packet capture on AF_XDP (the WireCAP design).
 @main
@@ -13,6 +14,28 @@ struct WireCapCommand: ParsableCommand {
             SimulateCommand.self,
             DemoCommand.self,
             ReplayCommand.self, TraceCommand.self,
+            AnalyzeCommand.self,
         ]
     )
+
+    /// Parses and runs like ArgumentParser's default `main()`, but with this
+    /// tool's exit codes: usage errors (including parse errors, which
+    /// ArgumentParser reports as 64, EX_USAGE) exit 2; help and version exit 0;
+    /// runtime failures exit 1.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                exit(withError: error)   // --help, --version: printed by ArgumentParser, status 0
+            }
+            let message = fullMessage(for: error)
+            if !message.isEmpty {
+                FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))
+            }
+            Foundation.exit(code.rawValue == 64 ? 2 : code.rawValue)
+        }
+    }
 }

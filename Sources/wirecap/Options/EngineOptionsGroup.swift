@@ -1,0 +1,104 @@
+import ArgumentParser
+import WireCap
+
+/// Engine options shared by the live subcommands (`@OptionGroup`): interfaces,
+/// queues, pool geometry, mode, placement.
+struct EngineOptionsGroup: ParsableArguments {
+    @Option(name: .customShort("i"), help: ArgumentHelp("Interface to capture from; repeat for several (each is its own buddy group).", valueName: "interface"))
+    var interfaces: [String] = []
+
+    @Option(name: [.customShort("q"), .long], help: "Rx queues of every -i, e.g. 0,1 or 0-3 (default: all of the device's rx queues).")
+    var queues: String?
+
+    @Option(name: .customShort("M"), help: "M: packet cells per chunk.")
+    var cellsPerChunk = PoolGeometry.default.cellsPerChunk
+
+    @Option(name: .customShort("R"), help: "R: chunks per pool, per queue (pool memory = R·M·2 KiB per queue).")
+    var chunksPerPool = PoolGeometry.default.chunksPerPool
+
+    @Option(name: .customShort("N"), help: "N: fill-ring descriptors per queue, a power of two.")
+    var fillRingSize = PoolGeometry.default.fillRingSize
+
+    @Option(name: .customShort("T"), help: "T: offload when the own capture queue holds more than T percent of R (advanced mode).")
+    var threshold = 60
+
+    @Option(help: "basic (no offload) or advanced (buddy-group offload).")
+    var mode: String = "advanced"
+
+    @Option(help: "Partial-chunk timeout in milliseconds: a partly filled chunk is delivered after it.")
+    var timeout: Double = 1
+
+    @Option(help: "CPUs for the capture threads, e.g. 0,1 (default: unpinned).")
+    var cpus: String?
+
+    @Flag(help: "Busy-poll the rings instead of sleeping when idle (costs one core per capture thread; default: off).")
+    var busyPoll = false
+
+    @Flag(help: "Back the pools with huge pages (falls back with a warning; default: off).")
+    var hugepages = false
+
+    @Flag(help: "Replace an XDP program already attached to the interface (default: refuse).")
+    var force = false
+
+    @Option(name: .customShort("Z"), help: ArgumentHelp("Drop privileges to USER once sockets and the XDP program are set up (keeps only CAP_NET_ADMIN+CAP_BPF for teardown).", valueName: "user"))
+    var user: String?
+
+    /// The core configuration, or a one-line usage error.
+    func configuration() throws(CaptureError) -> CaptureConfiguration {
+        guard let m = CaptureMode(rawValue: mode) else {
+            throw CaptureError(.usage, "--mode must be basic or advanced, got '\(mode)'")
+        }
+        guard timeout > 0 else { throw CaptureError(.usage, "--timeout must be > 0 ms, got \(timeout)") }
+        let c = CaptureConfiguration(
+            geometry: PoolGeometry(cellsPerChunk: cellsPerChunk, chunksPerPool: chunksPerPool, fillRingSize: fillRingSize),
+            mode: m, offloadThresholdPercent: threshold, partialTimeoutNanoseconds: UInt64(timeout * 1e6))
+        do { try c.validate() } catch { throw CaptureError(.usage, error.message) }
+        return c
+    }
+
+    func validate() throws {
+        do { _ = try configuration() } catch { throw ValidationError(error.message) }
+        if let q = queues, IndexList.parse(q) == nil { throw ValidationError("invalid queue list '\(q)': use e.g. 0,1 or 0-3") }
+        if let c = cpus, IndexList.parse(c) == nil { throw ValidationError("invalid CPU list '\(c)': use e.g. 0,1 or 0-3") }
+        if let u = user, PrivilegeDrop.lookup(u) == nil { throw ValidationError("unknown user '\(u)' for -Z: name an existing account (e.g. nobody)") }
+    }
+}
+
+/// Output and run-control options shared by the live subcommands.
+struct RunOptionsGroup: ParsableArguments {
+    @Option(name: [.customShort("c"), .long], help: "Stop after this many packets processed (default: no limit).")
+    var count: Int?
+
+    @Option(help: "Stop after this many seconds (default: run until Ctrl-C / SIGTERM).")
+    var duration: Double?
+
+    @Option(help: "Seconds between live statistics lines on stderr; 0 turns them off.")
+    var statsInterval: Double = 1
+
+    @Flag(help: "Print the final summary as JSON on stdout (default: text).")
+    var json = false
+
+    @Option(help: ArgumentHelp("Serve Prometheus metrics on HOST:PORT over HTTP (default: off; loopback unless a host is given, e.g. 127.0.0.1:9108).", valueName: "host:port"))
+    var metrics: String?
+
+    func validate() throws {
+        if let c = count, c < 1 { throw ValidationError("--count must be at least 1, got \(c)") }
+        if let d = duration, !(d > 0) { throw ValidationError("--duration must be > 0 seconds") }
+        if !(statsInterval >= 0) { throw ValidationError("--stats-interval must be ≥ 0 seconds") }
+        if let m = metrics, MetricsServer.parse(m) == nil { throw ValidationError("--metrics '\(m)': expected HOST:PORT, e.g. 127.0.0.1:9108") }
+    }
+}
+
+/// `0,1`, `0-3`, `0-1,4` → sorted unique indices.
+enum IndexList {
+    static func parse(_ text: String) -> [Int]? {
+        var out: [Int] = []
+        for part in text.split(separator: ",") {
+            let ends = part.split(separator: "-", omittingEmptySubsequences: false)
+            if ends.count == 1, let v = Int(ends[0]), v >= 0 { out.append(v); continue }
+            guard ends.count == 2, let a = Int(ends[0]), let b = Int(ends[1]), a >= 0, a <= b, b - a < 4096 else { return nil }
+            out += Array(a...b)
+        }
+        return out.isEmpty ? nil : Array(Set(out)).sorted()
+    }
+}
