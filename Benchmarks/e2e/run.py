@@ -642,26 +642,25 @@ def main():
             return max_count if rate == "max" else int(float(rate) * seconds)
 
         def gen_baseline(tag, count, rate, share, gen):
-            """Whole-machine busy seconds of the generator alone (no consumer), median of reps."""
-            if tag in gen_alone:
-                return gen_alone[tag]
-            vals = []
-            for _ in range(reps):
-                m0, _, _ = machine_busy()
-                g = gen.send(count, rate, share)
-                time.sleep(0.3)
-                m1, _, _ = machine_busy()
-                if g:
-                    vals.append(m1 - m0)
-            gen_alone[tag] = {"median": median(vals), "spread": spread(vals), "count": count, "rate": rate, "share": share}
-            log(f"generator alone {tag}: machine busy {fmt(gen_alone[tag]['median'], 3)} s")
-            return gen_alone[tag]
+            """Whole-machine busy and softirq CPU-seconds of one generator-alone run (no consumer),
+            over the generator plus the same 0.3 s quiet tail the consumer runs end with."""
+            m0, _, s0 = machine_busy()
+            g = gen.send(count, rate, share)
+            time.sleep(0.3)
+            m1, _, s1 = machine_busy()
+            if not g:
+                return None, None
+            entry = gen_alone.setdefault(tag, {"busy": [], "softirq": [], "count": count, "rate": rate, "share": share})
+            entry["busy"].append(m1 - m0)
+            entry["softirq"].append(s1 - s0)
+            return m1 - m0, s1 - s0
 
         def do_point(phase, count, rate, share, cost, flows=False, n=reps, extra=None, g=None):
+            """n repetitions; each: the generator alone, then every engine in turn."""
             g = g or gen
             tag = f"{g.kind}/{rate}/{share}/{count}"
-            base = gen_baseline(tag, count, rate, share, g)
             for rep in range(n):
+                base_busy, base_si = gen_baseline(tag, count, rate, share, g)
                 for e in engines:
                     try:
                         r = runner.run(e, count, rate, share, cost, flows, g)
@@ -669,14 +668,17 @@ def main():
                         log(f"  {e}: FAILED: {ex}")
                         r = {"engine": e, "consumer_cost": cost, "share": share, "rate": rate, "count": count,
                              "error": str(ex)[:300]}
-                    r.update(phase=phase, rep=rep, gen_alone_busy=base["median"], **(extra or {}))
-                    if r.get("machine_busy") is not None and base["median"] is not None:
-                        r["capture_machine"] = r["machine_busy"] - base["median"]
+                    r.update(phase=phase, rep=rep, gen_alone_busy=base_busy, gen_alone_softirq=base_si,
+                             **(extra or {}))
+                    if r.get("machine_busy") is not None and base_busy is not None:
+                        r["capture_machine"] = r["machine_busy"] - base_busy
+                    if r.get("proc_cpu") is not None and r.get("machine_softirq") is not None and base_si is not None:
+                        r["proc_plus_softirq"] = r["proc_cpu"] + (r["machine_softirq"] - base_si)
                     rows.append(r)
                     if "error" not in r:
                         log(f"  {phase} {rate} x={cost} {share} rep{rep} {e}: {r['captured']}/{r['offered']} "
                             f"loss {r['loss_pct']:.2f}% proc {fmt(r['proc_cpu'])} s machine {r['machine_busy']:.2f} s "
-                            f"(gen {r['gen_rate']:.0f} pps)")
+                            f"(gen alone {fmt(base_busy)} s; gen {r['gen_rate']:.0f} pps)")
 
         # 0. Consumer-cost check: per-packet CPU at X = 0, heavy, 10 x heavy for WireCap
         #    and one C baseline, on the same traffic. The extra cost must grow with X;
@@ -780,6 +782,7 @@ def write_results(out_dir, meta, rows, gen_alone, args):
         r["cpu_per_M_proc"] = per_m(r.get("proc_cpu"), r.get("captured"))
         r["cpu_per_M_machine"] = per_m(r.get("capture_machine"), r.get("captured"))
         r["cpu_per_M_machine_total"] = per_m(r.get("machine_busy"), r.get("captured"))
+        r["cpu_per_M_proc_softirq"] = per_m(r.get("proc_plus_softirq"), r.get("captured"))
         if r.get("flows_total"):
             r["flows_split_frac"] = (r.get("flows_split") or 0) / r["flows_total"]
     with open(base + ".jsonl", "w") as f:
@@ -788,8 +791,9 @@ def write_results(out_dir, meta, rows, gen_alone, args):
             f.write(json.dumps(r) + "\n")
     cols = ["phase", "burst", "rate", "share", "consumer_cost", "engine", "rep", "generator", "offered", "gen_rate",
             "captured", "loss", "loss_pct", "drops_total", "drops", "veth_drops", "proc_cpu", "self_cpu",
-            "machine_busy", "gen_alone_busy", "capture_machine", "machine_softirq", "cpu_per_M_proc",
-            "cpu_per_M_machine", "cpu_per_M_machine_total", "flows_total", "flows_split", "flows_split_frac",
+            "machine_busy", "gen_alone_busy", "capture_machine", "machine_softirq", "gen_alone_softirq",
+            "proc_plus_softirq", "cpu_per_M_proc", "cpu_per_M_machine", "cpu_per_M_machine_total",
+            "cpu_per_M_proc_softirq", "flows_total", "flows_split", "flows_split_frac",
             "offloads", "per_worker", "window", "loadavg1", "error", "note"]
     with open(base + ".csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -823,8 +827,9 @@ def render_markdown(meta, rows, gen_alone):
         L.append("Not run: " + "; ".join(f"{LABEL[k]} — {v}" for k, v in meta["skipped_engines"].items()) + ".\n")
     L.append("CPU columns are CPU-seconds per million delivered packets: **proc** = the consumer process's own "
              "user+system time over the traffic window (from /proc/PID/stat); **machine** = whole-machine busy time "
-             "(/proc/stat) over the same window minus the generator-alone run at the same load (softirq work on veth "
-             "is charged to no process). Loss % = (offered − delivered) / offered; drops by cause are the engine's own "
+             "(/proc/stat) over the same window minus the generator-alone run of the same repetition (softirq work on "
+             "veth is charged to no process); **proc+softirq** = proc plus the machine's softirq time over the window "
+             "minus the generator-alone run's softirq time (the capture's kernel work without other jobs' noise). Loss % = (offered − delivered) / offered; drops by cause are the engine's own "
              "counters (medians); 'iface counters' = the veth pair's rx/tx dropped counters, which also count XDP "
              "redirect failures (so they overlap the AF_XDP engines' own counters). Ratios are to WireCap advanced "
              "(loss ratio shown as a difference in percentage points).\n")
@@ -855,9 +860,10 @@ def render_markdown(meta, rows, gen_alone):
         for pt in points:
             L.append(f"\n### {title_fn(pt)}\n")
             ref = groups.get(pt + (REFERENCE,))
-            hdr = ["engine", "offered", "delivered", "loss %", "drops by cause", "CPU/M proc", "CPU/M machine"]
+            hdr = ["engine", "offered", "delivered", "loss %", "drops by cause", "CPU/M proc", "CPU/M machine",
+                   "CPU/M proc+softirq"]
             hdr += [c[0] for c in extra_cols]
-            hdr += ["Δloss vs WC-adv (pp)", "proc CPU/M ÷ WC-adv", "machine CPU/M ÷ WC-adv"]
+            hdr += ["Δloss vs WC-adv (pp)", "proc CPU/M ÷ WC-adv", "machine CPU/M ÷ WC-adv", "proc+softirq ÷ WC-adv"]
             L.append("| " + " | ".join(hdr) + " |")
             L.append("|" + "---|" * len(hdr))
             for e, label in ENGINES:
@@ -867,20 +873,22 @@ def render_markdown(meta, rows, gen_alone):
                 loss = [r["loss_pct"] for r in rs]
                 cp = [r["cpu_per_M_proc"] for r in rs]
                 cm = [r["cpu_per_M_machine"] for r in rs]
+                cs = [r.get("cpu_per_M_proc_softirq") for r in rs]
                 flag = ""
                 if e.startswith("wirecap") and any(r["consumer_cost"] for r in rs) and \
                         any(v["verdict"] != "ok" for k, v in cc.items() if k.startswith("wirecap")):
                     flag = " †"
                 line = [label + flag, f"{int(median([r['offered'] for r in rs]))}", f"{int(median([r['captured'] for r in rs]))}",
-                        cell(loss), drops_text(rs), cell(cp), cell(cm)]
+                        cell(loss), drops_text(rs), cell(cp), cell(cm), cell(cs)]
                 line += [c[1](rs) for c in extra_cols]
                 if ref:
                     rl = median([r["loss_pct"] for r in ref])
                     line += [f"{median(loss) - rl:+.2f}" if median(loss) is not None and rl is not None else "n/a",
                              ratio(median(cp), median([r['cpu_per_M_proc'] for r in ref])),
-                             ratio(median(cm), median([r['cpu_per_M_machine'] for r in ref]))]
+                             ratio(median(cm), median([r['cpu_per_M_machine'] for r in ref])),
+                             ratio(median(cs), median([r.get('cpu_per_M_proc_softirq') for r in ref]))]
                 else:
-                    line += ["n/a", "n/a", "n/a"]
+                    line += ["n/a", "n/a", "n/a", "n/a"]
                 L.append("| " + " | ".join(line) + " |")
             gr = [r.get("gen_rate") for rs in (groups.get(pt + (e,)) or [] for e, _ in ENGINES) for r in rs]
             if gr and median(gr):
@@ -959,9 +967,9 @@ def render_markdown(meta, rows, gen_alone):
             L.append("| " + " | ".join(line) + " |")
         L.append("\nMeasured drain rate per engine (largest burst): " +
                  ", ".join(f"{LABEL[e]} {v:.0f} pps" for e, v in rate_pp.items()) + ".")
-    L.append("\n## Generator alone (whole-machine busy CPU-seconds, subtracted above)\n")
+    L.append("\n## Generator alone (one run before each repetition; CPU-seconds, subtracted above)\n")
     for tag, v in gen_alone.items():
-        L.append(f"- {tag}: {fmt(v['median'], 3)} s [{fmt(v['spread'][0], 3)}–{fmt(v['spread'][1], 3)}]")
+        L.append(f"- {tag}: machine busy {cell(v['busy'], 3)} s, softirq {cell(v['softirq'], 3)} s")
     if failed:
         L.append("\n## Failed runs\n")
         for r in failed:
