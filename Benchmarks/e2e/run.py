@@ -934,8 +934,11 @@ def render_markdown(meta, rows, gen_alone):
         L.append(f"Prediction (paper §3.2.2 / simulator): a pool of R·M = {RM} packets absorbs a burst up to "
                  "B = P_m·R·M/(P_m − P_p); a burst of P > B loses (P − B)·(1 − P_p/P_m). P_m = the generator's measured "
                  "rate on queue 0 in that run; P_p = WireCap basic's measured drain rate (delivered / time until its "
-                 "consumer went idle, largest burst).\n")
-        hdr = ["P", "P_m (pps)", "predicted loss % (WireCap basic)"] + [LABEL[e] + " loss %" for e, _ in ENGINES
+                 "consumer went idle, largest burst), and, in the next column, the calibrated rate of one consumer "
+                 f"running the X-cost loop in C ({meta['heavy_pps_c']:.0f} pps): what the formula predicts for a "
+                 "consumer that really costs X.\n")
+        hdr = ["P", "P_m (pps)", "predicted loss % (WireCap basic, measured P_p)",
+               "predicted loss % (P_p = calibrated X-cost rate)"] + [LABEL[e] + " loss %" for e, _ in ENGINES
                                                                         if any(r["engine"] == e for r in bursts)]
         L.append("| " + " | ".join(hdr) + " |")
         L.append("|" + "---|" * len(hdr))
@@ -958,7 +961,13 @@ def render_markdown(meta, rows, gen_alone):
                 pred_s = "0.00 (P_p ≥ P_m)"
             else:
                 pred_s = "n/a (WireCap basic not run)"
-            line = [str(P), f"{pm:.0f}" if pm else "n/a", pred_s]
+            pc = meta["heavy_pps_c"]
+            if pm and pc and pm > pc:
+                Bc = pm * RM / (pm - pc)
+                pred_c = f"{max(0.0, (P - Bc) * (1 - pc / pm)) / P * 100:.2f} (B={Bc:.0f})"
+            else:
+                pred_c = "n/a"
+            line = [str(P), f"{pm:.0f}" if pm else "n/a", pred_s, pred_c]
             for e, _ in ENGINES:
                 if not any(r["engine"] == e for r in bursts):
                     continue
