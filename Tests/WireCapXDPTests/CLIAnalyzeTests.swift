@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+import WireCapCore
+import WireCapXDP
+
+/// `wirecap analyze` end to end on a veth testbed (root): offload exactness of the
+/// merged analyzers, the Prometheus endpoint, -Z privilege drop, one-line errors.
+@Suite("CLI analyze (live)", .serialized, .enabled(if: Live.isRoot, Live.skipReason))
+struct CLIAnalyzeTests {
+    @Test("advanced mode, 90/10 share, slow workers: merged counts equal consumed packets; metrics scraped; runs as nobody after setup")
+    func analyzeLive() throws {
+        let binary = try #require(Live.wirecapBinary(), "build wirecap first")
+        try Live.withTestbed(queues: 2) { bed in
+            let port = 20_000 + Int(getpid() % 20_000)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = ["analyze", "-i", bed.captureInterface, "-M", "64", "-R", "64", "-N", "1024", "-T", "10",
+                           "--mode", "advanced", "--load", "1500", "--duration", "6", "--json", "--stats-interval", "1",
+                           "--metrics", "127.0.0.1:\(port)", "-Z", "nobody"]
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            try p.run()
+            Thread.sleep(forTimeInterval: 1.0)
+            var g = Live.generator(bed, count: 40_000, rate: 40_000, share: [0.9, 0.1])
+            g.flows = 8
+            let sent = try Generator.run(g, inNamespace: bed.name)
+            let status = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/status", encoding: .utf8)) ?? ""
+            let uidLine = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }.map(String.init) ?? ""
+            let scrape = metricsGet(port: UInt16(port))
+            let stdout = out.fileHandleForReading.readDataToEndOfFile()
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            print("analyze: sent \(sent.sent); \(uidLine); stderr:\n\(stderr)")
+            #expect(p.terminationStatus == 0, "stderr: \(stderr)")
+            #expect(uidLine.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().allSatisfy { $0 == "65534" }, "\(uidLine)")
+            #expect(stderr.contains("dropped privileges to nobody (uid 65534"))
+            #expect(scrape?.hasPrefix("HTTP/1.1 200 OK") == true)
+            #expect(scrape?.contains("wirecap_received_packets_total{interface=\"\(bed.captureInterface)\",queue=\"0\"}") == true)
+            #expect(try Live.attachedProgram(bed.captureInterface) == 0, "XDP program detached after -Z")
+
+            let doc = try #require(try JSONSerialization.jsonObject(with: stdout) as? [String: Any])
+            let analyzers = try #require(doc["analyzers"] as? [[String: Any]])
+            let counters = try #require(analyzers.first { $0["name"] as? String == "counters" }?["values"] as? [String: Any])
+            let queues = try #require(doc["queues"] as? [[String: Any]])
+            let consumed = queues.compactMap { ($0["statistics"] as? [String: Any])?["packetsConsumed"] as? Int }.reduce(0, +)
+            let offloadedIn = queues.compactMap { ($0["statistics"] as? [String: Any])?["offloadedIn"] as? Int }.reduce(0, +)
+            let rows = try #require(analyzers.first { $0["name"] as? String == "top-flows" }?["rows"] as? [[String]])
+            let perFlow = rows.filter { $0[0] == "packets" }.compactMap { Int($0[2]) }.reduce(0, +)
+            print("analyze: consumed \(consumed), counters \(counters["packets"] ?? "?"), per-flow sum \(perFlow), offloaded in \(offloadedIn)")
+            #expect(counters["packets"] as? Int == consumed)
+            #expect(perFlow == consumed, "8 flows ≤ top 10: the per-flow rows cover every packet")
+            #expect(offloadedIn > 0, "the 90/10 share with slow workers must offload")
+        }
+    }
+
+    @Test("one-line errors with exit codes: unknown interface (2), program already attached (1), parse error (2)")
+    func errors() throws {
+        let binary = try #require(Live.wirecapBinary(), "build wirecap first")
+        let unknown = try Live.run([binary, "analyze", "-i", "nosuch9"])
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr == "wirecap: error: unknown interface nosuch9: check the name with `ip link`\n")
+        let parse = try Live.run([binary, "analyze", "-i", "lo", "-M", "abc"])
+        #expect(parse.status == 2)
+        let user = try Live.run([binary, "analyze", "-i", "lo", "-Z", "no-such-user-x"])
+        #expect(user.status == 2)
+        #expect(user.stderr.contains("unknown user 'no-such-user-x' for -Z"))
+        try Live.withTestbed(queues: 1) { bed in
+            let first = Process()
+            first.executableURL = URL(fileURLWithPath: binary)
+            first.arguments = ["analyze", "-i", bed.captureInterface, "--duration", "3", "--stats-interval", "0", "-N", "1024", "-R", "8"]
+            first.standardOutput = FileHandle.nullDevice
+            first.standardError = FileHandle.nullDevice
+            try first.run()
+            var attached = false
+            for _ in 0..<40 where !attached {
+                Thread.sleep(forTimeInterval: 0.05)
+                attached = (try? Live.attachedProgram(bed.captureInterface)) ?? 0 != 0
+            }
+            let second = try Live.run([binary, "analyze", "-i", bed.captureInterface, "--duration", "1", "-N", "1024", "-R", "8"])
+            first.waitUntilExit()
+            #expect(attached)
+            #expect(second.status == 1)
+            #expect(second.stderr.hasPrefix("wirecap: error: XDP program already attached to \(bed.captureInterface) (id "))
+            #expect(second.stderr.hasSuffix("): use --force to replace it\n"))
+        }
+    }
+}
+
+/// GET /metrics from 127.0.0.1:port over a plain socket.
+private func metricsGet(port: UInt16) -> String? {
+    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard s >= 0 else { return nil }
+    defer { close(s) }
+    var sa = sockaddr_in()
+    sa.sin_family = sa_family_t(AF_INET)
+    sa.sin_port = port.bigEndian
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr)
+    let r = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard r == 0 else { return nil }
+    let req = Array("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+    _ = req.withUnsafeBytes { send(s, $0.baseAddress, $0.count, 0) }
+    var data: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(s, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        data += buf[0..<n]
+    }
+    return String(decoding: data, as: UTF8.self)
+}
