@@ -44,6 +44,19 @@ import Testing
         #expect(total == 30)
     }
 
+    @Test func aFullDiskIsAnErrorNotACrash() throws {
+        let data = Self.packets(4, size: 100)
+        defer { data.deallocate() }
+        let file = CaptureFile(base: "/dev/full", format: .pcap, snapLength: 65535, linkType: 1, interfaceNames: ["x"],
+                               rotation: RotationPolicy())
+        try file.open(now: 0)
+        for k in 0..<4 { try file.append(UnsafeRawBufferPointer(rebasing: data[(k * 100)..<(k * 100 + 100)]), timestamp: 0, interface: 0) }
+        #expect(throws: XDPError.self) { try file.flush() }
+        #expect(file.lost == 4)
+        #expect(file.packets == 0)
+        try file.close()
+    }
+
     /// Writes 200 MB of 1500-byte records from memory to /tmp with the same
     /// code the writer thread runs, and prints the throughput.
     @Test func writeThroughput() throws {

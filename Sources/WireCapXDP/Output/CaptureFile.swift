@@ -140,6 +140,7 @@ final class CaptureFile {
     /// Queues one packet (truncated to the snap length). Rotates first when the
     /// policy says so. `interface`: the pcapng interface id (queue index).
     func append(_ packet: UnsafeRawBufferPointer, timestamp: UInt64, interface: Int) throws(XDPError) {
+        guard fd >= 0 else { lost += 1; return }   // the last open failed (reported then)
         let captured = min(packet.count, snapLength)
         let padding = format == .pcapng ? (4 - captured & 3) & 3 : 0
         let recordLength = format == .pcap ? 16 + captured : 32 + captured + padding
@@ -186,9 +187,24 @@ final class CaptureFile {
         bytes += recordLength
     }
 
+    /// Records dropped because a write failed (disk full, …).
+    private(set) var lost = 0
+
     /// Writes everything queued (`writev`, continuing after short writes).
+    /// On an error the batch is dropped (counted in ``lost``): its iovecs point
+    /// into chunks that go back to the kernel right after.
     func flush() throws(XDPError) {
         var first = 0
+        defer { iovCount = 0; records = 0 }
+        guard fd >= 0 else { lost += records; return }
+        do throws(XDPError) { try writeBatch(&first) } catch {
+            lost += records
+            packets -= records
+            throw error
+        }
+    }
+
+    private func writeBatch(_ first: inout Int) throws(XDPError) {
         while first < iovCount {
             let n = try syscall("writev(\(rotation.path(base: base, index: fileIndex)))") {
                 writev(fd, iov + first, Int32(min(iovCount - first, 1024)))
@@ -205,8 +221,6 @@ final class CaptureFile {
             }
             while first < iovCount && iov[first].iov_len == 0 { first += 1 }
         }
-        iovCount = 0
-        records = 0
     }
 
     /// Flushes and closes the current file.

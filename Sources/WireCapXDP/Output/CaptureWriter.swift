@@ -172,6 +172,7 @@ public final class CaptureWriter: @unchecked Sendable {
             do { try f.close() } catch { fail(error, packets: 0) }
             report.files += f.filesOpened
         }
+        report.failed += files.reduce(0) { $0 + $1.lost }
         report.packets = files.reduce(0) { $0 + $1.packets }
         report.bytes = files.reduce(0) { $0 + $1.bytes }
         return report
@@ -227,7 +228,7 @@ public final class CaptureWriter: @unchecked Sendable {
         do {
             try file.append(bytes, timestamp: d.timestamp, interface: output.perQueueFiles ? 0 : j)
             written += 1
-        } catch { fail(error, packets: 1) }
+        } catch { fail(error, packets: 0) }   // the lost batch is counted by the file
     }
 
     /// Per-queue files: every available entry of every queue, in order (bounded per round).

@@ -30,7 +30,7 @@ final class HandoffRing: @unchecked Sendable {
     struct Entry {
         let handle: UnsafeMutablePointer<ChunkHandle>
         let kept: UnsafeMutablePointer<Int>
-        /// `nil` entries are unfiltered: every packet is kept.
+        /// Keep bits, read only when `filtered` is true (otherwise every packet is kept).
         let mask: UnsafeMutablePointer<UInt64>
         let filtered: UnsafeMutablePointer<Bool>
     }
