@@ -31,7 +31,7 @@ struct OutputReplayTests {
     static func frames(_ path: String) throws -> [[UInt8]] {
         let image = try TraceReader.loadFile(path)
         var out: [[UInt8]] = []
-        try image.withUnsafeBytes { raw in try TraceReader.forEachPacket(in: raw, file: path) { out.append(Array($0.data)) } }
+        _ = try image.withUnsafeBytes { raw in try TraceReader.forEachPacket(in: raw, file: path) { out.append(Array($0.data)) } }
         return out
     }
 
@@ -100,7 +100,7 @@ struct OutputReplayTests {
             p.executableURL = URL(fileURLWithPath: binary)
             p.arguments = ["capture", "-i", bed.captureInterface, "-w", base, "--per-queue-files", "-C", "1"]
             let log = Self.temporary("rot.log")
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             defer { unlink(log) }
             p.standardOutput = FileHandle(forWritingAtPath: log)
             p.standardError = FileHandle.nullDevice
@@ -169,6 +169,63 @@ struct OutputReplayTests {
             let steered = try ReplayTrace(path: input, queueCount: 2, steering: .toeplitz(key: ToeplitzHasher.microsoftKey))
             let expected = (0..<2).map { q in (steered.queues.filter { $0 == q }.count + 1) / 2 }.reduce(0, +)
             #expect(try Self.capinfosCount(timed) == expected)
+        }
+    }
+
+    /// A writer that cannot write (a FIFO nobody reads yet) costs delivery drops,
+    /// counted, while capture goes on losing nothing; once the "disk" drains, the
+    /// file holds exactly the packets not dropped.
+    @Test func aStalledDiskCostsDeliveryDropsNotCapture() throws {
+        let fifo = Self.temporary("stall.fifo")
+        unlink(fifo)
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        let readFD = open(fifo, O_RDONLY | O_NONBLOCK)   // a reader exists, so the writer's open does not block
+        #expect(readFD >= 0)
+        try Live.withTestbed(queues: 2) { bed in
+            let engine = try CaptureEngine(interface: bed.captureInterface, queues: [0, 1],
+                                           configuration: CaptureConfiguration(), options: Live.quietOptions)
+            var o = CaptureOutput(path: fifo)
+            o.queueCapacity = 4
+            let writer = try CaptureWriter(output: o, engine: engine)
+            let session = CaptureSession(engine: engine, writer: writer)
+            try session.start()
+            let sent = try Generator.run(Live.generator(bed, count: 20_000, rate: 100_000), inNamespace: bed.name)
+            // Wait until everything sent was received (capture keeps going while the writer is stuck).
+            let deadline = Date().addingTimeInterval(20)
+            var stats = engine.statistics()
+            while Date() < deadline {
+                stats = engine.statistics()
+                if stats.reduce(0, { $0 + $1.packetsReceived }) >= UInt64(sent.sent),
+                   stats.reduce(0, { $0 + $1.packetsConsumed }) >= UInt64(sent.sent) { break }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            #expect(stats.reduce(0) { $0 + $1.packetsReceived } == UInt64(sent.sent))
+            #expect(stats.reduce(0) { $0 + $1.captureDrops } == 0)
+            #expect(stats.reduce(0) { $0 + $1.deliveryDrops } > 0)
+            // Now the disk drains: read the FIFO to its end on another thread.
+            _ = fcntl(readFD, F_SETFL, 0)
+            final class Sink: @unchecked Sendable { var bytes: [UInt8] = [] }
+            let sink = Sink()
+            let drainer = Thread {
+                var buffer = [UInt8](repeating: 0, count: 1 << 16)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { read(readFD, $0.baseAddress, $0.count) }
+                    if n <= 0 { break }
+                    sink.bytes += buffer[0..<n]
+                }
+                close(readFD)
+            }
+            drainer.start()
+            let report = session.stop()
+            while !drainer.isFinished { Thread.sleep(forTimeInterval: 0.02) }
+            let output = try #require(report.output)
+            let dropped = report.queues.reduce(0) { $0 + Int($1.statistics.deliveryDrops) }
+            #expect(output.packets + dropped == sent.sent)
+            var parsed = 0
+            _ = try sink.bytes.withUnsafeBytes { raw in try TraceReader.forEachPacket(in: raw, file: fifo) { _ in parsed += 1 } }
+            #expect(parsed == output.packets)
+            print("stalled writer: \(dropped) delivery drops, \(output.packets) written, 0 capture drops")
         }
     }
 }
