@@ -79,22 +79,22 @@ struct CaptureCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
-    @Option(name: .customShort("w"), help: "Write delivered packets to this file (off the capture path).")
+    @Option(name: .customShort("w"), help: ArgumentHelp("Write delivered packets to this file (off the capture path).", valueName: "file"))
     var writeFile: String?
 
     @Option(help: "File format with -w: pcap (ns timestamps) or pcapng.")
     var format: String = "pcap"
 
-    @Option(name: .customShort("s"), help: "Snap length: bytes written of each packet.")
+    @Option(name: .customShort("s"), help: ArgumentHelp("Snap length: bytes written of each packet.", valueName: "snaplen"))
     var snapLength = 262_144
 
-    @Option(name: .customShort("C"), help: "Rotate -w files before they exceed this many MB (1,000,000 bytes).")
+    @Option(name: .customShort("C"), help: ArgumentHelp("Rotate -w files before they exceed this many MB (1,000,000 bytes).", valueName: "MB"))
     var rotateMegabytes: Int?
 
-    @Option(name: .customShort("G"), help: "Rotate -w files every this many seconds of packet time.")
+    @Option(name: .customShort("G"), help: ArgumentHelp("Rotate -w files every this many seconds of packet time.", valueName: "seconds"))
     var rotateSeconds: Double?
 
-    @Option(name: .customShort("W"), help: "With -C/-G: a ring of this many files.")
+    @Option(name: .customShort("W"), help: ArgumentHelp("With -C/-G: a ring of this many files.", valueName: "N"))
     var fileCount: Int?
 
     @Flag(help: "With -w: one file (set) per rx queue (FILE.qN.EXT) instead of one merged in timestamp order.")
