@@ -228,4 +228,37 @@ struct OutputReplayTests {
             print("stalled writer: \(dropped) delivery drops, \(output.packets) written, 0 capture drops")
         }
     }
+
+    /// A live capture with a filter writes exactly what tcpdump selects from the
+    /// replayed trace and counts the rest as filtered out.
+    @Test(.enabled(if: tools, "needs tshark and capinfos (scripts/bootstrap)"))
+    func liveFilterMatchesTcpdumpOnTheReplayedTrace() throws {
+        let binary = try #require(Live.wirecapBinary(), "build the wirecap executable first")
+        let input = try Self.trace("filter-in.pcap", packets: 3000, rate: 30_000)
+        let output = Self.temporary("filter-out.pcap")
+        defer { unlink(input); unlink(output) }
+        let expression = "udp and not port 53 or tcp[tcpflags] & tcp-ack != 0"
+        let expected = try Live.run(["/usr/bin/env", "tcpdump", "-nn", "-r", input, expression]).stdout
+            .split(separator: "\n").count
+        try Live.withTestbed(queues: 2) { bed in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = ["capture", "-i", bed.captureInterface, "-w", output, "--idle-exit", "1", "--json", expression]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            Thread.sleep(forTimeInterval: 1.0)
+            let sent = try Live.run([binary, "replay", "-r", input, "-i", bed.generatorInterface, "--netns", bed.name])
+            #expect(sent.status == 0, "\(sent.stderr)")
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+            let report = try JSONDecoder().decode(CaptureReport.self, from: data)
+            #expect(report.received == 3000)
+            #expect(report.filteredOut == 3000 - expected)
+            #expect(report.output?.packets == expected)
+            #expect(try Self.capinfosCount(output) == expected)
+        }
+    }
 }
