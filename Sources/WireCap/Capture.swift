@@ -127,7 +127,8 @@ public final class Capture: @unchecked Sendable {
                 handles.append(CaptureHandle(interface: i.name, index: j, group: engine.group, bases: layout.bases,
                                              deviceQueues: layout.deviceQueues, source: state, filter: filter,
                                              snapLength: settings.snapLength,
-                                             readTimeoutNanoseconds: settings.readTimeoutNanoseconds))
+                                             readTimeoutNanoseconds: settings.readTimeoutNanoseconds,
+                                             consumer: engine.consumer(j)))
             }
         }
         return Capture(engines: engines, handles: handles, settings: settings, state: state)
@@ -149,7 +150,7 @@ public final class Capture: @unchecked Sendable {
     public func statistics() -> [QueueStatistics] { engines.flatMap { $0.statistics() } }
 
     /// Marks the capture finished (blocked handle calls return ``DispatchResult/finished``
-    /// within a millisecond), then closes every engine: capture threads stopped,
+    /// within 10 ms), then closes every engine: capture threads stopped,
     /// XDP programs detached first, sockets closed, pools freed. Idempotent.
     /// Handles must have stopped (use ``CaptureHandle/breakLoop()`` and join).
     public func close() {

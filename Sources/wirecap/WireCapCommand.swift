@@ -20,8 +20,8 @@ struct WireCapCommand: ParsableCommand {
 
     /// Parses and runs like ArgumentParser's default `main()`, but with this
     /// tool's exit codes: usage errors (including parse errors, which
-    /// ArgumentParser reports as 64, EX_USAGE) exit 2; help and version exit 0;
-    /// runtime failures exit 1.
+    /// ArgumentParser reports as 64, EX_USAGE) exit 2 with one line on stderr;
+    /// help and version exit 0; runtime failures exit 1.
     static func main() {
         do {
             var command = try parseAsRoot()
@@ -31,11 +31,20 @@ struct WireCapCommand: ParsableCommand {
             if code == .success {
                 exit(withError: error)   // --help, --version: printed by ArgumentParser, status 0
             }
+            if code.rawValue == 64 {
+                // One line: the reason and where to look, without ArgumentParser's usage block.
+                let reason = message(for: error).replacingOccurrences(of: "\n", with: " ")
+                    .replacingOccurrences(of: "Error: ", with: "")
+                let sub = CommandLine.arguments.dropFirst().first { !$0.hasPrefix("-") } ?? ""
+                let help = configuration.subcommands.contains { $0.configuration.commandName == sub } ? "wirecap \(sub) --help" : "wirecap --help"
+                FileHandle.standardError.write(Data("wirecap: error: \(reason) (see `\(help)`)\n".utf8))
+                Foundation.exit(2)
+            }
             let message = fullMessage(for: error)
             if !message.isEmpty {
                 FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))
             }
-            Foundation.exit(code.rawValue == 64 ? 2 : code.rawValue)
+            Foundation.exit(code.rawValue)
         }
     }
 }

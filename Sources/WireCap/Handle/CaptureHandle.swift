@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Synchronization
 import WireCapCore
+import WireCapXDP
 
 /// What a source of chunks tells a handle beyond its buddy group.
 public protocol ChunkSourceState: AnyObject, Sendable {
@@ -91,8 +92,13 @@ public struct HandleStatistics: Sendable, Hashable, Codable {
 /// a chunk is recycled to its owner as soon as its last packet was processed.
 ///
 /// Blocking: in blocking mode (the default) a call waits up to the read timeout
-/// for a chunk, sleeping with backoff (100 µs → 1 ms), never spinning; in
-/// non-blocking mode it returns at once when nothing waits.
+/// for a chunk, never spinning. A handle of a live ``Capture`` sleeps on the
+/// engine's futex (``CaptureConsumer/waitChunk(timeoutNanoseconds:)``): the capture
+/// thread wakes it once when a chunk arrives, and while chunks keep coming nobody
+/// sleeps. The wait is cut into slices of ``breakCheckNanoseconds`` so that
+/// ``breakLoop()`` and ``Capture/finish()`` are seen within 10 ms. Handles without an
+/// engine (``SyntheticCapture``) sleep with backoff (100 µs → 1 ms). In
+/// non-blocking mode a call returns at once when nothing waits.
 ///
 /// - warning: One thread uses a handle, except ``breakLoop()``, which any
 ///   thread may call. Stop using handles before closing their ``Capture``.
@@ -115,6 +121,11 @@ public final class CaptureHandle: @unchecked Sendable {
     @usableFromInline let bases: UnsafePointer<UnsafeMutableRawPointer>
     @usableFromInline let deviceQueues: UnsafePointer<Int>
     @usableFromInline let source: any ChunkSourceState
+    /// The engine's consumer endpoint of this queue, whose futex the blocking waits sleep on
+    /// (nil for handles without an engine).
+    let consumer: CaptureConsumer?
+    /// The longest single futex sleep of a blocking wait: how late ``breakLoop()`` may be seen.
+    public static let breakCheckNanoseconds: UInt64 = 10_000_000
     private let breakRequest = Atomic<Bool>(false)
     private let nonBlocking = Atomic<Bool>(false)
     /// The chunk being processed and the next packet in it (a dispatch with
@@ -126,10 +137,12 @@ public final class CaptureHandle: @unchecked Sendable {
 
     /// Makes a handle for group index `index` of `group`, whose pools live at
     /// `bases` (per group index) and whose device queues are `deviceQueues`.
-    /// `source` must keep that memory alive. Capture and SyntheticCapture call this.
+    /// `source` must keep that memory alive. Capture and SyntheticCapture call this;
+    /// Capture passes the engine's `consumer` for the queue so blocking waits sleep on its futex.
     public init(interface: String, index: Int, group: BuddyGroup, bases: UnsafePointer<UnsafeMutableRawPointer>,
                 deviceQueues: UnsafePointer<Int>, source: any ChunkSourceState, filter: PacketPredicate?,
-                snapLength: Int, readTimeoutNanoseconds: UInt64) {
+                snapLength: Int, readTimeoutNanoseconds: UInt64, consumer: CaptureConsumer? = nil) {
+        self.consumer = consumer
         self.interface = interface
         self.index = index
         self.group = group
@@ -155,7 +168,7 @@ public final class CaptureHandle: @unchecked Sendable {
     /// ``next()`` to return (pcap_breakloop). Any thread.
     ///
     /// The flag is checked before each packet and while waiting (at least every
-    /// millisecond). As with libpcap: if packets were already processed, that call
+    /// 10 ms, ``breakCheckNanoseconds``). As with libpcap: if packets were already processed, that call
     /// returns their count and leaves the flag set, so the following call returns
     /// ``DispatchResult/broken`` and clears it.
     public func breakLoop() {
@@ -189,6 +202,13 @@ public final class CaptureHandle: @unchecked Sendable {
             }
             let now = Clock.monotonic()
             if now >= deadline { return (nil, .timeout) }
+            if let consumer {
+                // The futex sleep: woken by the capture thread when a chunk lands on this
+                // queue's capture queue; a slice ends early enough to see breakLoop.
+                let slice = min(Self.breakCheckNanoseconds, deadline &- now)
+                if let h = consumer.waitChunk(timeoutNanoseconds: slice) { current = h; position = 0; return (h, .none) }
+                continue
+            }
             Clock.sleep(nanoseconds: min(backoff, deadline &- now))
             if let h = group.nextChunk(consumer: index) { current = h; position = 0; return (h, .none) }
             backoff = min(backoff &* 2, 1_000_000)

@@ -4,43 +4,43 @@ import WireCap
 /// Engine options shared by the live subcommands (`@OptionGroup`): interfaces,
 /// queues, pool geometry, mode, placement.
 struct EngineOptionsGroup: ParsableArguments {
-    @Option(name: .customShort("i"), help: ArgumentHelp("Interface to capture from; repeat for several (each is its own buddy group).", valueName: "interface"))
+    @Option(name: .customShort("i"), help: ArgumentHelp("Interface to capture from; repeat for several (each gets its own engine and buddy group: no offload across interfaces).", valueName: "interface"))
     var interfaces: [String] = []
 
-    @Option(name: [.customShort("q"), .long], help: "Rx queues of every -i, e.g. 0,1 or 0-3 (default: all of the device's rx queues).")
+    @Option(name: [.customShort("q"), .long], help: ArgumentHelp("Rx queues of every -i, e.g. 0,1 or 0-3 (default: all of the device's rx queues).", valueName: "list"))
     var queues: String?
 
-    @Option(name: .customShort("M"), help: "M: packet cells per chunk.")
+    @Option(name: .customShort("M"), help: ArgumentHelp("M: packet cells (2 KiB frames) per chunk; must divide N.", valueName: "cells"))
     var cellsPerChunk = PoolGeometry.default.cellsPerChunk
 
-    @Option(name: .customShort("R"), help: "R: chunks per pool, per queue (pool memory = R·M·2 KiB per queue).")
+    @Option(name: .customShort("R"), help: ArgumentHelp("R: chunks per pool, per queue, > N/M (pool memory = R·M·2 KiB per queue).", valueName: "chunks"))
     var chunksPerPool = PoolGeometry.default.chunksPerPool
 
-    @Option(name: .customShort("N"), help: "N: fill-ring descriptors per queue, a power of two.")
+    @Option(name: .customShort("N"), help: ArgumentHelp("N: fill-ring descriptors per queue, a power of two.", valueName: "descriptors"))
     var fillRingSize = PoolGeometry.default.fillRingSize
 
-    @Option(name: .customShort("T"), help: "T: offload when the own capture queue holds more than T percent of R (advanced mode).")
+    @Option(name: .customShort("T"), help: ArgumentHelp("T: offload when the own capture queue holds more than T percent of R, 1...100 (advanced mode).", valueName: "percent"))
     var threshold = 60
 
     @Option(help: "basic (no offload) or advanced (buddy-group offload).")
     var mode: String = "advanced"
 
-    @Option(help: "Partial-chunk timeout in milliseconds: a partly filled chunk is delivered after it.")
+    @Option(help: ArgumentHelp("Partial-chunk timeout in milliseconds: a partly filled chunk is delivered after it.", valueName: "ms"))
     var timeout: Double = 1
 
-    @Option(help: "CPUs for the capture threads, e.g. 0,1 (default: unpinned).")
+    @Option(help: ArgumentHelp("CPUs for the capture threads, e.g. 0,1 (default: unpinned).", valueName: "list"))
     var cpus: String?
 
     @Flag(help: "Busy-poll the rings instead of sleeping when idle (costs one core per capture thread; default: off).")
     var busyPoll = false
 
-    @Flag(help: "Back the pools with huge pages (falls back with a warning; default: off).")
+    @Flag(name: [.customLong("hugepages"), .customLong("huge-pages")], help: "Back the pools with huge pages (falls back with a warning; default: off).")
     var hugepages = false
 
     @Flag(help: "Replace an XDP program already attached to the interface (default: refuse).")
     var force = false
 
-    @Option(name: .customShort("Z"), help: ArgumentHelp("Drop privileges to USER once sockets and the XDP program are set up (keeps only CAP_NET_ADMIN+CAP_BPF for teardown).", valueName: "user"))
+    @Option(name: .customShort("Z"), help: ArgumentHelp("Drop privileges to USER once sockets and the XDP program are set up, keeping only CAP_NET_ADMIN+CAP_BPF for teardown (default: stay root).", valueName: "user"))
     var user: String?
 
     /// The core configuration, or a one-line usage error.
@@ -66,13 +66,13 @@ struct EngineOptionsGroup: ParsableArguments {
 
 /// Output and run-control options shared by the live subcommands.
 struct RunOptionsGroup: ParsableArguments {
-    @Option(name: [.customShort("c"), .long], help: "Stop after this many packets processed (default: no limit).")
+    @Option(name: [.customShort("c"), .long], help: ArgumentHelp("Stop after this many packets processed (default: no limit).", valueName: "packets"))
     var count: Int?
 
-    @Option(help: "Stop after this many seconds (default: run until Ctrl-C / SIGTERM).")
+    @Option(help: ArgumentHelp("Stop after this many seconds (default: run until Ctrl-C / SIGTERM).", valueName: "seconds"))
     var duration: Double?
 
-    @Option(help: "Seconds between live statistics lines on stderr; 0 turns them off.")
+    @Option(help: ArgumentHelp("Seconds between live statistics lines on stderr (off with --json); 0 turns them off.", valueName: "seconds"))
     var statsInterval: Double = 1
 
     @Flag(help: "Print the final summary as JSON on stdout (default: text).")

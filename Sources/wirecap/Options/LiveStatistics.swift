@@ -1,5 +1,7 @@
 import Foundation
+import Synchronization
 import WireCap
+import WireCapXDP
 
 /// The live statistics line printed every --stats-interval seconds:
 ///
@@ -36,5 +38,59 @@ struct LiveStatistics {
         if pps >= 1e6 { return String(format: "%.2fM pps", pps / 1e6) }
         if pps >= 1e3 { return String(format: "%.1fk pps", pps / 1e3) }
         return String(format: "%.0f pps", pps)
+    }
+}
+
+/// Runs the live statistics line and the metrics exporter on a thread of its own,
+/// reading ``CaptureEngine/statistics()`` every interval, so the capture path and
+/// `CaptureSession.run(until:)` need no periodic hook.
+final class StatisticsTicker: Sendable {
+    private let engines: [CaptureEngine]
+    private let chunksPerPool: Int
+    private let interval: Double
+    private let printLines: Bool
+    private let exporter: MetricsExporter?
+    private let stopping = Atomic<Bool>(false)
+    private let thread = Mutex<SystemThread?>(nil)
+
+    /// - Parameters:
+    ///   - interval: seconds between lines; 0 prints none (the exporter is then updated every 0.5 s).
+    ///   - exporter: updated every tick when metrics are served.
+    init(engines: [CaptureEngine], chunksPerPool: Int, interval: Double, printLines: Bool, exporter: MetricsExporter?) {
+        self.engines = engines
+        self.chunksPerPool = chunksPerPool
+        self.interval = interval
+        self.printLines = printLines
+        self.exporter = exporter
+    }
+
+    /// Starts the thread (nothing to do without lines or an exporter).
+    func start() throws(XDPError) {
+        guard printLines || exporter != nil else { return }
+        let t = try SystemThread(name: "wc-stats") { [self] in self.tick() }
+        thread.withLock { $0 = t }
+    }
+
+    /// Stops and joins the thread (within 20 ms), after one last exporter update.
+    func stop() {
+        // Relaxed: the flag carries no data; the join orders everything after it.
+        stopping.store(true, ordering: .relaxed)
+        let t = thread.withLock { t in defer { t = nil }; return t }
+        t?.join()
+    }
+
+    private func tick() {
+        var live = LiveStatistics()
+        let period = printLines && interval > 0 ? interval : 0.5
+        var next = Date().addingTimeInterval(period)
+        while !stopping.load(ordering: .relaxed) {
+            usleep(20_000)
+            guard Date() >= next else { continue }
+            next = next.addingTimeInterval(period)
+            let groups = engines.map { (interface: $0.interface, queues: $0.queues, stats: $0.statistics(), chunksPerPool: chunksPerPool) }
+            if let exporter { for g in groups { exporter.update(interface: g.interface, g.stats, deviceQueues: g.queues) } }
+            if printLines { for line in live.lines(groups) { FileHandle.standardError.write(Data("wirecap: \(line)\n".utf8)) } }
+        }
+        if let exporter { for e in engines { exporter.update(interface: e.interface, e.statistics(), deviceQueues: e.queues) } }
     }
 }

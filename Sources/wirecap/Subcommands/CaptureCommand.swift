@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Synchronization
+import WireCap
 import WireCapCore
 import WireCapFilter
 import WireCapXDP
@@ -13,106 +15,66 @@ struct CaptureCommand: ParsableCommand {
         One consumer thread per queue touches every packet (reads bytes 12-13, counts IPv4) and, with \
         --consumer-cost X, runs a BPF filter X times per packet (the paper's x). Stops after --count \
         packets, after --duration seconds, or on SIGINT/SIGTERM; then detaches the XDP program and prints \
-        per-queue statistics. Exit status: 0 ok, 1 runtime failure, 2 usage error.
+        per-queue statistics. Several -i: each interface gets its own engine and buddy group (offload never \
+        crosses interfaces) and its own report. Live statistics (one line per interface every \
+        --stats-interval seconds, on stderr): per queue the receive rate, drops by cause (nb: no posted \
+        frame, rf: rx ring full, px: pool exhausted), chunks offloaded out/in, pool occupancy (% of R). \
+        Exit status: 0 ok, 1 runtime failure, 2 usage error.
         """)
 
-    @Option(name: .short, help: "Interface to capture from.")
-    var interface: String
+    @OptionGroup var engineOptions: EngineOptionsGroup
+    @OptionGroup var runOptions: RunOptionsGroup
 
-    @Option(name: .short, help: "Rx queues, e.g. 0,1 or 0-3 (default: all of the device's rx queues).")
-    var queues: String?
-
-    @Option(name: .customShort("M"), help: "Cells per chunk (M).")
-    var cellsPerChunk = PoolGeometry.default.cellsPerChunk
-
-    @Option(name: .customShort("R"), help: "Chunks per pool (R).")
-    var chunksPerPool = PoolGeometry.default.chunksPerPool
-
-    @Option(name: .customShort("N"), help: "Fill ring size (N, power of two).")
-    var fillRingSize = PoolGeometry.default.fillRingSize
-
-    @Option(name: .customShort("T"), help: "Offload threshold, percent of the capture queue (advanced mode).")
-    var threshold = 60
-
-    @Option(help: "basic or advanced.")
-    var mode: String = "advanced"
-
-    @Option(help: "Partial-chunk timeout in milliseconds.")
-    var timeout: Double = 1
-
-    @Option(name: [.customShort("c"), .long], help: "Stop after this many packets delivered (and write exactly that many).")
-    var count: Int?
-
-    @Option(help: "Stop after this many seconds.")
-    var duration: Double?
-
-    @Option(help: "Stop once this many seconds pass without a packet after the first one (all consumed).")
+    @Option(help: ArgumentHelp("Stop once this many seconds pass without a packet after the first one, all consumed (default: off).", valueName: "seconds"))
     var idleExit: Double?
 
-    @Option(help: "Per-packet consumer cost X: BPF filter runs per packet.")
+    @Option(help: ArgumentHelp("Per-packet consumer cost X: BPF filter runs per packet (0: none).", valueName: "runs"))
     var consumerCost = 0
 
-    @Option(help: "Capture threads serving the queues (default: one per queue, at most half the online CPUs).")
+    @Option(help: ArgumentHelp("Capture threads per interface serving its queues (default: one per queue, at most half the online CPUs).", valueName: "threads"))
     var captureThreads: Int?
 
-    @Option(help: "CPUs to pin capture threads to, e.g. 0,1.")
-    var cpus: String?
-
-    @Option(help: "CPUs to pin consumer threads to.")
+    @Option(help: ArgumentHelp("CPUs to pin consumer threads to, e.g. 2,3 (default: unpinned).", valueName: "list"))
     var consumerCpus: String?
 
-    @Flag(help: "Busy-poll the rings instead of sleeping when idle (one core per capture thread).")
-    var busyPoll = false
-
-    @Flag(help: "Back the pools with huge pages (falls back with a warning).")
-    var hugePages = false
-
-    @Flag(help: "Force generic (SKB) XDP mode.")
+    @Flag(help: "Force generic (SKB) XDP mode (default: native when the driver supports it).")
     var skbMode = false
 
-    @Flag(help: "Replace an XDP program already attached to the interface.")
-    var force = false
-
-    @Flag(help: "Check sequence numbers and checksums of `wirecap generate` packets.")
+    @Flag(help: "Check sequence numbers and checksums of `wirecap generate` packets (default: off).")
     var verify = false
 
-    @Flag(help: "Print the report as JSON.")
-    var json = false
-
-    @Option(name: .customShort("w"), help: ArgumentHelp("Write delivered packets to this file (off the capture path).", valueName: "file"))
+    @Option(name: .customShort("w"), help: ArgumentHelp("Write delivered packets to this file, off the capture path (default: no file; one -i only).", valueName: "file"))
     var writeFile: String?
 
-    @Option(help: "File format with -w: pcap (ns timestamps) or pcapng.")
+    @Option(help: ArgumentHelp("File format with -w: pcap (ns timestamps) or pcapng.", valueName: "format"))
     var format: String = "pcap"
 
-    @Option(name: .customShort("s"), help: ArgumentHelp("Snap length: bytes written of each packet.", valueName: "snaplen"))
+    @Option(name: .customShort("s"), help: ArgumentHelp("Snap length: bytes written of each packet, 1...262144.", valueName: "snaplen"))
     var snapLength = 262_144
 
-    @Option(name: .customShort("C"), help: ArgumentHelp("Rotate -w files before they exceed this many MB (1,000,000 bytes).", valueName: "MB"))
+    @Option(name: .customShort("C"), help: ArgumentHelp("Rotate -w files before they exceed this many MB of 1,000,000 bytes (default: no size limit).", valueName: "MB"))
     var rotateMegabytes: Int?
 
-    @Option(name: .customShort("G"), help: ArgumentHelp("Rotate -w files every this many seconds of packet time.", valueName: "seconds"))
+    @Option(name: .customShort("G"), help: ArgumentHelp("Rotate -w files every this many seconds of packet time (default: no time limit).", valueName: "seconds"))
     var rotateSeconds: Double?
 
-    @Option(name: .customShort("W"), help: ArgumentHelp("With -C/-G: a ring of this many files.", valueName: "N"))
+    @Option(name: .customShort("W"), help: ArgumentHelp("With -C/-G: a ring of this many files (default: unlimited).", valueName: "N"))
     var fileCount: Int?
 
-    @Flag(help: "With -w: one file (set) per rx queue (FILE.qN.EXT) instead of one merged in timestamp order.")
+    @Flag(help: "With -w: one file (set) per rx queue (FILE.qN.EXT) instead of one merged in timestamp order (default: merged).")
     var perQueueFiles = false
 
-    @Option(help: "Deliver 1 packet in N (the others are counted).")
+    @Option(help: ArgumentHelp("Deliver 1 packet in N, the others are counted (1: every packet).", valueName: "N"))
     var sample = 1
 
-    @Argument(help: "Filter expression in tcpdump syntax (packets it rejects are counted, not delivered).")
+    @Argument(help: "Filter expression in tcpdump syntax; packets it rejects are counted, not delivered (default: every packet).")
     var expression: [String] = []
 
     func validate() throws {
-        do { _ = try captureConfiguration() } catch { CLI.usage(error.description) }
-        if let q = queues, parseIndexList(q) == nil { CLI.usage("invalid queue list '\(q)' (use e.g. 0,1 or 0-3)") }
-        if let c = cpus, parseIndexList(c) == nil { CLI.usage("invalid CPU list '\(c)'") }
+        if engineOptions.interfaces.isEmpty { throw ValidationError("name an interface with -i (repeat -i for several)") }
         if let c = consumerCpus, parseIndexList(c) == nil { CLI.usage("invalid CPU list '\(c)'") }
-        if let c = count, c < 1 { CLI.usage("--count must be at least 1") }
-        if let d = duration, !(d > 0) { CLI.usage("--duration must be > 0 seconds") }
+        if writeFile != nil && engineOptions.interfaces.count > 1 { throw ValidationError("-w takes one -i: run one capture per interface to write files") }
+        if verify && engineOptions.interfaces.count > 1 { throw ValidationError("--verify takes one -i") }
         if consumerCost < 0 { CLI.usage("--consumer-cost must be ≥ 0") }
         if let k = captureThreads, k < 1 { CLI.usage("--capture-threads must be at least 1") }
         if CaptureFileFormat(rawValue: format) == nil { CLI.usage("--format must be pcap or pcapng, got '\(format)'") }
@@ -142,31 +104,20 @@ struct CaptureCommand: ParsableCommand {
         o.rotation = RotationPolicy(maximumBytes: rotateMegabytes.map { $0 * 1_000_000 },
                                     maximumNanoseconds: rotateSeconds.map { UInt64($0 * 1e9) }, fileCount: fileCount)
         o.perQueueFiles = perQueueFiles
-        o.packetLimit = count
+        o.packetLimit = runOptions.count
         return o
-    }
-
-    func captureConfiguration() throws(ConfigurationError) -> CaptureConfiguration {
-        guard let m = CaptureMode(rawValue: mode) else {
-            throw ConfigurationError(.other, "--mode must be basic or advanced, got '\(mode)'")
-        }
-        guard timeout > 0 else { throw ConfigurationError(.partialTimeout, "--timeout must be > 0 ms") }
-        let config = CaptureConfiguration(
-            geometry: PoolGeometry(cellsPerChunk: cellsPerChunk, chunksPerPool: chunksPerPool, fillRingSize: fillRingSize),
-            mode: m, offloadThresholdPercent: threshold, partialTimeoutNanoseconds: UInt64(timeout * 1e6))
-        try config.validate()
-        return config
     }
 
     func run() throws {
         Signals.block()   // before any thread exists: every thread inherits the mask
-        let configuration = try! captureConfiguration()
+        let configuration: CaptureConfiguration
+        do { configuration = try engineOptions.configuration() } catch { CLI.usage(error.message) }
         var options = EngineOptions()
-        options.cpus = cpus.flatMap(parseIndexList) ?? []
+        options.cpus = engineOptions.cpus.flatMap(parseIndexList) ?? []
         options.captureThreads = captureThreads
-        options.wakePolicy = busyPoll ? .busyPoll : .adaptive
-        options.hugePages = hugePages
-        options.force = force
+        options.wakePolicy = engineOptions.busyPoll ? .busyPoll : .adaptive
+        options.hugePages = engineOptions.hugepages
+        options.force = engineOptions.force
         options.attachMode = skbMode ? .generic : nil
         let passed: Bool
         do { passed = try capture(configuration, options) } catch { CLI.fail(error) }
@@ -175,32 +126,109 @@ struct CaptureCommand: ParsableCommand {
 
     /// - Returns: `false` when --verify found a problem.
     private func capture(_ configuration: CaptureConfiguration, _ options: EngineOptions) throws(XDPError) -> Bool {
-        try Privileges.require()
-        guard InterfaceInfo.exists(interface) else {
-            throw XDPError("if_nametoindex(\(interface))", kind: .usage, message: "unknown interface \(interface)")
+        do { try Privileges.require() } catch {
+            throw XDPError(error.operation, kind: .permission,
+                           message: "\(error.description): run as root or grant the capabilities (setcap cap_net_admin,cap_bpf+ep)")
         }
-        let queueList = queues.flatMap(parseIndexList) ?? Array(0..<InterfaceInfo.rxQueueCount(interface))
-        let engine = try CaptureEngine(interface: interface, queues: queueList, configuration: configuration, options: options)
+        for name in engineOptions.interfaces where !InterfaceInfo.exists(name) {
+            throw XDPError("if_nametoindex(\(name))", kind: .usage, message: "unknown interface \(name): check the name with `ip link`")
+        }
         let filter = try? packetFilter()   // compiled in validate()
-        let writer = try captureOutput().map { o throws(XDPError) in try CaptureWriter(output: o, engine: engine) }
-        let session = CaptureSession(engine: engine, consumerCost: consumerCost, verify: verify,
-                                     consumerCPUs: consumerCpus.flatMap(parseIndexList) ?? [],
-                                     filter: filter?.predicate, sampleEvery: sample, writer: writer)
+        // One engine (one buddy group) and one session per interface.
+        var sessions: [CaptureSession] = []
+        do throws(XDPError) {
+            for name in engineOptions.interfaces {
+                let queueList = engineOptions.queues.flatMap(parseIndexList) ?? Array(0..<InterfaceInfo.rxQueueCount(name))
+                let engine = try CaptureEngine(interface: name, queues: queueList, configuration: configuration, options: options)
+                let writer: CaptureWriter?
+                do { writer = try captureOutput().map { o throws(XDPError) in try CaptureWriter(output: o, engine: engine) } } catch {
+                    engine.close()
+                    throw error
+                }
+                sessions.append(CaptureSession(engine: engine, consumerCost: consumerCost, verify: verify,
+                                               consumerCPUs: consumerCpus.flatMap(parseIndexList) ?? [],
+                                               filter: filter?.predicate, sampleEvery: sample, writer: writer))
+            }
+        } catch {
+            sessions.forEach { $0.engine.close() }
+            throw error
+        }
+        let json = runOptions.json
+        var server: MetricsServer?
+        let exporter = MetricsExporter()
+        if let m = runOptions.metrics {
+            do { server = try MetricsServer(listen: m, exporter: exporter) } catch {
+                sessions.forEach { $0.engine.close() }
+                Output.fail(error)
+            }
+            CLI.note("metrics on http://\(server!.address)/metrics")
+        }
         if !json {
-            CLI.note("capturing on \(interface) queues \(queueList.map(String.init).joined(separator: ",")) (\(engine.attachMode) XDP, \(configuration.mode) mode); Ctrl-C to stop")
+            for s in sessions {
+                CLI.note("capturing on \(s.engine.interface) queues \(s.engine.queues.map(String.init).joined(separator: ",")) (\(s.engine.attachMode) XDP, \(configuration.mode) mode); Ctrl-C to stop")
+            }
         }
-        try session.start()
-        let report = session.run(until: StopCondition(count: count, duration: duration, idle: idleExit, signals: true))
-        print(json ? report.json : report.humanDescription)
-        if !json, filter != nil || sample > 1 {
-            print("filtered out \(report.filteredOut), sampled out \(report.sampledOut)")
+        do throws(XDPError) {
+            for s in sessions { try s.start() }
+        } catch {
+            sessions.forEach { _ = $0.stop() }
+            server?.stop()
+            throw error
         }
-        if !json, let o = report.output {
-            print("wrote \(o.packets) packets (\(o.bytes) bytes) to \(o.files) file(s)"
-                  + (o.overLimit > 0 ? ", \(o.overLimit) over -c" : "") + (o.late > 0 ? ", \(o.late) late for the merge" : "")
-                  + (o.error.map { "; write error: \($0)" } ?? ""))
+        if let user = engineOptions.user {
+            do { try PrivilegeDrop.drop(to: user) } catch {
+                sessions.forEach { _ = $0.stop() }
+                server?.stop()
+                Output.fail(error)
+            }
+            CLI.note("dropped privileges to \(user) (uid \(getuid()), gid \(getgid()))")
         }
-        return !verify || report.verification?.clean == true
+        let ticker = StatisticsTicker(engines: sessions.map(\.engine), chunksPerPool: configuration.geometry.chunksPerPool,
+                                      interval: runOptions.statsInterval, printLines: runOptions.statsInterval > 0 && !json,
+                                      exporter: server == nil ? nil : exporter)
+        try ticker.start()
+        let condition = StopCondition(count: runOptions.count, duration: runOptions.duration, idle: idleExit, signals: true)
+        let reports: [CaptureReport]
+        if sessions.count == 1 {
+            reports = [sessions[0].run(until: condition)]
+        } else {
+            let reason = Self.wait(for: condition, engines: sessions.map(\.engine))
+            reports = sessions.map { $0.stop(reason: reason) }
+        }
+        ticker.stop()
+        server?.stop()
+        if json {
+            print(reports.count == 1 ? reports[0].json : "[\n" + reports.map(\.json).joined(separator: ",\n") + "\n]")
+        }
+        for report in reports where !json {
+            print(report.humanDescription)
+            if filter != nil || sample > 1 {
+                print("filtered out \(report.filteredOut), sampled out \(report.sampledOut)")
+            }
+            if let o = report.output {
+                print("wrote \(o.packets) packets (\(o.bytes) bytes) to \(o.files) file(s)"
+                      + (o.overLimit > 0 ? ", \(o.overLimit) over -c" : "") + (o.late > 0 ? ", \(o.late) late for the merge" : "")
+                      + (o.error.map { "; write error: \($0)" } ?? ""))
+            }
+        }
+        return !verify || reports.allSatisfy { $0.verification?.clean == true }
+    }
+
+    /// The stop condition over several engines (-c counts consumed packets of all of them).
+    private static func wait(for c: StopCondition, engines: [CaptureEngine]) -> String {
+        let started = Date()
+        var lastReceived: UInt64 = 0
+        var lastChange = Date()
+        while true {
+            let stats = engines.flatMap { $0.statistics() }
+            let received = stats.reduce(0) { $0 + $1.packetsReceived }
+            let consumed = stats.reduce(0) { $0 + $1.packetsConsumed }
+            if let count = c.count, consumed >= UInt64(count) { return "count" }
+            if let d = c.duration, Date().timeIntervalSince(started) >= d { return "duration" }
+            if received != lastReceived { lastReceived = received; lastChange = Date() }
+            if let idle = c.idle, received > 0, consumed == received, Date().timeIntervalSince(lastChange) >= idle { return "idle" }
+            if let s = Signals.wait(milliseconds: 20) { return s == SIGINT ? "SIGINT" : "SIGTERM" }
+        }
     }
 }
 
