@@ -7,4 +7,39 @@
 //                              tests and replays
 //   MetricsExporter/Server     Prometheus text over loopback HTTP (swift-metrics + swift-prometheus)
 //   PrivilegeDrop              tcpdump's -Z
+//
+// Example (README; compiled and run by Tests/WireCapAPITests/ReadmeExampleTests.swift):
+//
+//     import Foundation
+//     import Synchronization
+//     import WireCap
+//
+//     /// Counts IPv4 packets on every rx queue of `interface` for `seconds`: one
+//     /// thread per queue runs a pcap-style loop over zero-copy packet views.
+//     func countIPv4(on interface: String, seconds: Double) throws(CaptureError) -> Int {
+//         var settings = CaptureSettings()                  // M, R, N, T: the defaults
+//         settings.core.mode = .advanced                    // buddy-group offload between the queues
+//         let capture = try Capture.open([InterfaceSelection(interface)], configuration: settings)
+//         try capture.start()                               // capture threads run; XDP program attached
+//         final class Total: Sendable { let packets = Atomic<Int>(0) }
+//         let total = Total()
+//         let finished = DispatchGroup()
+//         for handle in capture.handles {                   // one handle per rx queue
+//             finished.enter()
+//             Thread.detachNewThread {
+//                 var ipv4 = 0
+//                 _ = handle.loop { packet in               // the view lives only inside the closure
+//                     let b = packet.bytes
+//                     if b.count >= 14, b[12] == 0x08, b[13] == 0x00 { ipv4 += 1 }
+//                 }                                         // returns .broken after breakLoop()
+//                 total.packets.add(ipv4, ordering: .relaxed)
+//                 finished.leave()
+//             }
+//         }
+//         Thread.sleep(forTimeInterval: seconds)
+//         capture.handles.forEach { $0.breakLoop() }        // from any thread; seen within 10 ms
+//         finished.wait()
+//         capture.close()                                   // XDP program detached, pools freed
+//         return total.packets.load(ordering: .relaxed)
+//     }
 @_exported import WireCapCore
