@@ -80,7 +80,7 @@ static void *worker_main(void *arg) {
             const uint8_t *p = (const uint8_t *)h + h->tp_mac;
             ip += wc_touch(p, h->tp_snaplen);
             if (cost_x) w->sink += wc_cost(p, h->tp_snaplen, cost_x);
-            if (track_flows) wc_flowset_add(&w->flows, wc_flow_key(p, h->tp_snaplen));
+            if (track_flows) { wc_flowset_add(&w->flows, wc_flow_key(p, h->tp_snaplen)); wc_seen_check(p, h->tp_snaplen); }
             h = (void *)((uint8_t *)h + h->tp_next_offset);
         }
         w->packets += n;
@@ -120,7 +120,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--block-size") && v) { block_size = (unsigned)atoi(v); i++; }
         else if (!strcmp(a, "--blocks") && v) { nblocks = (unsigned)atoi(v); i++; }
         else if (!strcmp(a, "--tov") && v) { tov = (unsigned)atoi(v); i++; }
-        else if (!strcmp(a, "--flows")) track_flows = 1;
+        else if (!strcmp(a, "--flows")) { track_flows = 1; wc_seen_init(); }
         else if (!strcmp(a, "--no-pin")) pin = 0;
         else { fprintf(stderr, "afpacket_v3: bad argument %s\n", a); return 2; }
     }
@@ -220,8 +220,8 @@ int main(int argc, char **argv) {
            (unsigned long long)dr, (unsigned long long)fr, (unsigned long long)dr,
            u1 - u0, s1 - s0, u1, s1, elapsed, (unsigned long long)wk, (size_t)block_size * nblocks, tov);
     if (track_flows)
-        printf("\"flows_total\":%llu,\"flows_split\":%llu,\"flows_overflow\":%llu,",
-               (unsigned long long)ftot, (unsigned long long)fsplit, (unsigned long long)fovf);
+        printf("\"duplicates\":%llu,\"foreign_ipv4\":%llu,\"flows_total\":%llu,\"flows_split\":%llu,\"flows_overflow\":%llu,",
+               (unsigned long long)wc_dups, (unsigned long long)wc_foreign, (unsigned long long)ftot, (unsigned long long)fsplit, (unsigned long long)fovf);
     printf("\"sink\":%u}\n", sink);
     fflush(stdout);
     for (int w = 0; w < q; w++) { munmap(ws[w].map, ws[w].map_len); close(ws[w].fd); }

@@ -71,7 +71,7 @@ static void *worker_main(void *arg) {
             uint32_t len = msgs[i].msg_len;
             ip += wc_touch(p, len);
             if (cost_x) w->sink += wc_cost(p, len, cost_x);
-            if (track_flows) wc_flowset_add(&w->flows, wc_flow_key(p, len));
+            if (track_flows) { wc_flowset_add(&w->flows, wc_flow_key(p, len)); wc_seen_check(p, len); }
         }
         w->packets += (uint64_t)n;
         w->ipv4 += ip;
@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--duration") && v) { duration = atof(v); i++; }
         else if (!strcmp(a, "--count") && v) { count_limit = strtoull(v, NULL, 10); i++; }
         else if (!strcmp(a, "--rcvbuf-mb") && v) { rcvbuf_mb = atoi(v); i++; }
-        else if (!strcmp(a, "--flows")) track_flows = 1;
+        else if (!strcmp(a, "--flows")) { track_flows = 1; wc_seen_init(); }
         else { fprintf(stderr, "recvmmsg: bad argument %s\n", a); return 2; }
     }
     int mode = fanout_mode(fanout);
@@ -188,7 +188,7 @@ int main(int argc, char **argv) {
            "\"cpu_user_total\":%.3f,\"cpu_sys_total\":%.3f,\"elapsed\":%.3f,\"calls\":%llu,\"rcvbuf_bytes\":%d,",
            (unsigned long long)dr, (unsigned long long)dr, u1 - u0, s1 - s0, u1, s1, elapsed,
            (unsigned long long)calls, rcvbuf_mb << 20);
-    if (track_flows) printf("\"flows_total\":%llu,\"flows_split\":%llu,", (unsigned long long)ftot, (unsigned long long)fsplit);
+    if (track_flows) printf("\"duplicates\":%llu,\"foreign_ipv4\":%llu,\"flows_total\":%llu,\"flows_split\":%llu,", (unsigned long long)wc_dups, (unsigned long long)wc_foreign, (unsigned long long)ftot, (unsigned long long)fsplit);
     printf("\"sink\":%u}\n", sink);
     fflush(stdout);
     for (int w = 0; w < q; w++) close(ws[w].fd);

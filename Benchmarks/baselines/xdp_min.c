@@ -82,7 +82,7 @@ static void *worker_main(void *arg) {
             const uint8_t *p = xsk_umem__get_data(w->area, d->addr);
             ip += wc_touch(p, d->len);
             if (cost_x) w->sink += wc_cost(p, d->len, cost_x);
-            if (track_flows) wc_flowset_add(&w->flows, wc_flow_key(p, d->len));
+            if (track_flows) { wc_flowset_add(&w->flows, wc_flow_key(p, d->len)); wc_seen_check(p, d->len); }
             *xsk_ring_prod__fill_addr(&w->fill, fill_idx + i) = xsk_umem__extract_addr(d->addr);
         }
         xsk_ring_prod__submit(&w->fill, n);
@@ -134,7 +134,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--sleep-us") && v) { sleep_us = (unsigned)atoi(v); i++; }
         else if (!strcmp(a, "--generic")) generic = 1;
         else if (!strcmp(a, "--force")) force = 1;
-        else if (!strcmp(a, "--flows")) track_flows = 1;
+        else if (!strcmp(a, "--flows")) { track_flows = 1; wc_seen_init(); }
         else { fprintf(stderr, "xdp_min: bad argument %s\n", a); return 2; }
     }
     if (!ifname || q < 1 || q > 64 || nframes < 64 || (nframes & (nframes - 1))) {
@@ -255,7 +255,7 @@ int main(int argc, char **argv) {
                (unsigned long long)rxd, (unsigned long long)rxf, (unsigned long long)rxi,
                (unsigned long long)(rxd + rxf + rxi), (unsigned long long)fe, u1 - u0, s1 - s0, u1, s1, elapsed,
                (unsigned long long)sl, (unsigned long long)ki, nframes);
-        if (track_flows) printf("\"flows_total\":%llu,\"flows_split\":%llu,", (unsigned long long)ftot, (unsigned long long)fsplit);
+        if (track_flows) printf("\"duplicates\":%llu,\"foreign_ipv4\":%llu,\"flows_total\":%llu,\"flows_split\":%llu,", (unsigned long long)wc_dups, (unsigned long long)wc_foreign, (unsigned long long)ftot, (unsigned long long)fsplit);
         printf("\"sink\":%u}\n", sink);
         fflush(stdout);
     }

@@ -483,7 +483,9 @@ class Runner:
             drops=res["drops"], drops_total=res["drops_total"], veth_drops=veth_drops,
             per_worker=res["per_worker"], proc_cpu=proc, self_cpu=res["self_cpu"],
             machine_busy=m1 - m0, machine_softirq=si1 - si0, window=t_end - t0,
-            flows_total=res.get("flows_total"), flows_split=res.get("flows_split"),
+            flows_total=res.get("flows_total"), flows_split=res.get("flows_split"), gen_raw=g.get("raw"),
+            extra=max(0, res["captured"] - sent) if sent else 0,
+            duplicates=j.get("duplicates"), foreign_ipv4=j.get("foreign_ipv4"),
             offloads=res.get("offloads"), exit_code=p.returncode, raw=j)
         return row
 
@@ -756,7 +758,8 @@ def cell(values, nd=2):
 
 
 def ratio(a, b):
-    if a is None or b is None or b == 0:
+    """a / b; n/a when the reference is missing, zero or negative (noise-dominated)."""
+    if a is None or b is None or b <= 0.02:
         return "n/a"
     return f"{a / b:.2f}×"
 
@@ -767,6 +770,9 @@ def drops_text(rs):
         for k, v in (r.get("drops") or {}).items():
             agg.setdefault(k, []).append(v)
     parts = [f"{k} {int(median(v))}" for k, v in agg.items() if median(v)]
+    ex = [r.get("extra") or 0 for r in rs]
+    if any(ex):
+        parts.append(f"(delivered > offered by {', '.join(str(e) for e in ex)}: extra IPv4 packets, capped)")
     vd = median([r.get("veth_drops") for r in rs])
     if vd:
         parts.append(f"(iface counters {int(vd)})")
@@ -793,7 +799,7 @@ def write_results(out_dir, meta, rows, gen_alone, args):
             "captured", "loss", "loss_pct", "drops_total", "drops", "veth_drops", "proc_cpu", "self_cpu",
             "machine_busy", "gen_alone_busy", "capture_machine", "machine_softirq", "gen_alone_softirq",
             "proc_plus_softirq", "cpu_per_M_proc", "cpu_per_M_machine", "cpu_per_M_machine_total",
-            "cpu_per_M_proc_softirq", "flows_total", "flows_split", "flows_split_frac",
+            "cpu_per_M_proc_softirq", "flows_total", "flows_split", "flows_split_frac", "extra", "duplicates", "foreign_ipv4",
             "offloads", "per_worker", "window", "loadavg1", "error", "note"]
     with open(base + ".csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -881,7 +887,11 @@ def render_markdown(meta, rows, gen_alone):
                 line = [label + flag, f"{int(median([r['offered'] for r in rs]))}", f"{int(median([r['captured'] for r in rs]))}",
                         cell(loss), drops_text(rs), cell(cp), cell(cm), cell(cs)]
                 line += [c[1](rs) for c in extra_cols]
-                if ref:
+                ref_flagged = any(r["consumer_cost"] for r in (ref or [])) and \
+                    any(v["verdict"] != "ok" for k, v in cc.items() if k.startswith("wirecap"))
+                if ref and ref_flagged:
+                    line += ["n/a †"] * 4
+                elif ref:
                     rl = median([r["loss_pct"] for r in ref])
                     line += [f"{median(loss) - rl:+.2f}" if median(loss) is not None and rl is not None else "n/a",
                              ratio(median(cp), median([r['cpu_per_M_proc'] for r in ref])),
@@ -903,7 +913,12 @@ def render_markdown(meta, rows, gen_alone):
         fr = [r.get("flows_split_frac") for r in rs]
         if all(f is None for f in fr):
             return "n/a"
-        return cell([100 * f for f in fr if f is not None], 1) + " %"
+        text = cell([100 * f for f in fr if f is not None], 1) + " %"
+        dup = [r.get("duplicates") for r in rs if r.get("duplicates") is not None]
+        fo = [r.get("foreign_ipv4") for r in rs if r.get("foreign_ipv4") is not None]
+        if any(dup) or any(fo):
+            text += f" (duplicate test packets {dup}, foreign IPv4 {fo})"
+        return text
 
     def worker_col(rs):
         pw = rs[len(rs) // 2].get("per_worker") or []
