@@ -44,4 +44,10 @@ static inline long wirecap_futex_wait(unsigned int *word, unsigned int expected,
 static inline long wirecap_futex_wake(unsigned int *word, int waiters) {
     return syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, waiters, NULL, NULL, 0);
 }
+// ---- AF_PACKET TPACKET_V3 (the AF_PACKET backend, Sources/WireCapXDP/AFPacket) ----
+// The kernel's UAPI header, not glibc's <netpacket/packet.h> (which lacks the
+// TPACKET_V3 ring structs); Swift's Glibc module includes neither, so no clash.
+#include <linux/if_packet.h>
+#include <linux/if_ether.h>
+#include <linux/filter.h>
 #endif

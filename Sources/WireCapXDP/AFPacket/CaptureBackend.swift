@@ -1,0 +1,60 @@
+import WireCapCore
+
+/// The consumer end of one queue of a capture backend: chunks in, packets shown
+/// in place, chunks recycled. ``CaptureConsumer`` (AF_XDP) and
+/// ``AFPacketConsumer`` (AF_PACKET TPACKET_V3) implement it.
+///
+/// ``CaptureSession`` drives consumers through this protocol with generic code
+/// that the compiler specializes per concrete consumer (the session dispatches
+/// once, per consumer thread, on the backend's concrete type): the per-packet
+/// path has no existential, witness-table call or ARC traffic.
+///
+/// - warning: One thread per consumer.
+public protocol ChunkConsumer: Sendable {
+    /// The consumer's index in its backend's buddy group.
+    var index: Int { get }
+    /// The next chunk, or `nil` at once when none waits.
+    func nextChunk() -> ChunkHandle?
+    /// The next chunk, sleeping up to `timeoutNanoseconds` while none waits.
+    func waitChunk(timeoutNanoseconds: UInt64) -> ChunkHandle?
+    /// Calls `body` with each packet of `handle`, in receive order; views must not escape.
+    func withPackets(of handle: ChunkHandle, _ body: (PacketView) throws -> Void) rethrows
+    /// Gives the chunk back to its owner.
+    func recycle(_ handle: ChunkHandle)
+    /// Records packets the application dropped after delivery.
+    func countDeliveryDrops(_ packets: Int)
+}
+
+/// A live capture engine as a ``CaptureSession`` sees it: queues with consumers,
+/// the buddy group whose lanes carry the chunks, and its counters.
+/// ``CaptureEngine`` (AF_XDP) and ``AFPacketEngine`` implement it.
+///
+/// - warning: `start`, `close` and `consumer(_:)` from one control thread.
+public protocol CaptureBackend: AnyObject, Sendable {
+    associatedtype Consumer: ChunkConsumer
+    /// The interface captured from.
+    var interface: String { get }
+    /// The label of each group index (AF_XDP: device rx queue; AF_PACKET: socket number).
+    var queues: [Int] { get }
+    /// The lanes, offload policy and counters.
+    var group: BuddyGroup { get }
+    /// How the backend is attached, for the report (`native`, `generic`, `afpacket/hash`, …).
+    var attachDescription: String { get }
+    /// The most packets one chunk can hold (bitmaps sized per chunk).
+    var maxPacketsPerChunk: Int { get }
+    /// Starts the capture threads.
+    func start() throws(XDPError)
+    /// Stops capture threads and releases every kernel resource. Idempotent.
+    func close()
+    /// Per-queue statistics (group order). Any thread.
+    func statistics() -> [QueueStatistics]
+    /// The consumer endpoint of group index `index`.
+    func consumer(_ index: Int) -> Consumer
+}
+
+extension CaptureConsumer: ChunkConsumer {}
+
+extension CaptureEngine: CaptureBackend {
+    public var attachDescription: String { attachMode.rawValue }
+    public var maxPacketsPerChunk: Int { group.configuration.geometry.cellsPerChunk }
+}
