@@ -67,8 +67,13 @@ public struct CaptureReport: Sendable, Codable {
 /// An engine plus one consumer thread per queue doing what the `capture`
 /// command does: touch every packet (bytes 12-13, count IPv4), apply the
 /// consumer cost x, optionally verify test packets, recycle.
+///
+/// Backend-agnostic: `engine` is any ``CaptureBackend`` (AF_XDP ``CaptureEngine``
+/// or ``AFPacketEngine``). The consumer loops are generic over the consumer type
+/// and entered once per thread with the concrete type (see ``start()``), so they
+/// are specialized: no existential or witness call per packet.
 public final class CaptureSession: @unchecked Sendable {
-    public let engine: CaptureEngine
+    public let engine: any CaptureBackend
     public let cost: ConsumerCost
     public let verifier: SequenceVerifier?
     private let stopping: UnsafeAtomic<Bool>
@@ -103,7 +108,7 @@ public final class CaptureSession: @unchecked Sendable {
     ///   - filter: packets it rejects are counted (``QueueReport/filteredOut``), not delivered.
     ///   - sampleEvery: deliver 1 packet in N.
     ///   - writer: writes the delivered packets (the session starts and finishes it).
-    public init(engine: CaptureEngine, consumerCost: Int = 0, verify: Bool = false, consumerCPUs: [Int] = [],
+    public init(engine: any CaptureBackend, consumerCost: Int = 0, verify: Bool = false, consumerCPUs: [Int] = [],
                 packetDelayNanoseconds: UInt64 = 0, filter: (@Sendable (UnsafeRawBufferPointer) -> Bool)? = nil,
                 sampleEvery: Int = 1, writer: CaptureWriter? = nil) {
         packetDelay = packetDelayNanoseconds
@@ -142,8 +147,20 @@ public final class CaptureSession: @unchecked Sendable {
         started = Sys.monotonicNanoseconds()
         try engine.start()
         try writer?.start()
-        for j in 0..<engine.queues.count {
-            let consumer = engine.consumer(j)
+        // One dynamic dispatch here, on the concrete backend: the loops below are
+        // then specialized for its consumer type.
+        if let xdp = engine as? CaptureEngine {
+            try startConsumers(xdp)
+        } else if let afp = engine as? AFPacketEngine {
+            try startConsumers(afp)
+        } else {
+            try startConsumers(engine)
+        }
+    }
+
+    private func startConsumers<B: CaptureBackend>(_ backend: B) throws(XDPError) {
+        for j in 0..<backend.queues.count {
+            let consumer = backend.consumer(j)
             let cpus = consumerCPUs.isEmpty ? [] : [consumerCPUs[j % consumerCPUs.count]]
             consumers.append(try SystemThread(name: "wc-consume-\(j)", cpus: cpus) { [self] in
                 if self.filter == nil && self.sampleEvery == 1 && self.writer == nil {
@@ -155,7 +172,7 @@ public final class CaptureSession: @unchecked Sendable {
         }
     }
 
-    private func consume(_ consumer: CaptureConsumer, slot: Int) {
+    private func consume<C: ChunkConsumer>(_ consumer: C, slot: Int) {
         let tally = verifier == nil ? nil : tallies[slot]
         var v4 = 0
         var matched = 0
@@ -182,18 +199,18 @@ public final class CaptureSession: @unchecked Sendable {
     /// handoff entry; the chunk goes to the writer (which hands it back for
     /// recycling) or, when the writer is behind, is dropped at once and counted
     /// as delivery drops. No allocation, lock or syscall per packet.
-    private func consumeSelecting(_ consumer: CaptureConsumer, slot: Int) {
+    private func consumeSelecting<C: ChunkConsumer>(_ consumer: C, slot: Int) {
         let tally = verifier == nil ? nil : tallies[slot]
         var v4 = 0, matched = 0, rejectedHere = 0, skippedHere = 0, inFlight = 0
         var countdown = 0
         let cost = self.cost, verifier = self.verifier, filter = self.filter, every = self.sampleEvery
         let writer = self.writer
-        let scratchWords = (engine.group.configuration.geometry.cellsPerChunk + 63) / 64
+        let scratchWords = (engine.maxPacketsPerChunk + 63) / 64
         let scratch = UnsafeMutablePointer<UInt64>.allocate(capacity: scratchWords)
         defer { scratch.deallocate() }
         // Relaxed: the flag carries no data; the join orders the results.
         while !stopping.load(ordering: .relaxed) {
-            if let writer { inFlight -= writer.reclaim(slot, consumer: consumer) }
+            if let writer { inFlight -= reclaim(writer, slot, consumer) }
             guard let handle = consumer.waitChunk(timeoutNanoseconds: writer == nil ? 10_000_000 : 2_000_000) else { continue }
             let entry = writer?.reserve(slot)
             let mask = entry?.mask ?? scratch
@@ -233,7 +250,7 @@ public final class CaptureSession: @unchecked Sendable {
         if let writer {
             writer.closeQueue(slot)
             while inFlight > 0 {
-                inFlight -= writer.reclaim(slot, consumer: consumer)
+                inFlight -= reclaim(writer, slot, consumer)
                 if inFlight > 0 { Sys.sleep(nanoseconds: 1_000_000) }
             }
         }
@@ -241,6 +258,14 @@ public final class CaptureSession: @unchecked Sendable {
         matches[slot] = matched
         rejected[slot] = rejectedHere
         skipped[slot] = skippedHere
+    }
+
+    /// Recycles every chunk the writer finished with (``CaptureWriter/reclaim(_:consumer:)``
+    /// for any consumer type). - Returns: how many.
+    private func reclaim<C: ChunkConsumer>(_ writer: CaptureWriter, _ j: Int, _ consumer: C) -> Int {
+        var k = 0
+        while let h = writer.done[j].dequeue() { consumer.recycle(h); k += 1 }
+        return k
     }
 
     /// Waits (on the calling thread) until `condition` holds, then stops consumers
@@ -291,7 +316,7 @@ public final class CaptureSession: @unchecked Sendable {
         let config = engine.group.configuration
         return CaptureReport(
             interface: engine.interface, mode: config.mode.rawValue, geometry: config.geometry.description,
-            attachMode: engine.attachMode.rawValue, seconds: seconds, consumerCost: cost.runs, stoppedBy: reason,
+            attachMode: engine.attachDescription, seconds: seconds, consumerCost: cost.runs, stoppedBy: reason,
             queues: stats.enumerated().map { i, s in
                 QueueReport(deviceQueue: engine.queues[i], statistics: s, ipv4: ipv4[i], filterMatches: matches[i],
                             filteredOut: rejected[i], sampledOut: skipped[i])

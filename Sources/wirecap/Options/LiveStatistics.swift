@@ -45,7 +45,7 @@ struct LiveStatistics {
 /// reading ``CaptureEngine/statistics()`` every interval, so the capture path and
 /// `CaptureSession.run(until:)` need no periodic hook.
 final class StatisticsTicker: Sendable {
-    private let engines: [CaptureEngine]
+    private let engines: [any CaptureBackend]
     private let chunksPerPool: Int
     private let interval: Double
     private let printLines: Bool
@@ -56,7 +56,7 @@ final class StatisticsTicker: Sendable {
     /// - Parameters:
     ///   - interval: seconds between lines; 0 prints none (the exporter is then updated every 0.5 s).
     ///   - exporter: updated every tick when metrics are served.
-    init(engines: [CaptureEngine], chunksPerPool: Int, interval: Double, printLines: Bool, exporter: MetricsExporter?) {
+    init(engines: [any CaptureBackend], chunksPerPool: Int, interval: Double, printLines: Bool, exporter: MetricsExporter?) {
         self.engines = engines
         self.chunksPerPool = chunksPerPool
         self.interval = interval

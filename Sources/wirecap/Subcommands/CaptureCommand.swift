@@ -165,7 +165,7 @@ struct CaptureCommand: ParsableCommand {
         }
         if !json {
             for s in sessions {
-                CLI.note("capturing on \(s.engine.interface) queues \(s.engine.queues.map(String.init).joined(separator: ",")) (\(s.engine.attachMode) XDP, \(configuration.mode) mode); Ctrl-C to stop")
+                CLI.note("capturing on \(s.engine.interface) queues \(s.engine.queues.map(String.init).joined(separator: ",")) (\(s.engine is CaptureEngine ? "\(s.engine.attachDescription) XDP" : s.engine.attachDescription), \(configuration.mode) mode); Ctrl-C to stop")
             }
         }
         do throws(XDPError) {
@@ -215,7 +215,7 @@ struct CaptureCommand: ParsableCommand {
     }
 
     /// The stop condition over several engines (-c counts consumed packets of all of them).
-    private static func wait(for c: StopCondition, engines: [CaptureEngine]) -> String {
+    private static func wait(for c: StopCondition, engines: [any CaptureBackend]) -> String {
         let started = Date()
         var lastReceived: UInt64 = 0
         var lastChange = Date()
