@@ -88,7 +88,7 @@ struct CLIAnalyzeTests {
 }
 
 /// GET /metrics from 127.0.0.1:port over a plain socket.
-private func metricsGet(port: UInt16) -> String? {
+func metricsGet(port: UInt16) -> String? {
     let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard s >= 0 else { return nil }
     defer { close(s) }

@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+import WireCapCore
+import WireCapXDP
+
+/// `wirecap capture` end to end on veth testbeds (root): several -i, the live
+/// statistics line, the Prometheus endpoint, -Z, --queues/--hugepages spellings,
+/// and every error the CLI names as one line with a fix and its exit code.
+@Suite("CLI capture (live)", .serialized, .enabled(if: Live.isRoot, Live.skipReason))
+struct CLICaptureTests {
+    @Test("two -i (one engine each): both captured in full; stats lines per interface; metrics for both; runs as nobody after setup; programs detached")
+    func severalInterfaces() throws {
+        let binary = try #require(Live.wirecapBinary(), "build wirecap first")
+        try Live.withTestbed(queues: 2) { a in
+            try Live.withTestbed(queues: 1) { b in
+                let port = 20_000 + Int((getpid() &+ 7) % 20_000)
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: binary)
+                p.arguments = ["capture", "-i", a.captureInterface, "-i", b.captureInterface, "--queues", "0", "--hugepages",
+                               "-M", "64", "-R", "64", "-N", "1024", "--duration", "5", "--stats-interval", "0.5",
+                               "--metrics", "127.0.0.1:\(port)", "-Z", "nobody"]
+                let out = Pipe(), err = Pipe()
+                p.standardOutput = out
+                p.standardError = err
+                try p.run()
+                Thread.sleep(forTimeInterval: 1.0)
+                var ga = Live.generator(a, count: 5_000, rate: 20_000)
+                ga.queues = [0]
+                let sentA = try Generator.run(ga, inNamespace: a.name)
+                let sentB = try Generator.run(Live.generator(b, count: 3_000, rate: 20_000), inNamespace: b.name)
+                Thread.sleep(forTimeInterval: 0.7)
+                let status = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/status", encoding: .utf8)) ?? ""
+                let uidLine = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }.map(String.init) ?? ""
+                let scrape = metricsGet(port: UInt16(port)) ?? ""
+                let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                p.waitUntilExit()
+                print("capture -i -i: sent \(sentA.sent)+\(sentB.sent); \(uidLine)\nstdout:\n\(stdout)\nstderr:\n\(stderr)")
+                #expect(p.terminationStatus == 0)
+                #expect(uidLine.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().allSatisfy { $0 == "65534" }, "\(uidLine)")
+                for (bed, sent) in [(a, sentA.sent), (b, sentB.sent)] {
+                    let cap = bed.captureInterface
+                    #expect(stderr.contains("capturing on \(cap) queues 0 "))
+                    let lines = stderr.split(separator: "\n").filter { $0.hasPrefix("wirecap: [") && $0.contains(" \(cap) q0 ") }
+                    #expect(lines.count >= 3, "a statistics line for \(cap) every 0.5 s")
+                    #expect(lines.allSatisfy { $0.contains(" pps drop nb ") && $0.contains("| off out ") && $0.contains("| pool ") && $0.count <= 120 },
+                            "rate, drops by cause, offloads, pool occupancy; fits a terminal")
+                    #expect(scrape.contains("wirecap_received_packets_total{interface=\"\(cap)\",queue=\"0\"}"))
+                    #expect(stdout.contains(cap))
+                    #expect(stdout.contains("\(sent)"), "the report of \(cap) shows its \(sent) packets")
+                    #expect(try Live.attachedProgram(cap) == 0, "program detached from \(cap) after -Z")
+                }
+            }
+        }
+    }
+
+    @Test("errors: one line naming the fault and a fix, exit 2 for usage, 1 for runtime")
+    func errors() throws {
+        let binary = try #require(Live.wirecapBinary(), "build wirecap first")
+        try Live.withTestbed(queues: 2) { bed in
+            let cap = bed.captureInterface
+            let cases: [(args: [String], expect: String, status: Int32)] = [
+                (["-i", "nosuchif9"], "wirecap: error: unknown interface nosuchif9: check the name with `ip link`", 2),
+                (["-i", cap, "--queues", "7"], "wirecap: error: queue 7 is beyond \(cap)'s 2 rx queues (valid: 0...1)", 2),
+                (["-i", cap, "-N", "1024", "-M", "300"], "M (300) must divide N (1024)", 2),
+                (["-i", cap, "-N", "1024", "-M", "256", "-R", "2"], "R (2) must be greater than N/M = 4", 2),
+                (["-i", cap, "-N", "1000"], "N (fill ring size) must be a power of two", 2),
+                (["-i", cap, "-T", "101"], "T (offload threshold) must be a percentage", 2),
+                (["-i", cap, "-M", "abc"], "wirecap: error: The value 'abc' is invalid for '-M <cells>' (see `wirecap capture --help`)", 2),
+                (["-i", cap, "-Z", "no-such-user-y"], "unknown user 'no-such-user-y' for -Z: name an existing account", 2),
+                (["-i", cap, "--metrics", "localhost:x"], "--metrics 'localhost:x': expected HOST:PORT", 2),
+                (["-i", cap, "-i", "lo", "-w", "/tmp/x.pcap"], "-w takes one -i", 2),
+                ([], "name an interface with -i", 2),
+            ]
+            for c in cases {
+                let r = try Live.run([binary, "capture"] + c.args + ["--duration", "1"])
+                #expect(r.status == c.status, "\(c.args): exit \(r.status), stderr: \(r.stderr)")
+                #expect(r.stderr.split(separator: "\n").count == 1, "\(c.args): one line, got:\n\(r.stderr)")
+                #expect(r.stderr.hasPrefix("wirecap: error: ") && r.stderr.contains(c.expect), "\(c.args): \(r.stderr)")
+            }
+            let nobody = try Live.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                       "--inh-caps=-all", binary, "capture", "-i", cap, "--duration", "1"])
+            #expect(nobody.status == 1)
+            #expect(nobody.stderr == "wirecap: error: needs root or CAP_NET_ADMIN+CAP_BPF: run as root or grant the capabilities (setcap cap_net_admin,cap_bpf+ep)\n")
+
+            // Already attached: a second capture on the same interface is refused with the fix.
+            let first = Process()
+            first.executableURL = URL(fileURLWithPath: binary)
+            first.arguments = ["capture", "-i", cap, "--duration", "3", "--stats-interval", "0", "-N", "1024", "-R", "8"]
+            first.standardOutput = FileHandle.nullDevice
+            first.standardError = FileHandle.nullDevice
+            try first.run()
+            var id: UInt32 = 0
+            for _ in 0..<60 where id == 0 {
+                Thread.sleep(forTimeInterval: 0.05)
+                id = (try? Live.attachedProgram(cap)) ?? 0
+            }
+            let second = try Live.run([binary, "capture", "-i", cap, "--duration", "1", "-N", "1024", "-R", "8"])
+            first.waitUntilExit()
+            #expect(id != 0)
+            #expect(second.status == 1)
+            #expect(second.stderr == "wirecap: error: XDP program already attached to \(cap) (id \(id)): use --force to replace it\n")
+            #expect(try Live.attachedProgram(cap) == 0)
+        }
+    }
+}
