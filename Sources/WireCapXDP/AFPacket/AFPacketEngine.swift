@@ -151,6 +151,7 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
 
     public var attachDescription: String { "afpacket/\(options.fanout.rawValue)\(options.rollover ? "+rollover" : "")" }
     public var maxPacketsPerChunk: Int { options.geometry.maxPacketsPerBlock }
+    public var geometryDescription: String { "TPACKET_V3 \(options.geometry)" }
 
     public func start() throws(XDPError) {
         precondition(!closed && threads.isEmpty, "AFPacketEngine.start() called twice or after close()")

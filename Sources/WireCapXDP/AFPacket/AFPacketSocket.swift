@@ -60,7 +60,8 @@ public struct AFPacketGeometry: Sendable, Hashable, CustomStringConvertible {
     /// bytes (its 48-byte `tpacket3_hdr` plus the frame, 16-byte aligned).
     public var maxPacketsPerBlock: Int { blockSize / 64 }
 
-    func validate() throws(XDPError) {
+    /// Checks the block size (a power of two, 4 KiB … 1 GiB) and count (2 … 2^20).
+    public func validate() throws(XDPError) {
         guard blockSize >= 4096, blockSize <= 1 << 30, blockSize & (blockSize - 1) == 0 else {
             throw XDPError.usage("block size", "--block-size must be a power of two of at least 4 KiB, got \(blockSize) bytes")
         }

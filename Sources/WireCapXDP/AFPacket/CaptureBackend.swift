@@ -42,6 +42,8 @@ public protocol CaptureBackend: AnyObject, Sendable {
     var attachDescription: String { get }
     /// The most packets one chunk can hold (bitmaps sized per chunk).
     var maxPacketsPerChunk: Int { get }
+    /// The buffer shape, for the report (pool geometry, or ring blocks).
+    var geometryDescription: String { get }
     /// Starts the capture threads.
     func start() throws(XDPError)
     /// Stops capture threads and releases every kernel resource. Idempotent.
@@ -57,4 +59,5 @@ extension CaptureConsumer: ChunkConsumer {}
 extension CaptureEngine: CaptureBackend {
     public var attachDescription: String { attachMode.rawValue }
     public var maxPacketsPerChunk: Int { group.configuration.geometry.cellsPerChunk }
+    public var geometryDescription: String { group.configuration.geometry.description }
 }

@@ -315,7 +315,7 @@ public final class CaptureSession: @unchecked Sendable {
         let stats = engine.statistics()
         let config = engine.group.configuration
         return CaptureReport(
-            interface: engine.interface, mode: config.mode.rawValue, geometry: config.geometry.description,
+            interface: engine.interface, mode: config.mode.rawValue, geometry: engine.geometryDescription,
             attachMode: engine.attachDescription, seconds: seconds, consumerCost: cost.runs, stoppedBy: reason,
             queues: stats.enumerated().map { i, s in
                 QueueReport(deviceQueue: engine.queues[i], statistics: s, ipv4: ipv4[i], filterMatches: matches[i],
