@@ -3,15 +3,17 @@ import Synchronization
 import WireCap
 import WireCapXDP
 
-/// The live statistics line printed every --stats-interval seconds:
+/// The live statistics lines printed every --stats-interval seconds, one per queue:
 ///
 /// ```
-/// [  3.0s] cap0 q0 812.3k pps drop nb 0 rf 0 px 0 | off out 3 in 0 | pool 12% · q1 …
+/// [   3.0s] cap0 q0 812.3k pps drop nb 0 rf 0 px 0 | off out 3 in 0 | pool 12%
+/// [   3.0s] cap0 q1  95.0k pps drop nb 0 rf 0 px 0 | off out 0 in 3 | pool 4%
 /// ```
 ///
 /// Per queue: receive rate, drops by cause (nb: no posted frame, rf: rx ring
 /// full, px: pool exhausted), chunks offloaded out/in, pool occupancy (chunks not
-/// free, percent of R). Several queues share one line; one line per interface.
+/// free, percent of R). Counts above 99,999 are abbreviated (123.4k, 5.67M) so a
+/// line stays within 80 columns for interface names up to 10 characters.
 struct LiveStatistics {
     private var last: [String: UInt64] = [:]
     private var lastTime = Date()
@@ -21,23 +23,32 @@ struct LiveStatistics {
         let now = Date()
         let dt = max(now.timeIntervalSince(lastTime), 1e-3)
         lastTime = now
-        let t = String(format: "[%6.1fs]", now.timeIntervalSince(start))
-        return groups.map { g in
-            let parts = g.stats.enumerated().map { i, s -> String in
+        let t = String(format: "[%7.1fs]", now.timeIntervalSince(start))
+        return groups.flatMap { g in
+            g.stats.enumerated().map { i, s -> String in
                 let key = "\(g.interface)/\(i)"
                 let rate = Double(s.packetsReceived &- (last[key] ?? 0)) / dt
                 last[key] = s.packetsReceived
                 let used = Double(Int(s.attachedChunks + s.capturedChunks)) / Double(max(1, g.chunksPerPool)) * 100
-                return "q\(g.queues[i]) \(Self.rate(rate)) drop nb \(s.dropsNoBuffer) rf \(s.dropsRxRingFull) px \(s.dropsPoolExhausted) | off out \(s.offloadedOut) in \(s.offloadedIn) | pool \(Int(used))%"
+                let c = Self.count
+                return "\(t) \(g.interface) q\(g.queues[i]) \(Self.rate(rate)) drop nb \(c(s.dropsNoBuffer)) rf \(c(s.dropsRxRingFull)) px \(c(s.dropsPoolExhausted)) | off out \(c(s.offloadedOut)) in \(c(s.offloadedIn)) | pool \(Int(used))%"
             }
-            return "\(t) \(g.interface) " + parts.joined(separator: " · ")
         }
+    }
+
+    /// A counter in at most 6 characters: exact up to 99,999, then 123.4k / 5.67M / 1.23G.
+    static func count(_ n: UInt64) -> String {
+        let d = Double(n)
+        if n < 100_000 { return String(n) }
+        if d < 1e6 { return String(format: "%.1fk", d / 1e3) }
+        if d < 1e9 { return String(format: "%.2fM", d / 1e6) }
+        return String(format: "%.2fG", d / 1e9)
     }
 
     static func rate(_ pps: Double) -> String {
         if pps >= 1e6 { return String(format: "%.2fM pps", pps / 1e6) }
-        if pps >= 1e3 { return String(format: "%.1fk pps", pps / 1e3) }
-        return String(format: "%.0f pps", pps)
+        if pps >= 1e3 { return String(format: "%5.1fk pps", pps / 1e3) }
+        return String(format: "%6.0f pps", pps)
     }
 }
 

@@ -16,7 +16,7 @@ struct CaptureCommand: ParsableCommand {
         --consumer-cost X, runs a BPF filter X times per packet (the paper's x). Stops after --count \
         packets, after --duration seconds, or on SIGINT/SIGTERM; then detaches the XDP program and prints \
         per-queue statistics. Several -i: each interface gets its own engine and buddy group (offload never \
-        crosses interfaces) and its own report. Live statistics (one line per interface every \
+        crosses interfaces) and its own report. Live statistics (one line per queue every \
         --stats-interval seconds, on stderr): per queue the receive rate, drops by cause (nb: no posted \
         frame, rf: rx ring full, px: pool exhausted), chunks offloaded out/in, pool occupancy (% of R). \
         Exit status: 0 ok, 1 runtime failure, 2 usage error.
