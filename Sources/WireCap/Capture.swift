@@ -150,7 +150,7 @@ public final class Capture: @unchecked Sendable {
     public func statistics() -> [QueueStatistics] { engines.flatMap { $0.statistics() } }
 
     /// Marks the capture finished (blocked handle calls return ``DispatchResult/finished``
-    /// within 10 ms), then closes every engine: capture threads stopped,
+    /// within 100 ms, ``CaptureHandle/breakCheckNanoseconds``), then closes every engine: capture threads stopped,
     /// XDP programs detached first, sockets closed, pools freed. Idempotent.
     /// Handles must have stopped (use ``CaptureHandle/breakLoop()`` and join).
     public func close() {

@@ -37,7 +37,7 @@
 //             }
 //         }
 //         Thread.sleep(forTimeInterval: seconds)
-//         capture.handles.forEach { $0.breakLoop() }        // from any thread; seen within 10 ms
+//         capture.handles.forEach { $0.breakLoop() }        // from any thread; wakes a blocked loop at once
 //         finished.wait()
 //         capture.close()                                   // XDP program detached, pools freed
 //         return total.packets.load(ordering: .relaxed)

@@ -95,8 +95,8 @@ public struct HandleStatistics: Sendable, Hashable, Codable {
 /// for a chunk, never spinning. A handle of a live ``Capture`` sleeps on the
 /// engine's futex (``CaptureConsumer/waitChunk(timeoutNanoseconds:)``): the capture
 /// thread wakes it once when a chunk arrives, and while chunks keep coming nobody
-/// sleeps. The wait is cut into slices of ``breakCheckNanoseconds`` so that
-/// ``breakLoop()`` and ``Capture/finish()`` are seen within 10 ms. Handles without an
+/// sleeps; ``breakLoop()`` wakes it at once. The wait is cut into slices of
+/// ``breakCheckNanoseconds`` so that ``Capture/finish()`` is seen within 100 ms. Handles without an
 /// engine (``SyntheticCapture``) sleep with backoff (100 µs → 1 ms). In
 /// non-blocking mode a call returns at once when nothing waits.
 ///
@@ -124,8 +124,9 @@ public final class CaptureHandle: @unchecked Sendable {
     /// The engine's consumer endpoint of this queue, whose futex the blocking waits sleep on
     /// (nil for handles without an engine).
     let consumer: CaptureConsumer?
-    /// The longest single futex sleep of a blocking wait: how late ``breakLoop()`` may be seen.
-    public static let breakCheckNanoseconds: UInt64 = 10_000_000
+    /// The longest single futex sleep of a blocking wait: how late ``Capture/finish()``
+    /// may be seen (``breakLoop()`` wakes the wait at once).
+    public static let breakCheckNanoseconds: UInt64 = 100_000_000
     private let breakRequest = Atomic<Bool>(false)
     private let nonBlocking = Atomic<Bool>(false)
     /// The chunk being processed and the next packet in it (a dispatch with
@@ -167,13 +168,14 @@ public final class CaptureHandle: @unchecked Sendable {
     /// Asks the running (or next) ``dispatch(maxPackets:_:)``, ``loop(count:_:)`` or
     /// ``next()`` to return (pcap_breakloop). Any thread.
     ///
-    /// The flag is checked before each packet and while waiting (at least every
-    /// 10 ms, ``breakCheckNanoseconds``). As with libpcap: if packets were already processed, that call
+    /// The flag is checked before each packet, and a blocking wait is woken at once. As with libpcap: if packets were already processed, that call
     /// returns their count and leaves the flag set, so the following call returns
     /// ``DispatchResult/broken`` and clears it.
     public func breakLoop() {
-        // Relaxed: the flag orders no other data; the consumer only needs to see it eventually.
+        // Relaxed: the flag orders no other data; interruptWait's fence orders this store
+        // before it looks whether the consumer sleeps (see ConsumerWakeups).
         breakRequest.store(true, ordering: .relaxed)
+        consumer?.interruptWait()
     }
 
     @inlinable var breakRequested: Bool { breakRequestFlag }
@@ -204,9 +206,13 @@ public final class CaptureHandle: @unchecked Sendable {
             if now >= deadline { return (nil, .timeout) }
             if let consumer {
                 // The futex sleep: woken by the capture thread when a chunk lands on this
-                // queue's capture queue; a slice ends early enough to see breakLoop.
+                // queue's capture queue, or by breakLoop() (interruptWait). A slice ends
+                // early enough to see Capture.finish(), which wakes nobody.
                 let slice = min(Self.breakCheckNanoseconds, deadline &- now)
-                if let h = consumer.waitChunk(timeoutNanoseconds: slice) { current = h; position = 0; return (h, .none) }
+                let source = self.source
+                if let h = consumer.waitChunk(timeoutNanoseconds: slice, unless: {
+                    self.breakRequestFlag || source.isFinished
+                }) { current = h; position = 0; return (h, .none) }
                 continue
             }
             Clock.sleep(nanoseconds: min(backoff, deadline &- now))

@@ -72,18 +72,34 @@ public struct CaptureConsumer: @unchecked Sendable {
     /// capture queue (see ``ConsumerWakeups``): one wake-up per chunk at most, and
     /// none while chunks keep coming. Returns `nil` after the timeout.
     public func waitChunk(timeoutNanoseconds: UInt64) -> ChunkHandle? {
+        waitChunk(timeoutNanoseconds: timeoutNanoseconds, unless: { false })
+    }
+
+    /// Like ``waitChunk(timeoutNanoseconds:)``, but also returns `nil` as soon as
+    /// `stop()` is true: checked before sleeping and after every wake-up. Whoever
+    /// makes `stop()` true must then call ``interruptWait()`` so a sleeping wait
+    /// sees it at once.
+    public func waitChunk(timeoutNanoseconds: UInt64, unless stop: () -> Bool) -> ChunkHandle? {
         if let handle = group.nextChunk(consumer: index) { return handle }
         let deadline = Sys.monotonicNanoseconds() &+ timeoutNanoseconds
         let group = self.group
         let index = self.index
         while true {
+            if stop() { return nil }
             let now = Sys.monotonicNanoseconds()
             if now >= deadline { return nil }
             wakeups.sleep(consumer: index, timeoutNanoseconds: deadline &- now) {
-                group.captureQueueLength(index) > 0
+                group.captureQueueLength(index) > 0 || stop()
             }
             if let handle = group.nextChunk(consumer: index) { return handle }
         }
+    }
+
+    /// Wakes this consumer if it sleeps in ``waitChunk(timeoutNanoseconds:unless:)``,
+    /// so it re-checks its stop condition. Any thread; call it after making the
+    /// condition true (the wake-up's fences order that store before the check).
+    public func interruptWait() {
+        wakeups.interrupt(consumer: index)
     }
 
     /// Calls `body` with each packet of `handle`, in receive order, as a view

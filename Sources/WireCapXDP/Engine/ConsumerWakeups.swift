@@ -74,6 +74,19 @@ final class ConsumerWakeups: @unchecked Sendable {
         }
     }
 
+    /// Wakes consumer `j` if it sleeps, whatever its queue holds (a stop request).
+    /// Any thread; the caller made its stop condition true before calling.
+    func interrupt(consumer j: Int) {
+        // (P') seq_cst fence: the caller's stop-flag store is ordered before we read the
+        // word; pairs with (S), whose sleeper checks its stop condition after its fence.
+        Atomics.atomicMemoryFence(ordering: .sequentiallyConsistent)
+        let a = atomic(j)
+        if a.load(ordering: .relaxed) == 1, a.compareExchange(expected: 1, desired: 0, ordering: .relaxed).exchanged {
+            let raw = UnsafeMutableRawPointer(word(j)).assumingMemoryBound(to: UInt32.self)
+            _ = wirecap_futex_wake(raw, 1)
+        }
+    }
+
     /// Wakes every consumer (engine shutdown).
     func wakeAll() {
         for j in 0..<count {
