@@ -159,3 +159,34 @@ struct AFPacketTests {
         }
     }
 }
+
+/// Pure checks of the AF_PACKET backend's configuration (no root).
+@Suite("AF_PACKET backend: configuration")
+struct AFPacketConfigurationTests {
+    @Test("ring geometry: power-of-two blocks of at least a page, at least 2 blocks")
+    func geometry() {
+        #expect(throws: Never.self) { try AFPacketGeometry.default.validate() }
+        for bad in [AFPacketGeometry(blockSize: 2048, blocks: 8), AFPacketGeometry(blockSize: 12288, blocks: 8),
+                    AFPacketGeometry(blockSize: 4096, blocks: 1)] {
+            #expect(throws: XDPError.self) { try bad.validate() }
+        }
+        #expect(AFPacketGeometry(blockSize: 65536, blocks: 4).maxPacketsPerBlock == 1024)
+    }
+
+    @Test("fanout modes by name: hash, cpu, lb, qm")
+    func fanoutModes() {
+        #expect(FanoutMode.allCases.map(\.rawValue) == ["hash", "cpu", "lb", "qm"])
+        #expect(FanoutMode(rawValue: "rollover") == nil)
+    }
+
+    @Test("opening a missing interface is a usage error, before any socket exists")
+    func missingInterface() {
+        guard geteuid() == 0 else { return }
+        do {
+            _ = try AFPacketEngine(interface: "wcnosuch0", sockets: 2, configuration: CaptureConfiguration(geometry: .default))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.kind == .usage)
+        }
+    }
+}
