@@ -22,9 +22,13 @@ demo: release
 # debug build the generic ring is not specialised, its slot copies go through
 # uninstrumented runtime witnesses, and TSan misses a broken memory ordering
 # (checked: a relaxed producer store is caught in release, not in debug).
+#
+# --no-parallel: the live tests build veth testbeds and push packets through 2 cores;
+# suites running side by side would steal each other's CPU and turn lossless runs
+# into flaky ones, so every test runs in turn.
 test: bootstrap
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --no-parallel
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test -c release --sanitize=thread --scratch-path .build-tsan \
 		-Xswiftc -DWIRECAP_INTERNAL_CHECKS --filter 'WireCapCoreTests'
 
