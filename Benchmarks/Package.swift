@@ -26,6 +26,17 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "CaptureBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "WireCapXDP", package: "WireCap"),
+                .product(name: "WireCapFilter", package: "WireCap"),
+            ],
+            path: "Benchmarks/CaptureBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "SimulatorBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

@@ -53,7 +53,7 @@ public struct RotationPolicy: Sendable, Hashable {
 /// Nothing is allocated per packet.
 ///
 /// - warning: One thread (the writer's).
-final class CaptureFile {
+@_spi(Benchmarks) public final class CaptureFile {
     static let batchRecords = 340          // 3 iovecs per record, ≤ IOV_MAX (1024)
     static let headerStride = 32
 
@@ -79,7 +79,7 @@ final class CaptureFile {
     private(set) var packets = 0
     private(set) var bytes = 0
 
-    init(base: String, format: CaptureFileFormat, snapLength: Int, linkType: UInt32, interfaceNames: [String],
+    @_spi(Benchmarks) public init(base: String, format: CaptureFileFormat, snapLength: Int, linkType: UInt32, interfaceNames: [String],
          rotation: RotationPolicy) {
         self.base = base
         self.format = format
@@ -98,7 +98,7 @@ final class CaptureFile {
     }
 
     /// Opens the next file of the set and queues its header. `now`: CLOCK_REALTIME ns.
-    func open(now: UInt64) throws(XDPError) {
+    @_spi(Benchmarks) public func open(now: UInt64) throws(XDPError) {
         if fd >= 0 { try flush(); Sys.close(fd); fd = -1 }
         fileIndex += 1
         let path = rotation.path(base: base, index: fileIndex)
@@ -139,7 +139,7 @@ final class CaptureFile {
 
     /// Queues one packet (truncated to the snap length). Rotates first when the
     /// policy says so. `interface`: the pcapng interface id (queue index).
-    func append(_ packet: UnsafeRawBufferPointer, timestamp: UInt64, interface: Int) throws(XDPError) {
+    @_spi(Benchmarks) public func append(_ packet: UnsafeRawBufferPointer, timestamp: UInt64, interface: Int) throws(XDPError) {
         guard fd >= 0 else { lost += 1; return }   // the last open failed (reported then)
         let captured = min(packet.count, snapLength)
         let padding = format == .pcapng ? (4 - captured & 3) & 3 : 0
@@ -193,7 +193,7 @@ final class CaptureFile {
     /// Writes everything queued (`writev`, continuing after short writes).
     /// On an error the batch is dropped (counted in ``lost``): its iovecs point
     /// into chunks that go back to the kernel right after.
-    func flush() throws(XDPError) {
+    @_spi(Benchmarks) public func flush() throws(XDPError) {
         var first = 0
         defer { iovCount = 0; records = 0 }
         guard fd >= 0 else { lost += records; return }
@@ -224,7 +224,7 @@ final class CaptureFile {
     }
 
     /// Flushes and closes the current file.
-    func close() throws(XDPError) {
+    @_spi(Benchmarks) public func close() throws(XDPError) {
         guard fd >= 0 else { return }
         defer { Sys.close(fd); fd = -1 }
         try flush()
