@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import WireCapXDP
+@_spi(Benchmarks) @testable import WireCapXDP
 
 /// The file writer without a live engine: time and size rotation, the -W ring,
 /// pcapng per-queue interfaces, and the write throughput from memory.
