@@ -196,6 +196,37 @@ public final class BuddyGroup: @unchecked Sendable {
             start: table + (Int(handle.chunk) &* cellsPerChunk &+ Int(handle.start)), count: Int(handle.count))
     }
 
+    /// Calls `body` with the whole descriptor table of chunk `chunk` of queue `q`'s
+    /// pool (its M cells, cell 0 first), for writing: the hook of a backend that
+    /// manages chunks outside the pool's own attach/record path (the AF_PACKET
+    /// backend, whose chunks are the kernel's TPACKET_V3 blocks).
+    ///
+    /// Such a backend writes a chunk's packets here, cell 0 onward, before it
+    /// places `ChunkHandle(queue: q, chunk: chunk, …, start: 0, count: k)` with
+    /// ``place(_:from:)``; consumers then read them with ``descriptors(of:)``, the
+    /// same path as AF_XDP chunks. The writes are plain stores: the capture lane's
+    /// release (enqueue in ``place(_:from:)``) and the consumer's acquire (dequeue
+    /// in ``nextChunk(consumer:)``) order them before any read.
+    ///
+    /// The table must not be written while a handle naming the chunk is
+    /// outstanding (placed and not yet recycled), and a pool driven this way must
+    /// not also be driven by ``ChunkPool/attach()``/`record` for the same chunk.
+    /// The buffer must not escape `body`.
+    ///
+    /// - Parameters:
+    ///   - q: the queue (pool) index, `0..<queueCount`.
+    ///   - chunk: the chunk index, `0..<R`.
+    /// - warning: Capture thread `q` only (the thread that places the chunk's handles).
+    @inlinable
+    public func withDescriptorTable<Result, Failure: Error>(
+        queue q: Int, chunk: Int,
+        _ body: (UnsafeMutableBufferPointer<CellDescriptor>) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        precondition(q >= 0 && q < n && chunk >= 0 && chunk < captureQueueCapacity,
+                     "withDescriptorTable: queue \(q) chunk \(chunk) out of range")
+        return try body(UnsafeMutableBufferPointer(start: cellTables[q] + chunk &* cellsPerChunk, count: cellsPerChunk))
+    }
+
     // MARK: Statistics
 
     /// The capture-side counter block of queue `q`, for its capture thread and backend.
