@@ -15,8 +15,32 @@ public struct InterfaceSelection: Sendable, Hashable {
     }
 }
 
+/// Which kernel path a ``Capture`` reads packets from.
+///
+/// Both give the same handles, with the same zero-copy packet views: a handle
+/// reads a chunk through the buddy group's descriptors and the backend's
+/// memory bases whichever backend filled them (see `CaptureBackend` in WireCapXDP).
+public enum CaptureBackendChoice: Sendable, Hashable {
+    /// AF_XDP: one XSK socket per device rx queue, an XDP program redirecting to them,
+    /// frames in the pools (the WireCAP design proper). Needs CAP_NET_ADMIN+CAP_BPF.
+    case xdp
+    /// AF_PACKET TPACKET_V3 rings, one socket per selected queue (an
+    /// ``InterfaceSelection``'s `queues` gives the socket count; nil: one per rx
+    /// queue), joined in one PACKET_FANOUT group; a retired block is a chunk. The
+    /// fallback without AF_XDP and the stock-Linux baseline. Needs CAP_NET_RAW.
+    /// - Parameters:
+    ///   - fanout: how the kernel spreads packets over the sockets.
+    ///   - rollover: PACKET_FANOUT_FLAG_ROLLOVER (a full ring's packets go to another socket).
+    case afpacket(fanout: FanoutMode, rollover: Bool)
+}
+
 /// Everything ``Capture/open(_:configuration:)`` needs besides the interfaces.
 public struct CaptureSettings: Sendable {
+    /// The backend, default ``CaptureBackendChoice/xdp``.
+    public var backend = CaptureBackendChoice.xdp
+    /// Ring shape per socket with ``CaptureBackendChoice/afpacket(fanout:rollover:)``
+    /// (it replaces the core's pool geometry there; mode, T and the timeout still apply).
+    public var afpacketGeometry = AFPacketGeometry.default
     /// M, R, N, frame size, T, basic/advanced mode and the partial-chunk timeout
     /// (pcap's buffer timeout: a partly filled chunk is delivered after it).
     public var core = CaptureConfiguration()
@@ -35,9 +59,9 @@ public struct CaptureSettings: Sendable {
     public var busyPoll = false
     /// Back the pools with huge pages (falls back with a warning).
     public var hugePages = false
-    /// Replace an XDP program already attached to an interface.
+    /// Replace an XDP program already attached to an interface (AF_XDP).
     public var force = false
-    /// Force generic (SKB) XDP.
+    /// Force generic (SKB) XDP (AF_XDP).
     public var genericXDP = false
     /// Suppress the engine's notes on stderr.
     public var quiet = true
@@ -46,7 +70,7 @@ public struct CaptureSettings: Sendable {
 }
 
 /// A running capture: one engine (and buddy group) per interface, one
-/// ``CaptureHandle`` per queue.
+/// ``CaptureHandle`` per queue, on either backend (``CaptureSettings/backend``).
 ///
 /// ```swift
 /// var settings = CaptureSettings()
@@ -64,8 +88,9 @@ public struct CaptureSettings: Sendable {
 /// - warning: `start`, `close` from one control thread; each handle from its own thread;
 ///   handles must stop before `close()` (it unmaps the pools).
 public final class Capture: @unchecked Sendable {
-    /// The engines, one per interface, in the order given.
-    public let engines: [CaptureEngine]
+    /// The engines, one per interface, in the order given: `CaptureEngine`s
+    /// (AF_XDP) or `AFPacketEngine`s, as ``CaptureSettings/backend`` chose.
+    public let engines: [any CaptureBackend]
     /// The handles: per interface, per queue, in order.
     public let handles: [CaptureHandle]
     /// The settings the capture was opened with.
@@ -77,7 +102,7 @@ public final class Capture: @unchecked Sendable {
         var isFinished: Bool { closed.load(ordering: .acquiring) }
     }
 
-    private init(engines: [CaptureEngine], handles: [CaptureHandle], settings: CaptureSettings, state: State) {
+    private init(engines: [any CaptureBackend], handles: [CaptureHandle], settings: CaptureSettings, state: State) {
         self.engines = engines
         self.handles = handles
         self.settings = settings
@@ -89,7 +114,8 @@ public final class Capture: @unchecked Sendable {
     ///
     /// - Throws: ``CaptureError`` — `.usage` for an unknown interface, a queue out
     ///   of range, a bad configuration or filter; `.busy` when another XDP program is
-    ///   attached (use `force`); `.permission` without root / CAP_NET_ADMIN+CAP_BPF.
+    ///   attached (use `force`); `.permission` without root / CAP_NET_ADMIN+CAP_BPF
+    ///   (AF_PACKET: CAP_NET_RAW).
     public static func open(_ interfaces: [InterfaceSelection], configuration settings: CaptureSettings) throws(CaptureError) -> Capture {
         guard !interfaces.isEmpty else { throw CaptureError(.usage, "no interface given: name one with -i") }
         let names = interfaces.map(\.name)
@@ -98,8 +124,11 @@ public final class Capture: @unchecked Sendable {
         }
         do { try settings.core.validate() } catch { throw CaptureError(.usage, error.message) }
         guard settings.snapLength >= 1 else { throw CaptureError(.usage, "snap length must be at least 1 byte, got \(settings.snapLength)") }
-        let filter = settings.filter
-        do { try Privileges.require() } catch { throw CaptureError(.permission, "\(error.description): run as root or grant the capabilities (setcap cap_net_admin,cap_bpf+ep)") }
+        if settings.backend == .xdp {
+            do { try Privileges.require() } catch { throw CaptureError(.permission, "\(error.description): run as root or grant the capabilities (setcap cap_net_admin,cap_bpf+ep)") }
+        } else {
+            do { try settings.afpacketGeometry.validate() } catch { throw CaptureError(error) }
+        }
         for i in interfaces where !InterfaceInfo.exists(i.name) {
             throw CaptureError(.usage, "unknown interface \(i.name): check the name with `ip link`")
         }
@@ -111,27 +140,48 @@ public final class Capture: @unchecked Sendable {
         options.force = settings.force
         options.attachMode = settings.genericXDP ? .generic : nil
         options.quiet = settings.quiet
-        var engines: [CaptureEngine] = []
+        var engines: [any CaptureBackend] = []
         let state = State()
         var handles: [CaptureHandle] = []
         for i in interfaces {
             let queues = i.queues ?? Array(0..<InterfaceInfo.rxQueueCount(i.name))
-            let engine: CaptureEngine
-            do { engine = try CaptureEngine(interface: i.name, queues: queues, configuration: settings.core, options: options) } catch {
+            let engine: any CaptureBackend
+            do throws(XDPError) {
+                switch settings.backend {
+                case .xdp:
+                    engine = try CaptureEngine(interface: i.name, queues: queues, configuration: settings.core, options: options)
+                case .afpacket(let fanout, let rollover):
+                    var a = AFPacketOptions()
+                    a.geometry = settings.afpacketGeometry
+                    a.fanout = fanout
+                    a.rollover = rollover
+                    a.cpus = settings.captureCPUs
+                    a.captureThreads = settings.captureThreads
+                    a.quiet = settings.quiet
+                    engine = try AFPacketEngine(interface: i.name, sockets: queues.count, configuration: settings.core, options: a)
+                }
+            } catch {
                 engines.forEach { $0.close() }
                 throw CaptureError(error)
             }
             engines.append(engine)
-            let layout = engine.memoryLayout
-            for j in 0..<queues.count {
-                handles.append(CaptureHandle(interface: i.name, index: j, group: engine.group, bases: layout.bases,
-                                             deviceQueues: layout.deviceQueues, source: state, filter: filter,
-                                             snapLength: settings.snapLength,
-                                             readTimeoutNanoseconds: settings.readTimeoutNanoseconds,
-                                             consumer: engine.consumer(j)))
-            }
+            handles += makeHandles(engine, interface: i.name, settings: settings, state: state)
         }
         return Capture(engines: engines, handles: handles, settings: settings, state: state)
+    }
+
+    /// One handle per group index of `engine`. Reads packets the same way on both
+    /// backends (descriptors + `memoryLayout` bases); the consumer endpoint is
+    /// passed only for its futex wait.
+    private static func makeHandles(_ engine: any CaptureBackend, interface: String, settings: CaptureSettings,
+                                    state: State) -> [CaptureHandle] {
+        let layout = engine.memoryLayout
+        return (0..<engine.queues.count).map { j in
+            CaptureHandle(interface: interface, index: j, group: engine.group, bases: layout.bases,
+                          deviceQueues: layout.deviceQueues, source: state, filter: settings.filter,
+                          snapLength: settings.snapLength, readTimeoutNanoseconds: settings.readTimeoutNanoseconds,
+                          consumer: engine.consumer(j))
+        }
     }
 
     /// Starts every engine's capture threads.
@@ -151,7 +201,7 @@ public final class Capture: @unchecked Sendable {
 
     /// Marks the capture finished (blocked handle calls return ``DispatchResult/finished``
     /// within 100 ms, ``CaptureHandle/breakCheckNanoseconds``), then closes every engine: capture threads stopped,
-    /// XDP programs detached first, sockets closed, pools freed. Idempotent.
+    /// XDP programs detached first, sockets closed (AF_PACKET rings unmapped), pools freed. Idempotent.
     /// Handles must have stopped (use ``CaptureHandle/breakLoop()`` and join).
     public func close() {
         state.closed.store(true, ordering: .releasing)

@@ -105,7 +105,7 @@ public struct HandleStatistics: Sendable, Hashable, Codable {
 public final class CaptureHandle: @unchecked Sendable {
     /// The interface this handle's queue belongs to.
     public let interface: String
-    /// The device rx queue.
+    /// The device rx queue (AF_PACKET backend: the fanout socket's number, 0 ..< sockets).
     public let queue: Int
     /// The queue's index in its buddy group.
     public let index: Int
@@ -123,7 +123,7 @@ public final class CaptureHandle: @unchecked Sendable {
     @usableFromInline let source: any ChunkSourceState
     /// The engine's consumer endpoint of this queue, whose futex the blocking waits sleep on
     /// (nil for handles without an engine).
-    let consumer: CaptureConsumer?
+    let consumer: (any ChunkConsumer)?
     /// The longest single futex sleep of a blocking wait: how late ``Capture/finish()``
     /// may be seen (``breakLoop()`` wakes the wait at once).
     public static let breakCheckNanoseconds: UInt64 = 100_000_000
@@ -142,7 +142,7 @@ public final class CaptureHandle: @unchecked Sendable {
     /// Capture passes the engine's `consumer` for the queue so blocking waits sleep on its futex.
     public init(interface: String, index: Int, group: BuddyGroup, bases: UnsafePointer<UnsafeMutableRawPointer>,
                 deviceQueues: UnsafePointer<Int>, source: any ChunkSourceState, filter: PacketPredicate?,
-                snapLength: Int, readTimeoutNanoseconds: UInt64, consumer: CaptureConsumer? = nil) {
+                snapLength: Int, readTimeoutNanoseconds: UInt64, consumer: (any ChunkConsumer)? = nil) {
         self.consumer = consumer
         self.interface = interface
         self.index = index

@@ -42,12 +42,27 @@ public struct AFPacketOptions: Sendable {
 /// block travels as `ChunkHandle(queue: socket, chunk: block, generation: low 32
 /// bits of the block's tp_seq_num, start: 0, count: num_pkts)` through the same
 /// ``BuddyGroup`` lanes as AF_XDP chunks, so basic/advanced mode and offload
-/// between consumers are the very same code. The group's ``ChunkPool``s are not
-/// used for frames (the ring is the pool): the group is built with a geometry
-/// whose R equals the number of blocks per socket, so (i) each lane holds 2·R ≥
-/// blocks handles, and a socket never has more than `blocks` handles out, so
-/// ``BuddyGroup/place(_:from:)`` cannot fail; (ii) the offload threshold T is a
-/// percentage of the socket's blocks, as it is of R on AF_XDP.
+/// between consumers are the very same code. The group's ``ChunkPool``s hold no
+/// frames (the ring is the pool): the group is built with the geometry
+/// ``AFPacketGeometry/poolGeometry``, R = blocks per socket and M = N = the most
+/// packets a block can hold, so (i) each lane holds 2·R ≥ blocks handles, and a
+/// socket never has more than `blocks` handles out, so ``BuddyGroup/place(_:from:)``
+/// cannot fail; (ii) the offload threshold T is a percentage of the socket's
+/// blocks, as it is of R on AF_XDP; (iii) each block has a descriptor table of M
+/// cells in its socket's pool.
+///
+/// **Descriptors: one packet-access path for both backends.** When the capture
+/// thread places a retired block it walks the block's `tpacket3_hdr` chain once
+/// and writes one ``CellDescriptor`` per packet into the block's table
+/// (``BuddyGroup/withDescriptorTable(queue:chunk:_:)``): address = offset of the
+/// frame's first byte (`tp_mac`) from the socket ring's mmap base, length =
+/// `tp_snaplen`, timestamp = `tp_sec`·10⁹ + `tp_nsec`. Consumers, the capture
+/// writer and the pcap-style handles then read a block exactly as an AF_XDP chunk:
+/// ``BuddyGroup/descriptors(of:)`` plus the per-group-index base address of
+/// ``memoryLayout`` (here: the ring's mmap base). The walk was already needed for
+/// the byte counter, and it replaces the walk each consumer did before; the cost
+/// is a 24-byte store per packet on the capture thread, and M·28 bytes of table
+/// per block (≈ 44% of the ring at the 64-byte bound).
 ///
 /// **What differs from AF_XDP.** A block cannot be handed out in slices (the
 /// kernel owns it until it retires), and blocks come back to the kernel in any
@@ -72,7 +87,9 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
     private let running: UnsafeAtomic<Bool>
     private let stopFD: Int32
     let wakeups: ConsumerWakeups
+    /// Ring mmap base per socket (the per-group-index base of ``memoryLayout``).
     private let bases: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    /// Socket label per group index (``queues``).
     private let labels: UnsafeMutablePointer<Int>
     private var closed = false
 
@@ -97,7 +114,7 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
         }
         let ifindex = try Sys.interfaceIndex(interface)
         var config = configuration
-        config.geometry = PoolGeometry(cellsPerChunk: 8, chunksPerPool: options.geometry.blocks, fillRingSize: 8)
+        config.geometry = options.geometry.poolGeometry
         do { group = try BuddyGroup(queueCount: sockets, configuration: config) } catch {
             throw XDPError("configuration", kind: .usage, message: error.message)
         }
@@ -149,6 +166,13 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
         return false
     }
 
+    /// Where packets live, per group index: the socket's ring mmap base (descriptor
+    /// addresses are offsets from it) and the socket label. Valid until the engine
+    /// is released (``close()`` unmaps the rings: read no packet after it).
+    public var memoryLayout: (bases: UnsafePointer<UnsafeMutableRawPointer>, deviceQueues: UnsafePointer<Int>) {
+        (UnsafePointer(bases), UnsafePointer(labels))
+    }
+
     public var attachDescription: String { "afpacket/\(options.fanout.rawValue)\(options.rollover ? "+rollover" : "")" }
     public var maxPacketsPerChunk: Int { options.geometry.maxPacketsPerBlock }
     public var geometryDescription: String { "TPACKET_V3 \(options.geometry)" }
@@ -174,8 +198,7 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
 
     public func consumer(_ index: Int) -> AFPacketConsumer {
         precondition(index >= 0 && index < queues.count, "consumer index \(index) out of range")
-        return AFPacketConsumer(index: index, group: group, rings: bases, labels: labels,
-                                blockSize: options.geometry.blockSize, wakeups: wakeups)
+        return AFPacketConsumer(index: index, group: group, rings: bases, labels: labels, wakeups: wakeups)
     }
 
     /// Stops the capture threads, reads the final kernel counters and closes the
@@ -215,6 +238,10 @@ final class AFPacketRing: @unchecked Sendable {
     let group: BuddyGroup
     let counters: CounterBlock
     let blocks: Int
+    /// Bytes per block (block b starts at `ring + b · blockSize`).
+    let blockSize: Int
+    /// The descriptor table's cells per block (M): packets in a block never exceed it.
+    let maxPackets: Int
     /// Per block: 1 while the block is handed out (placed, not yet recycled).
     let outstanding: UnsafeMutablePointer<UInt8>
     /// The next block the kernel retires (it fills blocks in ring order).
@@ -230,6 +257,8 @@ final class AFPacketRing: @unchecked Sendable {
         self.group = group
         counters = group.captureCounters(index)
         blocks = socket.geometry.blocks
+        blockSize = socket.geometry.blockSize
+        maxPackets = group.configuration.geometry.cellsPerChunk
         outstanding = .allocate(capacity: blocks)
         outstanding.initialize(repeating: 0, count: blocks)
         publishGauges()
@@ -257,14 +286,23 @@ final class AFPacketRing: @unchecked Sendable {
                 cursor = cursor &+ 1 == blocks ? 0 : cursor &+ 1
                 continue
             }
-            // Bytes: the packet headers of the block (one cache line each; the
-            // packets themselves are left to the consumers).
-            var offset = TPacketBlock.firstPacket(block)
-            var bytes: UInt64 = 0
-            for _ in 0..<count {
-                let header = UnsafeRawPointer(block + offset).assumingMemoryBound(to: tpacket3_hdr.self)
-                bytes &+= UInt64(header.pointee.tp_len)
-                offset &+= Int(header.pointee.tp_next_offset)
+            // One walk over the packet headers (a cache line each; the frames are
+            // left to the consumers): the block's descriptor table and the bytes.
+            // Plain stores, published by the capture lane's release in place().
+            precondition(Int(count) <= maxPackets, "AF_PACKET: block of \(count) packets > bound \(maxPackets)")
+            let blockOffset = UInt64(cursor &* blockSize)
+            let bytes = group.withDescriptorTable(queue: index, chunk: cursor) { cells -> UInt64 in
+                var offset = TPacketBlock.firstPacket(block)
+                var bytes: UInt64 = 0
+                for c in 0..<Int(count) {
+                    let header = UnsafeRawPointer(block + offset).assumingMemoryBound(to: tpacket3_hdr.self)
+                    let h = header.pointee
+                    bytes &+= UInt64(h.tp_len)
+                    cells[c] = CellDescriptor(address: blockOffset &+ UInt64(offset &+ Int(h.tp_mac)), length: h.tp_snaplen,
+                                              timestamp: UInt64(h.tp_sec) &* 1_000_000_000 &+ UInt64(h.tp_nsec))
+                    offset &+= Int(h.tp_next_offset)
+                }
+                return bytes
             }
             let handle = ChunkHandle(queue: UInt16(index), chunk: UInt32(cursor),
                                      generation: UInt32(truncatingIfNeeded: sequence), start: 0, count: count)

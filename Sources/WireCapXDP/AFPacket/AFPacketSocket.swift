@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Atomics
 import CXDP
+import WireCapCore
 
 // The AF_PACKET syscalls, wrapped once (through `syscall(_:_:)` of Syscall.swift,
 // which retries EINTR and converts errno): socket, the TPACKET_V3 ring setup,
@@ -58,12 +59,25 @@ public struct AFPacketGeometry: Sendable, Hashable, CustomStringConvertible {
 
     /// An upper bound of packets in one block: every packet takes at least 64
     /// bytes (its 48-byte `tpacket3_hdr` plus the frame, 16-byte aligned).
+    /// A power of two (the block size is one), 64 … 65536.
     public var maxPacketsPerBlock: Int { blockSize / 64 }
 
-    /// Checks the block size (a power of two, 4 KiB … 1 GiB) and count (2 … 2^20).
+    /// The geometry of the buddy group's pools on this backend: R = ``blocks``,
+    /// M = N = ``maxPacketsPerBlock`` (so R > N/M = 1 holds and every block has a
+    /// descriptor table big enough for any block), frame size 2048. The pools'
+    /// frames are never used (the ring holds the packets); M and R size the
+    /// descriptor tables, the lanes (2·R) and the offload threshold (T% of R).
+    public var poolGeometry: PoolGeometry {
+        PoolGeometry(cellsPerChunk: maxPacketsPerBlock, chunksPerPool: blocks, fillRingSize: maxPacketsPerBlock, frameSize: 2048)
+    }
+
+    /// Checks the block size (a power of two, 4 KiB … 4 MiB) and count (2 … 2^20).
+    ///
+    /// The 4 MiB limit: a block's descriptor table has ``maxPacketsPerBlock`` cells,
+    /// which as the pool's M must divide an N of at most 65536.
     public func validate() throws(XDPError) {
-        guard blockSize >= 4096, blockSize <= 1 << 30, blockSize & (blockSize - 1) == 0 else {
-            throw XDPError.usage("block size", "--block-size must be a power of two of at least 4 KiB, got \(blockSize) bytes")
+        guard blockSize >= 4096, blockSize <= 1 << 22, blockSize & (blockSize - 1) == 0 else {
+            throw XDPError.usage("block size", "--block-size must be a power of two, 4 KiB ... 4 MiB, got \(blockSize) bytes")
         }
         guard blocks >= 2, blocks <= 1 << 20 else {
             throw XDPError.usage("blocks", "--blocks must be 2...1048576, got \(blocks)")

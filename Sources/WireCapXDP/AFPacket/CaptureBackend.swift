@@ -17,6 +17,11 @@ public protocol ChunkConsumer: Sendable {
     func nextChunk() -> ChunkHandle?
     /// The next chunk, sleeping up to `timeoutNanoseconds` while none waits.
     func waitChunk(timeoutNanoseconds: UInt64) -> ChunkHandle?
+    /// Like ``waitChunk(timeoutNanoseconds:)``, returning `nil` as soon as `stop()`
+    /// is true (checked before sleeping and after each wake-up; see ``interruptWait()``).
+    func waitChunk(timeoutNanoseconds: UInt64, unless stop: () -> Bool) -> ChunkHandle?
+    /// Wakes the consumer if it sleeps in ``waitChunk(timeoutNanoseconds:unless:)``. Any thread.
+    func interruptWait()
     /// Calls `body` with each packet of `handle`, in receive order; views must not escape.
     func withPackets(of handle: ChunkHandle, _ body: (PacketView) throws -> Void) rethrows
     /// Gives the chunk back to its owner.
@@ -25,9 +30,17 @@ public protocol ChunkConsumer: Sendable {
     func countDeliveryDrops(_ packets: Int)
 }
 
-/// A live capture engine as a ``CaptureSession`` sees it: queues with consumers,
-/// the buddy group whose lanes carry the chunks, and its counters.
-/// ``CaptureEngine`` (AF_XDP) and ``AFPacketEngine`` implement it.
+/// A live capture engine as a ``CaptureSession``, the ``CaptureWriter`` and the
+/// WireCap API see it: queues with consumers, the buddy group whose lanes carry
+/// the chunks, where packets live, and its counters. ``CaptureEngine`` (AF_XDP)
+/// and ``AFPacketEngine`` implement it.
+///
+/// **One packet-access path.** On both backends the packets of a handle are
+/// `group.descriptors(of: handle)` (address, length, timestamp per packet) read
+/// against `memoryLayout.bases[Int(handle.queue)]`: the UMEM area on AF_XDP, the
+/// socket's TPACKET_V3 ring on AF_PACKET (whose capture thread writes the
+/// descriptors when it places a block). Code that reads packets outside a
+/// consumer (the writer thread, a ``CaptureHandle``) needs nothing else.
 ///
 /// - warning: `start`, `close` and `consumer(_:)` from one control thread.
 public protocol CaptureBackend: AnyObject, Sendable {
@@ -40,6 +53,9 @@ public protocol CaptureBackend: AnyObject, Sendable {
     var group: BuddyGroup { get }
     /// How the backend is attached, for the report (`native`, `generic`, `afpacket/hash`, …).
     var attachDescription: String { get }
+    /// Per group index: the base address that descriptor addresses are offsets from,
+    /// and the queue label (``queues``). Valid until the engine is released.
+    var memoryLayout: (bases: UnsafePointer<UnsafeMutableRawPointer>, deviceQueues: UnsafePointer<Int>) { get }
     /// The most packets one chunk can hold (bitmaps sized per chunk).
     var maxPacketsPerChunk: Int { get }
     /// The buffer shape, for the report (pool geometry, or ring blocks).

@@ -60,8 +60,13 @@ public struct CaptureWriterReport: Sendable, Codable {
 }
 
 /// The capture writer: one thread writing the packets of chunks the consumers
-/// hand over, straight from UMEM with vectored writes, then handing the chunks
-/// back for recycling.
+/// hand over, straight from capture memory (UMEM on AF_XDP, the TPACKET_V3 ring
+/// on AF_PACKET), then handing the chunks back for recycling.
+///
+/// Backend-agnostic: it reads a chunk's packets through the buddy group's
+/// descriptors and the backend's ``CaptureBackend/memoryLayout`` bases, which
+/// both backends provide (see ``CaptureBackend``), so it never needs to know
+/// which one captured them.
 ///
 /// ```
 ///  consumer j ──HandoffRing j──▶ writer thread ──writev──▶ file(s)
@@ -71,14 +76,19 @@ public struct CaptureWriterReport: Sendable, Codable {
 /// ```
 ///
 /// A full handoff ring (the disk is slower than the traffic) makes the consumer
-/// drop the chunk at once, counted with ``CaptureConsumer/countDeliveryDrops(_:)``:
+/// drop the chunk at once, counted with ``ChunkConsumer/countDeliveryDrops(_:)``:
 /// capture threads never wait for the disk.
 ///
 /// - warning: ``reserve(_:)``, ``publish(_:)``, ``reclaim(_:consumer:)`` and
 ///   ``closeQueue(_:)`` only from consumer thread `j`.
 public final class CaptureWriter: @unchecked Sendable {
     public let output: CaptureOutput
-    let consumers: [CaptureConsumer]
+    /// The backend's buddy group (descriptors of handed-over chunks).
+    let group: BuddyGroup
+    /// Per group index: the base that descriptor addresses are offsets from.
+    let bases: UnsafePointer<UnsafeMutableRawPointer>
+    /// Keeps the backend (and so `bases`) alive as long as the writer.
+    private let backend: any CaptureBackend
     let handoff: [HandoffRing]
     let done: [SPSCRing<ChunkHandle>]
     let files: [CaptureFile]
@@ -97,14 +107,19 @@ public final class CaptureWriter: @unchecked Sendable {
     private var written = 0
     private var finished = false
 
-    /// Opens the first file(s). - Throws: `open(2)` failures.
-    public init(output: CaptureOutput, engine: CaptureEngine) throws(XDPError) {
+    /// Opens the first file(s) for the packets of `engine`'s queues (either backend).
+    /// Handoff entries are sized for ``CaptureBackend/maxPacketsPerChunk`` packets;
+    /// the default queue capacity is half the pool's R (AF_PACKET: half the blocks).
+    /// - Throws: `open(2)` failures.
+    public init(output: CaptureOutput, engine: any CaptureBackend) throws(XDPError) {
         self.output = output
         let n = engine.queues.count
-        consumers = (0..<n).map { engine.consumer($0) }
+        backend = engine
+        group = engine.group
+        bases = engine.memoryLayout.bases
         let geometry = engine.group.configuration.geometry
         let capacity = output.queueCapacity > 0 ? output.queueCapacity : max(1, geometry.chunksPerPool / 2)
-        handoff = (0..<n).map { _ in HandoffRing(capacity: capacity, cellsPerChunk: geometry.cellsPerChunk) }
+        handoff = (0..<n).map { _ in HandoffRing(capacity: capacity, cellsPerChunk: max(geometry.cellsPerChunk, engine.maxPacketsPerChunk)) }
         done = (0..<n).map { _ in SPSCRing<ChunkHandle>.allocate(capacity: Self.powerOfTwo(atLeast: capacity)) }
         closed = (0..<n).map { _ in UnsafeAtomic<Bool>.create(false) }
         finishing = .create(false)
@@ -151,7 +166,7 @@ public final class CaptureWriter: @unchecked Sendable {
 
     /// Recycles every chunk the writer has finished with. - Returns: how many.
     @discardableResult
-    func reclaim(_ j: Int, consumer: CaptureConsumer) -> Int {
+    func reclaim<C: ChunkConsumer>(_ j: Int, consumer: C) -> Int {
         var k = 0
         while let h = done[j].dequeue() { consumer.recycle(h); k += 1 }
         return k
@@ -223,7 +238,7 @@ public final class CaptureWriter: @unchecked Sendable {
 
     private func emit(_ file: CaptureFile, _ j: Int, _ d: CellDescriptor, _ handle: ChunkHandle) {
         guard output.packetLimit.map({ written < $0 }) ?? true else { report.overLimit += 1; return }
-        let base = UnsafeRawPointer(consumers[j].bases[Int(handle.queue)])
+        let base = UnsafeRawPointer(bases[Int(handle.queue)])
         let bytes = UnsafeRawBufferPointer(start: base + Int(d.address), count: Int(d.length))
         do {
             try file.append(bytes, timestamp: d.timestamp, interface: output.perQueueFiles ? 0 : j)
@@ -240,7 +255,7 @@ public final class CaptureWriter: @unchecked Sendable {
             for k in 0..<n {
                 let e = ring.peek(k)
                 let handle = e.handle.pointee
-                let descriptors = consumers[j].group.descriptors(of: handle)
+                let descriptors = group.descriptors(of: handle)
                 for i in 0..<descriptors.count where isKept(e, i) {
                     emit(files[j], j, descriptors[i], handle)
                 }
@@ -257,7 +272,7 @@ public final class CaptureWriter: @unchecked Sendable {
         while finishedEntries[j] < ring.available() {
             let e = ring.peek(finishedEntries[j])
             let handle = e.handle.pointee
-            let descriptors = consumers[j].group.descriptors(of: handle)
+            let descriptors = group.descriptors(of: handle)
             while cursor[j] < descriptors.count && !isKept(e, cursor[j]) { cursor[j] += 1 }
             if cursor[j] < descriptors.count { return (descriptors[cursor[j]], handle) }
             finishedEntries[j] += 1

@@ -98,7 +98,7 @@ final class StatisticsTicker: Sendable {
             usleep(20_000)
             guard Date() >= next else { continue }
             next = next.addingTimeInterval(period)
-            let groups = engines.map { (interface: $0.interface, queues: $0.queues, stats: $0.statistics(), chunksPerPool: chunksPerPool) }
+            let groups = engines.map { (interface: $0.interface, queues: $0.queues, stats: $0.statistics(), chunksPerPool: $0.group.configuration.geometry.chunksPerPool) }
             if let exporter { for g in groups { exporter.update(interface: g.interface, g.stats, deviceQueues: g.queues) } }
             if printLines { for line in live.lines(groups) { FileHandle.standardError.write(Data("wirecap: \(line)\n".utf8)) } }
         }

@@ -17,12 +17,14 @@ struct AnalyzeCommand: ParsableCommand {
         abstract: "Run analyzers (counters, top flows, pkt_handler load, IPv4 counter) live with -i or on a trace with -r.",
         discussion: """
         Live: one worker per queue, pinned with --worker-cpus, run to completion over the WireCap handles; \
-        per-worker flow tables merge exactly even when offload splits a flow between workers. Offline: the \
+        per-worker flow tables merge exactly even when offload splits a flow between workers. --backend \
+        afpacket runs the same workers over AF_PACKET TPACKET_V3 sockets (-q N: N fanout sockets). Offline: the \
         same analyzers over -r FILE. Exit status: 0 ok, 1 runtime failure, 2 usage error.
         """)
 
     @OptionGroup var engine: EngineOptionsGroup
     @OptionGroup var runOptions: RunOptionsGroup
+    @OptionGroup var backendOptions: BackendOptionsGroup
 
     @Option(name: .customShort("r"), help: ArgumentHelp("Analyze this pcap/pcapng file instead of capturing.", valueName: "file"))
     var readFile: String?
@@ -54,6 +56,7 @@ struct AnalyzeCommand: ParsableCommand {
     func validate() throws {
         if readFile == nil && engine.interfaces.isEmpty { throw ValidationError("name an interface with -i or a trace file with -r") }
         if readFile != nil && !engine.interfaces.isEmpty { throw ValidationError("-i and -r exclude each other: capture live or read a file") }
+        if backendOptions.isAFPacket, let q = engine.queues, let n = Int(q), n < 1 { throw ValidationError("-q with --backend afpacket: at least 1 socket") }
         if top < 0 { throw ValidationError("--top must be ≥ 0, got \(top)") }
         if load < 0 { throw ValidationError("--load must be ≥ 0, got \(load)") }
         if workers < 1 { throw ValidationError("--workers must be at least 1, got \(workers)") }
@@ -106,8 +109,15 @@ struct AnalyzeCommand: ParsableCommand {
         settings.busyPoll = engine.busyPoll
         settings.hugePages = engine.hugepages
         settings.force = engine.force
-        let queues = engine.queues.flatMap(IndexList.parse)
-        let capture = try Capture.open(engine.interfaces.map { InterfaceSelection($0, queues: queues) }, configuration: settings)
+        settings.backend = backendOptions.choice
+        settings.afpacketGeometry = backendOptions.geometry
+        let selections = engine.interfaces.map { name in
+            // AF_PACKET: -q N is a socket count (as in `capture`); the selection's queues give the sockets.
+            backendOptions.isAFPacket
+                ? InterfaceSelection(name, queues: Array(0..<BackendOptionsGroup.sockets(queues: engine.queues, interface: name)))
+                : InterfaceSelection(name, queues: engine.queues.flatMap(IndexList.parse))
+        }
+        let capture = try Capture.open(selections, configuration: settings)
         var server: MetricsServer?
         let exporter = MetricsExporter()
         if let m = runOptions.metrics {
@@ -122,7 +132,7 @@ struct AnalyzeCommand: ParsableCommand {
         }
         let runner = AnalyzerRunner(analyzer: analyzers, handles: capture.handles, cpus: workerCpus.flatMap(IndexList.parse) ?? [])
         do { try runner.start() } catch { capture.close(); throw error }
-        Output.note("analyzing \(engine.interfaces.joined(separator: ",")) (\(capture.handles.count) queue\(capture.handles.count == 1 ? "" : "s"), \(core.mode) mode); Ctrl-C to stop")
+        Output.note("analyzing \(engine.interfaces.joined(separator: ",")) (\(capture.handles.count) queue\(capture.handles.count == 1 ? "" : "s"), \(backendOptions.isAFPacket ? capture.engines[0].attachDescription + ", " : "")\(core.mode) mode); Ctrl-C to stop")
         let started = Date()
         var live = LiveStatistics()
         var nextStats = Date().addingTimeInterval(runOptions.statsInterval)
@@ -133,7 +143,7 @@ struct AnalyzeCommand: ParsableCommand {
             if let c = runOptions.count, capture.handles.reduce(0, { $0 + $1.stats().queue.packetsConsumed }) >= UInt64(c) { reason = "count"; break }
             if Date() >= nextStats {
                 nextStats = Date().addingTimeInterval(runOptions.statsInterval)
-                let groups = capture.engines.map { (interface: $0.interface, queues: $0.queues, stats: $0.statistics(), chunksPerPool: core.geometry.chunksPerPool) }
+                let groups = capture.engines.map { (interface: $0.interface, queues: $0.queues, stats: $0.statistics(), chunksPerPool: $0.group.configuration.geometry.chunksPerPool) }
                 for g in groups { exporter.update(interface: g.interface, g.stats, deviceQueues: g.queues) }
                 if runOptions.statsInterval > 0 && !runOptions.json { for line in live.lines(groups) { Output.note(line) } }
             } else if server != nil && runOptions.statsInterval == 0 {

@@ -67,30 +67,10 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Deliver 1 packet in N, the others are counted (1: every packet).", valueName: "N"))
     var sample = 1
 
-    @Option(help: ArgumentHelp("Capture backend: xdp (AF_XDP) or afpacket (AF_PACKET TPACKET_V3 rings in one PACKET_FANOUT group, a retired block per chunk: the fallback without AF_XDP). With afpacket, -q N opens N fanout sockets (a list such as 0,1 opens one per entry; default: one per rx queue).", valueName: "backend"))
-    var backend: String = "xdp"
-
-    @Option(help: ArgumentHelp("afpacket: how the fanout group spreads packets: hash (flow), cpu, lb (round-robin) or qm (rx queue).", valueName: "mode"))
-    var fanout: String = FanoutMode.hash.rawValue
-
-    @Flag(help: "afpacket: PACKET_FANOUT_FLAG_ROLLOVER, the kernel moves a packet to another socket when its ring is full (default: off).")
-    var rollover = false
-
-    @Option(help: ArgumentHelp("afpacket: TPACKET_V3 blocks per socket (a block is a chunk).", valueName: "count"))
-    var blocks = AFPacketGeometry.default.blocks
-
-    @Option(help: ArgumentHelp("afpacket: block size in KiB, a power of two ≥ 4.", valueName: "KiB"))
-    var blockSize = AFPacketGeometry.default.blockSize / 1024
+    @OptionGroup var backendOptions: BackendOptionsGroup
 
     /// `true` with `--backend afpacket`.
-    var isAFPacket: Bool { backend == "afpacket" }
-
-    /// AF_PACKET sockets for `interface`: `-q N` is a count, a list one socket per entry.
-    func afpacketSockets(_ interface: String) -> Int {
-        guard let q = engineOptions.queues else { return InterfaceInfo.rxQueueCount(interface) }
-        if let n = Int(q) { return n }
-        return parseIndexList(q)?.count ?? 1
-    }
+    var isAFPacket: Bool { backendOptions.isAFPacket }
 
     @Argument(help: "Filter expression in tcpdump syntax; packets it rejects are counted, not delivered (default: every packet).")
     var expression: [String] = []
@@ -111,15 +91,7 @@ struct CaptureCommand: ParsableCommand {
             CLI.usage("-C, -G, -W and --per-queue-files need -w FILE")
         }
         if sample < 1 { CLI.usage("--sample must be at least 1") }
-        if backend != "xdp" && backend != "afpacket" { CLI.usage("--backend must be xdp or afpacket, got '\(backend)'") }
-        if FanoutMode(rawValue: fanout) == nil { CLI.usage("--fanout must be hash, cpu, lb or qm, got '\(fanout)'") }
-        if isAFPacket {
-            if writeFile != nil { CLI.usage("-w needs --backend xdp (the capture writer reads AF_XDP chunks)") }
-            if let q = engineOptions.queues, let n = Int(q), n < 1 { CLI.usage("-q with --backend afpacket: at least 1 socket") }
-            do { try AFPacketGeometry(blockSize: blockSize * 1024, blocks: blocks).validate() } catch { CLI.usage(error.description) }
-        } else if fanout != FanoutMode.hash.rawValue || rollover {
-            CLI.usage("--fanout and --rollover need --backend afpacket")
-        }
+        if isAFPacket, let q = engineOptions.queues, let n = Int(q), n < 1 { CLI.usage("-q with --backend afpacket: at least 1 socket") }
         do { _ = try packetFilter() } catch { CLI.usage(error.description) }
     }
 
@@ -173,25 +145,25 @@ struct CaptureCommand: ParsableCommand {
         do throws(XDPError) {
             for name in engineOptions.interfaces {
                 let engine: any CaptureBackend
-                let writer: CaptureWriter?
                 if isAFPacket {
                     var a = AFPacketOptions()
-                    a.geometry = AFPacketGeometry(blockSize: blockSize * 1024, blocks: blocks)
-                    a.fanout = FanoutMode(rawValue: fanout) ?? .hash
-                    a.rollover = rollover
+                    a.geometry = backendOptions.geometry
+                    a.fanout = backendOptions.fanoutMode
+                    a.rollover = backendOptions.rollover
                     a.cpus = options.cpus
                     a.captureThreads = options.captureThreads
                     a.quiet = options.quiet
-                    engine = try AFPacketEngine(interface: name, sockets: afpacketSockets(name), configuration: configuration, options: a)
-                    writer = nil
+                    engine = try AFPacketEngine(interface: name, sockets: BackendOptionsGroup.sockets(queues: engineOptions.queues, interface: name),
+                                                configuration: configuration, options: a)
                 } else {
                     let queueList = engineOptions.queues.flatMap(parseIndexList) ?? Array(0..<InterfaceInfo.rxQueueCount(name))
-                    let xdp = try CaptureEngine(interface: name, queues: queueList, configuration: configuration, options: options)
-                    engine = xdp
-                    do { writer = try captureOutput().map { o throws(XDPError) in try CaptureWriter(output: o, engine: xdp) } } catch {
-                        xdp.close()
-                        throw error
-                    }
+                    engine = try CaptureEngine(interface: name, queues: queueList, configuration: configuration, options: options)
+                }
+                // The writer reads either backend's chunks the same way (descriptors + memory bases).
+                let writer: CaptureWriter?
+                do { writer = try captureOutput().map { o throws(XDPError) in try CaptureWriter(output: o, engine: engine) } } catch {
+                    engine.close()
+                    throw error
                 }
                 sessions.append(CaptureSession(engine: engine, consumerCost: consumerCost, verify: verify,
                                                consumerCPUs: consumerCpus.flatMap(parseIndexList) ?? [],
