@@ -173,6 +173,20 @@ struct AFPacketConfigurationTests {
         #expect(AFPacketGeometry(blockSize: 65536, blocks: 4).maxPacketsPerBlock == 1024)
     }
 
+    @Test("pool geometry: M = N = packets per block (a valid pool shape for every valid ring), R = blocks; blocks > 4 MiB refused")
+    func poolGeometry() throws {
+        for kib in [4, 16, 256, 4096] {
+            for blocks in [2, 64, 1024] {
+                let g = AFPacketGeometry(blockSize: kib * 1024, blocks: blocks)
+                try g.validate()
+                let p = g.poolGeometry
+                #expect(p.cellsPerChunk == g.maxPacketsPerBlock && p.fillRingSize == p.cellsPerChunk && p.chunksPerPool == blocks)
+                #expect(throws: Never.self) { try p.validate() }
+            }
+        }
+        #expect(throws: XDPError.self) { try AFPacketGeometry(blockSize: 8 << 20, blocks: 4).validate() }
+    }
+
     @Test("fanout modes by name: hash, cpu, lb, qm")
     func fanoutModes() {
         #expect(FanoutMode.allCases.map(\.rawValue) == ["hash", "cpu", "lb", "qm"])
