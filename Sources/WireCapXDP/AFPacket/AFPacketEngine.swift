@@ -62,7 +62,11 @@ public struct AFPacketOptions: Sendable {
 /// ``memoryLayout`` (here: the ring's mmap base). The walk was already needed for
 /// the byte counter, and it replaces the walk each consumer did before; the cost
 /// is a 24-byte store per packet on the capture thread, and M·28 bytes of table
-/// per block (≈ 44% of the ring at the 64-byte bound).
+/// per block (≈ 44% of the ring at the 64-byte bound). Measured on a model of both
+/// walks (synthetic 256 KiB blocks, `swiftc -O`, this 2-core VM): the capture walk
+/// went from ≈ 7 to 8–12 ns per packet at 64-byte frames (14–18 ns at 1500 bytes),
+/// the consumer walk from ≈ 7.5 to 5.5–6 ns (≈ 20 to 3–5 ns at 1500 bytes): the
+/// work moves from consumers to the capture thread, the total stays about the same.
 ///
 /// **What differs from AF_XDP.** A block cannot be handed out in slices (the
 /// kernel owns it until it retires), and blocks come back to the kernel in any
