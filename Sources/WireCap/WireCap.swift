@@ -1,6 +1,8 @@
 // WireCap: the application face of the WireCap engine.
 //
-//   Capture.open(…)            one engine per interface, a handle per queue
+//   Capture.open(…)            one engine per interface, a handle per queue; AF_XDP or
+//                              AF_PACKET TPACKET_V3 (CaptureSettings.backend): handles read
+//                              both through the buddy group's descriptors + memory bases
 //     └─ CaptureHandle         pcap-style calls: dispatch / loop / next / stats / breakLoop,
 //                              withNextChunk (zero-copy batches), chunks() (AsyncSequence)
 //   SyntheticCapture           the same handles over WireCapCore alone (no kernel):
