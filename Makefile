@@ -18,7 +18,8 @@ demo: release
 	.build/release/wirecap demo
 
 # All tests, then the core's tests again under ThreadSanitizer with the internal
-# invariant checks compiled in. The TSan pass is a release build on purpose: in a
+# invariant checks compiled in (plus the consumer-cost check, which only an optimised
+# build can fail). The TSan pass is a release build on purpose: in a
 # debug build the generic ring is not specialised, its slot copies go through
 # uninstrumented runtime witnesses, and TSan misses a broken memory ordering
 # (checked: a relaxed producer store is caught in release, not in debug).
@@ -30,7 +31,7 @@ test: bootstrap
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test -c release --sanitize=thread --scratch-path .build-tsan \
-		-Xswiftc -DWIRECAP_INTERNAL_CHECKS --filter 'WireCapCoreTests'
+		-Xswiftc -DWIRECAP_INTERNAL_CHECKS --filter 'WireCapCoreTests|costGrowsWithRuns'
 
 bench: bootstrap
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark

@@ -8,6 +8,13 @@
 /// `tcpdump -dd 'udp and dst port 9'`, which matches every generator packet.
 ///
 /// ``apply(_:)`` allocates nothing.
+///
+/// Each run starts with the accumulator holding the previous run's result, so the
+/// x runs are a dependency chain the optimiser cannot fold into one: with identical
+/// inputs the (pure) interpreter call was once hoisted out of the loop, and X = 300
+/// cost what X = 1 costs (found by the e2e harness's consumer-cost check; a unit
+/// test now checks that the cost grows with x). The filter's first instruction
+/// loads the accumulator from the packet, so the seed never changes the verdict.
 public final class ConsumerCost: @unchecked Sendable {
     /// One classic BPF instruction (`struct sock_filter`).
     public struct Instruction: Sendable, Hashable {
@@ -57,13 +64,19 @@ public final class ConsumerCost: @unchecked Sendable {
     @inline(__always)
     public func apply(_ bytes: UnsafeRawBufferPointer) -> Int {
         var matched = 0
-        for _ in 0..<runs where run(bytes) != 0 { matched &+= 1 }
+        var previous: UInt32 = 0
+        for _ in 0..<runs {
+            previous = run(bytes, accumulator: previous)
+            if previous != 0 { matched &+= 1 }
+        }
         return matched
     }
 
     /// One run of the filter: the snapshot length it accepts (0 = reject).
-    public func run(_ p: UnsafeRawBufferPointer) -> UInt32 {
-        var a: UInt32 = 0, x: UInt32 = 0
+    /// - Parameter accumulator: the A register's initial value (see the type's note).
+    @inline(never)
+    public func run(_ p: UnsafeRawBufferPointer, accumulator: UInt32 = 0) -> UInt32 {
+        var a: UInt32 = accumulator, x: UInt32 = 0
         var pc = 0
         let n = p.count
         @inline(__always) func byte(_ o: Int) -> UInt32? { o >= 0 && o < n ? UInt32(p[o]) : nil }
