@@ -381,7 +381,7 @@ class Runner:
                     "--consumer-cost", str(cost), "--json"]
             if engine == "wirecap_afpacket":
                 argv += ["--backend", "afpacket", "--fanout", "hash"]
-            return argv + self.args.wirecap_args.split()
+            return argv + track + self.args.wirecap_args.split()
         if engine == "afpacket_hash":
             return [b("afpacket_v3"), "-i", self.bed.cap, "-q", q, "--fanout", "hash", "--cost", str(cost)] + track
         if engine == "afpacket_hash_rollover":

@@ -54,6 +54,8 @@ public struct CaptureReport: Sendable, Codable {
     public var verification: SequenceVerifier.Report?
     /// What the capture writer (`-w`) wrote, when there was one.
     public var output: CaptureWriterReport?
+    /// Flows processed by more than one consumer (`--flows`), when tracked.
+    public var flows: FlowSplitReport?
     /// Packets the filter rejected / the sampler skipped, all queues.
     public var filteredOut: Int { queues.reduce(0) { $0 + $1.filteredOut } }
     public var sampledOut: Int { queues.reduce(0) { $0 + $1.sampledOut } }
@@ -76,6 +78,8 @@ public final class CaptureSession: @unchecked Sendable {
     public let engine: any CaptureBackend
     public let cost: ConsumerCost
     public let verifier: SequenceVerifier?
+    /// Flow-split tracking (`--flows`), when asked for.
+    public let flowTracker: FlowSplitTracker?
     private let stopping: UnsafeAtomic<Bool>
     private var consumers: [SystemThread] = []
     // One slot per consumer, written by that consumer when it stops, read after the join.
@@ -110,8 +114,9 @@ public final class CaptureSession: @unchecked Sendable {
     ///   - writer: writes the delivered packets (the session starts and finishes it).
     public init(engine: any CaptureBackend, consumerCost: Int = 0, verify: Bool = false, consumerCPUs: [Int] = [],
                 packetDelayNanoseconds: UInt64 = 0, filter: (@Sendable (UnsafeRawBufferPointer) -> Bool)? = nil,
-                sampleEvery: Int = 1, writer: CaptureWriter? = nil) {
+                sampleEvery: Int = 1, writer: CaptureWriter? = nil, trackFlows: Bool = false) {
         packetDelay = packetDelayNanoseconds
+        flowTracker = trackFlows ? FlowSplitTracker(workers: engine.queues.count) : nil
         self.filter = filter
         self.sampleEvery = max(1, sampleEvery)
         self.writer = writer
@@ -178,6 +183,7 @@ public final class CaptureSession: @unchecked Sendable {
         var matched = 0
         let cost = self.cost
         let verifier = self.verifier
+        let flowTracker = self.flowTracker
         // Relaxed: the flag carries no data; the join orders the results.
         while !stopping.load(ordering: .relaxed) {
             guard let handle = consumer.waitChunk(timeoutNanoseconds: 10_000_000) else { continue }
@@ -186,6 +192,7 @@ public final class CaptureSession: @unchecked Sendable {
                 if b.count >= 14, b[12] == 0x08, b[13] == 0x00 { v4 &+= 1 }
                 matched &+= cost.apply(b)
                 if let verifier, let tally { verifier.check(packet, tally) }
+                if let flowTracker { flowTracker.record(b, worker: slot) }
             }
             consumer.recycle(handle)
             if packetDelay > 0 { Sys.sleep(nanoseconds: packetDelay &* UInt64(handle.count)) }
@@ -204,6 +211,7 @@ public final class CaptureSession: @unchecked Sendable {
         var v4 = 0, matched = 0, rejectedHere = 0, skippedHere = 0, inFlight = 0
         var countdown = 0
         let cost = self.cost, verifier = self.verifier, filter = self.filter, every = self.sampleEvery
+        let flowTracker = self.flowTracker
         let writer = self.writer
         let scratchWords = (engine.maxPacketsPerChunk + 63) / 64
         let scratch = UnsafeMutablePointer<UInt64>.allocate(capacity: scratchWords)
@@ -221,6 +229,7 @@ public final class CaptureSession: @unchecked Sendable {
                 if b.count >= 14, b[12] == 0x08, b[13] == 0x00 { v4 &+= 1 }
                 matched &+= cost.apply(b)
                 if let verifier, let tally { verifier.check(packet, tally) }
+                if let flowTracker { flowTracker.record(b, worker: slot) }
                 var keep = true
                 if let filter, !filter(b) { keep = false; rejectedHere &+= 1 }
                 if keep && every > 1 {
@@ -321,7 +330,7 @@ public final class CaptureSession: @unchecked Sendable {
                 QueueReport(deviceQueue: engine.queues[i], statistics: s, ipv4: ipv4[i], filterMatches: matches[i],
                             filteredOut: rejected[i], sampledOut: skipped[i])
             },
-            verification: verifier?.report(tallies), output: output)
+            verification: verifier?.report(tallies), output: output, flows: flowTracker?.report())
     }
 }
 

@@ -17,7 +17,8 @@ public struct GeneratorConfiguration: Sendable {
     public var share: [Double] = []
     /// Frame size in bytes (64...1514).
     public var size: Int = 64
-    /// Distinct flows (source address/port pairs), spread over each queue's packets.
+    /// Distinct flows per queue (source address/port pairs; queue q's are q·K ..< q·K+K),
+    /// spread over each queue's packets.
     public var flows: Int = 16
     /// Burst mode: `burst` packets (total, split by share) at full speed, then `idleNanoseconds` of silence.
     public var burst: Int?
@@ -166,8 +167,10 @@ final class Sender: @unchecked Sendable {
                         numaNode: nil, hugePages: false, label: "generator queue \(queue)")
         socket = try XSKSocket(interface: c.interface, queue: UInt32(queue), umem: umem, rxSize: 0, txSize: Self.ringSize)
         headers = .allocate(byteCount: c.flows * 42, alignment: 8)
+        // Flows are per queue, as RSS would make them: queue q sends flows q·K ..< q·K+K,
+        // so no 5-tuple is ever split across rx queues by the generator itself.
         for f in 0..<c.flows {
-            let h = TestPacket.header(flow: f, size: c.size)
+            let h = TestPacket.header(flow: queue * c.flows + f, size: c.size)
             h.withUnsafeBytes { (headers + f * 42).copyMemory(from: $0.baseAddress!, byteCount: 42) }
         }
     }

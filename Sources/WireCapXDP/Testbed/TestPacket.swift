@@ -4,8 +4,8 @@
 ///
 /// ```
 ///   0   dst MAC 02:00:00:00:00:02   6  src MAC 02:00:00:00:00:01   12 0x0800
-///   14  IPv4 (20 B): 10.0.<flow/256>.<flow%256+1> → 10.1.0.1, proto UDP, DF
-///   34  UDP (8 B): sport 10000+flow, dport 9, checksum 0
+///   14  IPv4 (20 B): 10.<2+flow/65536>.<flow/256%256>.<flow%256> → 10.1.0.1, proto UDP, DF
+///   34  UDP (8 B): sport 10000+flow%50000, dport 9, checksum 0
 ///   42  magic "WCAP" (u32 BE)   46 gen queue (u16 LE)   48 flow (u16 LE)
 ///   50  sequence (u64 LE)       58 checksum (u32 LE)    62 filler (f(seq, i)) …
 /// ```
@@ -30,7 +30,10 @@ public enum TestPacket {
         h[18] = 0; h[19] = 0            // id
         h[20] = 0x40; h[21] = 0         // DF
         h[22] = 64; h[23] = 17          // TTL, UDP
-        h[26...29] = [10, 0, UInt8((flow >> 8) & 0xff), UInt8(flow & 0xff &+ 1)]
+        // Source 10.<2+flow/65536>.<flow/256>.<flow%256>: distinct for every flow id
+        // (the generator numbers flows per queue as queue·K + k), never the destination.
+        h[26...29] = [10, UInt8(truncatingIfNeeded: 2 + (flow >> 16)), UInt8(truncatingIfNeeded: flow >> 8),
+                      UInt8(truncatingIfNeeded: flow)]
         h[30...33] = [10, 1, 0, 1]
         var sum: UInt32 = 0
         for i in stride(from: 14, to: 34, by: 2) { sum += UInt32(h[i]) << 8 | UInt32(h[i + 1]) }

@@ -43,6 +43,9 @@ struct CaptureCommand: ParsableCommand {
     @Flag(help: "Check sequence numbers and checksums of `wirecap generate` packets (default: off).")
     var verify = false
 
+    @Flag(help: "Count the IPv4 flows whose packets were processed by more than one consumer (the cost of offload; default: off).")
+    var flows = false
+
     @Option(name: .customShort("w"), help: ArgumentHelp("Write delivered packets to this file, off the capture path (default: no file; one -i only).", valueName: "file"))
     var writeFile: String?
 
@@ -167,7 +170,8 @@ struct CaptureCommand: ParsableCommand {
                 }
                 sessions.append(CaptureSession(engine: engine, consumerCost: consumerCost, verify: verify,
                                                consumerCPUs: consumerCpus.flatMap(parseIndexList) ?? [],
-                                               filter: filter?.predicate, sampleEvery: sample, writer: writer))
+                                               filter: filter?.predicate, sampleEvery: sample, writer: writer,
+                                               trackFlows: flows))
             }
         } catch {
             sessions.forEach { $0.engine.close() }
