@@ -125,7 +125,7 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
         self.interface = interface
         self.options = options
         queues = Array(0..<sockets)
-        precondition(TPacketBlock.firstOffset == 16, "tpacket_hdr_v1 layout changed: AFPacketConsumer reads offset_to_first_pkt at 16")
+        precondition(TPacketBlock.firstOffset == 16, "tpacket_hdr_v1 layout changed: the block walk reads offset_to_first_pkt at 16")
         let retire = UInt32(max(1, (configuration.partialTimeoutNanoseconds + 999_999) / 1_000_000))
 
         var built: [AFPacketRing] = []
@@ -200,9 +200,13 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
         }
     }
 
-    public func consumer(_ index: Int) -> AFPacketConsumer {
+    /// The consumer of socket `index`. It is the AF_XDP engine's ``CaptureConsumer``:
+    /// the capture thread writes each block's descriptors into the group's table, so
+    /// packets are read the same way (descriptors + the socket ring's base address).
+    public func consumer(_ index: Int) -> CaptureConsumer {
         precondition(index >= 0 && index < queues.count, "consumer index \(index) out of range")
-        return AFPacketConsumer(index: index, group: group, rings: bases, labels: labels, wakeups: wakeups)
+        return CaptureConsumer(index: index, group: group, bases: UnsafePointer(bases), deviceQueues: UnsafePointer(labels),
+                               wakeups: wakeups)
     }
 
     /// Stops the capture threads, reads the final kernel counters and closes the

@@ -1,8 +1,9 @@
 import WireCapCore
 
 /// The consumer end of one queue of a capture backend: chunks in, packets shown
-/// in place, chunks recycled. ``CaptureConsumer`` (AF_XDP) and
-/// ``AFPacketConsumer`` (AF_PACKET TPACKET_V3) implement it.
+/// in place, chunks recycled. ``CaptureConsumer`` implements it for both
+/// backends: AF_XDP chunks and AF_PACKET blocks are read the same way
+/// (the group's descriptors plus a per-queue memory base).
 ///
 /// ``CaptureSession`` drives consumers through this protocol with generic code
 /// that the compiler specializes per concrete consumer (the session dispatches
