@@ -709,9 +709,8 @@ def main():
         imb_rate = int(args.imbalance_factor * heavy_cal["packets_per_second"])
         meta["imbalance_rate"] = imb_rate
         if "imbalance" not in skip:
-            # Flow-disjoint queues (as RSS would give): gen_afpacket's flows of queue q are its own;
-            # `wirecap generate` reuses flow ids 0..K-1 on every queue, which would split every flow
-            # across rx queues before any engine touches it.
+            # Flow-disjoint queues (as RSS would give): gen_afpacket's flows of queue q are its own
+            # (so are `wirecap generate`'s, which numbers flows q·K + k).
             g_imb = gen if args.imbalance_generator == "same" else Generator(bed, None, {}, "afpacket", args.flows)
             meta["imbalance_generator"] = g_imb.kind
             do_point("imbalance", int(imb_rate * seconds * 2), str(imb_rate), "0.9,0.1", args.heavy, flows=True,
