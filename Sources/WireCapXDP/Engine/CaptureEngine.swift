@@ -226,6 +226,10 @@ public final class CaptureEngine: @unchecked Sendable {
         (UnsafePointer(bases), UnsafePointer(deviceQueues))
     }
 
+    /// The UMEM (pool memory) of group index `index`: a ``Forwarder`` shares it with a
+    /// TX socket on another device. Valid until ``close()``.
+    public func umem(ofQueue index: Int) -> UMEM { rxQueues[index].umem }
+
     /// Per-queue statistics (group order). Any thread.
     public func statistics() -> [QueueStatistics] {
         (0..<queues.count).map { group.statistics(queue: $0) }

@@ -50,6 +50,9 @@ extension CaptureReport {
                 .joined(separator: "; ")
             out.append("verify: \(v.clean ? "OK" : "FAILED") — \(perOrigin); \(v.duplicates) duplicates, \(v.checksumErrors) checksum errors, \(v.outOfOrder) out of order, \(v.foreign) foreign packets")
         }
+        if let n = forwarded {
+            out.append("forwarded: \(n) packets sent zero-copy out of the --forward interface")
+        }
         if let f = flows {
             out.append("flows: \(f.flowsTotal) IPv4 flows, \(f.flowsSplit) processed by more than one consumer"
                        + (f.overflowed ? " (a flow set filled up: lower bounds)" : ""))

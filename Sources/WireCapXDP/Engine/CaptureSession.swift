@@ -56,6 +56,8 @@ public struct CaptureReport: Sendable, Codable {
     public var output: CaptureWriterReport?
     /// Flows processed by more than one consumer (`--flows`), when tracked.
     public var flows: FlowSplitReport?
+    /// Packets sent out of the `--forward` interface (zero-copy), when forwarding.
+    public var forwarded: Int?
     /// Packets the filter rejected / the sampler skipped, all queues.
     public var filteredOut: Int { queues.reduce(0) { $0 + $1.filteredOut } }
     public var sampledOut: Int { queues.reduce(0) { $0 + $1.sampledOut } }
@@ -80,6 +82,9 @@ public final class CaptureSession: @unchecked Sendable {
     public let verifier: SequenceVerifier?
     /// Flow-split tracking (`--flows`), when asked for.
     public let flowTracker: FlowSplitTracker?
+    /// Zero-copy forwarding of every consumed chunk (`--forward IF`), when asked for.
+    public let forwarder: Forwarder?
+    private let forwarded: UnsafeMutablePointer<Int>
     private let stopping: UnsafeAtomic<Bool>
     private var consumers: [SystemThread] = []
     // One slot per consumer, written by that consumer when it stops, read after the join.
@@ -114,7 +119,13 @@ public final class CaptureSession: @unchecked Sendable {
     ///   - writer: writes the delivered packets (the session starts and finishes it).
     public init(engine: any CaptureBackend, consumerCost: Int = 0, verify: Bool = false, consumerCPUs: [Int] = [],
                 packetDelayNanoseconds: UInt64 = 0, filter: (@Sendable (UnsafeRawBufferPointer) -> Bool)? = nil,
-                sampleEvery: Int = 1, writer: CaptureWriter? = nil, trackFlows: Bool = false) {
+                sampleEvery: Int = 1, writer: CaptureWriter? = nil, trackFlows: Bool = false,
+                forwarder: Forwarder? = nil) {
+        precondition(forwarder == nil || (filter == nil && sampleEvery <= 1 && writer == nil),
+                     "forwarding goes with the plain consumer loop (no filter, sampler or writer)")
+        self.forwarder = forwarder
+        forwarded = .allocate(capacity: engine.queues.count)
+        forwarded.initialize(repeating: 0, count: engine.queues.count)
         packetDelay = packetDelayNanoseconds
         flowTracker = trackFlows ? FlowSplitTracker(workers: engine.queues.count) : nil
         self.filter = filter
@@ -145,6 +156,7 @@ public final class CaptureSession: @unchecked Sendable {
         ipv4.deallocate(); matches.deallocate()
         delivered.forEach { $0.destroy() }
         rejected.deallocate(); skipped.deallocate()
+        forwarded.deallocate()
     }
 
     /// Starts the engine's capture threads and the consumers.
@@ -184,6 +196,9 @@ public final class CaptureSession: @unchecked Sendable {
         let cost = self.cost
         let verifier = self.verifier
         let flowTracker = self.flowTracker
+        let forwarder = self.forwarder
+        let group = engine.group
+        var sent = 0
         // Relaxed: the flag carries no data; the join orders the results.
         while !stopping.load(ordering: .relaxed) {
             guard let handle = consumer.waitChunk(timeoutNanoseconds: 10_000_000) else { continue }
@@ -194,11 +209,14 @@ public final class CaptureSession: @unchecked Sendable {
                 if let verifier, let tally { verifier.check(packet, tally) }
                 if let flowTracker { flowTracker.record(b, worker: slot) }
             }
+            // Forwarding returns once the kernel completed every frame, so the chunk may go back.
+            if let forwarder { sent &+= forwarder.forward(handle, descriptors: group.descriptors(of: handle)) }
             consumer.recycle(handle)
             if packetDelay > 0 { Sys.sleep(nanoseconds: packetDelay &* UInt64(handle.count)) }
         }
         ipv4[slot] = v4
         matches[slot] = matched
+        forwarded[slot] = sent
     }
 
     /// The consumer loop with a filter, a sampler or a writer: each packet is
@@ -330,7 +348,8 @@ public final class CaptureSession: @unchecked Sendable {
                 QueueReport(deviceQueue: engine.queues[i], statistics: s, ipv4: ipv4[i], filterMatches: matches[i],
                             filteredOut: rejected[i], sampledOut: skipped[i])
             },
-            verification: verifier?.report(tallies), output: output, flows: flowTracker?.report())
+            verification: verifier?.report(tallies), output: output, flows: flowTracker?.report(),
+            forwarded: forwarder.map { _ in (0..<engine.queues.count).reduce(0) { $0 + forwarded[$1] } })
     }
 }
 

@@ -135,6 +135,22 @@ enum XDPLib {
         return xsk!
     }
 
+    /// `xsk_socket__create_shared`: a socket on `interface` queue `queue` that shares
+    /// `umem` (XDP_SHARED_UMEM) with its own fill and completion rings, so frames of a
+    /// UMEM registered for another device/queue can be sent from here without a copy.
+    static func createSharedSocket(interface: String, queue: UInt32, umem: OpaquePointer,
+                                   tx: UnsafeMutablePointer<xsk_ring_prod>,
+                                   fill: UnsafeMutablePointer<xsk_ring_prod>,
+                                   completion: UnsafeMutablePointer<xsk_ring_cons>,
+                                   config: xsk_socket_config) throws(XDPError) -> OpaquePointer {
+        var xsk: OpaquePointer?
+        var cfg = config
+        try libCall("xsk_socket__create_shared(\(interface) queue \(queue))") {
+            xsk_socket__create_shared(&xsk, interface, queue, umem, nil, tx, fill, completion, &cfg)
+        }
+        return xsk!
+    }
+
     static func socketFD(_ xsk: OpaquePointer) -> Int32 { xsk_socket__fd(xsk) }
 
     static func deleteSocket(_ xsk: OpaquePointer) { xsk_socket__delete(xsk) }

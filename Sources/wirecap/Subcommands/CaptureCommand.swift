@@ -46,6 +46,9 @@ struct CaptureCommand: ParsableCommand {
     @Flag(help: "Count the IPv4 flows whose packets were processed by more than one consumer (the cost of offload; default: off).")
     var flows = false
 
+    @Option(help: ArgumentHelp("Forward every captured packet out of this interface, zero-copy from the pool (AF_XDP backend; needs one tx queue per captured queue; default: off).", valueName: "interface"))
+    var forward: String?
+
     @Option(name: .customShort("w"), help: ArgumentHelp("Write delivered packets to this file, off the capture path (default: no file; one -i only).", valueName: "file"))
     var writeFile: String?
 
@@ -83,6 +86,9 @@ struct CaptureCommand: ParsableCommand {
         if let c = consumerCpus, parseIndexList(c) == nil { CLI.usage("invalid CPU list '\(c)'") }
         if writeFile != nil && engineOptions.interfaces.count > 1 { throw ValidationError("-w takes one -i: run one capture per interface to write files") }
         if verify && engineOptions.interfaces.count > 1 { throw ValidationError("--verify takes one -i") }
+        if forward != nil && (writeFile != nil || !expression.isEmpty || sample > 1 || engineOptions.interfaces.count > 1) {
+            throw ValidationError("--forward takes one -i and no -w, filter or --sample")
+        }
         if consumerCost < 0 { CLI.usage("--consumer-cost must be ≥ 0") }
         if let k = captureThreads, k < 1 { CLI.usage("--capture-threads must be at least 1") }
         if CaptureFileFormat(rawValue: format) == nil { CLI.usage("--format must be pcap or pcapng, got '\(format)'") }
@@ -168,10 +174,21 @@ struct CaptureCommand: ParsableCommand {
                     engine.close()
                     throw error
                 }
+                var forwarder: Forwarder?
+                if let egress = forward {
+                    guard let xdp = engine as? CaptureEngine else {
+                        engine.close()
+                        CLI.usage("--forward needs the AF_XDP backend (frames are sent from its UMEM)")
+                    }
+                    do { forwarder = try Forwarder(engine: xdp, interface: egress) } catch {
+                        engine.close()
+                        throw error
+                    }
+                }
                 sessions.append(CaptureSession(engine: engine, consumerCost: consumerCost, verify: verify,
                                                consumerCPUs: consumerCpus.flatMap(parseIndexList) ?? [],
                                                filter: filter?.predicate, sampleEvery: sample, writer: writer,
-                                               trackFlows: flows))
+                                               trackFlows: flows, forwarder: forwarder))
             }
         } catch {
             sessions.forEach { $0.engine.close() }
