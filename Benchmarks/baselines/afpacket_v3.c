@@ -176,25 +176,9 @@ int main(int argc, char **argv) {
     }
     double u0, s0;
     wc_cpu(&u0, &s0);
-    for (int w = 0; w < q; w++) {
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        if (pin && ncpu > 0) {
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            CPU_SET(w % ncpu, &set);
-            pthread_attr_setaffinity_np(&attr, sizeof set, &set);
-        }
-        pthread_create(&ws[w].thread, &attr, worker_main, &ws[w]);
-        pthread_attr_destroy(&attr);
-    }
-    fprintf(stderr, "READY\n");
+    for (int w = 0; w < q; w++) wc_thread_start(&ws[w].thread, worker_main, &ws[w], pin && ncpu > 0 ? w % ncpu : -1);
     uint64_t t0 = wc_now_ns();
-    while (!wc_stop) {
-        if (duration > 0 && (double)(wc_now_ns() - t0) / 1e9 >= duration) break;
-        wc_sleep_ns(20000000);
-    }
-    wc_stop = 1;
+    wc_run_until_stopped(t0, duration);
     for (int w = 0; w < q; w++) pthread_join(ws[w].thread, NULL);
     double elapsed = (double)(wc_now_ns() - t0) / 1e9;
     double u1, s1;

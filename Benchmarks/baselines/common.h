@@ -28,6 +28,8 @@
 #include <string.h>
 #include <time.h>
 #include <sys/resource.h>
+#include <pthread.h>
+#include <sched.h>
 
 static volatile sig_atomic_t wc_stop;
 
@@ -185,6 +187,32 @@ static __attribute__((unused)) int wc_calibrate(unsigned x) {
     printf("{\"calibrate\":true,\"consumer_cost\":%u,\"ns_per_packet\":%.1f,\"packets_per_second\":%.0f}\n",
            x, ns, 1e9 / ns);
     return 0;
+}
+
+/* Starts fn(arg) on a new thread, pinned to CPU `cpu` when cpu >= 0. */
+static __attribute__((unused)) int wc_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, int cpu) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    if (cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+    }
+    int rc = pthread_create(t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
+/* Says READY (the harness waits for it), then waits for SIGINT/SIGTERM or until
+ * `duration` seconds (0: no limit) have passed since t0; sets wc_stop for the workers. */
+static __attribute__((unused)) void wc_run_until_stopped(uint64_t t0, double duration) {
+    fprintf(stderr, "READY\n");
+    while (!wc_stop) {
+        if (duration > 0 && (double)(wc_now_ns() - t0) / 1e9 >= duration) break;
+        wc_sleep_ns(20000000);
+    }
+    wc_stop = 1;
 }
 
 #endif

@@ -207,24 +207,8 @@ int main(int argc, char **argv) {
     wc_cpu(&u0, &s0);
     uint64_t t0 = wc_now_ns();
     if (!rc) {
-        for (int w = 0; w < q; w++) {
-            pthread_attr_t attr;
-            pthread_attr_init(&attr);
-            if (ncpu > 0) {
-                cpu_set_t set;
-                CPU_ZERO(&set);
-                CPU_SET(w % ncpu, &set);
-                pthread_attr_setaffinity_np(&attr, sizeof set, &set);
-            }
-            pthread_create(&ws[w].thread, &attr, worker_main, &ws[w]);
-            pthread_attr_destroy(&attr);
-        }
-        fprintf(stderr, "READY\n");
-        while (!wc_stop) {
-            if (duration > 0 && (double)(wc_now_ns() - t0) / 1e9 >= duration) break;
-            wc_sleep_ns(20000000);
-        }
-        wc_stop = 1;
+        for (int w = 0; w < q; w++) wc_thread_start(&ws[w].thread, worker_main, &ws[w], ncpu > 0 ? w % ncpu : -1);
+        wc_run_until_stopped(t0, duration);
         for (int w = 0; w < q; w++) pthread_join(ws[w].thread, NULL);
     }
     double elapsed = (double)(wc_now_ns() - t0) / 1e9;
