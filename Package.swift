@@ -6,12 +6,17 @@
 // Architecture (folders show it):
 //   Sources/WireCapCore      portable core: pools, rings, buddy groups, stats.
 //                            No syscalls, no C modules; the simulator runs it.
-//   Sources/WireCapXDP       the only module that talks to the kernel
-//                            (AF_XDP, libxdp/libbpf, libnuma, netlink via ip).
+//   Sources/WireCapXDP       the only module that talks to the kernel: AF_XDP
+//                            engine, XDP program, AF_PACKET backend, writer,
+//                            replay, forwarding, testbed, generator.
+//   Sources/WireCapTrace     pcap/pcapng, synthetic traces, Toeplitz RSS.
+//   Sources/WireCapFilter    libpcap filters (own module: struct bpf_insn clash).
+//   Sources/WireCap          the pcap-style application API, metrics.
+//   Sources/WireCapAnalyzer  analyzers, flow tables, runner.
 //   Simulations/...          virtual-time trace replay on WireCapCore.
 //   Sources/wirecap          the CLI, thin over the libraries.
-//   Benchmarks/              package-benchmark micro benchmarks (own package)
-//                            and end-to-end scripts.
+//   Benchmarks/              package-benchmark micro benchmarks (own package),
+//                            the end-to-end harness, C baselines, results.
 import PackageDescription
 
 let strict: [SwiftSetting] = [
