@@ -187,16 +187,13 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
         running.store(true, ordering: .relaxed)
         let k = min(options.captureThreads ?? CaptureEngine.defaultCaptureThreads(queues: rings.count), rings.count)
         let sleep = min(1_000_000, max(100_000, group.configuration.partialTimeoutNanoseconds))
-        for t in 0..<k {
-            let served = rings.enumerated().filter { $0.offset % k == t }.map(\.element)
+        try SystemThread.startCaptureThreads(
+            count: k, items: rings, name: "wc-afp", cpus: options.cpus, nice: options.captureThreadNice,
+            into: &threads
+        ) { _, served in
             let worker = AFPacketCaptureThread(rings: served, running: running, stopFD: stopFD, heldSleep: sleep,
                                                wakeups: wakeups, group: group)
-            let cpus = options.cpus.isEmpty ? [] : [options.cpus[t % options.cpus.count]]
-            let nice = options.captureThreadNice
-            threads.append(try SystemThread(name: "wc-afp-\(t)", cpus: cpus) {
-                if let nice { try? Sys.setThreadNice(nice) }
-                worker.run()
-            })
+            return { worker.run() }
         }
     }
 

@@ -171,16 +171,13 @@ public final class CaptureEngine: @unchecked Sendable {
         running.store(true, ordering: .relaxed)
         let k = min(options.captureThreads ?? Self.defaultCaptureThreads(queues: rxQueues.count), rxQueues.count)
         let timeout = group.configuration.partialTimeoutNanoseconds
-        for t in 0..<k {
-            let served = rxQueues.enumerated().filter { $0.offset % k == t }.map(\.element)
+        try SystemThread.startCaptureThreads(
+            count: k, items: rxQueues, name: "wc-capture", cpus: options.cpus, nice: options.captureThreadNice,
+            into: &threads
+        ) { _, served in
             let worker = CaptureThread(queues: served, running: running, stopFD: stopFD, policy: options.wakePolicy,
                                        batch: options.batchSize, timeout: timeout, wakeups: wakeups)
-            let cpus = options.cpus.isEmpty ? [] : [options.cpus[t % options.cpus.count]]
-            let nice = options.captureThreadNice
-            threads.append(try SystemThread(name: "wc-capture-\(t)", cpus: cpus) {
-                if let nice { try? Sys.setThreadNice(nice) }
-                worker.run()
-            })
+            return { worker.run() }
         }
     }
 

@@ -23,14 +23,6 @@ public struct ReplayConfiguration: Sendable {
     }
 }
 
-/// Per-queue result of a replay.
-public struct ReplayQueueResult: Sendable, Codable {
-    public var queue: Int
-    public var sent: Int
-    public var bytes: Int
-    public var seconds: Double
-}
-
 /// How far actual send times were from the schedule: `sent − due`, per packet,
 /// measured after the `sendto` that handed the packet to the kernel returned.
 public struct PacingError: Sendable, Codable {
@@ -44,7 +36,7 @@ public struct PacingError: Sendable, Codable {
 
 /// The result of a replay.
 public struct ReplayResult: Sendable, Codable {
-    public var queues: [ReplayQueueResult]
+    public var queues: [TransmitQueueResult]
     /// nil at `--speed max`.
     public var pacing: PacingError?
     /// Packets of the trace left out (too long, unknown link type).
@@ -95,7 +87,7 @@ public enum Replayer {
                                      maximum: Double(all.last!))
             }
         }
-        return ReplayResult(queues: senders.map { ReplayQueueResult(queue: $0.queue, sent: $0.sent, bytes: $0.bytes, seconds: $0.seconds) },
+        return ReplayResult(queues: senders.map { TransmitQueueResult(queue: $0.queue, sent: $0.sent, bytes: $0.bytes, seconds: $0.seconds) },
                             pacing: pacing, skipped: trace.skipped)
     }
 

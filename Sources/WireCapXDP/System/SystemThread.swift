@@ -48,4 +48,25 @@ public final class SystemThread: @unchecked Sendable {
     }
 
     deinit { if !joined { pthread_detach(thread) } }
+
+    /// Starts `count` capture threads for `items` (queues or sockets), serving them
+    /// round-robin: thread t gets items t, t+count, …, runs `makeWorker(t, served)`'s
+    /// loop, is pinned to `cpus[t % cpus.count]` (empty: unpinned) and, when `nice` is
+    /// set, runs at that nice value. Started threads are appended to `threads` as they
+    /// start, so after a failure the caller still stops and joins the ones that run.
+    /// Both capture backends start their threads here.
+    static func startCaptureThreads<Item>(
+        count: Int, items: [Item], name: String, cpus: [Int], nice: Int32?, into threads: inout [SystemThread],
+        _ makeWorker: (Int, [Item]) -> @Sendable () -> Void
+    ) throws(XDPError) {
+        for t in 0..<count {
+            let served = items.enumerated().filter { $0.offset % count == t }.map(\.element)
+            let run = makeWorker(t, served)
+            let pinned = cpus.isEmpty ? [] : [cpus[t % cpus.count]]
+            threads.append(try SystemThread(name: "\(name)-\(t)", cpus: pinned) {
+                if let nice { try? Sys.setThreadNice(nice) }
+                run()
+            })
+        }
+    }
 }

@@ -68,8 +68,8 @@ public struct GeneratorConfiguration: Sendable {
     }
 }
 
-/// Per-queue result of a generator run.
-public struct GeneratorQueueResult: Sendable, Codable {
+/// Per-queue result of a transmit run (``Generator`` and ``Replayer``).
+public struct TransmitQueueResult: Sendable, Codable {
     public var queue: Int
     public var sent: Int
     public var bytes: Int
@@ -78,7 +78,7 @@ public struct GeneratorQueueResult: Sendable, Codable {
 
 /// The result of a generator run.
 public struct GeneratorResult: Sendable, Codable {
-    public var queues: [GeneratorQueueResult]
+    public var queues: [TransmitQueueResult]
     public var sent: Int { queues.reduce(0) { $0 + $1.sent } }
     public var seconds: Double { queues.map(\.seconds).max() ?? 0 }
     public var packetsPerSecond: Double { seconds > 0 ? Double(sent) / seconds : 0 }
@@ -121,7 +121,7 @@ public enum Generator {
         threads.forEach { $0.join() }
         if let failure = senders.compactMap(\.failure).first { throw failure }
         return GeneratorResult(queues: senders.map {
-            GeneratorQueueResult(queue: $0.queue, sent: $0.sent, bytes: $0.sent * configuration.size, seconds: $0.seconds)
+            TransmitQueueResult(queue: $0.queue, sent: $0.sent, bytes: $0.sent * configuration.size, seconds: $0.seconds)
         })
     }
 
