@@ -55,6 +55,9 @@ public final class ChunkPool: @unchecked Sendable {
     @usableFromInline let delivered: UnsafeMutablePointer<UInt32>
     @usableFromInline let outstanding: UnsafeMutablePointer<UInt32>
     @usableFromInline let generation: UnsafeMutablePointer<UInt32>
+    /// Arrival time (the deadline clock, see ``record(address:length:timestamp:arrival:)``)
+    /// of the oldest undelivered cell of each chunk; meaningful while `returned > delivered`.
+    @usableFromInline let pendingSince: UnsafeMutablePointer<UInt64>
     // Per-cell, R·M entries each.
     @usableFromInline let sliceLength: UnsafeMutablePointer<UInt32>
     @usableFromInline let cells: UnsafeMutablePointer<CellDescriptor>
@@ -97,6 +100,7 @@ public final class ChunkPool: @unchecked Sendable {
         delivered = .allocate(capacity: chunks); delivered.initialize(repeating: 0, count: chunks)
         outstanding = .allocate(capacity: chunks); outstanding.initialize(repeating: 0, count: chunks)
         generation = .allocate(capacity: chunks); generation.initialize(repeating: 0, count: chunks)
+        pendingSince = .allocate(capacity: chunks); pendingSince.initialize(repeating: 0, count: chunks)
         sliceLength = .allocate(capacity: cellCount); sliceLength.initialize(repeating: 0, count: cellCount)
         cells = .allocate(capacity: cellCount)
         cells.initialize(repeating: CellDescriptor(address: 0, length: 0, timestamp: 0), count: cellCount)
@@ -110,7 +114,7 @@ public final class ChunkPool: @unchecked Sendable {
 
     deinit {
         state.deallocate(); returned.deallocate(); delivered.deallocate()
-        outstanding.deallocate(); generation.deallocate(); sliceLength.deallocate()
+        outstanding.deallocate(); generation.deallocate(); sliceLength.deallocate(); pendingSince.deallocate()
         cells.deallocate(); freeStack.deallocate(); attachedList.deallocate()
     }
 
@@ -172,6 +176,16 @@ public final class ChunkPool: @unchecked Sendable {
     ///   ``PoolCounters/invalidDescriptors``; a kernel or caller bug, never silent).
     @inlinable @inline(__always)
     public func record(address: UInt64, length: UInt32, timestamp: UInt64) -> Bool {
+        record(address: address, length: length, timestamp: timestamp, arrival: timestamp)
+    }
+
+    /// Records a received packet whose capture time (`timestamp`, the packet's
+    /// wall-clock stamp) and arrival time on the deadline clock (`arrival`, the clock
+    /// ``deliverReady(now:timeout:_:)`` is given) differ. A live backend stamps
+    /// packets with CLOCK_REALTIME and runs deadlines on CLOCK_MONOTONIC, so a step
+    /// of the wall clock never stalls or hurries a partial chunk.
+    @inlinable @inline(__always)
+    public func record(address: UInt64, length: UInt32, timestamp: UInt64, arrival: UInt64) -> Bool {
         let chunk = chunkShift != 0 ? address &>> chunkShift : address / chunkBytes
         guard chunk < UInt64(r) else {
             stored.invalidDescriptors &+= 1
@@ -184,6 +198,7 @@ public final class ChunkPool: @unchecked Sendable {
             return false
         }
         cells[c &* Int(m) &+ Int(got)] = CellDescriptor(address: address, length: length, timestamp: timestamp)
+        if got == delivered[c] { pendingSince[c] = arrival }
         returned[c] = got &+ 1
         return true
     }
@@ -211,7 +226,7 @@ public final class ChunkPool: @unchecked Sendable {
             let done = delivered[c]
             if !blocked, got > done, outstandingCount < itemBudget {
                 let full = got == m
-                let oldest = cells[c &* mm &+ Int(done)].timestamp
+                let oldest = pendingSince[c]
                 let timedOut = now >= oldest && now &- oldest >= timeout
                 if full || timedOut {
                     let handle = ChunkHandle(

@@ -50,6 +50,9 @@ public final class BuddyGroup: @unchecked Sendable {
     @usableFromInline let offloads: CounterBlock
     @usableFromInline let captureBlocks: [CounterBlock]
     @usableFromInline let consumerBlocks: [CounterBlock]
+    /// Per consumer j: ``OriginCounter``s for each origin pool i, at `[i * OriginCounter.count + k]`
+    /// (written by consumer j only): the ledger attributes every packet to the queue it arrived on.
+    @usableFromInline let originBlocks: [CounterBlock]
 
     /// Creates `queueCount` pools and their work-queue pairs.
     public init(queueCount: Int, configuration: CaptureConfiguration) throws(ConfigurationError) {
@@ -81,6 +84,8 @@ public final class BuddyGroup: @unchecked Sendable {
         offloads = .allocate(count: n * n)
         captureBlocks = (0..<n).map { _ in .allocate(count: CaptureCounter.allCases.count) }
         consumerBlocks = (0..<n).map { _ in .allocate(count: ConsumerCounter.allCases.count) }
+        let originCount = queueCount * OriginCounter.count
+        originBlocks = (0..<queueCount).map { _ in .allocate(count: originCount) }
         for q in 0..<n { publish(queue: q) }
     }
 
@@ -90,6 +95,7 @@ public final class BuddyGroup: @unchecked Sendable {
         consumerCursor.deallocate(); offloads.deallocate()
         captureBlocks.forEach { $0.deallocate() }
         consumerBlocks.forEach { $0.deallocate() }
+        originBlocks.forEach { $0.deallocate() }
     }
 
     /// The capture-queue capacity T is a percentage of: R handles.
@@ -158,6 +164,7 @@ public final class BuddyGroup: @unchecked Sendable {
                 block.add(ConsumerCounter.itemsConsumed.rawValue, 1)
                 block.add(ConsumerCounter.packetsConsumed.rawValue, UInt64(handle.count))
                 if i != j { block.add(ConsumerCounter.offloadedIn.rawValue, 1) }
+                originBlocks[j].add(i &* OriginCounter.count &+ OriginCounter.consumed.rawValue, UInt64(handle.count))
                 return handle
             }
             i = i &+ 1 == n ? 0 : i &+ 1
@@ -182,10 +189,26 @@ public final class BuddyGroup: @unchecked Sendable {
         return true
     }
 
-    /// Records packets the application dropped after delivery. Consumer `j` only.
+    /// Records what became of `packets` packets of a handle from pool `origin`
+    /// (delivered, filtered out, sampled out, dropped after delivery). Consumer `j` only;
+    /// once per chunk, not per packet.
     @inlinable
-    public func countDeliveryDrops(_ packets: Int, consumer j: Int) {
-        consumerBlocks[j].add(ConsumerCounter.deliveryDrops.rawValue, UInt64(packets))
+    public func count(_ counter: OriginCounter, _ packets: Int, origin: Int, consumer j: Int) {
+        guard packets > 0 else { return }
+        originBlocks[j].add(origin &* OriginCounter.count &+ counter.rawValue, UInt64(packets))
+        if counter == .deliveryDrops { consumerBlocks[j].add(ConsumerCounter.deliveryDrops.rawValue, UInt64(packets)) }
+    }
+
+    /// Records packets of a handle from pool `origin` the application dropped after
+    /// delivery. Consumer `j` only.
+    @inlinable
+    public func countDeliveryDrops(_ packets: Int, origin: Int, consumer j: Int) {
+        count(.deliveryDrops, packets, origin: origin, consumer: j)
+    }
+
+    /// Counter `counter` of origin pool `origin`, summed over every consumer. Any thread.
+    public func originTotal(_ counter: OriginCounter, origin: Int) -> UInt64 {
+        originBlocks.reduce(0) { $0 &+ $1.load(origin * OriginCounter.count + counter.rawValue) }
     }
 
     /// The descriptors of the packets a handle names. Valid until it is recycled.
@@ -282,6 +305,7 @@ public final class BuddyGroup: @unchecked Sendable {
         s.dropsInvalidDescriptor = c(.dropsInvalidDescriptor)
         s.dropsPoolExhausted = c(.dropsPoolExhausted)
         s.fillRingEmptyEvents = c(.fillRingEmptyEvents)
+        s.kernelOffered = c(.kernelOffered)
         s.itemsConsumed = con.load(ConsumerCounter.itemsConsumed.rawValue)
         s.packetsConsumed = con.load(ConsumerCounter.packetsConsumed.rawValue)
         s.deliveryDrops = con.load(ConsumerCounter.deliveryDrops.rawValue)

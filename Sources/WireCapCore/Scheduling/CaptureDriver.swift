@@ -55,6 +55,13 @@ public struct CaptureDriver: @unchecked Sendable {
         pool.record(address: address, length: length, timestamp: timestamp)
     }
 
+    /// Records one received packet with a wall-clock `timestamp` and an `arrival` on
+    /// the deadline clock (see ``ChunkPool/record(address:length:timestamp:arrival:)``).
+    @inlinable @inline(__always)
+    public func record(address: UInt64, length: UInt32, timestamp: UInt64, arrival: UInt64) -> Bool {
+        pool.record(address: address, length: length, timestamp: timestamp, arrival: arrival)
+    }
+
     /// Adds a batch's totals to the received counters (once per batch, not per packet).
     @inlinable
     public func countReceived(packets: Int, bytes: Int) {
@@ -86,25 +93,45 @@ public struct CaptureDriver: @unchecked Sendable {
         return accepted
     }
 
-    /// The earliest time at which a partly filled chunk will be due, if any
-    /// packets wait: lets a backend sleep exactly until then.
+    /// The earliest time (deadline clock) at which a partly filled chunk will be
+    /// due, if any packets wait: lets a backend sleep exactly until then.
     public func nextPartialDeadline() -> UInt64? {
-        pool.oldestUndeliveredTimestamp().map { $0 &+ timeout }
+        pool.oldestPendingArrival().map { $0 &+ timeout }
+    }
+
+    /// Hands every received-but-undelivered packet to the buddy group now, whatever
+    /// its age (the shutdown flush). - Returns: packets delivered.
+    @discardableResult
+    public func flush() -> Int {
+        let group = self.group
+        let queue = self.queue
+        let delivered = pool.deliverReady(now: UInt64.max, timeout: 0) { group.place($0, from: queue) }
+        group.publish(queue: queue)
+        return delivered
     }
 }
 
 extension ChunkPool {
-    /// Capture time of the oldest received-but-undelivered packet, if any.
-    public func oldestUndeliveredTimestamp() -> UInt64? {
+    /// Arrival time (deadline clock) of the oldest received-but-undelivered packet, if any.
+    public func oldestPendingArrival() -> UInt64? {
         var oldest: UInt64?
-        let mm = Int(m)
         for i in 0..<attachedCount {
             let c = Int(attachedList[i])
             if returned[c] > delivered[c] {
-                let t = cells[c * mm + Int(delivered[c])].timestamp
+                let t = pendingSince[c]
                 if oldest == nil || t < oldest! { oldest = t }
             }
         }
         return oldest
+    }
+
+    /// Packets received into attached chunks and not yet handed out.
+    public var undeliveredPackets: Int {
+        var k = 0
+        for i in 0..<attachedCount {
+            let c = Int(attachedList[i])
+            k &+= Int(returned[c] &- delivered[c])
+        }
+        return k
     }
 }

@@ -12,11 +12,16 @@ public enum CaptureCounter: Int, CaseIterable, Sendable {
     case dropsRxRingFull
     /// Invalid descriptors the kernel saw (`rx_invalid_descs`).
     case dropsInvalidDescriptor
-    /// Times the kernel found the fill ring empty (events, not packets: `rx_fill_ring_empty_descs`).
+    /// The kernel's `rx_fill_ring_empty_descs`: in zero-copy mode the times it found
+    /// the fill ring empty; in copy mode (veth, generic XDP) once per packet that
+    /// found it empty, so it overlaps `rx_dropped`. Not a drop cause of its own.
     case fillRingEmptyEvents
     /// Packets the backend dropped while the pool had no free chunk (simulator and
     /// backends that can attribute drops to pool exhaustion).
     case dropsPoolExhausted
+    /// Packets the kernel offered to the queue's socket, drops included (AF_PACKET's
+    /// `tp_packets`; 0 where the backend counts offered elsewhere).
+    case kernelOffered
 }
 
 /// Counters a queue's consumer publishes (one ``CounterBlock`` per consumer).
@@ -31,6 +36,28 @@ public enum ConsumerCounter: Int, CaseIterable, Sendable {
     case deliveryDrops
     /// Recycles refused before they reached the owner (not a queue of this group).
     case recycleRefused
+}
+
+/// What consumers did with the packets of each origin pool (one block per
+/// consumer, one row per origin; ``BuddyGroup/count(_:_:origin:consumer:)``).
+/// The loss ledger reads them per origin, so that a packet offloaded to a buddy
+/// is still accounted to the queue it arrived on.
+public enum OriginCounter: Int, CaseIterable, Sendable {
+    /// Packets in handles taken from the capture queue.
+    case consumed
+    /// Packets handed to the application (consumer loop, API callback).
+    case delivered
+    /// Packets the capture filter rejected.
+    case filtered
+    /// Packets `--sample` skipped.
+    case sampled
+    /// Packets dropped after delivery (a full writer hand-off, …).
+    case deliveryDrops
+    /// Packets handed to the writer (it counts what it wrote).
+    case toWriter
+
+    /// Counters per origin row.
+    public static let count = allCases.count
 }
 
 /// A snapshot of one queue's counters, for people and programs.
@@ -60,6 +87,7 @@ public struct QueueStatistics: Sendable, Hashable, Codable {
     public var dropsInvalidDescriptor: UInt64 = 0
     public var dropsPoolExhausted: UInt64 = 0
     public var fillRingEmptyEvents: UInt64 = 0
+    public var kernelOffered: UInt64 = 0
 
     public init(queue: Int) { self.queue = queue }
 

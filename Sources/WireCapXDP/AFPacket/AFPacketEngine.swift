@@ -95,7 +95,10 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
     private let bases: UnsafeMutablePointer<UnsafeMutableRawPointer>
     /// Socket label per group index (``queues``).
     private let labels: UnsafeMutablePointer<Int>
-    private var closed = false
+    /// Where the capture is in its life.
+    public private(set) var lifecycle = CaptureLifecycle()
+    /// The drain's longest wait for the kernel's last partial block to retire.
+    private let drainTimeout: UInt64
 
     /// Opens `sockets` AF_PACKET sockets on `interface` in one fanout group.
     ///
@@ -137,9 +140,9 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
                                              unique: i == 0)
             built.append(AFPacketRing(index: i, socket: socket, group: group))
         }
-        // Every socket is in the group: let packets in.
-        for r in built { try r.socket.openFilter() }
+        // Every socket is in the group; packets are let in by start().
         fanoutGroup = fanoutID
+        drainTimeout = 3 * UInt64(retire) * 1_000_000 + 200_000_000
         rings = built
         running = .create(false)
         wakeups = ConsumerWakeups(consumers: sockets)
@@ -181,20 +184,30 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
     public var maxPacketsPerChunk: Int { options.geometry.maxPacketsPerBlock }
     public var geometryDescription: String { "TPACKET_V3 \(options.geometry)" }
 
+    /// Starts the capture threads, then opens every socket's filter: when it returns
+    /// every socket of the fanout group receives (readiness).
     public func start() throws(XDPError) {
-        precondition(!closed && threads.isEmpty, "AFPacketEngine.start() called twice or after close()")
+        precondition(lifecycle.state == .opened, "AFPacketEngine.start() in state \(lifecycle.state)")
         // Relaxed: thread creation orders this store before the threads' first load.
         running.store(true, ordering: .relaxed)
         let k = min(options.captureThreads ?? CaptureEngine.defaultCaptureThreads(queues: rings.count), rings.count)
         let sleep = min(1_000_000, max(100_000, group.configuration.partialTimeoutNanoseconds))
-        try SystemThread.startCaptureThreads(
-            count: k, items: rings, name: "wc-afp", cpus: options.cpus, nice: options.captureThreadNice,
-            into: &threads
-        ) { _, served in
-            let worker = AFPacketCaptureThread(rings: served, running: running, stopFD: stopFD, heldSleep: sleep,
-                                               wakeups: wakeups, group: group)
-            return { worker.run() }
+        do {
+            try SystemThread.startCaptureThreads(
+                count: k, items: rings, name: "wc-afp", cpus: options.cpus, nice: options.captureThreadNice,
+                into: &threads
+            ) { _, served in
+                let worker = AFPacketCaptureThread(rings: served, running: running, stopFD: stopFD, heldSleep: sleep,
+                                                   wakeups: wakeups, group: group, drainTimeout: drainTimeout)
+                return { worker.run() }
+            }
+            for r in rings { try r.socket.openFilter() }
+        } catch {
+            for r in rings { try? r.socket.closeFilter() }
+            stopCaptureThreads()
+            throw error
         }
+        lifecycle.advance(to: .started)
     }
 
     /// The consumer of socket `index`. It is the AF_XDP engine's ``CaptureConsumer``:
@@ -206,11 +219,20 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
                                wakeups: wakeups)
     }
 
-    /// Stops the capture threads, reads the final kernel counters and closes the
-    /// sockets (unmapping their rings). Idempotent.
-    public func close() {
-        guard !closed else { return }
-        closed = true
+    /// Stops receiving (every socket filters everything again), lets the capture
+    /// threads wait for the kernel to retire its last partial blocks and place them,
+    /// and joins them (``CaptureLifecycle/State/drained``). Idempotent.
+    public func stop() {
+        guard lifecycle.needsStop else { return }
+        lifecycle.advance(to: .stopping)
+        for r in rings { try? r.socket.closeFilter() }
+        stopCaptureThreads()
+        // The capture threads are joined: this thread is now the counters' only writer.
+        for r in rings { r.publishKernelStatistics() }
+        lifecycle.advance(to: .drained)
+    }
+
+    private func stopCaptureThreads() {
         // Relaxed: the eventfd write wakes pollers; join orders the rest.
         running.store(false, ordering: .relaxed)
         if stopFD >= 0 {
@@ -220,12 +242,36 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
         threads.forEach { $0.join() }
         threads = []
         wakeups.wakeAll()
-        // The capture threads are joined: this thread is now the counters' only writer.
-        for r in rings { r.publishKernelStatistics() }
-        rings = []
     }
 
-    public var isOpen: Bool { !closed }
+    /// Stops if needed, then closes the sockets (unmapping their rings). Idempotent.
+    public func close() {
+        guard lifecycle.state != .closed else { return }
+        stop()
+        rings = []
+        lifecycle.advance(to: .closed)
+    }
+
+    public var offeredSource: OfferedSource { .packetStatistics }
+
+    /// Per socket: offered = PACKET_STATISTICS `tp_packets` (drops included), the
+    /// drops split into pool-exhausted (the ring's next block was held by a
+    /// consumer) and no-frame (it waited for the capture thread). No device row:
+    /// a fanout group's sockets see packets after the device's own drops, which
+    /// the AF_XDP backend reads; here the row stays 0.
+    public func captureLedger() -> (rows: [QueueLedger], interface: QueueLedger, deviceCounters: String) {
+        let rows = (0..<queues.count).map { i -> QueueLedger in
+            let s = group.statistics(queue: i)
+            var row = QueueLedger(queue: i)
+            row.offered = s.kernelOffered
+            row.noFrame = s.dropsNoBuffer
+            row.poolExhausted = s.dropsPoolExhausted
+            return row
+        }
+        return (rows, QueueLedger(queue: -1), "none (AF_PACKET)")
+    }
+
+    public var isOpen: Bool { lifecycle.state != .closed }
 
     public func statistics() -> [QueueStatistics] {
         (0..<queues.count).map { group.statistics(queue: $0) }
@@ -373,10 +419,29 @@ final class AFPacketRing: @unchecked Sendable {
     /// a posted-frame shortage) → ``CaptureCounter/dropsNoBuffer``; `tp_freeze_q_cnt`
     /// — times the ring froze on such a block (events, like AF_XDP's fill-ring-empty
     /// events) → ``CaptureCounter/fillRingEmptyEvents``.
+    ///
+    /// Drops are attributed when read (every 10 ms and at the transitions of the
+    /// drain): to pool exhaustion when the block the kernel waits for is held by a
+    /// consumer, else to the capture thread being late. `tp_packets` (drops
+    /// included) → ``CaptureCounter/kernelOffered``.
     func publishKernelStatistics() {
         let s = socket.readStatistics()
-        if s.drops > 0 { counters.add(CaptureCounter.dropsNoBuffer.rawValue, s.drops) }
+        if s.packets > 0 { counters.add(CaptureCounter.kernelOffered.rawValue, s.packets) }
+        if s.drops > 0 {
+            let cause: CaptureCounter = outstanding[cursor] != 0 ? .dropsPoolExhausted : .dropsNoBuffer
+            counters.add(cause.rawValue, s.drops)
+        }
         if s.freezes > 0 { counters.add(CaptureCounter.fillRingEmptyEvents.rawValue, s.freezes) }
+    }
+
+    /// `true` when the kernel holds no packet for this socket: the block it would
+    /// fill next is held by user space, or it is the kernel's and still empty.
+    func kernelHoldsNothing() -> Bool {
+        if outstanding[cursor] != 0 { return true }
+        let block = socket.block(cursor)
+        // (A) acquire: see pass().
+        let status = TPacketBlock.status(block).load(ordering: .acquiring)
+        return status & TPacketBlock.user == 0 && TPacketBlock.count(block) == 0
     }
 }
 
@@ -402,8 +467,12 @@ final class AFPacketCaptureThread: @unchecked Sendable {
     /// How often PACKET_STATISTICS is read (a getsockopt per socket).
     let statisticsInterval: UInt64 = 10_000_000
 
+    /// Longest wait, once stopping, for the kernel to retire its last partial blocks.
+    let drainTimeout: UInt64
+
     init(rings: [AFPacketRing], running: UnsafeAtomic<Bool>, stopFD: Int32, heldSleep: UInt64,
-         wakeups: ConsumerWakeups, group: BuddyGroup) {
+         wakeups: ConsumerWakeups, group: BuddyGroup, drainTimeout: UInt64) {
+        self.drainTimeout = drainTimeout
         self.rings = rings
         self.running = running
         self.stopFD = stopFD
@@ -434,6 +503,17 @@ final class AFPacketCaptureThread: @unchecked Sendable {
                 for i in 0...rings.count { fds[i].revents = 0 }
                 _ = try? Sys.poll(fds, count: rings.count + 1, timeoutMilliseconds: 10)
             }
+        }
+        // Stopping: the sockets filter everything now. The kernel retires a partly
+        // filled block only after tp_retire_blk_tov: place blocks until none holds
+        // a packet, then publish the final counters.
+        let start = Sys.monotonicNanoseconds()
+        while true {
+            var placed = 0
+            for r in rings { placed &+= r.pass() }
+            if placed > 0 { wakeConsumers() }
+            if rings.allSatisfy({ $0.kernelHoldsNothing() }) || Sys.monotonicNanoseconds() &- start >= drainTimeout { break }
+            Sys.sleep(nanoseconds: 500_000)
         }
         for r in rings {
             r.drainRecycles()

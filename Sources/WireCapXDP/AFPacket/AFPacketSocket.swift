@@ -207,15 +207,23 @@ final class AFPacketSocket: @unchecked Sendable {
         return UInt16(truncatingIfNeeded: value & 0xffff)
     }
 
+    /// Lets no packet in any more (the drop-all filter again): the stop of a capture.
+    /// Packets the filter rejects are not counted by PACKET_STATISTICS.
+    func closeFilter() throws(XDPError) {
+        try Self.setDropAllFilter(fd)
+    }
+
     /// PACKET_STATISTICS since the previous call (the kernel resets them on read):
-    /// packets dropped because no block was free, and times the ring froze.
-    func readStatistics() -> (drops: UInt64, freezes: UInt64) {
+    /// packets offered to the socket after its filter (`tp_packets`, which the kernel
+    /// reports with `tp_drops` included), packets dropped because no block was free,
+    /// and times the ring froze.
+    func readStatistics() -> (packets: UInt64, drops: UInt64, freezes: UInt64) {
         var stats = tpacket_stats_v3()
         var length = socklen_t(MemoryLayout<tpacket_stats_v3>.size)
         guard (try? syscall("getsockopt(PACKET_STATISTICS)") {
             getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &stats, &length)
-        }) != nil else { return (0, 0) }
-        return (UInt64(stats.tp_drops), UInt64(stats.tp_freeze_q_cnt))
+        }) != nil else { return (0, 0, 0) }
+        return (UInt64(stats.tp_packets), UInt64(stats.tp_drops), UInt64(stats.tp_freeze_q_cnt))
     }
 
     // MARK: Blocks

@@ -27,8 +27,9 @@ public protocol ChunkConsumer: Sendable {
     func withPackets(of handle: ChunkHandle, _ body: (PacketView) throws -> Void) rethrows
     /// Gives the chunk back to its owner.
     func recycle(_ handle: ChunkHandle)
-    /// Records packets the application dropped after delivery.
-    func countDeliveryDrops(_ packets: Int)
+    /// Records what became of `packets` packets of `handle`, accounted to the queue
+    /// they arrived on (the ledger's per-origin counters). Once per chunk.
+    func count(_ counter: OriginCounter, _ packets: Int, of handle: ChunkHandle)
 }
 
 /// A live capture engine as a ``CaptureSession``, the ``CaptureWriter`` and the
@@ -61,10 +62,21 @@ public protocol CaptureBackend: AnyObject, Sendable {
     var maxPacketsPerChunk: Int { get }
     /// The buffer shape, for the report (pool geometry, or ring blocks).
     var geometryDescription: String { get }
-    /// Starts the capture threads.
+    /// Where the capture is in its life (``CaptureLifecycle``).
+    var lifecycle: CaptureLifecycle { get }
+    /// Starts capturing; returns once every socket receives (readiness).
     func start() throws(XDPError)
-    /// Stops capture threads and releases every kernel resource. Idempotent.
+    /// Stops receiving, drains what the kernel holds, flushes partial chunks, joins
+    /// the capture threads (``CaptureLifecycle/State/drained``). Consumers keep
+    /// running and memory stays mapped. Idempotent.
+    func stop()
+    /// Stops if needed, then releases every kernel resource. Idempotent.
     func close()
+    /// Where `offered` comes from on this backend.
+    var offeredSource: OfferedSource { get }
+    /// The capture side of the ledger: per queue `offered` and the kernel's drops by
+    /// cause, and an interface-wide row of device drops. Any thread until `close()`.
+    func captureLedger() -> (rows: [QueueLedger], interface: QueueLedger, deviceCounters: String)
     /// Per-queue statistics (group order). Any thread.
     func statistics() -> [QueueStatistics]
     /// The consumer endpoint of group index `index`.
@@ -73,7 +85,13 @@ public protocol CaptureBackend: AnyObject, Sendable {
 
 extension CaptureConsumer: ChunkConsumer {}
 
+extension CaptureBackend {
+    /// Wakes consumer `j` if it sleeps for a chunk, so it sees a stop at once.
+    public func interruptConsumer(_ j: Int) { consumer(j).interruptWait() }
+}
+
 extension CaptureEngine: CaptureBackend {
+    public var offeredSource: OfferedSource { .xdpProgram }
     public var attachDescription: String { attachMode.rawValue }
     public var maxPacketsPerChunk: Int { group.configuration.geometry.cellsPerChunk }
     public var geometryDescription: String { group.configuration.geometry.description }

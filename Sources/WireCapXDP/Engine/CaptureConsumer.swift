@@ -123,8 +123,11 @@ public struct CaptureConsumer: @unchecked Sendable {
         group.recycle(handle, consumer: index)
     }
 
-    /// Records packets the application dropped after delivery (a full writer, …).
-    public func countDeliveryDrops(_ packets: Int) {
-        group.countDeliveryDrops(packets, consumer: index)
+    /// Records what became of `packets` packets of `handle` (delivered, filtered,
+    /// sampled, dropped after delivery), accounted to the queue they arrived on.
+    /// Once per chunk.
+    @inlinable
+    public func count(_ counter: OriginCounter, _ packets: Int, of handle: ChunkHandle) {
+        group.count(counter, packets, origin: Int(handle.queue), consumer: index)
     }
 }

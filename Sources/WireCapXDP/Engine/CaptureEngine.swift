@@ -19,6 +19,9 @@ public struct EngineOptions: Sendable {
     public var force = false
     /// Attach mode; nil: driver mode, falling back to generic with a note.
     public var attachMode: XDPAttachMode?
+    /// BPF link (default: the kernel removes the program however the process ends)
+    /// or netlink (the fallback; forced only to test leftover handling).
+    public var attachment: XDPAttachment = .link
     /// Most rx descriptors taken per pass.
     public var batchSize = 256
     /// Nice value of the capture threads (nil: inherit). The paper dedicates cores
@@ -43,15 +46,22 @@ public struct EngineOptions: Sendable {
 ///                                                                  ◀── recycle lanes ◀── consumers
 /// ```
 ///
-/// Lifecycle: ``init(interface:queues:configuration:options:)`` checks privileges
-/// and the interface, creates per queue a UMEM (the pool) and a socket, posts
-/// the first chunks, loads the program, inserts the sockets and attaches it;
-/// ``start()`` runs the capture threads; ``close()`` stops them, **detaches the
-/// program first**, then closes the sockets and frees the UMEMs. Nothing stays
-/// on the interface. `deinit` closes too.
+/// Lifecycle (``CaptureLifecycle``): ``init(interface:queues:configuration:options:)``
+/// checks privileges and the interface, creates per queue a UMEM (the pool) and
+/// a socket, and loads the program; nothing captures yet (**opened**).
+/// ``start()`` posts the first chunks to every fill ring, attaches the program
+/// through a BPF link, runs the capture threads and inserts the sockets into the
+/// XSKMAP, and returns only then (**started**: the readiness point).
+/// ``stop()`` removes the sockets from the XSKMAP (redirecting stops), lets the
+/// capture threads drain the rx rings and flush every partial chunk
+/// (**stopping**), joins them and detaches the program (**drained**): every
+/// received packet is then in a capture lane or with a consumer, and the memory
+/// is still mapped for consumers and the writer to finish. ``close()`` closes the
+/// sockets and frees the UMEMs (**closed**). `deinit` closes too. Because the
+/// program hangs on a BPF link, the kernel removes it however the process ends.
 ///
-/// - warning: `start`, `close` and `consumer(_:)` from one control thread. Each
-///   consumer from its own thread. Consumers must stop before `close()`.
+/// - warning: `start`, `stop`, `close` and `consumer(_:)` from one control thread.
+///   Each consumer from its own thread. Consumers must stop before `close()`.
 public final class CaptureEngine: @unchecked Sendable {
     /// The interface captured from.
     public let interface: String
@@ -59,8 +69,8 @@ public final class CaptureEngine: @unchecked Sendable {
     public let queues: [Int]
     /// The pools, work queues and counters.
     public let group: BuddyGroup
-    /// How the program is attached.
-    public let attachMode: XDPAttachMode
+    /// How the program is attached (known once started; `preferred` until then).
+    public private(set) var attachMode: XDPAttachMode
     /// NUMA node of the UMEMs (nil: NUMA unavailable).
     public let numaNode: Int32?
     /// `true` when the UMEMs use huge pages.
@@ -69,6 +79,12 @@ public final class CaptureEngine: @unchecked Sendable {
 
     private var program: XSKRedirectProgram?
     private var rxQueues: [RxQueue]
+    /// Where the capture is in its life.
+    public private(set) var lifecycle = CaptureLifecycle()
+    /// Device drop counters at ``start()`` (the before-socket drops are deltas from here).
+    private var deviceBaseline = DeviceCounters.Snapshot()
+    /// Device drop counters when redirecting stopped (nil until ``stop()``).
+    private var deviceFinal: DeviceCounters.Snapshot?
     private var threads: [SystemThread] = []
     private let running: UnsafeAtomic<Bool>
     private let stopFD: Int32
@@ -76,7 +92,6 @@ public final class CaptureEngine: @unchecked Sendable {
     private let wakeups: ConsumerWakeups
     private let bases: UnsafeMutablePointer<UnsafeMutableRawPointer>
     private let deviceQueues: UnsafeMutablePointer<Int>
-    private var closed = false
 
     /// Opens `queues` of `interface` for capture (see the type's documentation).
     public init(interface: String, queues: [Int], configuration: CaptureConfiguration,
@@ -107,15 +122,13 @@ public final class CaptureEngine: @unchecked Sendable {
         let geometry = configuration.geometry
         let node = NUMA.isAvailable ? NUMA.node(ofInterface: interface) : nil
 
-        let program = try XSKRedirectProgram(interface: interface, ifindex: ifindex, entries: deviceQueueCount)
-        // Refuse early (before allocating UMEMs) if another program is attached.
-        if !options.force {
-            let existing = try XSKRedirectProgram.attachedProgramID(ifindex: ifindex, interface: interface)
-            if existing != 0 {
-                throw XDPError("bpf_xdp_query_id(\(interface))", kind: .busy,
-                               message: "XDP program already attached to \(interface) (id \(existing)): use --force to replace it")
-            }
+        // Refuse early (before allocating UMEMs) if another program is attached,
+        // saying whether a running process holds it or a dead one left it.
+        if let owner = try XSKRedirectProgram.owner(ifindex: ifindex, interface: interface),
+           !options.force || owner.linkID != nil {
+            throw XDPError("bpf_xdp_query_id(\(interface))", kind: .busy, message: owner.describe(interface: interface))
         }
+        let program = try XSKRedirectProgram(interface: interface, ifindex: ifindex, entries: deviceQueueCount)
         var built: [RxQueue] = []
         var huge = true
         for (index, q) in queues.enumerated() {
@@ -125,14 +138,12 @@ public final class CaptureEngine: @unchecked Sendable {
             huge = huge && umem.hugePages
             let socket = try XSKSocket(interface: interface, queue: UInt32(q), umem: umem,
                                        rxSize: 2 * geometry.fillRingSize, txSize: 0)
-            try program.insert(socketFD: socket.fd, queue: UInt32(q))
-            let rx = RxQueue(index: index, deviceQueue: UInt32(q), umem: umem, socket: socket, group: group)
-            rx.refill()   // attach: the first N/M chunks go to the fill ring
-            built.append(rx)
+            built.append(RxQueue(index: index, deviceQueue: UInt32(q), umem: umem, socket: socket, group: group,
+                                 countsFD: program.countsFD))
         }
         numaNode = node
         hugePages = huge
-        attachMode = try program.attach(force: options.force, preferredMode: options.attachMode, quiet: options.quiet)
+        attachMode = options.attachMode ?? .driver
         self.program = program
         rxQueues = built
 
@@ -145,7 +156,11 @@ public final class CaptureEngine: @unchecked Sendable {
             (bases + i).initialize(to: rx.umem.area)
             (deviceQueues + i).initialize(to: queues[i])
         }
+        devices = DeviceCounters(interface: interface, queues: queues)
     }
+
+    /// The device's own counters (before-socket drops).
+    private let devices: DeviceCounters
 
     deinit {
         close()
@@ -164,34 +179,62 @@ public final class CaptureEngine: @unchecked Sendable {
         return max(1, min(queues, cpus / 2))
     }
 
-    /// Starts the capture threads.
+    /// Starts capturing (see the type's documentation): every fill ring posted, the
+    /// program attached, capture threads running, every socket in the XSKMAP. When
+    /// it returns, every packet of the captured queues reaches WireCap (readiness).
+    /// On failure nothing stays attached and the engine can only be closed.
     public func start() throws(XDPError) {
-        precondition(!closed && threads.isEmpty, "CaptureEngine.start() called twice or after close()")
+        precondition(lifecycle.state == .opened, "CaptureEngine.start() in state \(lifecycle.state)")
+        guard let program else { preconditionFailure("CaptureEngine: no program") }
+        for rx in rxQueues { rx.refill() }   // attach: the first N/M chunks go to each fill ring
+        attachMode = try program.attach(force: options.force, preferredMode: options.attachMode,
+                                        attachment: options.attachment, quiet: options.quiet)
         // Relaxed: thread creation orders this store before the threads' first load.
         running.store(true, ordering: .relaxed)
         let k = min(options.captureThreads ?? Self.defaultCaptureThreads(queues: rxQueues.count), rxQueues.count)
         let timeout = group.configuration.partialTimeoutNanoseconds
-        try SystemThread.startCaptureThreads(
-            count: k, items: rxQueues, name: "wc-capture", cpus: options.cpus, nice: options.captureThreadNice,
-            into: &threads
-        ) { _, served in
-            let worker = CaptureThread(queues: served, running: running, stopFD: stopFD, policy: options.wakePolicy,
-                                       batch: options.batchSize, timeout: timeout, wakeups: wakeups)
-            return { worker.run() }
+        do {
+            try SystemThread.startCaptureThreads(
+                count: k, items: rxQueues, name: "wc-capture", cpus: options.cpus, nice: options.captureThreadNice,
+                into: &threads
+            ) { _, served in
+                let worker = CaptureThread(queues: served, running: running, stopFD: stopFD, policy: options.wakePolicy,
+                                           batch: options.batchSize, timeout: timeout, wakeups: wakeups)
+                return { worker.run() }
+            }
+            deviceBaseline = devices.read()
+            for rx in rxQueues { try program.insert(socketFD: rx.socket.fd, queue: rx.deviceQueue) }
+        } catch {
+            for rx in rxQueues { program.remove(queue: rx.deviceQueue) }
+            stopCaptureThreads()
+            program.detach()
+            throw error
         }
+        lifecycle.advance(to: .started)
     }
 
-    /// The consumer endpoint of group queue `index` (0 ..< queues.count).
-    public func consumer(_ index: Int) -> CaptureConsumer {
-        precondition(index >= 0 && index < queues.count, "consumer index \(index) out of range")
-        return CaptureConsumer(index: index, group: group, bases: bases, deviceQueues: deviceQueues, wakeups: wakeups)
+    /// Stops capturing without losing what was received (see the type's
+    /// documentation): redirecting stops, the rx rings are drained, every partial
+    /// chunk is flushed to the capture lanes, the capture threads exit and the
+    /// program is detached. Consumers keep running: they still have to take what
+    /// is in their lanes. Idempotent; a no-op unless started.
+    public func stop() {
+        guard lifecycle.needsStop, let program else { return }
+        lifecycle.advance(to: .stopping)
+        // 1. Stop redirecting: from here on packets of these queues go to the stack.
+        for rx in rxQueues { program.remove(queue: rx.deviceQueue) }
+        deviceFinal = devices.read()
+        // 2.–3. Capture threads drain the rx rings and flush partial chunks, then exit.
+        stopCaptureThreads()
+        // 4. Nothing is redirected any more: detach (closing the link removes the program).
+        program.detach()
+        // The capture threads are joined: this thread is now the counters' only writer.
+        for rx in rxQueues { rx.publishKernelStatistics() }
+        redirectedFinal = rxQueues.map { program.redirectedPackets(queue: $0.deviceQueue) }
+        lifecycle.advance(to: .drained)
     }
 
-    /// Stops the capture threads, detaches the program, reads the final kernel
-    /// drop counters, closes the sockets and frees the UMEMs. Idempotent.
-    public func close() {
-        guard !closed else { return }
-        closed = true
+    private func stopCaptureThreads() {
         // Relaxed: the eventfd write wakes pollers; join orders the rest.
         running.store(false, ordering: .relaxed)
         if stopFD >= 0 {
@@ -201,19 +244,59 @@ public final class CaptureEngine: @unchecked Sendable {
         threads.forEach { $0.join() }
         threads = []
         wakeups.wakeAll()
-        // Detach BEFORE closing sockets: closing sockets under load with the program
-        // still redirecting to them is a known crash path in other AF_XDP tools.
-        program?.detach()
-        // The capture threads are joined: this thread is now the counters' only writer.
-        for rx in rxQueues { rx.publishKernelStatistics() }
-        for rx in rxQueues { program?.remove(queue: rx.deviceQueue) }
-        program = nil
-        // Dropping the queues closes each socket, then (its last reference gone) its UMEM.
-        rxQueues = []
     }
 
+    /// The consumer endpoint of group queue `index` (0 ..< queues.count).
+    public func consumer(_ index: Int) -> CaptureConsumer {
+        precondition(index >= 0 && index < queues.count, "consumer index \(index) out of range")
+        return CaptureConsumer(index: index, group: group, bases: bases, deviceQueues: deviceQueues, wakeups: wakeups)
+    }
+
+    /// Stops (``stop()``) if still started, then closes the sockets and frees the
+    /// UMEMs. Consumers must have stopped. Idempotent.
+    public func close() {
+        guard lifecycle.state != .closed else { return }
+        stop()
+        if lifecycle.state == .opened { program?.detach() }
+        program = nil
+        // Dropping the queues closes each socket, then (its last reference gone) its UMEM.
+        // Their counters stay readable: the group keeps them.
+        rxQueues = []
+        lifecycle.advance(to: .closed)
+    }
+
+    /// The capture side of the loss ledger, per queue (group order): offered (what
+    /// the program redirected), received, the socket drops by cause; and the
+    /// device's before-socket drops as the interface row. Any thread until
+    /// ``close()`` (the statistics ticker); exact once drained.
+    public func captureLedger() -> (rows: [QueueLedger], interface: QueueLedger, deviceCounters: String) {
+        let final = deviceFinal ?? (lifecycle.state == .started ? devices.read() : deviceBaseline)
+        var interfaceRow = QueueLedger(queue: -1)
+        interfaceRow.beforeSocket = final.drops &- deviceBaseline.drops
+        interfaceRow.offered = interfaceRow.beforeSocket
+        let rows = (0..<queues.count).map { i -> QueueLedger in
+            let s = group.statistics(queue: i)
+            var row = QueueLedger(queue: queues[i])
+            row.offered = redirected[i]
+            row.noFrame = s.dropsNoBuffer
+            row.poolExhausted = s.dropsPoolExhausted
+            row.rxRingFull = s.dropsRxRingFull
+            row.invalidDescriptor = s.dropsInvalidDescriptor
+            return row
+        }
+        return (rows, interfaceRow, devices.description)
+    }
+
+    /// Packets the program redirected to each queue (group order): read live while
+    /// started, frozen by ``stop()`` once the drain balanced.
+    private var redirected: [UInt64] {
+        if lifecycle.state == .started, let program { return rxQueues.map { program.redirectedPackets(queue: $0.deviceQueue) } }
+        return redirectedFinal.isEmpty ? Array(repeating: 0, count: queues.count) : redirectedFinal
+    }
+    private var redirectedFinal: [UInt64] = []
+
     /// `true` until ``close()``.
-    public var isOpen: Bool { !closed }
+    public var isOpen: Bool { lifecycle.state != .closed }
 
     /// The UMEM base address of each group index (pool memory: frame addresses in
     /// descriptors are offsets from it), and the device rx queue of each group index,

@@ -26,24 +26,9 @@ extension CaptureReport {
         for r in rows {
             out.append(r.enumerated().map { c, v in String(repeating: " ", count: widths[c] - v.count) + v }.joined(separator: "  "))
         }
-        out.append("  * fill-empty counts times the kernel found the fill ring empty (events, not packets)")
-        if drops == 0 {
-            out.append("no packets lost")
-        } else {
-            let nb = t.reduce(0) { $0 + $1.dropsNoBuffer }, rf = t.reduce(0) { $0 + $1.dropsRxRingFull }
-            let inv = t.reduce(0) { $0 + $1.dropsInvalidDescriptor }, pe = t.reduce(0) { $0 + $1.dropsPoolExhausted }
-            var causes: [String] = []
-            let episodes = t.reduce(0) { $0 + $1.exhaustionEpisodes }
-            if nb > 0 {
-                causes.append(episodes > 0
-                    ? "\(nb) with no frame in the fill ring (pool exhausted \(episodes) times: consumers too slow)"
-                    : "\(nb) with no frame in the fill ring (pool had free chunks: capture thread late, try a larger -N)")
-            }
-            if rf > 0 { causes.append("\(rf) with the rx ring full (capture thread too slow)") }
-            if inv > 0 { causes.append("\(inv) invalid descriptors") }
-            if pe > 0 { causes.append("\(pe) pool exhausted") }
-            out.append("LOST \(drops) packets: " + causes.joined(separator: ", "))
-        }
+        out.append("  * fill-empty: the kernel's rx_fill_ring_empty_descs (per packet in copy mode; overlaps no-buffer)")
+        out.append(contentsOf: ledger.tableLines)
+        out.append(ledger.verdict)
         if let v = verification {
             let perOrigin = v.origins.filter { $0.span > 0 || $0.unique > 0 }
                 .map { "gen queue \($0.queue): \($0.unique) unique of \($0.span), \($0.missing) missing" }
@@ -65,6 +50,53 @@ extension CaptureReport {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "{}"
+    }
+}
+
+extension CaptureLedger {
+    /// The ledger as a table: a row per queue (and the interface row when it has
+    /// counts), a total, and where `offered` comes from.
+    public var tableLines: [String] {
+        let header = ["ledger", "offered", "delivered", "filtered", "sampled", "beyond-c", "before-sock", "no-frame",
+                      "pool-exh", "ring-full", "invalid", "delivery", "writer", isFinal ? "abandoned" : "in-flight",
+                      "tx-stall", "unexplained"]
+        func cells(_ label: String, _ r: QueueLedger) -> [String] {
+            [label, "\(r.offered)", "\(r.delivered)", "\(r.filtered)", "\(r.sampled)", "\(r.beyondCount)",
+             "\(r.beforeSocket)", "\(r.noFrame)", "\(r.poolExhausted)", "\(r.rxRingFull)", "\(r.invalidDescriptor)",
+             "\(r.delivery)", "\(r.writer)", "\(isFinal ? r.abandoned : r.inFlight)", "\(r.txStalled)", "\(r.unexplained)"]
+        }
+        var rows = [header] + queues.map { cells("q\($0.queue)", $0) }
+        if interfaceRow.offered != 0 || interfaceRow.lost != 0 { rows.append(cells("device", interfaceRow)) }
+        rows.append(cells("total", total))
+        let widths = header.indices.map { c in rows.map { $0[c].count }.max()! }
+        var out = rows.map { r in
+            r.enumerated().map { c, v in String(repeating: " ", count: widths[c] - v.count) + v }.joined(separator: "  ")
+        }
+        out.append("  offered: \(offeredSource.explanation); device drops: \(deviceCounters)")
+        return out
+    }
+
+    /// "no packets lost" only when true; otherwise every cause with its count and
+    /// the unexplained remainder.
+    public var verdict: String {
+        let t = total
+        if t.isLossless { return isFinal ? "no packets lost" : "no packets lost so far" }
+        var parts = t.causes.filter { $0.packets > 0 }.map { "\($0.packets) \($0.name)" }
+        if t.unexplained != 0 {
+            parts.append("\(t.unexplained) unexplained (offered minus every counted fate: a path no counter sees)")
+        }
+        return "LOST \(t.lost) of \(t.offered) packets: " + parts.joined(separator: ", ")
+    }
+}
+
+extension OfferedSource {
+    /// One phrase for the report.
+    public var explanation: String {
+        switch self {
+        case .xdpProgram: "packets WireCap's XDP program redirected to each queue's socket (plus device drops)"
+        case .packetStatistics: "each socket's PACKET_STATISTICS tp_packets (drops included)"
+        case .received: "packets the capture threads received (no kernel counter)"
+        }
     }
 }
 

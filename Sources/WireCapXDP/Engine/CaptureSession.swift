@@ -14,7 +14,7 @@ public struct StopCondition: Sendable {
     /// Seconds without a received packet once at least one arrived, with every
     /// received packet delivered and consumed (a drained engine).
     public var idle: Double?
-    /// Stop on SIGINT/SIGTERM (the caller blocked them with ``Signals/block()``).
+    /// Stop on SIGINT, SIGTERM, SIGHUP or SIGPIPE (the caller blocked them with ``Signals/block()``).
     public var signals = false
 
     public init(count: Int? = nil, duration: Double? = nil, idle: Double? = nil, signals: Bool = false) {
@@ -58,6 +58,8 @@ public struct CaptureReport: Sendable, Codable {
     public var flows: FlowSplitReport?
     /// Packets sent out of the `--forward` interface (zero-copy), when forwarding.
     public var forwarded: Int?
+    /// Where every offered packet went (per queue, exactly): the loss ledger.
+    public var ledger: CaptureLedger
     /// Packets the filter rejected / the sampler skipped, all queues.
     public var filteredOut: Int { queues.reduce(0) { $0 + $1.filteredOut } }
     public var sampledOut: Int { queues.reduce(0) { $0 + $1.sampledOut } }
@@ -159,19 +161,26 @@ public final class CaptureSession: @unchecked Sendable {
         forwarded.deallocate()
     }
 
-    /// Starts the engine's capture threads and the consumers.
+    /// Starts the writer and the consumers, then the engine (``CaptureBackend/start()``).
+    /// When it returns the capture is ready: every socket receives and every fill
+    /// ring is posted. On failure everything started is stopped again.
     public func start() throws(XDPError) {
-        started = Sys.monotonicNanoseconds()
-        try engine.start()
         try writer?.start()
         // One dynamic dispatch here, on the concrete backend: the loops below are
         // then specialized for its consumer type.
-        if let xdp = engine as? CaptureEngine {
-            try startConsumers(xdp)
-        } else if let afp = engine as? AFPacketEngine {
-            try startConsumers(afp)
-        } else {
-            try startConsumers(engine)
+        do {
+            if let xdp = engine as? CaptureEngine {
+                try startConsumers(xdp)
+            } else if let afp = engine as? AFPacketEngine {
+                try startConsumers(afp)
+            } else {
+                try startConsumers(engine)
+            }
+            started = Sys.monotonicNanoseconds()
+            try engine.start()
+        } catch {
+            _ = stop(reason: "failed to start")
+            throw error
         }
     }
 
@@ -199,9 +208,18 @@ public final class CaptureSession: @unchecked Sendable {
         let forwarder = self.forwarder
         let group = engine.group
         var sent = 0
-        // Relaxed: the flag carries no data; the join orders the results.
-        while !stopping.load(ordering: .relaxed) {
-            guard let handle = consumer.waitChunk(timeoutNanoseconds: 10_000_000) else { continue }
+        let stopping = self.stopping
+        while true {
+            // (S2) acquire: pairs with (S1) in stop(). Read BEFORE looking at the lanes:
+            // once it is true the capture threads have exited, so an empty capture
+            // queue seen after it stays empty and the consumer may leave.
+            let ending = stopping.load(ordering: .acquiring)
+            guard let handle = consumer.nextChunk() ?? (ending ? nil : consumer.waitChunk(
+                timeoutNanoseconds: 10_000_000, unless: { stopping.load(ordering: .acquiring) }))
+            else {
+                if ending { break }
+                continue
+            }
             consumer.withPackets(of: handle) { packet in
                 let b = packet.bytes
                 if b.count >= 14, b[12] == 0x08, b[13] == 0x00 { v4 &+= 1 }
@@ -210,6 +228,7 @@ public final class CaptureSession: @unchecked Sendable {
                 if let flowTracker { flowTracker.record(b, worker: slot) }
             }
             // Forwarding returns once the kernel completed every frame, so the chunk may go back.
+            consumer.count(.delivered, Int(handle.count), of: handle)
             if let forwarder { sent &+= forwarder.forward(handle, descriptors: group.descriptors(of: handle)) }
             consumer.recycle(handle)
             if packetDelay > 0 { Sys.sleep(nanoseconds: packetDelay &* UInt64(handle.count)) }
@@ -234,10 +253,19 @@ public final class CaptureSession: @unchecked Sendable {
         let scratchWords = (engine.maxPacketsPerChunk + 63) / 64
         let scratch = UnsafeMutablePointer<UInt64>.allocate(capacity: scratchWords)
         defer { scratch.deallocate() }
-        // Relaxed: the flag carries no data; the join orders the results.
-        while !stopping.load(ordering: .relaxed) {
+        let stopping = self.stopping
+        let wait: UInt64 = writer == nil ? 10_000_000 : 2_000_000
+        while true {
             if let writer { inFlight -= reclaim(writer, slot, consumer) }
-            guard let handle = consumer.waitChunk(timeoutNanoseconds: writer == nil ? 10_000_000 : 2_000_000) else { continue }
+            // (S2) acquire: see consume(_:slot:).
+            let ending = stopping.load(ordering: .acquiring)
+            guard let handle = consumer.nextChunk() ?? (ending ? nil : consumer.waitChunk(
+                timeoutNanoseconds: wait, unless: { stopping.load(ordering: .acquiring) }))
+            else {
+                if ending { break }
+                continue
+            }
+            let rejectedBefore = rejectedHere, skippedBefore = skippedHere
             let entry = writer?.reserve(slot)
             let mask = entry?.mask ?? scratch
             var kept = 0
@@ -260,16 +288,22 @@ public final class CaptureSession: @unchecked Sendable {
             }
             // Relaxed: a statistic; the control thread only compares it with -c.
             delivered[slot].wrappingIncrement(by: kept, ordering: .relaxed)
+            consumer.count(.filtered, rejectedHere &- rejectedBefore, of: handle)
+            consumer.count(.sampled, skippedHere &- skippedBefore, of: handle)
             if let writer {
                 if let entry {
                     entry.handle.pointee = handle
                     entry.kept.pointee = kept
                     entry.filtered.pointee = kept != Int(handle.count)
+                    entry.published.pointee = Sys.monotonicNanoseconds()
+                    consumer.count(.toWriter, kept, of: handle)
                     writer.publish(slot)
                     inFlight += 1
                     continue
                 }
-                consumer.countDeliveryDrops(kept)
+                consumer.count(.deliveryDrops, kept, of: handle)
+            } else {
+                consumer.count(.delivered, kept, of: handle)
             }
             consumer.recycle(handle)
             if packetDelay > 0 { Sys.sleep(nanoseconds: packetDelay &* UInt64(handle.count)) }
@@ -323,21 +357,35 @@ public final class CaptureSession: @unchecked Sendable {
                 return "idle"
             }
             if c.signals {
-                if let s = Signals.wait(milliseconds: 20) { return s == SIGINT ? "SIGINT" : "SIGTERM" }
+                if let s = Signals.wait(milliseconds: 20) { return Signals.name(s) }
             } else {
                 Sys.sleep(nanoseconds: 20_000_000)
             }
         }
     }
 
-    /// Stops consumers, closes the engine and builds the report. Idempotent in effect.
+    /// Stops the capture in the lifecycle's order and builds the report:
+    ///
+    /// 1. the engine stops redirecting, drains its rx rings, flushes every partial
+    ///    chunk and detaches its program (``CaptureBackend/stop()``: drained);
+    /// 2. consumers take everything left in their capture queues, then exit;
+    /// 3. the writer writes everything handed to it and closes its files;
+    /// 4. the final ledger is read, then the engine closes (sockets, memory).
+    ///
+    /// Nothing received is dropped on the way: the ledger's `abandoned` counts
+    /// what would be. Idempotent in effect.
     public func stop(reason: String = "stop") -> CaptureReport {
-        // Relaxed: see consume(_:slot:).
-        stopping.store(true, ordering: .relaxed)
+        engine.stop()
+        // (S1) release: pairs with (S2) in the consumer loops; ordered after the
+        // capture threads' join inside engine.stop(), so every chunk they placed
+        // is visible to a consumer that sees the flag.
+        stopping.store(true, ordering: .releasing)
+        for j in 0..<engine.queues.count { engine.interruptConsumer(j) }
         consumers.forEach { $0.join() }
         consumers = []
         let output = writer?.finish()
-        let seconds = Double(Sys.monotonicNanoseconds() - started) / 1e9
+        let seconds = Double(Sys.monotonicNanoseconds() &- started) / 1e9
+        let ledger = self.ledger(final: true)
         engine.close()
         let stats = engine.statistics()
         let config = engine.group.configuration
@@ -349,29 +397,64 @@ public final class CaptureSession: @unchecked Sendable {
                             filteredOut: rejected[i], sampledOut: skipped[i])
             },
             verification: verifier?.report(tallies), output: output, flows: flowTracker?.report(),
-            forwarded: forwarder.map { _ in (0..<engine.queues.count).reduce(0) { $0 + forwarded[$1] } })
+            forwarded: forwarder.map { _ in (0..<engine.queues.count).reduce(0) { $0 + forwarded[$1] } },
+            ledger: ledger)
+    }
+
+    /// The loss ledger now (live: packets on their way are `inFlight`, and with a
+    /// writer, packets handed to it count as delivered) or at the end (`final`,
+    /// after ``stop(reason:)``'s steps 1–3: what was received and not delivered is
+    /// `abandoned`, and the writer's own counts replace the hand-off counts).
+    /// Any thread while the capture runs (the statistics ticker).
+    public func ledger(final: Bool = false) -> CaptureLedger {
+        let capture = engine.captureLedger()
+        let group = engine.group
+        let rows = capture.rows.enumerated().map { i, base -> QueueLedger in
+            var row = base
+            let received = group.statistics(queue: i).packetsReceived
+            let consumed = group.originTotal(.consumed, origin: i)
+            row.filtered = group.originTotal(.filtered, origin: i)
+            row.sampled = group.originTotal(.sampled, origin: i)
+            row.delivery = group.originTotal(.deliveryDrops, origin: i)
+            if let writer, final {
+                let w = writer.ledgerCounts(origin: i)
+                row.delivered = UInt64(w.written)
+                row.writer = UInt64(w.failed)
+                row.beyondCount = UInt64(w.beyondCount)
+            } else {
+                row.delivered = group.originTotal(.delivered, origin: i) &+ group.originTotal(.toWriter, origin: i)
+            }
+            let pending = received &- min(received, consumed)
+            if final { row.abandoned = pending } else { row.inFlight = pending }
+            return row
+        }
+        return CaptureLedger(interface: engine.interface, offeredSource: engine.offeredSource,
+                             deviceCounters: capture.deviceCounters, queues: rows, interfaceRow: capture.interface,
+                             isFinal: final)
     }
 }
 
-/// SIGINT/SIGTERM handling without handlers: the signals are blocked in every
-/// thread (block before creating threads; they inherit the mask) and the control
-/// thread collects them with `sigtimedwait`.
+/// SIGINT/SIGTERM/SIGHUP/SIGPIPE handling without handlers: the signals are
+/// blocked in every thread (block before creating threads; they inherit the
+/// mask) and the control thread collects them with `sigtimedwait`, so each one
+/// stops the capture in order (drained, files finalised, program detached).
+/// SIGHUP is an ssh session that dropped; SIGPIPE is `-w /dev/stdout | head`
+/// closing the pipe (the write then fails with EPIPE, counted by the ledger).
 public enum Signals {
     static func set() -> sigset_t {
         var s = sigset_t()
         sigemptyset(&s)
-        sigaddset(&s, SIGINT)
-        sigaddset(&s, SIGTERM)
+        for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&s, signal) }
         return s
     }
 
-    /// Blocks SIGINT and SIGTERM in the calling thread (and threads it creates later).
+    /// Blocks the four signals in the calling thread (and threads it creates later).
     public static func block() {
         var s = set()
         pthread_sigmask(SIG_BLOCK, &s, nil)
     }
 
-    /// Waits up to `milliseconds` for SIGINT/SIGTERM. - Returns: the signal, or nil.
+    /// Waits up to `milliseconds` for one of them. - Returns: the signal, or nil.
     public static func wait(milliseconds: Int) -> Int32? {
         var s = set()
         var timeout = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
@@ -379,6 +462,17 @@ public enum Signals {
         return r > 0 ? r : nil
     }
 
-    /// A pending SIGINT/SIGTERM, if any (non-blocking).
+    /// A pending signal, if any (non-blocking).
     public static func poll() -> Int32? { wait(milliseconds: 0) }
+
+    /// `SIGINT`, `SIGTERM`, … for the report.
+    public static func name(_ signal: Int32) -> String {
+        switch signal {
+        case SIGINT: "SIGINT"
+        case SIGTERM: "SIGTERM"
+        case SIGHUP: "SIGHUP"
+        case SIGPIPE: "SIGPIPE"
+        default: "signal \(signal)"
+        }
+    }
 }

@@ -101,7 +101,6 @@ final class CaptureThread: @unchecked Sendable {
             // increases at once (max with the latest sample) and decays by EWMA, so a
             // burst shortens the sleep immediately and a lull lengthens it gradually.
             var sleep = maxSleep
-            let realNow = Sys.realtimeNanoseconds()
             var pending = false
             for q in queues {
                 let elapsed = mono &- q.lastPassTime
@@ -116,7 +115,8 @@ final class CaptureThread: @unchecked Sendable {
                 }
                 if let deadline = q.driver.nextPartialDeadline() {
                     pending = true
-                    sleep = min(sleep, deadline > realNow ? deadline &- realNow : 0)
+                    // Deadlines run on the monotonic clock (the pool's arrival times).
+                    sleep = min(sleep, deadline > mono ? deadline &- mono : 0)
                 }
                 if q.rate > 1e-7 {
                     let held = Double(q.framesWithKernel())
@@ -141,11 +141,45 @@ final class CaptureThread: @unchecked Sendable {
             }
             if sleep >= minSleep { Sys.sleep(nanoseconds: sleep) }
         }
-        // Final pass: take what is in the rx rings, publish counters.
-        for q in queues {
-            while q.pass(batch: batch) > 0 {}
-            q.publishKernelStatistics()
+        drain()
+    }
+
+    /// Longest wait, after redirecting stopped, for packets still in flight in the
+    /// kernel (a NAPI poll that looked the socket up before the XSKMAP entry went)
+    /// to land in the rx ring or in a drop counter.
+    let drainTimeout: UInt64 = 500_000_000
+    /// Longest wait for consumers to free item budget while partial chunks are flushed.
+    let flushTimeout: UInt64 = 5_000_000_000
+
+    /// The stopping phase (``CaptureLifecycle/State/stopping``): the engine removed
+    /// every socket from the XSKMAP before clearing `running`. Drain each rx ring
+    /// until what the program redirected balances with what was received plus the
+    /// socket's drops (so no packet is left in flight), then flush every partial
+    /// chunk to the capture lanes and publish the final counters. Packets that do
+    /// not balance by the deadline stay visible as the ledger's `unexplained`.
+    private func drain() {
+        var start = Sys.monotonicNanoseconds()
+        var unbalanced = queues
+        while true {
+            for q in unbalanced { while q.pass(batch: batch) > 0 {} }
+            unbalanced.removeAll { $0.isBalanced() }
+            if unbalanced.isEmpty || Sys.monotonicNanoseconds() &- start >= drainTimeout { break }
+            Sys.sleep(nanoseconds: 200_000)
         }
+        start = Sys.monotonicNanoseconds()
+        while true {
+            var waiting = 0
+            for q in queues {
+                q.driver.reclaim()
+                q.driver.flush()
+                waiting &+= q.driver.pool.undeliveredPackets
+            }
+            wakeConsumers()
+            // Undelivered packets wait only for item budget, which consumers free.
+            if waiting == 0 || Sys.monotonicNanoseconds() &- start >= flushTimeout { break }
+            Sys.sleep(nanoseconds: 100_000)
+        }
+        for q in queues { q.publishKernelStatistics() }
         wakeConsumers()
     }
 

@@ -11,8 +11,9 @@ import WireCapCore
 ///
 /// ```
 ///   reclaim()                         recycled chunks → pool (validated)
-///   peek ≤ batch rx descriptors       one CLOCK_REALTIME read per batch
-///     record(address, length, t)      per packet: a table write, no syscall
+///   peek ≤ batch rx descriptors       one CLOCK_REALTIME read per batch (packet stamps)
+///     record(address, length, t, a)   per packet: a table write, no syscall;
+///                                     a = the batch's CLOCK_MONOTONIC (deadlines)
 ///   release; countReceived            once per batch
 ///   deliver(now)                      full / timed-out chunks → capture queues
 ///   refill(room)                      free chunks → fill ring, M frames at a time
@@ -33,6 +34,18 @@ final class RxQueue: @unchecked Sendable {
     let fillSize: UInt32
     let cellsPerChunk: UInt32
     let counters: CounterBlock
+    /// The program's counters map (`COUNTS[deviceQueue]`: packets redirected here).
+    let countsFD: Int32
+
+    // Pool-exhaustion attribution (capture thread; the engine after the join).
+    // The kernel's `rx_dropped` counts packets dropped for want of a posted frame.
+    // Those dropped while the pool had no free chunk to post are `poolExhausted`;
+    // the others are `noFrame` (the capture thread was late to refill). The split is
+    // exact to one getsockopt: the counter is read when a starvation begins and when
+    // it ends (rare events), never per packet.
+    var starving = false
+    var droppedAtStarvation: UInt64 = 0
+    var poolExhaustedDrops: UInt64 = 0
 
     // Capture-thread-private rate estimate (packets per nanosecond, EWMA).
     var rate: Double = 0
@@ -42,7 +55,8 @@ final class RxQueue: @unchecked Sendable {
     /// Packets the latest pass handed to capture queues (consumers may need a wake-up).
     var deliveredInLastPass = 0
 
-    init(index: Int, deviceQueue: UInt32, umem: UMEM, socket: XSKSocket, group: BuddyGroup) {
+    init(index: Int, deviceQueue: UInt32, umem: UMEM, socket: XSKSocket, group: BuddyGroup, countsFD: Int32) {
+        self.countsFD = countsFD
         self.index = index
         self.deviceQueue = deviceQueue
         self.umem = umem
@@ -78,7 +92,20 @@ final class RxQueue: @unchecked Sendable {
             precondition(reserved == UInt32(posted) && idx == base, "fill ring reserve mismatch")
             xsk_ring_prod__submit(fill, UInt32(posted))
         }
+        let nowStarving = driver.pool.counters.starving
+        if nowStarving != starving { starvationChanged(to: nowStarving) }
         return posted
+    }
+
+    /// A starvation began or ended: read `rx_dropped` to split it (see `starving`).
+    private func starvationChanged(to nowStarving: Bool) {
+        starving = nowStarving
+        guard let s = try? socket.statistics() else { return }
+        if nowStarving {
+            droppedAtStarvation = s.rx_dropped
+        } else {
+            poolExhaustedDrops &+= s.rx_dropped &- droppedAtStarvation
+        }
     }
 
     /// One pass; see the type's documentation.
@@ -89,6 +116,7 @@ final class RxQueue: @unchecked Sendable {
         var idx: UInt32 = 0
         let n = xsk_ring_cons__peek(rx, batch, &idx)
         let now = Sys.realtimeNanoseconds()
+        let arrival = Sys.monotonicNanoseconds()
         if n > 0 {
             var bytes = 0
             let driver = self.driver
@@ -96,14 +124,14 @@ final class RxQueue: @unchecked Sendable {
                 let desc = xsk_ring_cons__rx_desc(rx, idx &+ i)!
                 let length = desc.pointee.len
                 bytes &+= Int(length)
-                _ = driver.record(address: desc.pointee.addr, length: length, timestamp: now)
+                _ = driver.record(address: desc.pointee.addr, length: length, timestamp: now, arrival: arrival)
             }
             // Release stores the consumer index (release order; pairs with the
             // kernel's acquire before it reuses the slots).
             xsk_ring_cons__release(rx, n)
             driver.countReceived(packets: Int(n), bytes: bytes)
         }
-        deliveredInLastPass = driver.deliver(now: now)
+        deliveredInLastPass = driver.deliver(now: arrival)
         refill()
         return Int(n)
     }
@@ -119,13 +147,30 @@ final class RxQueue: @unchecked Sendable {
     /// `true` when the kernel asked for a wake-up to process the fill ring.
     var fillNeedsWakeup: Bool { xsk_ring_prod__needs_wakeup(fill) != 0 }
 
-    /// Copies the socket's kernel drop counters into the queue's counter block.
+    /// Copies the socket's kernel drop counters into the queue's counter block,
+    /// splitting `rx_dropped` into no-frame and pool-exhausted drops (see `starving`).
     /// The capture thread calls it; the engine calls it once more after that thread exited.
-    func publishKernelStatistics() {
-        guard let s = try? socket.statistics() else { return }
-        counters.set(CaptureCounter.dropsNoBuffer.rawValue, s.rx_dropped)
+    /// - Returns: the socket's drops of every cause (for the drain's balance check).
+    @discardableResult
+    func publishKernelStatistics() -> UInt64 {
+        guard let s = try? socket.statistics() else { return 0 }
+        let exhausted = poolExhaustedDrops &+ (starving ? s.rx_dropped &- droppedAtStarvation : 0)
+        counters.set(CaptureCounter.dropsPoolExhausted.rawValue, exhausted)
+        counters.set(CaptureCounter.dropsNoBuffer.rawValue, s.rx_dropped &- exhausted)
         counters.set(CaptureCounter.dropsRxRingFull.rawValue, s.rx_ring_full)
         counters.set(CaptureCounter.dropsInvalidDescriptor.rawValue, s.rx_invalid_descs)
         counters.set(CaptureCounter.fillRingEmptyEvents.rawValue, s.rx_fill_ring_empty_descs)
+        return s.rx_dropped &+ s.rx_ring_full &+ s.rx_invalid_descs
+    }
+
+    /// Packets the XDP program redirected to this queue's socket (a bpf syscall).
+    func redirectedPackets() -> UInt64 { XDPLib.lookupCounter(countsFD, key: deviceQueue) }
+
+    /// `true` when every packet the program redirected here is accounted for: received
+    /// from the rx ring or counted as a socket drop. Once redirecting has stopped this
+    /// becomes true as soon as the last in-flight packet has landed.
+    func isBalanced() -> Bool {
+        let drops = publishKernelStatistics()
+        return redirectedPackets() == counters.load(CaptureCounter.packetsReceived.rawValue) &+ drops
     }
 }

@@ -75,12 +75,29 @@ public struct RotationPolicy: Sendable, Hashable {
     private let headers: UnsafeMutableRawPointer
     private let fileHeader: UnsafeMutableRawPointer
     private var fileHeaderLength = 0
+    /// Per queued record: its origin queue and where it ends in the batch (bytes),
+    /// so a failed write keeps the whole records and blames the rest on their queues.
+    private let batchOrigins: UnsafeMutablePointer<Int>
+    private let batchEnds: UnsafeMutablePointer<Int>
+    private var batchBytes = 0
+    /// Bytes of the current file known to be on disk (a record boundary).
+    private var durableBytes = 0
+    /// Per origin queue: packets written / lost to a write error.
+    private(set) var writtenByOrigin: [Int]
+    private(set) var lostByOrigin: [Int]
+    /// The first write error; once set the file takes nothing more (every later
+    /// packet is lost and counted), and it ends on the last whole record.
+    private(set) var failure: XDPError?
     /// Packets and bytes (records) written.
     private(set) var packets = 0
     private(set) var bytes = 0
 
     @_spi(Benchmarks) public init(base: String, format: CaptureFileFormat, snapLength: Int, linkType: UInt32, interfaceNames: [String],
-         rotation: RotationPolicy) {
+         rotation: RotationPolicy, origins: Int = 1) {
+        writtenByOrigin = Array(repeating: 0, count: max(1, origins))
+        lostByOrigin = Array(repeating: 0, count: max(1, origins))
+        batchOrigins = .allocate(capacity: Self.batchRecords)
+        batchEnds = .allocate(capacity: Self.batchRecords)
         self.base = base
         self.format = format
         self.snapLength = snapLength
@@ -94,6 +111,7 @@ public struct RotationPolicy: Sendable, Hashable {
 
     deinit {
         iov.deallocate(); headers.deallocate(); fileHeader.deallocate()
+        batchOrigins.deallocate(); batchEnds.deallocate()
         if fd >= 0 { Sys.close(fd) }
     }
 
@@ -102,13 +120,21 @@ public struct RotationPolicy: Sendable, Hashable {
         if fd >= 0 { try flush(); Sys.close(fd); fd = -1 }
         fileIndex += 1
         let path = rotation.path(base: base, index: fileIndex)
-        fd = try syscall("open(\(path))") { Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+        do {
+            fd = try syscall("open(\(path))") { Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+        } catch {
+            if failure == nil { failure = error }
+            throw error
+        }
         filesOpened += 1
         openedAt = now
         fileHasPackets = false
+        durableBytes = 0
+        batchBytes = 0
         buildFileHeader()
         iov[iovCount] = iovec(iov_base: fileHeader, iov_len: fileHeaderLength)
         iovCount += 1
+        batchBytes = fileHeaderLength
         fileBytes = fileHeaderLength
     }
 
@@ -139,8 +165,13 @@ public struct RotationPolicy: Sendable, Hashable {
 
     /// Queues one packet (truncated to the snap length). Rotates first when the
     /// policy says so. `interface`: the pcapng interface id (queue index).
-    @_spi(Benchmarks) public func append(_ packet: UnsafeRawBufferPointer, timestamp: UInt64, interface: Int) throws(XDPError) {
-        guard fd >= 0 else { lost += 1; return }   // the last open failed (reported then)
+    @_spi(Benchmarks) public func append(_ packet: UnsafeRawBufferPointer, timestamp: UInt64, interface: Int,
+                                         origin: Int = 0) throws(XDPError) {
+        guard fd >= 0, failure == nil else {   // an open or a write failed (reported then)
+            lost += 1
+            lostByOrigin[origin] += 1
+            return
+        }
         let captured = min(packet.count, snapLength)
         let padding = format == .pcapng ? (4 - captured & 3) & 3 : 0
         let recordLength = format == .pcap ? 16 + captured : 32 + captured + padding
@@ -180,35 +211,57 @@ public struct RotationPolicy: Sendable, Hashable {
             iov[iovCount + 2] = iovec(iov_base: t, iov_len: padding + 4)
             iovCount += 3
         }
+        batchBytes += recordLength
+        batchOrigins[records] = origin
+        batchEnds[records] = batchBytes
         records += 1
         fileBytes += recordLength
         fileHasPackets = true
         packets += 1
         bytes += recordLength
+        writtenByOrigin[origin] += 1
     }
 
     /// Records dropped because a write failed (disk full, …).
     private(set) var lost = 0
 
     /// Writes everything queued (`writev`, continuing after short writes).
-    /// On an error the batch is dropped (counted in ``lost``): its iovecs point
-    /// into chunks that go back to the kernel right after.
+    ///
+    /// On an error (disk full, I/O error) the file is cut back (`ftruncate`) to the
+    /// last record written whole, the records after it are counted as lost (per
+    /// origin queue), and the file takes nothing more: its iovecs point into
+    /// chunks that go back to the kernel right after, and a file with a hole in
+    /// the middle would be worse than one that stops.
     @_spi(Benchmarks) public func flush() throws(XDPError) {
         var first = 0
-        defer { iovCount = 0; records = 0 }
-        guard fd >= 0 else { lost += records; return }
-        do throws(XDPError) { try writeBatch(&first) } catch {
-            lost += records
-            packets -= records
+        defer { iovCount = 0; records = 0; batchBytes = 0 }
+        guard fd >= 0 else { return }
+        var written = 0
+        do throws(XDPError) { try writeBatch(&first, written: &written) } catch {
+            // Whole records on disk: those whose end is within what was written.
+            var whole = 0
+            while whole < records && batchEnds[whole] <= written { whole += 1 }
+            let keep = whole == 0 ? (written >= fileHeaderLength && durableBytes == 0 ? fileHeaderLength : 0)
+                                  : batchEnds[whole - 1]
+            _ = ftruncate(fd, off_t(durableBytes + keep))
+            for k in whole..<records {
+                lostByOrigin[batchOrigins[k]] += 1
+                writtenByOrigin[batchOrigins[k]] -= 1
+            }
+            lost += records - whole
+            packets -= records - whole
+            if failure == nil { failure = error }
             throw error
         }
+        durableBytes += batchBytes
     }
 
-    private func writeBatch(_ first: inout Int) throws(XDPError) {
+    private func writeBatch(_ first: inout Int, written: inout Int) throws(XDPError) {
         while first < iovCount {
             let n = try syscall("writev(\(rotation.path(base: base, index: fileIndex)))") {
                 writev(fd, iov + first, Int32(min(iovCount - first, 1024)))
             }
+            written += n
             // Skip what was written, trimming a partly written iovec.
             var left = n
             while left > 0 && first < iovCount {

@@ -106,6 +106,8 @@ public final class CaptureWriter: @unchecked Sendable {
     private var lastMerged: UInt64 = 0
     private var written = 0
     private var finished = false
+    /// Per origin queue: packets not written because `-c` was reached.
+    private var beyondByOrigin: [Int]
 
     /// Opens the first file(s) for the packets of `engine`'s queues (either backend).
     /// Handoff entries are sized for ``CaptureBackend/maxPacketsPerChunk`` packets;
@@ -129,12 +131,13 @@ public final class CaptureWriter: @unchecked Sendable {
         if output.perQueueFiles {
             files = engine.queues.enumerated().map { i, q in
                 CaptureFile(base: output.path(forQueue: q), format: output.format, snapLength: output.snapLength,
-                            linkType: output.linkType, interfaceNames: [names[i]], rotation: output.rotation)
+                            linkType: output.linkType, interfaceNames: [names[i]], rotation: output.rotation, origins: n)
             }
         } else {
             files = [CaptureFile(base: output.path, format: output.format, snapLength: output.snapLength,
-                                 linkType: output.linkType, interfaceNames: names, rotation: output.rotation)]
+                                 linkType: output.linkType, interfaceNames: names, rotation: output.rotation, origins: n)]
         }
+        beyondByOrigin = Array(repeating: 0, count: n)
         let now = Sys.realtimeNanoseconds()
         for f in files { try f.open(now: now) }
     }
@@ -195,9 +198,23 @@ public final class CaptureWriter: @unchecked Sendable {
 
     // MARK: Writer thread
 
+    /// Records a write or open failure; the first one is reported on stderr at once
+    /// (the capture goes on: the ledger counts every packet the file misses).
     private func fail(_ error: XDPError, packets: Int) {
-        if report.error == nil { report.error = error.description }
+        if report.error == nil {
+            report.error = error.description
+            Sys.printError("wirecap: error: \(error.description.replacingOccurrences(of: "\n", with: " ")); "
+                           + "the file ends at its last whole packet, later packets are counted as writer drops\n")
+        }
         report.failed += packets
+    }
+
+    /// What the writer did with the packets of origin queue `q` (written, lost to
+    /// a write error, not written because of `-c`). Exact after ``finish()``.
+    public func ledgerCounts(origin q: Int) -> (written: Int, failed: Int, beyondCount: Int) {
+        precondition(finished, "CaptureWriter.ledgerCounts before finish()")
+        return (files.reduce(0) { $0 + $1.writtenByOrigin[q] }, files.reduce(0) { $0 + $1.lostByOrigin[q] },
+                beyondByOrigin[q])
     }
 
     private func run() {
@@ -237,11 +254,16 @@ public final class CaptureWriter: @unchecked Sendable {
     }
 
     private func emit(_ file: CaptureFile, _ j: Int, _ d: CellDescriptor, _ handle: ChunkHandle) {
-        guard output.packetLimit.map({ written < $0 }) ?? true else { report.overLimit += 1; return }
-        let base = UnsafeRawPointer(bases[Int(handle.queue)])
+        let origin = Int(handle.queue)
+        guard output.packetLimit.map({ written < $0 }) ?? true else {
+            report.overLimit += 1
+            beyondByOrigin[origin] += 1
+            return
+        }
+        let base = UnsafeRawPointer(bases[origin])
         let bytes = UnsafeRawBufferPointer(start: base + Int(d.address), count: Int(d.length))
         do {
-            try file.append(bytes, timestamp: d.timestamp, interface: output.perQueueFiles ? 0 : j)
+            try file.append(bytes, timestamp: d.timestamp, interface: output.perQueueFiles ? 0 : j, origin: origin)
             written += 1
         } catch { fail(error, packets: 0) }   // the lost batch is counted by the file
     }
@@ -267,14 +289,14 @@ public final class CaptureWriter: @unchecked Sendable {
     }
 
     /// The timestamp of queue `j`'s next kept packet, moving past finished entries; nil when none is available.
-    private func head(_ j: Int) -> (CellDescriptor, ChunkHandle)? {
+    private func head(_ j: Int) -> (CellDescriptor, ChunkHandle, UInt64)? {
         let ring = handoff[j]
         while finishedEntries[j] < ring.available() {
             let e = ring.peek(finishedEntries[j])
             let handle = e.handle.pointee
             let descriptors = group.descriptors(of: handle)
             while cursor[j] < descriptors.count && !isKept(e, cursor[j]) { cursor[j] += 1 }
-            if cursor[j] < descriptors.count { return (descriptors[cursor[j]], handle) }
+            if cursor[j] < descriptors.count { return (descriptors[cursor[j]], handle, e.published.pointee) }
             finishedEntries[j] += 1
             cursor[j] = 0
         }
@@ -282,15 +304,19 @@ public final class CaptureWriter: @unchecked Sendable {
     }
 
     /// One merged file: repeatedly the oldest head packet over all queues, while
-    /// no queue that may still deliver something older is empty (or the head is
-    /// older than the merge window, or the capture is ending). Bounded per round.
+    /// no queue that may still deliver something older is empty (or the writer has
+    /// waited the merge window for it, or the capture is ending). Bounded per round.
+    ///
+    /// The wait is measured on the monotonic clock from when the packet's chunk was
+    /// handed to the writer, not by comparing packet stamps with the wall clock: a
+    /// step of the wall clock (NTP) can then neither stall the file nor hurry it.
     private func writeMerged(draining: Bool) -> Bool {
-        let now = Sys.realtimeNanoseconds()
+        let now = Sys.monotonicNanoseconds()
         let file = files[0]
         var emitted = 0
         while emitted < 16_384 {
             var best = -1
-            var bestHead: (CellDescriptor, ChunkHandle)?
+            var bestHead: (CellDescriptor, ChunkHandle, UInt64)?
             var waiting = false
             for j in 0..<handoff.count {
                 if let h = head(j) {
@@ -299,8 +325,8 @@ public final class CaptureWriter: @unchecked Sendable {
                     waiting = true
                 }
             }
-            guard let (d, handle) = bestHead else { break }
-            if waiting && !draining && d.timestamp &+ output.mergeWindowNanoseconds > now { break }
+            guard let (d, handle, published) = bestHead else { break }
+            if waiting && !draining && published &+ output.mergeWindowNanoseconds > now { break }
             if d.timestamp < lastMerged { report.late += 1 }
             lastMerged = max(lastMerged, d.timestamp)
             emit(file, best, d, handle)

@@ -10,7 +10,7 @@ import WireCapCore
 /// allocated per chunk.
 ///
 /// ```
-///   entry k:  handle (ChunkHandle) | kept (Int) | mask words[0 ..< ⌈M/64⌉]
+///   entry k:  handle (ChunkHandle) | kept (Int) | filtered | published (mono ns) | mask words[0 ..< ⌈M/64⌉]
 ///   head (producer writes, consumer reads)  — own cache line
 ///   tail (consumer writes, producer reads)  — own cache line
 /// ```
@@ -33,6 +33,8 @@ final class HandoffRing: @unchecked Sendable {
         /// Keep bits, read only when `filtered` is true (otherwise every packet is kept).
         let mask: UnsafeMutablePointer<UInt64>
         let filtered: UnsafeMutablePointer<Bool>
+        /// CLOCK_MONOTONIC ns when the consumer published the entry (the merge window's clock).
+        let published: UnsafeMutablePointer<UInt64>
     }
 
     let capacity: Int
@@ -41,6 +43,7 @@ final class HandoffRing: @unchecked Sendable {
     private let kept: UnsafeMutablePointer<Int>
     private let filtered: UnsafeMutablePointer<Bool>
     private let masks: UnsafeMutablePointer<UInt64>
+    private let publishedAt: UnsafeMutablePointer<UInt64>
     private let indices: UnsafeMutableRawPointer   // head at +0, tail at +128
     private var head: UnsafeAtomic<Int> { UnsafeAtomic(at: indices.assumingMemoryBound(to: Int.AtomicRepresentation.self)) }
     private var tail: UnsafeAtomic<Int> {
@@ -59,6 +62,8 @@ final class HandoffRing: @unchecked Sendable {
         filtered.initialize(repeating: false, count: capacity)
         masks = .allocate(capacity: capacity * maskWords)
         masks.initialize(repeating: 0, count: capacity * maskWords)
+        publishedAt = .allocate(capacity: capacity)
+        publishedAt.initialize(repeating: 0, count: capacity)
         indices = .allocate(byteCount: 256, alignment: 128)
         indices.bindMemory(to: Int.AtomicRepresentation.self, capacity: 1).initialize(to: .init(0))
         (indices + 128).bindMemory(to: Int.AtomicRepresentation.self, capacity: 1).initialize(to: .init(0))
@@ -66,11 +71,12 @@ final class HandoffRing: @unchecked Sendable {
 
     deinit {
         handles.deallocate(); kept.deallocate(); filtered.deallocate(); masks.deallocate(); indices.deallocate()
+        publishedAt.deallocate()
     }
 
     private func entry(_ position: Int) -> Entry {
         let k = position % capacity
-        return Entry(handle: handles + k, kept: kept + k, mask: masks + k * maskWords, filtered: filtered + k)
+        return Entry(handle: handles + k, kept: kept + k, mask: masks + k * maskWords, filtered: filtered + k, published: publishedAt + k)
     }
 
     // MARK: Producer (the capture consumer thread)

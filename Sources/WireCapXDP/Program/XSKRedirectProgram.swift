@@ -18,9 +18,51 @@ public enum XDPAttachMode: String, Sendable, Codable {
     }
 }
 
-/// The engine's own XDP program and its XSKMAP: every packet on rx queue `q`
-/// goes to the AF_XDP socket at `XSKMAP[q]`; a queue without a socket passes
-/// packets to the stack.
+/// How the program is bound to the interface.
+public enum XDPAttachment: String, Sendable, Codable {
+    /// A BPF link (`bpf_link_create` with `BPF_XDP`, Linux ≥ 5.9): the kernel
+    /// removes the program when the process ends, however it ends. The default.
+    case link
+    /// The netlink attachment (`bpf_xdp_attach`): survives the process; only the
+    /// fallback for kernels without XDP links (or forced, to test leftover detection).
+    case netlink
+}
+
+/// Who holds an XDP program found on an interface, for the "already attached" message.
+public struct XDPProgramOwner: Sendable, Hashable {
+    /// The program's id and name.
+    public var programID: UInt32
+    public var programName: String?
+    /// The BPF link holding it (nil: a netlink attachment, which outlives its process).
+    public var linkID: UInt32?
+    /// Processes holding the link's fd (read from `/proc/*/fdinfo`).
+    public var pids: [Int32]
+
+    /// One line: which program, and whether a running process holds it or a process
+    /// left it behind, with what to do.
+    public func describe(interface: String) -> String {
+        let name = programName.map { " \"\($0)\"" } ?? ""
+        if let linkID {
+            let holders = pids.isEmpty ? "a running process" : "pid " + pids.map(String.init).joined(separator: ", ")
+            return "XDP program\(name) (id \(programID)) on \(interface) is held by \(holders) through BPF link \(linkID): "
+                + "another capture is running; stop it first (--force cannot replace a link)"
+        }
+        let ours = programName == XSKRedirectProgram.programName
+        return "XDP program\(name) (id \(programID)) is attached to \(interface) by netlink"
+            + (ours ? ", left behind by a WireCap that did not exit cleanly" : "")
+            + ": use --force to replace it (or `ip link set dev \(interface) xdp off`)"
+    }
+}
+
+/// The engine's own XDP program, its XSKMAP and its per-queue counters: every
+/// packet on rx queue `q` goes to the AF_XDP socket at `XSKMAP[q]`, and each
+/// packet redirected there is counted in `COUNTS[q]`; a queue without a socket
+/// passes packets to the stack, uncounted.
+///
+/// `COUNTS[q]` is the `offered` of the loss ledger on AF_XDP: it is counted at the
+/// very point where the packet is steered to WireCap, so every packet it counts
+/// is either received by the socket or counted by the socket's `XDP_STATISTICS`
+/// drops; anything else (a redirect error) shows as `unexplained`.
 ///
 /// One engine process loads ONE such program per interface and inserts all of
 /// its sockets (created with `XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD`). libxdp's
@@ -28,35 +70,62 @@ public enum XDPAttachMode: String, Sendable, Codable {
 /// and two processes attaching sockets to one interface race (EBUSY), so the
 /// program is not libxdp's and is never shared between processes.
 ///
-/// The program, five instructions built here (no clang, no object file):
+/// The program, nineteen instructions built here (no clang, no object file):
 ///
 /// ```
-///   r2 = *(u32 *)(r1 + 16)        ; xdp_md.rx_queue_index
-///   r1 = map_fd XSKMAP            ; ld_imm64, src = BPF_PSEUDO_MAP_FD
-///   r3 = XDP_PASS                 ; flags: action when XSKMAP[r2] is empty
-///   call bpf_redirect_map
-///   exit
+///    0  r6 = *(u32 *)(r1 + 16)        ; xdp_md.rx_queue_index
+///    1  r2 = r6
+///    2  r1 = map_fd XSKMAP            ; ld_imm64, src = BPF_PSEUDO_MAP_FD
+///    4  r3 = XDP_PASS                 ; flags: action when XSKMAP[q] is empty
+///    5  call bpf_redirect_map
+///    6  if r0 != XDP_REDIRECT goto 18 ; not ours: pass, uncounted
+///    7  r7 = r0
+///    8  *(u32 *)(r10 - 4) = r6        ; key = q
+///    9  r2 = r10
+///   10  r2 += -4
+///   11  r1 = map_fd COUNTS
+///   13  call bpf_map_lookup_elem
+///   14  if r0 == 0 goto 17
+///   15  r1 = 1
+///   16  lock *(u64 *)(r0 + 0) += r1   ; atomic: NAPI of two queues may share the slot's line
+///   17  r0 = r7
+///   18  exit
 /// ```
 ///
 /// - warning: Not thread-safe; the engine calls it from its control thread.
 public final class XSKRedirectProgram {
+    /// The program's name in the kernel (`bpftool prog` shows it).
+    public static let programName = "wirecap_rx"
     /// The interface the program is for.
     public let interface: String
     /// Its index.
     public let ifindex: UInt32
     /// How the program is attached, once attached.
     public private(set) var attachMode: XDPAttachMode?
+    /// Link or netlink, once attached.
+    public private(set) var attachment: XDPAttachment?
     let mapFD: Int32
+    let countsFD: Int32
     let programFD: Int32
+    private var linkFD: Int32 = -1
 
-    /// Creates the XSKMAP (`entries` slots, one per device rx queue) and loads the program.
+    /// Creates the XSKMAP and the counters (`entries` slots, one per device rx queue)
+    /// and loads the program.
     public init(interface: String, ifindex: UInt32, entries: Int) throws(XDPError) {
         self.interface = interface
         self.ifindex = ifindex
         mapFD = try XDPLib.createSocketMap(name: "wirecap_xsks", entries: max(1, entries))
         do {
-            programFD = try XDPLib.loadXDPProgram(name: "wirecap_rx", instructions: Self.instructions(mapFD: mapFD))
+            countsFD = try XDPLib.createCounterArray(name: "wirecap_counts", entries: max(1, entries))
         } catch {
+            Sys.close(mapFD)
+            throw error
+        }
+        do {
+            programFD = try XDPLib.loadXDPProgram(name: Self.programName,
+                                                  instructions: Self.instructions(mapFD: mapFD, countsFD: countsFD))
+        } catch {
+            Sys.close(countsFD)
             Sys.close(mapFD)
             throw error
         }
@@ -65,27 +134,47 @@ public final class XSKRedirectProgram {
     deinit {
         detach()
         Sys.close(programFD)
+        Sys.close(countsFD)
         Sys.close(mapFD)
     }
 
     /// Encodes the program (see the type's documentation). Each `UInt64` is one
     /// `struct bpf_insn` in little-endian layout: code, dst|src<<4, off, imm.
-    static func instructions(mapFD: Int32) -> [UInt64] {
+    static func instructions(mapFD: Int32, countsFD: Int32) -> [UInt64] {
         func insn(_ code: UInt8, dst: UInt8 = 0, src: UInt8 = 0, off: Int16 = 0, imm: Int32 = 0) -> UInt64 {
             UInt64(code) | UInt64(dst | src << 4) << 8 | UInt64(UInt16(bitPattern: off)) << 16
                 | UInt64(UInt32(bitPattern: imm)) << 32
         }
         let ldxW: UInt8 = 0x61          // BPF_LDX | BPF_MEM | BPF_W
+        let stxW: UInt8 = 0x63          // BPF_STX | BPF_MEM | BPF_W
+        let atomicDW: UInt8 = 0xdb      // BPF_STX | BPF_ATOMIC | BPF_DW (imm = BPF_ADD)
         let ldImm64: UInt8 = 0x18       // BPF_LD | BPF_IMM | BPF_DW
         let movK: UInt8 = 0xb7          // BPF_ALU64 | BPF_MOV | BPF_K
+        let movX: UInt8 = 0xbf          // BPF_ALU64 | BPF_MOV | BPF_X
+        let addK: UInt8 = 0x07          // BPF_ALU64 | BPF_ADD | BPF_K
+        let jneK: UInt8 = 0x55          // BPF_JMP | BPF_JNE | BPF_K
+        let jeqK: UInt8 = 0x15          // BPF_JMP | BPF_JEQ | BPF_K
         let call: UInt8 = 0x85          // BPF_JMP | BPF_CALL
         let exit: UInt8 = 0x95          // BPF_JMP | BPF_EXIT
+        let pseudoMapFD = UInt8(BPF_PSEUDO_MAP_FD)
         return [
-            insn(ldxW, dst: 2, src: 1, off: 16),
-            insn(ldImm64, dst: 1, src: UInt8(BPF_PSEUDO_MAP_FD), imm: mapFD), insn(0),
-            insn(movK, dst: 3, imm: Int32(XDP_PASS.rawValue)),
-            insn(call, imm: Int32(BPF_FUNC_redirect_map.rawValue)),
-            insn(exit),
+            insn(ldxW, dst: 6, src: 1, off: 16),                                        // 0
+            insn(movX, dst: 2, src: 6),                                                 // 1
+            insn(ldImm64, dst: 1, src: pseudoMapFD, imm: mapFD), insn(0),               // 2, 3
+            insn(movK, dst: 3, imm: Int32(XDP_PASS.rawValue)),                          // 4
+            insn(call, imm: Int32(BPF_FUNC_redirect_map.rawValue)),                     // 5
+            insn(jneK, dst: 0, off: 11, imm: Int32(XDP_REDIRECT.rawValue)),             // 6 → 18
+            insn(movX, dst: 7, src: 0),                                                 // 7
+            insn(stxW, dst: 10, src: 6, off: -4),                                       // 8
+            insn(movX, dst: 2, src: 10),                                                // 9
+            insn(addK, dst: 2, imm: -4),                                                // 10
+            insn(ldImm64, dst: 1, src: pseudoMapFD, imm: countsFD), insn(0),            // 11, 12
+            insn(call, imm: Int32(BPF_FUNC_map_lookup_elem.rawValue)),                  // 13
+            insn(jeqK, dst: 0, off: 2, imm: 0),                                         // 14 → 17
+            insn(movK, dst: 1, imm: 1),                                                 // 15
+            insn(atomicDW, dst: 0, src: 1, off: 0, imm: Int32(BPF_ADD)),                // 16
+            insn(movX, dst: 0, src: 7),                                                 // 17
+            insn(exit),                                                                 // 18
         ]
     }
 
@@ -105,7 +194,34 @@ public final class XSKRedirectProgram {
         try attachedProgramID(ifindex: Sys.interfaceIndex(interface), interface: interface)
     }
 
-    /// Removes whatever XDP program is attached to the interface, in both modes.
+    /// Who holds the XDP program on `ifindex`, if there is one.
+    public static func owner(ifindex: UInt32, interface: String) throws(XDPError) -> XDPProgramOwner? {
+        let id = try attachedProgramID(ifindex: ifindex, interface: interface)
+        guard id != 0 else { return nil }
+        let link = XDPLib.xdpLinkID(ifindex: ifindex)
+        return XDPProgramOwner(programID: id, programName: XDPLib.programName(id: id), linkID: link,
+                               pids: link.map(Self.processesHolding(link:)) ?? [])
+    }
+
+    /// Processes with an fd of BPF link `id` open (`link_id:` in `/proc/PID/fdinfo/FD`).
+    static func processesHolding(link id: UInt32) -> [Int32] {
+        var pids: [Int32] = []
+        let needle = "link_id:\t\(id)\n"
+        for entry in Sys.directoryEntries("/proc") {
+            guard let pid = Int32(entry) else { continue }
+            let dir = "/proc/\(entry)/fdinfo"
+            for fd in Sys.directoryEntries(dir) {
+                if let text = Sys.readFile(dir + "/" + fd), text.contains(needle) {
+                    pids.append(pid)
+                    break
+                }
+            }
+        }
+        return pids
+    }
+
+    /// Removes whatever XDP program is attached by netlink to the interface, in both
+    /// modes (a link-held program cannot be removed this way: the kernel refuses).
     public static func detachAny(ifindex: UInt32, interface: String) {
         for mode in [XDPAttachMode.driver, .generic] {
             try? XDPLib.detach(ifindex: ifindex, flags: mode.flag, interface: interface)
@@ -113,26 +229,42 @@ public final class XSKRedirectProgram {
     }
 
     /// Attaches the program: driver mode first, generic (SKB) mode when the driver
-    /// refuses, with a note on stderr.
+    /// refuses, with a note on stderr; through a BPF link unless `attachment` is
+    /// `.netlink` or the kernel has no XDP links.
     ///
-    /// - Parameter force: replace a program already attached; without it an
-    ///   attached program is a `.busy` error naming its id.
+    /// - Parameter force: replace a program already attached by netlink; without it an
+    ///   attached program is a `.busy` error saying who holds it.
     @discardableResult
-    public func attach(force: Bool, preferredMode: XDPAttachMode? = nil, quiet: Bool = false) throws(XDPError) -> XDPAttachMode {
-        let existing = try Self.attachedProgramID(ifindex: ifindex, interface: interface)
-        if existing != 0 {
-            guard force else {
-                throw XDPError("bpf_xdp_query_id(\(interface))", kind: .busy,
-                               message: "XDP program already attached to \(interface) (id \(existing)): use --force to replace it")
+    public func attach(force: Bool, preferredMode: XDPAttachMode? = nil, attachment: XDPAttachment = .link,
+                       quiet: Bool = false) throws(XDPError) -> XDPAttachMode {
+        if let owner = try Self.owner(ifindex: ifindex, interface: interface) {
+            guard force, owner.linkID == nil else {
+                throw XDPError("bpf_xdp_query_id(\(interface))", kind: .busy, message: owner.describe(interface: interface))
             }
             Self.detachAny(ifindex: ifindex, interface: interface)
         }
-        let noExist = UInt32(XDP_FLAGS_UPDATE_IF_NOEXIST)
         let modes: [XDPAttachMode] = preferredMode.map { [$0] } ?? [.driver, .generic]
         var lastError: XDPError?
+        var useLink = attachment == .link
         for mode in modes {
             do {
-                try XDPLib.attach(ifindex: ifindex, program: programFD, flags: noExist | mode.flag, interface: interface)
+                if useLink {
+                    do {
+                        linkFD = try XDPLib.createXDPLink(ifindex: ifindex, program: programFD, flags: mode.flag, interface: interface)
+                        self.attachment = .link
+                    } catch where error.errno == EINVAL && mode == modes.last && Self.kernelLacksXDPLinks(error) {
+                        // Kernels before 5.9 have no XDP links: fall back to netlink.
+                        useLink = false
+                        if !quiet { Sys.printError("wirecap: note: no XDP links in this kernel; attaching by netlink (a killed capture leaves the program behind)\n") }
+                        try XDPLib.attach(ifindex: ifindex, program: programFD,
+                                          flags: UInt32(XDP_FLAGS_UPDATE_IF_NOEXIST) | mode.flag, interface: interface)
+                        self.attachment = .netlink
+                    }
+                } else {
+                    try XDPLib.attach(ifindex: ifindex, program: programFD,
+                                      flags: UInt32(XDP_FLAGS_UPDATE_IF_NOEXIST) | mode.flag, interface: interface)
+                    self.attachment = .netlink
+                }
                 attachMode = mode
                 if mode == .generic && modes.count > 1 && !quiet {
                     Sys.printError("wirecap: note: \(interface) refused native XDP (\(lastError?.errnoDescription ?? "?")); using generic (SKB) mode\n")
@@ -140,8 +272,10 @@ public final class XSKRedirectProgram {
                 return mode
             } catch {
                 if error.errno == EBUSY || error.errno == EEXIST {
+                    let owner = (try? Self.owner(ifindex: ifindex, interface: interface)) ?? nil
                     throw XDPError(error.operation, errno: error.errno, kind: .busy,
-                                   message: "XDP program already attached to \(interface): use --force to replace it")
+                                   message: owner?.describe(interface: interface)
+                                       ?? "XDP program already attached to \(interface): use --force to replace it")
                 }
                 lastError = error
             }
@@ -152,22 +286,43 @@ public final class XSKRedirectProgram {
         throw e
     }
 
-    /// Puts an AF_XDP socket at `XSKMAP[queue]`.
+    /// `true` when an EINVAL from `bpf_link_create` means "no XDP links here" rather
+    /// than "this mode is refused": the kernel is older than 5.9.
+    static func kernelLacksXDPLinks(_ error: XDPError) -> Bool {
+        var u = utsname()
+        uname(&u)
+        let release = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let parts = release.split(separator: ".").prefix(2).compactMap { Int($0.prefix { $0.isNumber }) }
+        guard parts.count == 2 else { return false }
+        return parts[0] < 5 || (parts[0] == 5 && parts[1] < 9)
+    }
+
+    /// Puts an AF_XDP socket at `XSKMAP[queue]`: queue `queue` is captured from now on.
     public func insert(socketFD: Int32, queue: UInt32) throws(XDPError) {
         try XDPLib.updateMap(mapFD, key: queue, value: socketFD)
     }
 
-    /// Removes `XSKMAP[queue]` (packets of that queue then go to the stack).
+    /// Removes `XSKMAP[queue]`: packets of that queue go to the stack, uncounted, from now on.
     public func remove(queue: UInt32) {
         XDPLib.deleteMapEntry(mapFD, key: queue)
     }
 
-    /// Detaches the program if this object attached it (only our own program:
-    /// `old_prog_fd` is not used, so the attach mode is what is detached). Idempotent.
+    /// Packets the program has redirected to `XSKMAP[queue]` since it was loaded.
+    public func redirectedPackets(queue: UInt32) -> UInt64 {
+        XDPLib.lookupCounter(countsFD, key: queue)
+    }
+
+    /// Detaches the program if this object attached it: closes the link, or (netlink)
+    /// removes the program from the mode it was attached in, only if it is still ours.
+    /// Idempotent.
     public func detach() {
         guard let mode = attachMode else { return }
         attachMode = nil
-        // Only remove the program if it is still ours.
+        if linkFD >= 0 {
+            Sys.close(linkFD)
+            linkFD = -1
+            return
+        }
         if let current = try? XDPLib.attachedProgramID(ifindex: ifindex, flags: mode.flag, interface: interface),
            current != 0, current != programID {
             return

@@ -41,6 +41,20 @@ enum XDPLib {
         }
     }
 
+    /// `bpf_map_create(BPF_MAP_TYPE_ARRAY, name, 4, 8, entries, NULL)`: one 64-bit counter per key.
+    static func createCounterArray(name: String, entries: Int) throws(XDPError) -> Int32 {
+        try libCall("bpf_map_create(ARRAY, \(entries) entries)") {
+            bpf_map_create(BPF_MAP_TYPE_ARRAY, name, 4, 8, UInt32(entries), nil)
+        }
+    }
+
+    /// `bpf_map_lookup_elem` of a 64-bit value; 0 when the key is missing.
+    static func lookupCounter(_ mapFD: Int32, key: UInt32) -> UInt64 {
+        var k = key
+        var v: UInt64 = 0
+        return bpf_map_lookup_elem(mapFD, &k, &v) == 0 ? v : 0
+    }
+
     /// Loads an XDP program from raw instructions; the verifier log is in the error on failure.
     static func loadXDPProgram(name: String, instructions: [UInt64]) throws(XDPError) -> Int32 {
         var log = [CChar](repeating: 0, count: 16 * 1024)
@@ -82,6 +96,47 @@ enum XDPLib {
     /// `bpf_xdp_attach(ifindex, prog, flags, NULL)`.
     static func attach(ifindex: UInt32, program: Int32, flags: UInt32, interface: String) throws(XDPError) {
         try libCall("bpf_xdp_attach(\(interface))") { bpf_xdp_attach(Int32(ifindex), program, flags, nil) }
+    }
+
+    /// `bpf_link_create(prog, ifindex, BPF_XDP, {flags})`: an XDP attachment owned by
+    /// the returned link fd. The kernel removes the program when the last fd of the
+    /// link closes, however the process ends (SIGKILL and OOM included).
+    static func createXDPLink(ifindex: UInt32, program: Int32, flags: UInt32, interface: String) throws(XDPError) -> Int32 {
+        var opts = bpf_link_create_opts()
+        opts.sz = MemoryLayout<bpf_link_create_opts>.size
+        opts.flags = flags
+        return try libCall("bpf_link_create(BPF_XDP, \(interface))") {
+            bpf_link_create(program, Int32(ifindex), BPF_XDP, &opts)
+        }
+    }
+
+    /// The BPF link (id) holding an XDP program on `ifindex`, if one does:
+    /// walks the kernel's links (`bpf_link_get_next_id`) for an XDP link on the device.
+    static func xdpLinkID(ifindex: UInt32) -> UInt32? {
+        var id: UInt32 = 0
+        while bpf_link_get_next_id(id, &id) == 0 {
+            let fd = bpf_link_get_fd_by_id(id)
+            guard fd >= 0 else { continue }
+            defer { Glibc.close(fd) }
+            var info = bpf_link_info()
+            var length = UInt32(MemoryLayout<bpf_link_info>.size)
+            guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { continue }
+            if info.type == BPF_LINK_TYPE_XDP.rawValue && info.xdp.ifindex == ifindex { return id }
+        }
+        return nil
+    }
+
+    /// The name of BPF program `id` (`bpf_prog_info.name`), if it can be read.
+    static func programName(id: UInt32) -> String? {
+        let fd = bpf_prog_get_fd_by_id(id)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var info = bpf_prog_info()
+        var length = UInt32(MemoryLayout<bpf_prog_info>.size)
+        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { return nil }
+        return withUnsafeBytes(of: info.name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
     }
 
     /// `bpf_xdp_detach(ifindex, flags, NULL)`.

@@ -139,7 +139,7 @@ struct CaptureCommand: ParsableCommand {
         if !passed { throw ExitCode(1) }
     }
 
-    /// - Returns: `false` when --verify found a problem.
+    /// - Returns: `false` when --verify found a problem or a file write failed.
     private func capture(_ configuration: CaptureConfiguration, _ options: EngineOptions) throws(XDPError) -> Bool {
         if !isAFPacket { do { try Privileges.require() } catch {
             throw XDPError(error.operation, kind: .permission,
@@ -204,17 +204,22 @@ struct CaptureCommand: ParsableCommand {
             }
             CLI.note("metrics on http://\(server!.address)/metrics")
         }
-        if !json {
-            for s in sessions {
-                CLI.note("capturing on \(s.engine.interface) queues \(s.engine.queues.map(String.init).joined(separator: ",")) (\(s.engine is CaptureEngine ? "\(s.engine.attachDescription) XDP" : s.engine.attachDescription), \(configuration.mode) mode); Ctrl-C to stop")
-            }
-        }
         do throws(XDPError) {
             for s in sessions { try s.start() }
         } catch {
             sessions.forEach { _ = $0.stop() }
             server?.stop()
             throw error
+        }
+        // Readiness: every socket is in its map and every fill ring is posted.
+        for s in sessions {
+            let queues = s.engine.queues.map(String.init).joined(separator: ",")
+            if json {
+                // Written straight to fd 1 (unbuffered): a reader waiting for it sees it now.
+                FileHandle.standardOutput.write(Data("{\"event\":\"ready\",\"interface\":\"\(s.engine.interface)\",\"queues\":[\(queues)],\"attach\":\"\(s.engine.attachDescription)\",\"pid\":\(getpid())}\n".utf8))
+            } else {
+                CLI.note("capturing on \(s.engine.interface) queues \(queues) (\(s.engine is CaptureEngine ? "\(s.engine.attachDescription) XDP" : s.engine.attachDescription), \(configuration.mode) mode); Ctrl-C to stop")
+            }
         }
         if let user = engineOptions.user {
             do { try PrivilegeDrop.drop(to: user) } catch {
@@ -252,23 +257,27 @@ struct CaptureCommand: ParsableCommand {
                       + (o.error.map { "; write error: \($0)" } ?? ""))
             }
         }
+        // A failed write is a failed capture (tcpdump exits 1 too): the file is incomplete.
+        if reports.contains(where: { $0.output?.error != nil }) { return false }
         return !verify || reports.allSatisfy { $0.verification?.clean == true }
     }
 
-    /// The stop condition over several engines (-c counts consumed packets of all of them).
+    /// The stop condition over several engines (-c counts consumed packets of all of
+    /// them); every deadline on the monotonic clock.
     private static func wait(for c: StopCondition, engines: [any CaptureBackend]) -> String {
-        let started = Date()
+        func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+        let started = now()
         var lastReceived: UInt64 = 0
-        var lastChange = Date()
+        var lastChange = started
         while true {
             let stats = engines.flatMap { $0.statistics() }
             let received = stats.reduce(0) { $0 + $1.packetsReceived }
             let consumed = stats.reduce(0) { $0 + $1.packetsConsumed }
             if let count = c.count, consumed >= UInt64(count) { return "count" }
-            if let d = c.duration, Date().timeIntervalSince(started) >= d { return "duration" }
-            if received != lastReceived { lastReceived = received; lastChange = Date() }
-            if let idle = c.idle, received > 0, consumed == received, Date().timeIntervalSince(lastChange) >= idle { return "idle" }
-            if let s = Signals.wait(milliseconds: 20) { return s == SIGINT ? "SIGINT" : "SIGTERM" }
+            if let d = c.duration, now() - started >= d { return "duration" }
+            if received != lastReceived { lastReceived = received; lastChange = now() }
+            if let idle = c.idle, received > 0, consumed == received, now() - lastChange >= idle { return "idle" }
+            if let s = Signals.wait(milliseconds: 20) { return Signals.name(s) }
         }
     }
 }
