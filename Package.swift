@@ -101,20 +101,26 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // What every live test target shares (child processes waited on by what they
+        // print, never by sleeping).
+        .target(
+            name: "WireCapTestSupport",
+            path: "Tests/WireCapTestSupport",
+            swiftSettings: strict),
         .testTarget(
             name: "WireCapCoreTests", dependencies: ["WireCapCore"],
             swiftSettings: strict),
         .testTarget(
-            name: "WireCapXDPTests", dependencies: ["WireCapXDP", "WireCapCore"],
+            name: "WireCapXDPTests", dependencies: ["WireCapXDP", "WireCapCore", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "WireCapFilterTests", dependencies: ["WireCapFilter", "WireCapTrace"],
             swiftSettings: strict),
         .testTarget(
-            name: "WireCapAPITests", dependencies: ["WireCap", "WireCapXDP", "WireCapCore"],
+            name: "WireCapAPITests", dependencies: ["WireCap", "WireCapXDP", "WireCapCore", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "WireCapAnalyzerTests", dependencies: ["WireCapAnalyzer", "WireCap", "WireCapTrace"],
+            name: "WireCapAnalyzerTests", dependencies: ["WireCapAnalyzer", "WireCap", "WireCapTrace", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "WireCapTraceTests", dependencies: ["WireCapTrace"],

@@ -180,15 +180,36 @@ public final class Capture: @unchecked Sendable {
             CaptureHandle(interface: interface, index: j, group: engine.group, bases: layout.bases,
                           deviceQueues: layout.deviceQueues, source: state, filter: settings.filter,
                           snapLength: settings.snapLength, readTimeoutNanoseconds: settings.readTimeoutNanoseconds,
-                          consumer: engine.consumer(j))
+                          consumer: engine.consumer(j),
+                          ledger: { [engine] in engine.ledger(final: engine.lifecycle.state == .closed) })
         }
     }
 
-    /// Starts every engine's capture threads.
+    /// Starts capturing on every engine. Before it, nothing is captured and nothing
+    /// counted (no frame posted, no program attached); when it returns, every socket
+    /// receives (readiness).
     public func start() throws(CaptureError) {
         for e in engines {
-            do { try e.start() } catch { throw CaptureError(error) }
+            do { try e.start() } catch {
+                engines.forEach { $0.stop() }
+                throw CaptureError(error)
+            }
         }
+    }
+
+    /// Stops capturing without losing what was received: every engine stops
+    /// redirecting, drains its rings and flushes its partial chunks into the
+    /// handles' queues, then the capture is marked finished. Handles go on
+    /// returning the packets still queued, then ``DispatchResult/finished``; call
+    /// ``close()`` once they are done. Idempotent.
+    public func stop() {
+        engines.forEach { $0.stop() }
+        state.closed.store(true, ordering: .releasing)
+    }
+
+    /// The loss ledger of every interface (final after ``close()``). Any thread.
+    public func ledger() -> [CaptureLedger] {
+        engines.map { $0.ledger(final: $0.lifecycle.state == .closed) }
     }
 
     /// The handle of `queue` on `interface`, if opened.
@@ -204,7 +225,7 @@ public final class Capture: @unchecked Sendable {
     /// XDP programs detached first, sockets closed (AF_PACKET rings unmapped), pools freed. Idempotent.
     /// Handles must have stopped (use ``CaptureHandle/breakLoop()`` and join).
     public func close() {
-        state.closed.store(true, ordering: .releasing)
+        stop()
         engines.forEach { $0.close() }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WireCapTestSupport
 import WireCapXDP
 
 /// Zero-copy forwarding (paper §3.2.2b) on two veth testbeds: packets captured on
@@ -8,40 +9,23 @@ import WireCapXDP
 /// checks every sequence number and checksum.
 @Suite("Zero-copy forwarding (veth)", .serialized, .enabled(if: Live.isRoot, Live.skipReason))
 struct ForwardTests {
-    static func start(_ argv: [String]) throws -> (Process, Pipe) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        return (p, out)
-    }
-
-    static func finish(_ p: (Process, Pipe)) -> (Int32, String) {
-        let data = p.1.fileHandleForReading.readDataToEndOfFile()
-        p.0.waitUntilExit()
-        return (p.0.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     @Test("every captured packet leaves through the other interface intact (verified downstream), none lost")
     func forwardsEveryPacketIntact() throws {
         let binary = try #require(Live.wirecapBinary(), "wirecap binary not built")
         try Live.withTestbed(queues: 2) { a in
             try Live.withTestbed(queues: 2) { b in
-                let receiver = try Self.start(["/usr/sbin/ip", "netns", "exec", b.name, binary, "capture",
-                                               "-i", b.generatorInterface, "-q", "0,1", "--verify",
-                                               "--idle-exit", "3", "--stats-interval", "0"])
-                Thread.sleep(forTimeInterval: 1.0)
-                let forwarder = try Self.start([binary, "capture", "-i", a.captureInterface, "-q", "0,1",
-                                                "--forward", b.captureInterface, "--idle-exit", "2",
-                                                "--stats-interval", "0"])
-                Thread.sleep(forTimeInterval: 1.0)
+                let receiver = try WirecapProcess(["/usr/sbin/ip", "netns", "exec", b.name, binary, "capture",
+                                                   "-i", b.generatorInterface, "-q", "0,1", "--verify",
+                                                   "--idle-exit", "3", "--stats-interval", "0"])
+                #expect(receiver.waitReady(), "receiver ready: \(receiver.stderr)")
+                let forwarder = try WirecapProcess([binary, "capture", "-i", a.captureInterface, "-q", "0,1",
+                                                    "--forward", b.captureInterface, "--idle-exit", "2",
+                                                    "--stats-interval", "0"])
+                #expect(forwarder.waitReady(), "forwarder ready: \(forwarder.stderr)")
                 let sent = try Generator.run(Live.generator(a, count: 60_000, rate: 60_000), inNamespace: a.name)
-                let (fs, fo) = Self.finish(forwarder)
-                let (rs, ro) = Self.finish(receiver)
-                print("forward: sent \(sent.sent)\n\(fo)\nreceiver:\n\(ro)")
+                let (fs, fo, fe) = forwarder.finish()
+                let (rs, ro, re) = receiver.finish()
+                print("forward: sent \(sent.sent)\n\(fo)\(fe)\nreceiver:\n\(ro)\(re)")
                 #expect(sent.sent == 60_000)
                 #expect(fs == 0, "\(fo)")
                 #expect(rs == 0, "\(ro)")

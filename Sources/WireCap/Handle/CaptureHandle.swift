@@ -71,10 +71,10 @@ extension NextResult: Sendable where Value: Sendable {}
 public struct HandleStatistics: Sendable, Hashable, Codable {
     /// Packets the queue captured into its pool (pcap's `ps_recv`).
     public var received: UInt64
-    /// Packets lost before user space, every cause (pcap's `ps_drop`): no posted
-    /// frame, rx ring full, pool exhausted.
+    /// Packets lost, every cause of the ledger (pcap's `ps_drop`).
     public var dropped: UInt64
-    /// Packets the kernel counted as invalid descriptors (pcap's `ps_ifdrop`).
+    /// Packets the device dropped before WireCap saw them (pcap's `ps_ifdrop`; the
+    /// ledger's before-socket drops of this queue).
     public var interfaceDropped: UInt64
     /// Packets this handle passed to callbacks (after the filter).
     public var processed: UInt64
@@ -82,6 +82,9 @@ public struct HandleStatistics: Sendable, Hashable, Codable {
     public var filteredOut: UInt64
     /// The queue's counters (offloads, pool occupancy, drops by cause).
     public var queue: QueueStatistics
+    /// The queue's row of the loss ledger (offered, delivered, every drop cause,
+    /// unexplained), accounted by the queue packets arrived on; nil without an engine.
+    public var ledger: QueueLedger?
 }
 
 /// One rx queue's consumer with libpcap's calls (a `pcap_t` for one queue).
@@ -135,6 +138,10 @@ public final class CaptureHandle: @unchecked Sendable {
     @usableFromInline var position = 0
     @usableFromInline var processedCount: UInt64 = 0
     @usableFromInline var filteredCount: UInt64 = 0
+    /// `filteredCount` when the chunk in progress was taken.
+    @usableFromInline var filteredAtTake: UInt64 = 0
+    /// The capture's ledger of this handle's interface (nil without an engine).
+    let ledgerSource: (@Sendable () -> CaptureLedger)?
 
     /// Makes a handle for group index `index` of `group`, whose pools live at
     /// `bases` (per group index) and whose device queues are `deviceQueues`.
@@ -142,8 +149,10 @@ public final class CaptureHandle: @unchecked Sendable {
     /// Capture passes the engine's `consumer` for the queue so blocking waits sleep on its futex.
     public init(interface: String, index: Int, group: BuddyGroup, bases: UnsafePointer<UnsafeMutableRawPointer>,
                 deviceQueues: UnsafePointer<Int>, source: any ChunkSourceState, filter: PacketPredicate?,
-                snapLength: Int, readTimeoutNanoseconds: UInt64, consumer: (any ChunkConsumer)? = nil) {
+                snapLength: Int, readTimeoutNanoseconds: UInt64, consumer: (any ChunkConsumer)? = nil,
+                ledger: (@Sendable () -> CaptureLedger)? = nil) {
         self.consumer = consumer
+        ledgerSource = ledger
         self.interface = interface
         self.index = index
         self.group = group
@@ -189,7 +198,7 @@ public final class CaptureHandle: @unchecked Sendable {
     @usableFromInline
     func acquire(wait: Bool) -> (ChunkHandle?, Why) {
         if let current { return (current, .none) }
-        if let h = group.nextChunk(consumer: index) { current = h; position = 0; return (h, .none) }
+        if let h = group.nextChunk(consumer: index) { take(h); return (h, .none) }
         if !wait || readTimeoutNanoseconds == 0 {
             return (nil, source.isFinished ? .finished : .timeout)
         }
@@ -199,7 +208,7 @@ public final class CaptureHandle: @unchecked Sendable {
             if breakRequestFlag { return (nil, .broken) }
             if source.isFinished {
                 // Re-check: chunks delivered before the source finished still count.
-                if let h = group.nextChunk(consumer: index) { current = h; position = 0; return (h, .none) }
+                if let h = group.nextChunk(consumer: index) { take(h); return (h, .none) }
                 return (nil, .finished)
             }
             let now = Clock.monotonic()
@@ -212,21 +221,36 @@ public final class CaptureHandle: @unchecked Sendable {
                 let source = self.source
                 if let h = consumer.waitChunk(timeoutNanoseconds: slice, unless: {
                     self.breakRequestFlag || source.isFinished
-                }) { current = h; position = 0; return (h, .none) }
+                }) { take(h); return (h, .none) }
                 continue
             }
             Clock.sleep(nanoseconds: min(backoff, deadline &- now))
-            if let h = group.nextChunk(consumer: index) { current = h; position = 0; return (h, .none) }
+            if let h = group.nextChunk(consumer: index) { take(h); return (h, .none) }
             backoff = min(backoff &* 2, 1_000_000)
         }
     }
 
     @usableFromInline enum Why { case none, timeout, broken, finished }
 
-    /// Recycles the chunk in progress.
+    /// Makes `h` the chunk in progress.
+    @usableFromInline
+    func take(_ h: ChunkHandle) {
+        current = h
+        position = 0
+        filteredAtTake = filteredCount
+    }
+
+    /// Recycles the chunk in progress, after accounting its packets to the queue
+    /// they arrived on (the ledger): those the filter rejected, the rest delivered
+    /// (every packet of a released chunk was shown to the application).
     @usableFromInline
     func releaseCurrent() {
-        if let h = current { group.recycle(h, consumer: index) }
+        if let h = current {
+            let rejected = Int(filteredCount &- filteredAtTake)
+            group.count(.filtered, rejected, origin: Int(h.queue), consumer: index)
+            group.count(.delivered, Int(h.count) &- rejected, origin: Int(h.queue), consumer: index)
+            group.recycle(h, consumer: index)
+        }
         current = nil
         position = 0
     }
@@ -255,9 +279,10 @@ public final class CaptureHandle: @unchecked Sendable {
     /// the queue part; `processed`/`filteredOut` are exact on the handle's thread.
     public func stats() -> HandleStatistics {
         let s = group.statistics(queue: index)
-        return HandleStatistics(received: s.packetsReceived, dropped: s.captureDrops,
-                                interfaceDropped: s.dropsInvalidDescriptor, processed: processedCount,
-                                filteredOut: filteredCount, queue: s)
+        let row = ledgerSource?().queues[index]
+        return HandleStatistics(received: s.packetsReceived, dropped: row?.lost ?? s.captureDrops,
+                                interfaceDropped: row?.beforeSocket ?? s.dropsInvalidDescriptor, processed: processedCount,
+                                filteredOut: filteredCount, queue: s, ledger: row)
     }
 }
 

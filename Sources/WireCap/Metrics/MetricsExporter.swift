@@ -11,7 +11,7 @@ import WireCapCore
 /// cause (`cause="no_buffer" | "rx_ring_full" | "invalid_descriptor" | "pool_exhausted" | "delivery"`),
 /// chunks offloaded in and out. Gauges: pool chunks by state (`state="free" | "attached" | "captured"`),
 /// capture-queue length. Labels: `interface`, `queue`. The same numbers as the
-/// CLI's statistics line.
+/// CLI's statistics line. The loss ledger: ``update(ledger:)``.
 public final class MetricsExporter: @unchecked Sendable {
     /// The registry the HTTP endpoint renders.
     public let registry = PrometheusCollectorRegistry()
@@ -67,6 +67,46 @@ public final class MetricsExporter: @unchecked Sendable {
                 gauge("wirecap_pool_chunks", [("state", "attached")], Double(s.attachedChunks))
                 gauge("wirecap_pool_chunks", [("state", "captured")], Double(s.capturedChunks))
                 gauge("wirecap_capture_queue_length", [], Double(s.captureQueueLength))
+            }
+        }
+    }
+
+    /// Publishes the loss ledger of one capture: per queue (`queue="-1"`: the
+    /// device row) `wirecap_ledger_packets_total{fate=…}` for offered, delivered,
+    /// filtered, sampled and beyond_count, `wirecap_lost_packets_total{cause=…}` for
+    /// every loss cause, and the gauges `wirecap_in_flight_packets` and
+    /// `wirecap_unexplained_packets` (signed: never clamped).
+    public func update(ledger: CaptureLedger) {
+        lock.withLock { all in
+            for row in ledger.queues + [ledger.interfaceRow] {
+                let key = "ledger:\(ledger.interface)/\(row.queue)"
+                let series = all[key] ?? Series()
+                all[key] = series
+                let labels = [("interface", ledger.interface), ("queue", String(row.queue))]
+                func counter(_ name: String, _ extra: (String, String), _ value: UInt64) {
+                    let id = name + extra.0 + extra.1
+                    if series.counters[id] == nil {
+                        series.counters[id] = (CoreMetrics.Counter(label: name, dimensions: labels + [extra], factory: factory), 0)
+                    }
+                    let (c, last) = series.counters[id]!
+                    if value > last { c.increment(by: Int64(value - last)) }
+                    series.counters[id] = (c, max(value, last))
+                }
+                func gauge(_ name: String, _ value: Double) {
+                    if series.gauges[name] == nil {
+                        series.gauges[name] = CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory)
+                    }
+                    series.gauges[name]!.record(value)
+                }
+                for (fate, v) in [("offered", row.offered), ("delivered", row.delivered), ("filtered", row.filtered),
+                                  ("sampled", row.sampled), ("beyond_count", row.beyondCount)] {
+                    counter("wirecap_ledger_packets_total", ("fate", fate), v)
+                }
+                for cause in row.causes {
+                    counter("wirecap_lost_packets_total", ("cause", cause.name.replacingOccurrences(of: "-", with: "_")), cause.packets)
+                }
+                gauge("wirecap_in_flight_packets", Double(row.inFlight))
+                gauge("wirecap_unexplained_packets", Double(row.unexplained))
             }
         }
     }

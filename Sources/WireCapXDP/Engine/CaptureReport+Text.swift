@@ -89,6 +89,15 @@ extension CaptureLedger {
     }
 }
 
+extension CaptureLedger {
+    /// The ledger as one line of JSON (the `--json` statistics events).
+    public var compactJSON: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "{}"
+    }
+}
+
 extension OfferedSource {
     /// One phrase for the report.
     public var explanation: String {

@@ -407,8 +407,22 @@ public final class CaptureSession: @unchecked Sendable {
     /// `abandoned`, and the writer's own counts replace the hand-off counts).
     /// Any thread while the capture runs (the statistics ticker).
     public func ledger(final: Bool = false) -> CaptureLedger {
-        let capture = engine.captureLedger()
-        let group = engine.group
+        engine.ledger(final: final, writer: writer)
+    }
+}
+
+extension CaptureBackend {
+    /// The loss ledger of this capture: the backend's capture side
+    /// (``captureLedger()``) plus what consumers, API handles and the writer did
+    /// with each origin queue's packets (``BuddyGroup/originTotal(_:origin:)``).
+    ///
+    /// - Parameters:
+    ///   - final: after the capture stopped and every consumer and the writer
+    ///     finished: received-but-undelivered packets are `abandoned` (else `inFlight`),
+    ///     and the writer's own written/failed/beyond-`-c` counts are used.
+    ///   - writer: the `-w` writer, if any (live: packets handed to it count as delivered).
+    public func ledger(final: Bool, writer: CaptureWriter? = nil) -> CaptureLedger {
+        let capture = captureLedger()
         let rows = capture.rows.enumerated().map { i, base -> QueueLedger in
             var row = base
             let received = group.statistics(queue: i).packetsReceived
@@ -424,11 +438,12 @@ public final class CaptureSession: @unchecked Sendable {
             } else {
                 row.delivered = group.originTotal(.delivered, origin: i) &+ group.originTotal(.toWriter, origin: i)
             }
+            // Received but not yet taken by a consumer (live), or never (final).
             let pending = received &- min(received, consumed)
             if final { row.abandoned = pending } else { row.inFlight = pending }
             return row
         }
-        return CaptureLedger(interface: engine.interface, offeredSource: engine.offeredSource,
+        return CaptureLedger(interface: interface, offeredSource: offeredSource,
                              deviceCounters: capture.deviceCounters, queues: rows, interfaceRow: capture.interface,
                              isFinal: final)
     }

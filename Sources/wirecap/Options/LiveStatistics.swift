@@ -6,20 +6,21 @@ import WireCapXDP
 /// The live statistics lines printed every --stats-interval seconds, one per queue:
 ///
 /// ```
-/// [   3.0s] cap0 q0 812.3k pps drop nb 0 rf 0 px 0 | off out 3 in 0 | pool 12%
-/// [   3.0s] cap0 q1  95.0k pps drop nb 0 rf 0 px 0 | off out 0 in 3 | pool 4%
+/// [   3.0s] cap0 q0 812.3k pps lost 0 px 0 ?0 | off out 3 in 0 | pool 12%
+/// [   3.0s] cap0 q1  95.0k pps lost 0 px 0 ?0 | off out 0 in 3 | pool 4%
 /// ```
 ///
-/// Per queue: receive rate, drops by cause (nb: no posted frame, rf: rx ring
-/// full, px: pool exhausted), chunks offloaded out/in, pool occupancy (chunks not
-/// free, percent of R). Counts above 99,999 are abbreviated (123.4k, 5.67M) so a
+/// Per queue: receive rate, the ledger's losses (every cause; px: of them pool
+/// exhausted; ?: unexplained, never hidden), chunks offloaded out/in, pool
+/// occupancy (chunks not free, percent of R). Counts above 99,999 are abbreviated (123.4k, 5.67M) so a
 /// line stays within 80 columns for interface names up to 10 characters.
 struct LiveStatistics {
     private var last: [String: UInt64] = [:]
     private var lastTime = Date()
     private let start = Date()
 
-    mutating func lines(_ groups: [(interface: String, queues: [Int], stats: [QueueStatistics], chunksPerPool: Int)]) -> [String] {
+    mutating func lines(_ groups: [(interface: String, queues: [Int], stats: [QueueStatistics], chunksPerPool: Int,
+                                    ledger: CaptureLedger)]) -> [String] {
         let now = Date()
         let dt = max(now.timeIntervalSince(lastTime), 1e-3)
         lastTime = now
@@ -31,7 +32,8 @@ struct LiveStatistics {
                 last[key] = s.packetsReceived
                 let used = Double(Int(s.attachedChunks + s.capturedChunks)) / Double(max(1, g.chunksPerPool)) * 100
                 let c = Self.count
-                return "\(t) \(g.interface) q\(g.queues[i]) \(Self.rate(rate)) drop nb \(c(s.dropsNoBuffer)) rf \(c(s.dropsRxRingFull)) px \(c(s.dropsPoolExhausted)) | off out \(c(s.offloadedOut)) in \(c(s.offloadedIn)) | pool \(Int(used))%"
+                let row = g.ledger.queues[i]
+                return "\(t) \(g.interface) q\(g.queues[i]) \(Self.rate(rate)) lost \(c(row.lost)) px \(c(row.poolExhausted)) ?\(row.unexplained) | off out \(c(s.offloadedOut)) in \(c(s.offloadedIn)) | pool \(Int(used))%"
             }
         }
     }
@@ -52,11 +54,14 @@ struct LiveStatistics {
     }
 }
 
-/// Runs the live statistics line and the metrics exporter on a thread of its own,
-/// reading ``CaptureEngine/statistics()`` every interval, so the capture path and
+/// Runs the live statistics line (or, with `--json`, one `{"event":"stats",…}`
+/// line with the ledger) and the metrics exporter on a thread of its own, reading
+/// each session's counters and ledger every interval, so the capture path and
 /// `CaptureSession.run(until:)` need no periodic hook.
 final class StatisticsTicker: Sendable {
-    private let engines: [any CaptureBackend]
+    private let sessions: [CaptureSession]
+    private var engines: [any CaptureBackend] { sessions.map(\.engine) }
+    private let json: Bool
     private let chunksPerPool: Int
     private let interval: Double
     private let printLines: Bool
@@ -67,8 +72,10 @@ final class StatisticsTicker: Sendable {
     /// - Parameters:
     ///   - interval: seconds between lines; 0 prints none (the exporter is then updated every 0.5 s).
     ///   - exporter: updated every tick when metrics are served.
-    init(engines: [any CaptureBackend], chunksPerPool: Int, interval: Double, printLines: Bool, exporter: MetricsExporter?) {
-        self.engines = engines
+    init(sessions: [CaptureSession], chunksPerPool: Int, interval: Double, printLines: Bool, json: Bool,
+         exporter: MetricsExporter?) {
+        self.sessions = sessions
+        self.json = json
         self.chunksPerPool = chunksPerPool
         self.interval = interval
         self.printLines = printLines
@@ -77,7 +84,7 @@ final class StatisticsTicker: Sendable {
 
     /// Starts the thread (nothing to do without lines or an exporter).
     func start() throws(XDPError) {
-        guard printLines || exporter != nil else { return }
+        guard printLines || (json && interval > 0) || exporter != nil else { return }
         let t = try SystemThread(name: "wc-stats") { [self] in self.tick() }
         thread.withLock { $0 = t }
     }
@@ -92,16 +99,31 @@ final class StatisticsTicker: Sendable {
 
     private func tick() {
         var live = LiveStatistics()
-        let period = printLines && interval > 0 ? interval : 0.5
+        let period = (printLines || json) && interval > 0 ? interval : 0.5
         var next = Date().addingTimeInterval(period)
         while !stopping.load(ordering: .relaxed) {
             usleep(20_000)
             guard Date() >= next else { continue }
             next = next.addingTimeInterval(period)
-            let groups = engines.map { (interface: $0.interface, queues: $0.queues, stats: $0.statistics(), chunksPerPool: $0.group.configuration.geometry.chunksPerPool) }
-            if let exporter { for g in groups { exporter.update(interface: g.interface, g.stats, deviceQueues: g.queues) } }
+            let groups = sessions.map { s in
+                (interface: s.engine.interface, queues: s.engine.queues, stats: s.engine.statistics(),
+                 chunksPerPool: s.engine.group.configuration.geometry.chunksPerPool, ledger: s.ledger())
+            }
+            if let exporter {
+                for g in groups {
+                    exporter.update(interface: g.interface, g.stats, deviceQueues: g.queues)
+                    exporter.update(ledger: g.ledger)
+                }
+            }
             if printLines { for line in live.lines(groups) { FileHandle.standardError.write(Data("wirecap: \(line)\n".utf8)) } }
+            if json && interval > 0 {
+                for g in groups { FileHandle.standardOutput.write(Data(("{\"event\":\"stats\",\"ledger\":" + g.ledger.compactJSON + "}\n").utf8)) }
+            }
         }
-        if let exporter { for e in engines { exporter.update(interface: e.interface, e.statistics(), deviceQueues: e.queues) } }
+        if let exporter {
+            for s in sessions {
+                exporter.update(interface: s.engine.interface, s.engine.statistics(), deviceQueues: s.engine.queues)
+            }
+        }
     }
 }

@@ -138,19 +138,23 @@ struct AnalyzeCommand: ParsableCommand {
         var nextStats = Date().addingTimeInterval(runOptions.statsInterval)
         var reason = "stop"
         while true {
-            if let s = Signals.wait(milliseconds: 20) { reason = s == SIGINT ? "SIGINT" : "SIGTERM"; break }
+            if let s = Signals.wait(milliseconds: 20) { reason = Signals.name(s); break }
             if let d = runOptions.duration, Date().timeIntervalSince(started) >= d { reason = "duration"; break }
             if let c = runOptions.count, capture.handles.reduce(0, { $0 + $1.stats().queue.packetsConsumed }) >= UInt64(c) { reason = "count"; break }
             if Date() >= nextStats {
                 nextStats = Date().addingTimeInterval(runOptions.statsInterval)
-                let groups = capture.engines.map { (interface: $0.interface, queues: $0.queues, stats: $0.statistics(), chunksPerPool: $0.group.configuration.geometry.chunksPerPool) }
+                let groups = capture.engines.map { (interface: $0.interface, queues: $0.queues, stats: $0.statistics(), chunksPerPool: $0.group.configuration.geometry.chunksPerPool,
+                                                    ledger: $0.ledger(final: false)) }
                 for g in groups { exporter.update(interface: g.interface, g.stats, deviceQueues: g.queues) }
                 if runOptions.statsInterval > 0 && !runOptions.json { for line in live.lines(groups) { Output.note(line) } }
             } else if server != nil && runOptions.statsInterval == 0 {
                 for e in capture.engines { exporter.update(interface: e.interface, e.statistics(), deviceQueues: e.queues) }
             }
         }
-        let merged = runner.stopAndMerge()
+        // The lifecycle's order: stop capturing (rings drained, partial chunks flushed
+        // into the queues), let the workers finish what is queued, then close.
+        capture.stop()
+        let merged = runner.wait()
         let seconds = Date().timeIntervalSince(started)
         capture.close()
         server?.stop()
@@ -158,6 +162,9 @@ struct AnalyzeCommand: ParsableCommand {
         let analyzers = self.analyzers
         let header = String(format: "%@: %.2f s, stopped by %@", engine.interfaces.joined(separator: ","), seconds, reason)
         print(report(analyzers.reports(merged), header: header, queues: stats))
+        if !runOptions.json {
+            for l in capture.ledger() { print((l.tableLines + [l.verdict]).joined(separator: "\n")) }
+        }
     }
 
     private func report(_ reports: [AnalysisReport], header: String, queues: [(String, [Int], [QueueStatistics])]?) -> String {

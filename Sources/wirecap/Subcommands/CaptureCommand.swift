@@ -31,6 +31,9 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Per-packet consumer cost X: BPF filter runs per packet (0: none).", valueName: "runs"))
     var consumerCost = 0
 
+    @Option(help: ArgumentHelp("A consumer stalled on purpose: after each chunk, sleep this many ns per packet in it (a slow consumer of known rate that burns no CPU; for tests and demonstrations; default 0).", valueName: "ns"))
+    var consumerDelay: UInt64 = 0
+
     @Option(help: ArgumentHelp("Capture threads per interface serving its queues (default: one per queue, at most half the online CPUs).", valueName: "threads"))
     var captureThreads: Int?
 
@@ -187,6 +190,7 @@ struct CaptureCommand: ParsableCommand {
                 }
                 sessions.append(CaptureSession(engine: engine, consumerCost: consumerCost, verify: verify,
                                                consumerCPUs: consumerCpus.flatMap(parseIndexList) ?? [],
+                                               packetDelayNanoseconds: consumerDelay,
                                                filter: filter?.predicate, sampleEvery: sample, writer: writer,
                                                trackFlows: flows, forwarder: forwarder))
             }
@@ -229,9 +233,9 @@ struct CaptureCommand: ParsableCommand {
             }
             CLI.note("dropped privileges to \(user) (uid \(getuid()), gid \(getgid()))")
         }
-        let ticker = StatisticsTicker(engines: sessions.map(\.engine), chunksPerPool: configuration.geometry.chunksPerPool,
+        let ticker = StatisticsTicker(sessions: sessions, chunksPerPool: configuration.geometry.chunksPerPool,
                                       interval: runOptions.statsInterval, printLines: runOptions.statsInterval > 0 && !json,
-                                      exporter: server == nil ? nil : exporter)
+                                      json: json, exporter: server == nil ? nil : exporter)
         try ticker.start()
         let condition = StopCondition(count: runOptions.count, duration: runOptions.duration, idle: idleExit, signals: true)
         let reports: [CaptureReport]
@@ -242,6 +246,8 @@ struct CaptureCommand: ParsableCommand {
             reports = sessions.map { $0.stop(reason: reason) }
         }
         ticker.stop()
+        // The final ledger on the endpoint too (a last scrape sees the true end).
+        for r in reports { exporter.update(ledger: r.ledger) }
         server?.stop()
         if json {
             print(reports.count == 1 ? reports[0].json : "[\n" + reports.map(\.json).joined(separator: ",\n") + "\n]")
