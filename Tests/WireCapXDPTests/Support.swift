@@ -63,6 +63,13 @@ enum Live {
         return g
     }
 
+    /// A fresh empty directory under the system's temporary directory (the caller removes it).
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "wirecap-test-\(uniqueName())"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
     /// The id of the XDP program on `interface`, 0 when none.
     static func attachedProgram(_ interface: String) throws -> UInt32 {
         try XSKRedirectProgram.attachedProgramID(interface: interface)

@@ -40,6 +40,9 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: ArgumentHelp("CPUs to pin consumer threads to, e.g. 2,3 (default: unpinned).", valueName: "list"))
     var consumerCpus: String?
 
+    @Option(help: .hidden)
+    var xdpAttach: String = "link"
+
     @Flag(help: "Force generic (SKB) XDP mode (default: native when the driver supports it).")
     var skbMode = false
 
@@ -137,6 +140,8 @@ struct CaptureCommand: ParsableCommand {
         options.hugePages = engineOptions.hugepages
         options.force = engineOptions.force
         options.attachMode = skbMode ? .generic : nil
+        guard let attachment = XDPAttachment(rawValue: xdpAttach) else { CLI.usage("--xdp-attach must be link or netlink") }
+        options.attachment = attachment
         let passed: Bool
         do { passed = try capture(configuration, options) } catch { CLI.fail(error) }
         if !passed { throw ExitCode(1) }
