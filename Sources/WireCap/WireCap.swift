@@ -16,13 +16,14 @@
 //     import Synchronization
 //     import WireCap
 //
-//     /// Counts IPv4 packets on every rx queue of `interface` for `seconds`: one
-//     /// thread per queue runs a pcap-style loop over zero-copy packet views.
-//     func countIPv4(on interface: String, seconds: Double) throws(CaptureError) -> Int {
+//     /// Counts the IPv4 packets that reach every rx queue of `interface` while
+//     /// `during` runs: one thread per queue runs a pcap-style loop over zero-copy
+//     /// packet views. Nothing received is lost at the end: `stop()` drains the rings
+//     /// into the queues and each loop returns once its queue is empty.
+//     func countIPv4(on interface: String, during: () throws -> Void) throws -> Int {
 //         var settings = CaptureSettings()                  // M, R, N, T: the defaults
 //         settings.core.mode = .advanced                    // buddy-group offload between the queues
 //         let capture = try Capture.open([InterfaceSelection(interface)], configuration: settings)
-//         try capture.start()                               // capture threads run; XDP program attached
 //         final class Total: Sendable { let packets = Atomic<Int>(0) }
 //         let total = Total()
 //         let finished = DispatchGroup()
@@ -33,15 +34,17 @@
 //                 _ = handle.loop { packet in               // the view lives only inside the closure
 //                     let b = packet.bytes
 //                     if b.count >= 14, b[12] == 0x08, b[13] == 0x00 { ipv4 += 1 }
-//                 }                                         // returns .broken after breakLoop()
+//                 }                                         // returns .finished once stopped and drained
 //                 total.packets.add(ipv4, ordering: .relaxed)
 //                 finished.leave()
 //             }
 //         }
-//         Thread.sleep(forTimeInterval: seconds)
-//         capture.handles.forEach { $0.breakLoop() }        // from any thread; wakes a blocked loop at once
+//         try capture.start()                               // returns once every queue captures
+//         let outcome = Result { try during() }
+//         capture.stop()                                    // capture ends; what was received reaches the loops
 //         finished.wait()
-//         capture.close()                                   // XDP program detached, pools freed
+//         capture.close()                                   // sockets closed, pools freed, no XDP program left
+//         try outcome.get()
 //         return total.packets.load(ordering: .relaxed)
 //     }
 @_exported import WireCapCore

@@ -28,16 +28,11 @@ struct AFPacketAPITests {
         return try Capture.open([InterfaceSelection(bed.captureInterface, queues: [0, 1])], configuration: settings)
     }
 
-    /// Waits until the handles consumed everything received and at least `sent` arrived.
-    static func drain(_ capture: Capture, sent: Int) {
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            let s = capture.handles.map { $0.stats() }
-            let received = s.reduce(0) { $0 + $1.received }
-            if received >= UInt64(sent), s.reduce(0, { $0 + $1.queue.packetsConsumed }) == received { break }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        Thread.sleep(forTimeInterval: 0.2)
+    /// Stops the capture (the kernel's partial blocks retired and placed), so every
+    /// handle's loop takes what is queued and returns `.finished`; waits for them.
+    static func stopAndWait(_ capture: Capture, _ done: DispatchGroup) -> Bool {
+        capture.stop()
+        return done.wait(timeout: .now() + 30) == .success
     }
 
     @Test("dispatch on one thread per handle: counts equal what was sent, every frame intact, breakLoop ends the loops")
@@ -65,8 +60,8 @@ struct AFPacketAPITests {
                             if p.bytes.count != 64 || p.wireLength != 64 || p.timestamp == 0 { bad += 1 }
                         }) {
                         case .processed: continue
-                        case .broken: counts.broken.add(1, ordering: .relaxed); break loop
-                        case .finished: break loop
+                        case .broken: break loop
+                        case .finished: counts.broken.add(1, ordering: .relaxed); break loop
                         }
                     }
                     counts.packets.add(mine, ordering: .relaxed)
@@ -76,10 +71,8 @@ struct AFPacketAPITests {
                 }
             }
             let sent = try LiveAPI.generate(binary, bed, count: 30_000, rate: 50_000, share: "0.7,0.3")
-            Self.drain(capture, sent: sent)
+            #expect(Self.stopAndWait(capture, done), "stop() ended the blocking dispatch loops once drained")
             let stats = capture.handles.map { $0.stats() }
-            capture.handles.forEach { $0.breakLoop() }
-            #expect(done.wait(timeout: .now() + 1) == .success, "breakLoop ended the blocking dispatch loops")
             print("afpacket API: sent \(sent), dispatched \(counts.packets.load(ordering: .relaxed)), stats \(stats.map { ($0.received, $0.dropped, $0.queue.offloadedOut) })")
             #expect(sent == 30_000)
             #expect(counts.packets.load(ordering: .relaxed) == sent)
@@ -88,7 +81,10 @@ struct AFPacketAPITests {
             #expect(stats.reduce(0) { $0 + $1.received } == UInt64(sent))
             #expect(stats.reduce(0) { $0 + $1.dropped } == 0)
             #expect(capture.handles.map { $0.stats() }.reduce(0) { $0 + $1.processed } == UInt64(sent))
-            #expect(counts.broken.load(ordering: .relaxed) == 2)
+            #expect(counts.broken.load(ordering: .relaxed) == 2, "both loops returned .finished")
+            let ledger = capture.ledger()[0]
+            #expect(ledger.total.offered == UInt64(sent) && ledger.total.delivered == UInt64(sent) && ledger.total.unexplained == 0,
+                    "\(ledger.compactJSON)")
         }
     }
 
@@ -109,16 +105,14 @@ struct AFPacketAPITests {
                     let r = handle.loop(count: 1_000) { _ in mine += 1 }
                     if r == .completed { counts.first.add(mine, ordering: .relaxed) }
                     let again = handle.loop { _ in mine += 1 }
-                    if again == .broken { counts.broken.add(1, ordering: .relaxed) }
+                    if again == .finished { counts.broken.add(1, ordering: .relaxed) }
                     counts.packets.add(mine, ordering: .relaxed)
                     done.leave()
                 }
             }
             // basic mode, qm fanout, an even share: each socket gets ~10,000 ≥ 1,000.
             let sent = try LiveAPI.generate(binary, bed, count: 20_000, rate: 40_000)
-            Self.drain(capture, sent: sent)
-            capture.handles.forEach { $0.breakLoop() }
-            #expect(done.wait(timeout: .now() + 1) == .success)
+            #expect(Self.stopAndWait(capture, done))
             print("afpacket API loop: sent \(sent), looped \(counts.packets.load(ordering: .relaxed)), first \(counts.first.load(ordering: .relaxed))")
             #expect(counts.first.load(ordering: .relaxed) == 2_000, "loop(count: 1000) processed exactly 1000 per handle")
             #expect(counts.packets.load(ordering: .relaxed) == sent)

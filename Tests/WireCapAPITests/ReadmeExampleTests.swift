@@ -5,18 +5,20 @@ import Foundation
 import Synchronization
 import Testing
 import WireCap
+import WireCapTestSupport
 import WireCapXDP
 
 // The README example, verbatim (Sources/WireCap/WireCap.swift shows the same text):
 // it must compile here, and the live suite below runs it on a veth testbed.
 
-/// Counts IPv4 packets on every rx queue of `interface` for `seconds`: one
-/// thread per queue runs a pcap-style loop over zero-copy packet views.
-func countIPv4(on interface: String, seconds: Double) throws(CaptureError) -> Int {
+/// Counts the IPv4 packets that reach every rx queue of `interface` while
+/// `during` runs: one thread per queue runs a pcap-style loop over zero-copy
+/// packet views. Nothing received is lost at the end: `stop()` drains the rings
+/// into the queues and each loop returns once its queue is empty.
+func countIPv4(on interface: String, during: () throws -> Void) throws -> Int {
     var settings = CaptureSettings()                  // M, R, N, T: the defaults
     settings.core.mode = .advanced                    // buddy-group offload between the queues
     let capture = try Capture.open([InterfaceSelection(interface)], configuration: settings)
-    try capture.start()                               // capture threads run; XDP program attached
     final class Total: Sendable { let packets = Atomic<Int>(0) }
     let total = Total()
     let finished = DispatchGroup()
@@ -27,15 +29,17 @@ func countIPv4(on interface: String, seconds: Double) throws(CaptureError) -> In
             _ = handle.loop { packet in               // the view lives only inside the closure
                 let b = packet.bytes
                 if b.count >= 14, b[12] == 0x08, b[13] == 0x00 { ipv4 += 1 }
-            }                                         // returns .broken after breakLoop()
+            }                                         // returns .finished once stopped and drained
             total.packets.add(ipv4, ordering: .relaxed)
             finished.leave()
         }
     }
-    Thread.sleep(forTimeInterval: seconds)
-    capture.handles.forEach { $0.breakLoop() }        // from any thread; wakes a blocked loop at once
+    try capture.start()                               // returns once every queue captures
+    let outcome = Result { try during() }
+    capture.stop()                                    // capture ends; what was received reaches the loops
     finished.wait()
-    capture.close()                                   // XDP program detached, pools freed
+    capture.close()                                   // sockets closed, pools freed, no XDP program left
+    try outcome.get()
     return total.packets.load(ordering: .relaxed)
 }
 
@@ -47,17 +51,11 @@ struct LiveCaptureAPITests {
     func readmeExample() throws {
         let binary = try #require(LiveAPI.wirecapBinary(), "build wirecap first")
         try LiveAPI.withTestbed(queues: 2) { bed in
-            final class Sent: Sendable { let value = Mutex<Result<Int, any Error>?>(nil) }
-            let sent = Sent()
-            let sender = Thread {
-                Thread.sleep(forTimeInterval: 1.0)   // the example attaches first
-                sent.value.withLock { $0 = Result { try LiveAPI.generate(binary, bed, count: 20_000, rate: 40_000) } }
+            var n = 0
+            // The traffic is sent while the example captures: start() has returned, so every packet is seen.
+            let counted = try countIPv4(on: bed.captureInterface) {
+                n = try LiveAPI.generate(binary, bed, count: 20_000, rate: 40_000)
             }
-            sender.start()
-            let counted = try countIPv4(on: bed.captureInterface, seconds: 4)
-            var result: Result<Int, any Error>?
-            while result == nil { Thread.sleep(forTimeInterval: 0.05); result = sent.value.withLock { $0 } }
-            let n = try result!.get()
             #expect(n == 20_000)
             #expect(counted == n, "counted \(counted) of \(n) sent")
             #expect(try XSKRedirectProgram.attachedProgramID(interface: bed.captureInterface) == 0, "close() detached the program")
@@ -85,9 +83,25 @@ struct LiveCaptureAPITests {
             #expect(Date().timeIntervalSince(t0) < 0.01)
             h0.isNonBlocking = false
 
-            // Blocking dispatch on one thread per queue until breakLoop.
+            // An idle blocking loop (no traffic yet) ends promptly on breakLoop from another thread.
+            let idle = capture.handles[1]
+            final class Ended: Sendable { let at = Mutex<(LoopResult, Date)?>(nil) }
+            let ended = Ended()
+            let looper = Thread { let r = idle.loop { _ in }; ended.at.withLock { $0 = (r, Date()) } }
+            looper.start()
+            Thread.sleep(forTimeInterval: 0.3)
+            #expect(ended.at.withLock { $0 } == nil, "an idle blocking loop keeps waiting")
+            let asked = Date()
+            idle.breakLoop()
+            var result: (LoopResult, Date)?
+            WirecapProcess.wait(seconds: 10) { result = ended.at.withLock { $0 }; return result != nil }
+            let r = try #require(result, "loop did not end after breakLoop")
+            print("live API: breakLoop → loop returned \(r.0) after \(String(format: "%.1f", r.1.timeIntervalSince(asked) * 1000)) ms")
+            #expect(r.0 == .broken)
+
+            // Blocking dispatch on one thread per queue until the capture stops and drains.
             final class Counts: Sendable {
-                let packets = Atomic<Int>(0), udp = Atomic<Int>(0), broken = Atomic<Int>(0), calls = Atomic<Int>(0)
+                let packets = Atomic<Int>(0), udp = Atomic<Int>(0), finished = Atomic<Int>(0), calls = Atomic<Int>(0)
             }
             let counts = Counts()
             let done = DispatchGroup()
@@ -103,8 +117,8 @@ struct LiveCaptureAPITests {
                             if b.count >= 24, b[12] == 0x08, b[13] == 0x00, b[23] == 17 { udp += 1 }
                         }) {
                         case .processed: continue
-                        case .broken: counts.broken.add(1, ordering: .relaxed); break loop
-                        case .finished: break loop
+                        case .broken: break loop
+                        case .finished: counts.finished.add(1, ordering: .relaxed); break loop
                         }
                     }
                     counts.packets.add(mine, ordering: .relaxed)
@@ -113,43 +127,41 @@ struct LiveCaptureAPITests {
                 }
             }
             let sent = try LiveAPI.generate(binary, bed, count: 30_000, rate: 50_000, share: "0.7,0.3")
-            // Drained: everything received was processed by the handles.
-            let deadline = Date().addingTimeInterval(10)
-            while Date() < deadline {
-                let s = capture.handles.map { $0.stats() }
-                if s.reduce(0, { $0 + $1.received }) >= UInt64(sent),
-                   s.reduce(0, { $0 + $1.queue.packetsConsumed }) == s.reduce(0, { $0 + $1.received }) { break }
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-            Thread.sleep(forTimeInterval: 0.2)
+            // stop(): the rings are drained into the queues; each loop takes the rest, then .finished.
+            capture.stop()
+            #expect(done.wait(timeout: .now() + 30) == .success, "the loops ended once the capture was drained")
             let stats = capture.handles.map { $0.stats() }
-            capture.handles.forEach { $0.breakLoop() }
-            #expect(done.wait(timeout: .now() + 1) == .success, "breakLoop ended the blocking dispatch loops")
             print("live API: sent \(sent), dispatched \(counts.packets.load(ordering: .relaxed)), udp \(counts.udp.load(ordering: .relaxed)), calls \(counts.calls.load(ordering: .relaxed)), stats \(stats.map { ($0.received, $0.dropped, $0.queue.offloadedOut) })")
             #expect(counts.udp.load(ordering: .relaxed) == sent)
             #expect(counts.packets.load(ordering: .relaxed) == Int(stats.reduce(0) { $0 + $1.received }))
             #expect(stats.reduce(0) { $0 + $1.dropped } == 0)
-            // processed is exact on the handle's thread; after the join it is settled.
-            #expect(capture.handles.map { $0.stats() }.reduce(0) { $0 + $1.processed } == UInt64(sent))
-            #expect(counts.broken.load(ordering: .relaxed) == 2)
+            #expect(stats.reduce(0) { $0 + $1.processed } == UInt64(sent))
+            #expect(counts.finished.load(ordering: .relaxed) == 2)
+            let ledger = capture.ledger()[0]
+            #expect(ledger.total.offered == UInt64(sent) && ledger.total.delivered == UInt64(sent) && ledger.total.unexplained == 0,
+                    "\(ledger.compactJSON)")
+        }
+    }
 
-            // An idle blocking loop (no traffic) ends promptly on breakLoop from another thread.
-            let handle = capture.handles[1]
-            final class Ended: Sendable { let at = Mutex<(LoopResult, Date)?>(nil) }
-            let ended = Ended()
-            let looper = Thread { let r = handle.loop { _ in }; ended.at.withLock { $0 = (r, Date()) } }
-            looper.start()
-            Thread.sleep(forTimeInterval: 0.3)
-            #expect(ended.at.withLock { $0 } == nil, "an idle blocking loop keeps waiting")
-            let asked = Date()
-            handle.breakLoop()
-            var result: (LoopResult, Date)?
-            while result == nil && Date().timeIntervalSince(asked) < 2 { Thread.sleep(forTimeInterval: 0.001); result = ended.at.withLock { $0 } }
-            let r = try #require(result, "loop did not end within 2 s of breakLoop")
-            let latency = r.1.timeIntervalSince(asked)
-            print("live API: breakLoop → loop returned \(r.0) after \(String(format: "%.1f", latency * 1000)) ms")
-            #expect(r.0 == .broken)
-            #expect(latency < 0.1, "breakLoop seen within one 10 ms futex slice (plus scheduling)")
+    @Test("opened but not started while traffic flows: nothing captured, nothing counted as dropped, no program attached; start() then captures")
+    func openedNotStarted() throws {
+        let binary = try #require(LiveAPI.wirecapBinary(), "build wirecap first")
+        try LiveAPI.withTestbed(queues: 2) { bed in
+            let capture = try Capture.open([InterfaceSelection(bed.captureInterface)], configuration: CaptureSettings())
+            defer { capture.close() }
+            // About 1 s of traffic while the capture is only opened.
+            let before = try LiveAPI.generate(binary, bed, count: 20_000, rate: 20_000)
+            #expect(before == 20_000)
+            #expect(try XSKRedirectProgram.attachedProgramID(interface: bed.captureInterface) == 0, "no program before start()")
+            let ledger = capture.ledger()[0]
+            #expect(ledger.total.offered == 0 && ledger.total.lost == 0 && ledger.total.unexplained == 0, "\(ledger.compactJSON)")
+            #expect(capture.statistics().reduce(0) { $0 + $1.packetsReceived } == 0)
+            #expect(capture.statistics().allSatisfy { $0.attachedChunks == 0 }, "no frame posted before start()")
+            try capture.start()
+            let sent = try LiveAPI.generate(binary, bed, count: 2_000, rate: 20_000)
+            capture.stop()
+            let after = capture.ledger()[0]
+            #expect(after.total.offered == UInt64(sent), "\(after.compactJSON)")
         }
     }
 }
