@@ -10,7 +10,6 @@ struct PropertyTests {
         var offered = 0
         var dropped = 0
         var ledger = PacketLedger()
-        var maxWait: UInt64 = 0
     }
 
     static let seeds: [UInt64] = Array(1...40)
@@ -41,8 +40,17 @@ struct PropertyTests {
         func consume(_ h: ChunkHandle, at now: UInt64, _ run: inout Run) {
             for d in group.descriptors(of: h) {
                 run.ledger.deliver(UInt64(d.length))
-                run.maxWait = max(run.maxWait, now - arrival[d.length]!)
+                #expect(arrival[d.length]! <= now, "seed \(seed): delivered before it arrived")
             }
+        }
+
+        /// The partial-timeout rule: right after a capture pass at `now`, no received
+        /// packet has waited `timeout` or more in the pool, unless the pool's item
+        /// budget is spent (then it waits for a recycle, and is counted nowhere else).
+        func checkTimeout(_ q: Int, at now: UInt64) {
+            let pool = group.pools[q]
+            guard let oldest = pool.oldestPendingArrival(), pool.outstandingItems < pool.itemBudget else { return }
+            #expect(now - oldest < timeout, "seed \(seed) queue \(q): a packet waited \(now - oldest) ≥ timeout \(timeout) after a pass")
         }
 
         func check() {
@@ -74,6 +82,7 @@ struct PropertyTests {
             case 45..<70:  // capture thread q runs one iteration
                 drivers[q].reclaim()
                 drivers[q].deliver(now: now)
+                checkTimeout(q, at: now)
                 _ = drivers[q].refill(room: kernels[q].room) { kernels[q].posted.append($0) }
             case 70..<85:  // consumer q takes a chunk
                 if let h = group.nextChunk(consumer: q) {

@@ -49,7 +49,9 @@ import WireCapTrace
         let advanced = try Simulation(c).run(trace: Self.trace)
         #expect(advanced.conservationViolations.isEmpty)
         #expect(advanced.total.offloadedOutChunks > 0)
-        #expect(advanced.dropRate <= basic.dropRate)
+        // Both sides must be measured: basic mode really drops on this trace, and offload drops less.
+        #expect(basic.dropRate > 0, "the imbalanced trace overloads basic mode: \(basic.dropRate)")
+        #expect(advanced.dropRate < basic.dropRate, "advanced \(advanced.dropRate) vs basic \(basic.dropRate)")
     }
 
     @Test func invalidConfigurationIsOneLine() {

@@ -37,9 +37,16 @@ import WireCapTrace
         for item in comparison {
             guard case .object(let fields) = item,
                   case .string(let engine)? = fields.first(where: { $0.0 == "engine" })?.1,
-                  case .number(let rate)? = fields.first(where: { $0.0 == "simulated_drop_rate" })?.1 ?? .number(0)
-            else { continue }
+                  case .number(let rate)? = fields.first(where: { $0.0 == "simulated_drop_rate" })?.1
+            else {
+                Issue.record("a comparison row without engine or simulated_drop_rate: \(item)")
+                continue
+            }
             rates[engine] = rate
+        }
+        // A missing engine must fail, not read as a drop rate of 0.
+        for engine in ["DNA", "WireCAP-B(256,500)", "WireCAP-B(256,100)"] {
+            #expect(rates[engine] != nil, "\(engine) missing from the fig9 comparison")
         }
         #expect(abs((rates["DNA"] ?? -1) - 0.15) < 0.03, "DNA at P=6,000: \(rates["DNA"] ?? -1)")
         #expect((rates["WireCAP-B(256,500)"] ?? -1) == 0)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WireCapCore
+import WireCapTestSupport
 import WireCapXDP
 
 /// Live tests of the AF_PACKET TPACKET_V3 backend on veth testbeds. Serialized
@@ -39,23 +40,13 @@ struct AFPacketTests {
     func losslessCLI() throws {
         let binary = try #require(Live.wirecapBinary(), "wirecap binary not built")
         try Live.withTestbed(queues: 2) { bed in
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["capture", "--backend", "afpacket", "--fanout", "qm", "-i", bed.captureInterface, "-q", "2",
-                           "--verify", "--idle-exit", "0.5", "--duration", "60", "--stats-interval", "0", "--json"]
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out
-            p.standardError = err
-            try p.run()
-            defer { if p.isRunning { p.terminate() } }
-            // The sockets are in the fanout group well before this (the note is printed after setup).
-            Thread.sleep(forTimeInterval: 1.5)
+            let p = try WirecapProcess([binary, "capture", "--backend", "afpacket", "--fanout", "qm", "-i", bed.captureInterface,
+                                        "-q", "2", "--verify", "--idle-exit", "0.5", "--duration", "60", "--stats-interval", "0", "--json"])
+            #expect(p.waitReady(), "every socket receives: \(p.stderr)")
             let sent = try Generator.run(Live.generator(bed, count: 300_000, rate: 100_000), inNamespace: bed.name)
-            let stdout = out.fileHandleForReading.readDataToEndOfFile()
-            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0, "exit \(p.terminationStatus): \(stderr)")
-            let report = try JSONDecoder().decode(CaptureReport.self, from: stdout)
+            let (status, stdout, stderr) = p.finish()
+            #expect(status == 0, "exit \(status): \(stderr)")
+            let report = try Live.report(stdout)
             print("afpacket test 1: sent \(sent.sent), received \(report.received), drops \(report.drops), stopped by \(report.stoppedBy)")
             #expect(report.attachMode == "afpacket/qm")
             #expect(report.received == UInt64(sent.sent))
@@ -145,7 +136,7 @@ struct AFPacketTests {
             var s = engine.statistics()
             let deadline = Date().addingTimeInterval(5)
             while (s[0].recycleRejected < 3 || s.contains { $0.outstandingItems > 0 }
-                   || s.reduce(0) { $0 + $1.packetsReceived + $1.dropsNoBuffer } < 2_000) && Date() < deadline {
+                   || s.reduce(0) { $0 + $1.packetsReceived + $1.captureDrops } < 2_000) && Date() < deadline {
                 Thread.sleep(forTimeInterval: 0.01)
                 s = engine.statistics()
             }
@@ -155,7 +146,7 @@ struct AFPacketTests {
             #expect(s.allSatisfy { $0.outstandingItems == 0 }, "every block returned: \(s.map(\.outstandingItems))")
             // Nobody consumed while the generator ran: 8 small blocks fill up and the
             // rest is dropped by the kernel, counted (PACKET_STATISTICS tp_drops).
-            #expect(s.reduce(0) { $0 + $1.packetsReceived + $1.dropsNoBuffer } == 2_000, "received + counted drops == sent")
+            #expect(s.reduce(0) { $0 + $1.packetsReceived + $1.captureDrops } == 2_000, "received + counted drops == sent")
         }
     }
 }

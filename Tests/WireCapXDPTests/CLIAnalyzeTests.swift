@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WireCapCore
+import WireCapTestSupport
 import WireCapXDP
 
 /// `wirecap analyze` end to end on a veth testbed (root): offload exactness of the
@@ -12,27 +13,20 @@ struct CLIAnalyzeTests {
         let binary = try #require(Live.wirecapBinary(), "build wirecap first")
         try Live.withTestbed(queues: 2) { bed in
             let port = 20_000 + Int(getpid() % 20_000)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["analyze", "-i", bed.captureInterface, "-M", "64", "-R", "64", "-N", "1024", "-T", "10",
-                           "--mode", "advanced", "--load", "1500", "--duration", "6", "--json", "--stats-interval", "1",
-                           "--metrics", "127.0.0.1:\(port)", "-Z", "nobody"]
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out
-            p.standardError = err
-            try p.run()
-            Thread.sleep(forTimeInterval: 1.0)
+            let p = try WirecapProcess([binary, "analyze", "-i", bed.captureInterface, "-M", "64", "-R", "64", "-N", "1024", "-T", "10",
+                                        "--mode", "advanced", "--load", "1500", "--duration", "6", "--json", "--stats-interval", "1",
+                                        "--metrics", "127.0.0.1:\(port)", "-Z", "nobody"])
+            #expect(p.waitReady(), "\(p.stderr)")
             var g = Live.generator(bed, count: 40_000, rate: 40_000, share: [0.9, 0.1])
             g.flows = 4   // per queue: 2 queues × 4 = 8 flows, all within the top 10
             let sent = try Generator.run(g, inNamespace: bed.name)
-            let status = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/status", encoding: .utf8)) ?? ""
+            let status = (try? String(contentsOfFile: "/proc/\(p.process.processIdentifier)/status", encoding: .utf8)) ?? ""
             let uidLine = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }.map(String.init) ?? ""
             let scrape = metricsGet(port: UInt16(port))
-            let stdout = out.fileHandleForReading.readDataToEndOfFile()
-            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
+            let (exit, stdoutText, stderr) = p.finish()
+            let stdout = Data(stdoutText.utf8)
             print("analyze: sent \(sent.sent); \(uidLine); stderr:\n\(stderr)")
-            #expect(p.terminationStatus == 0, "stderr: \(stderr)")
+            #expect(exit == 0, "stderr: \(stderr)")
             #expect(uidLine.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().allSatisfy { $0 == "65534" }, "\(uidLine)")
             #expect(stderr.contains("dropped privileges to nobody (uid 65534"))
             #expect(scrape?.hasPrefix("HTTP/1.1 200 OK") == true)
@@ -81,8 +75,9 @@ struct CLIAnalyzeTests {
             first.waitUntilExit()
             #expect(attached)
             #expect(second.status == 1)
-            #expect(second.stderr.hasPrefix("wirecap: error: XDP program already attached to \(bed.captureInterface) (id "))
-            #expect(second.stderr.hasSuffix("): use --force to replace it\n"))
+            #expect(second.stderr.hasPrefix("wirecap: error: XDP program \"wirecap_rx\" (id "), "\(second.stderr)")
+            #expect(second.stderr.contains(" on \(bed.captureInterface) is held by pid \(first.processIdentifier) through BPF link "))
+            #expect(second.stderr.hasSuffix("another capture is running; stop it first (--force cannot replace a link)\n"))
         }
     }
 }

@@ -43,8 +43,8 @@ struct CLICaptureTests {
                     #expect(stderr.contains("capturing on \(cap) queues 0 "))
                     let lines = stderr.split(separator: "\n").filter { $0.hasPrefix("wirecap: [") && $0.contains(" \(cap) q0 ") }
                     #expect(lines.count >= 3, "a statistics line for \(cap) every 0.5 s")
-                    #expect(lines.allSatisfy { $0.contains(" pps drop nb ") && $0.contains("| off out ") && $0.contains("| pool ") && $0.count <= 100 },
-                            "rate, drops by cause, offloads, pool occupancy; fits a terminal")
+                    #expect(lines.allSatisfy { $0.contains(" pps lost ") && $0.contains(" px ") && $0.contains(" ?0 ") && $0.contains("| off out ") && $0.contains("| pool ") && $0.count <= 100 },
+                            "rate, ledger losses (px: pool exhausted, ?: unexplained), offloads, pool occupancy; fits a terminal")
                     #expect(scrape.contains("wirecap_received_packets_total{interface=\"\(cap)\",queue=\"0\"}"))
                     #expect(stdout.contains(cap))
                     #expect(stdout.contains("\(sent)"), "the report of \(cap) shows its \(sent) packets")
@@ -99,7 +99,9 @@ struct CLICaptureTests {
             first.waitUntilExit()
             #expect(id != 0)
             #expect(second.status == 1)
-            #expect(second.stderr == "wirecap: error: XDP program already attached to \(cap) (id \(id)): use --force to replace it\n")
+            // It names the program and the process holding it, and why --force cannot help.
+            #expect(second.stderr.hasPrefix("wirecap: error: XDP program \"wirecap_rx\" (id \(id)) on \(cap) is held by pid \(first.processIdentifier) through BPF link"), "\(second.stderr)")
+            #expect(second.stderr.hasSuffix("another capture is running; stop it first (--force cannot replace a link)\n"), "\(second.stderr)")
             #expect(try Live.attachedProgram(cap) == 0)
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WireCapCore
+import WireCapTestSupport
 import WireCapXDP
 
 /// Live AF_XDP tests on veth testbeds. Serialized (they share 2 cores and
@@ -209,31 +210,22 @@ struct LiveEngineTests {
     func sigintTeardown() throws {
         let binary = try #require(Live.wirecapBinary(), "wirecap binary not found next to the tests or under .build*/")
         try Live.withTestbed(queues: 2) { bed in
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["capture", "-i", bed.captureInterface, "-M", "64", "-R", "64", "-N", "2048", "--duration", "60"]
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out
-            p.standardError = err
-            try p.run()
-            defer { if p.isRunning { p.terminate(); p.waitUntilExit() } }
-            // Wait for the program to be attached (the engine is up).
-            let deadline = Date().addingTimeInterval(20)
-            while (try? Live.attachedProgram(bed.captureInterface)) == 0, Date() < deadline, p.isRunning {
-                usleep(20_000)
-            }
+            let p = try WirecapProcess([binary, "capture", "-i", bed.captureInterface, "-M", "64", "-R", "64", "-N", "2048",
+                                        "--duration", "60", "--json"])
+            #expect(p.waitReady(), "\(p.stderr)")
             #expect(try Live.attachedProgram(bed.captureInterface) != 0)
             let sent = try Generator.run(Live.generator(bed, count: 20_000, rate: 100_000), inNamespace: bed.name)
-            usleep(200_000)
-            p.interrupt()   // SIGINT
-            let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
+            // No settling wait: the stop drains the rings and flushes partial chunks.
+            p.signal(SIGINT)
+            let (status, stdout, stderr) = p.finish()
             print("test 5c: wirecap capture after SIGINT:\n\(stdout)")
-            #expect(p.terminationStatus == 0, "stderr: \(stderr)")
-            #expect(stdout.contains("stopped by SIGINT"))
-            #expect(stdout.contains("total"))
-            #expect(stdout.contains("\(sent.sent)"), "the statistics show the \(sent.sent) captured packets")
+            #expect(status == 0, "stderr: \(stderr)")
+            let report = try Live.report(stdout)
+            #expect(report.stoppedBy == "SIGINT")
+            let total = report.ledger.total
+            #expect(total.offered == UInt64(sent.sent) && total.delivered == UInt64(sent.sent), "\(report.ledger.compactJSON)")
+            #expect(total.unexplained == 0 && total.lost == 0 && report.ledger.isFinal)
+            #expect(report.received == UInt64(sent.sent) && report.consumed == UInt64(sent.sent))
             #expect(try Live.attachedProgram(bed.captureInterface) == 0)
             #expect(try Live.ipLinkShowsNoXDP(bed.captureInterface))
         }

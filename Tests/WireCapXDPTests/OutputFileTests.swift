@@ -56,30 +56,4 @@ import Testing
         #expect(file.packets == 0)
         try file.close()
     }
-
-    /// Writes 200 MB of 1500-byte records from memory to /tmp with the same
-    /// code the writer thread runs, and prints the throughput.
-    @Test func writeThroughput() throws {
-        let base = "/tmp/wirecap-of-\(getpid())-tp.pcap"
-        defer { unlink(base) }
-        let size = 1500, count = 4096
-        let data = Self.packets(count, size: size)
-        defer { data.deallocate() }
-        let file = CaptureFile(base: base, format: .pcap, snapLength: 262_144, linkType: 1, interfaceNames: ["x"],
-                               rotation: RotationPolicy())
-        try file.open(now: 0)
-        let start = Sys.monotonicNanoseconds()
-        for round in 0..<32 {
-            for k in 0..<count {
-                try file.append(UnsafeRawBufferPointer(rebasing: data[(k * size)..<(k * size + size)]),
-                                timestamp: UInt64(round * count + k), interface: 0)
-            }
-            try file.flush()
-        }
-        try file.close()
-        let seconds = Double(Sys.monotonicNanoseconds() - start) / 1e9
-        print(String(format: "writer throughput: %.0f MB/s, %.2f Mpps of 1500-byte packets (%d packets, %.2f s)",
-                     Double(file.bytes) / seconds / 1e6, Double(file.packets) / seconds / 1e6, file.packets, seconds))
-        #expect(file.packets == 32 * count)
-    }
 }

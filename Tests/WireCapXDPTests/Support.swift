@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import WireCapCore
+import WireCapTestSupport
 import WireCapXDP
 
 /// Shared helpers of the live (root) tests.
@@ -61,6 +62,14 @@ enum Live {
         var g = GeneratorConfiguration(interface: bed.generatorInterface, queues: Array(0..<bed.queues), count: count, rate: rate)
         g.share = share
         return g
+    }
+
+    /// The capture report of `--json` output: the last JSON document, after the
+    /// `{"event":…}` lines (readiness, statistics) that come first.
+    static func report(_ stdout: String) throws -> CaptureReport {
+        let body = stdout.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.hasPrefix("{\"event\":") }.joined(separator: "\n")
+        return try JSONDecoder().decode(CaptureReport.self, from: Data(body.utf8))
     }
 
     /// A fresh empty directory under the system's temporary directory (the caller removes it).

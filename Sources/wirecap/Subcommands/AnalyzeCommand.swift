@@ -132,7 +132,7 @@ struct AnalyzeCommand: ParsableCommand {
         }
         let runner = AnalyzerRunner(analyzer: analyzers, handles: capture.handles, cpus: workerCpus.flatMap(IndexList.parse) ?? [])
         do { try runner.start() } catch { capture.close(); throw error }
-        Output.note("analyzing \(engine.interfaces.joined(separator: ",")) (\(capture.handles.count) queue\(capture.handles.count == 1 ? "" : "s"), \(backendOptions.isAFPacket ? capture.engines[0].attachDescription + ", " : "")\(core.mode) mode); Ctrl-C to stop")
+        Output.note("capturing on \(engine.interfaces.joined(separator: ",")) for analysis (\(capture.handles.count) queue\(capture.handles.count == 1 ? "" : "s"), \(backendOptions.isAFPacket ? capture.engines[0].attachDescription + ", " : "")\(core.mode) mode); Ctrl-C to stop")
         let started = Date()
         var live = LiveStatistics()
         var nextStats = Date().addingTimeInterval(runOptions.statsInterval)
