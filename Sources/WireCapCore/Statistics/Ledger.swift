@@ -26,7 +26,8 @@ public struct QueueLedger: Sendable, Hashable, Codable {
     public var delivered: UInt64 = 0
 
     /// Dropped by the device before WireCap's program or socket saw them (NIC
-    /// `rx_missed_errors`/`rx_fifo_errors`, veth's peer `tx_dropped`).
+    /// `rx_missed_errors`/`rx_fifo_errors`/`rx_over_errors`; veth keeps none: it
+    /// back-pressures its sender instead of dropping before XDP).
     public var beforeSocket: UInt64 = 0
     /// Dropped by the kernel: no frame posted in the fill ring while the pool had
     /// free chunks (the capture thread was late to refill).
@@ -58,6 +59,11 @@ public struct QueueLedger: Sendable, Hashable, Codable {
     public var beyondCount: UInt64 = 0
     /// Received and not yet delivered at the time of a live snapshot (0 at the end).
     public var inFlight: UInt64 = 0
+    /// Zero-copy sockets: times the NIC found the fill ring empty. Each such event
+    /// dropped packets in the driver, before XDP, that no socket counter counts and
+    /// only some drivers count at all: the ledger cannot say how many, so it says
+    /// that some were lost (``isLossless`` is then false).
+    public var uncountedLossEvents: UInt64 = 0
 
     public init(queue: Int) { self.queue = queue }
 
@@ -75,8 +81,9 @@ public struct QueueLedger: Sendable, Hashable, Codable {
         Int64(bitPattern: offered) &- Int64(bitPattern: accountedNotLost) &- Int64(bitPattern: lost)
     }
 
-    /// `true` only when no loss was counted and nothing is unexplained.
-    public var isLossless: Bool { lost == 0 && unexplained == 0 }
+    /// `true` only when no loss was counted, nothing is unexplained and no uncounted
+    /// loss event happened.
+    public var isLossless: Bool { lost == 0 && unexplained == 0 && uncountedLossEvents == 0 }
 
     /// The loss causes with their names, in the order the reports print them.
     public var causes: [(name: String, packets: UInt64)] {
@@ -93,6 +100,7 @@ public struct QueueLedger: Sendable, Hashable, Codable {
         s.rxRingFull &+= o.rxRingFull; s.invalidDescriptor &+= o.invalidDescriptor
         s.delivery &+= o.delivery; s.writer &+= o.writer; s.abandoned &+= o.abandoned; s.txStalled &+= o.txStalled
         s.filtered &+= o.filtered; s.sampled &+= o.sampled; s.beyondCount &+= o.beyondCount; s.inFlight &+= o.inFlight
+        s.uncountedLossEvents &+= o.uncountedLossEvents
         return s
     }
 }

@@ -55,6 +55,9 @@ public enum OriginCounter: Int, CaseIterable, Sendable {
     case deliveryDrops
     /// Packets handed to the writer (it counts what it wrote).
     case toWriter
+    /// Forwarding: packets not sent, or whose frames the kernel still held for TX
+    /// when the capture ended (their chunk was never recycled).
+    case txStalled
 
     /// Counters per origin row.
     public static let count = allCases.count

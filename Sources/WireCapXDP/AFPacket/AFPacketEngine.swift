@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Atomics
+import Synchronization
 import CXDP
 import WireCapCore
 
@@ -95,8 +96,10 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
     private let bases: UnsafeMutablePointer<UnsafeMutableRawPointer>
     /// Socket label per group index (``queues``).
     private let labels: UnsafeMutablePointer<Int>
-    /// Where the capture is in its life.
-    public private(set) var lifecycle = CaptureLifecycle()
+    /// Where the capture is in its life; read by other threads (the API's ledger), so under a lock.
+    private let lifecycleState = Mutex(CaptureLifecycle())
+    /// Where the capture is in its life. Any thread.
+    public var lifecycle: CaptureLifecycle { lifecycleState.withLock { $0 } }
     /// The drain's longest wait for the kernel's last partial block to retire.
     private let drainTimeout: UInt64
 
@@ -201,13 +204,18 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
                                                    wakeups: wakeups, group: group, drainTimeout: drainTimeout)
                 return { worker.run() }
             }
-            for r in rings { try r.socket.openFilter() }
+            for r in rings {
+                // Start the socket's PACKET_STATISTICS (reset by a read) from zero at the
+                // capture window's opening: `offered` counts from here.
+                _ = r.socket.readStatistics()
+                try r.socket.openFilter()
+            }
         } catch {
             for r in rings { try? r.socket.closeFilter() }
             stopCaptureThreads()
             throw error
         }
-        lifecycle.advance(to: .started)
+        lifecycleState.withLock { $0.advance(to: .started) }
     }
 
     /// The consumer of socket `index`. It is the AF_XDP engine's ``CaptureConsumer``:
@@ -224,12 +232,12 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
     /// and joins them (``CaptureLifecycle/State/drained``). Idempotent.
     public func stop() {
         guard lifecycle.needsStop else { return }
-        lifecycle.advance(to: .stopping)
+        lifecycleState.withLock { $0.advance(to: .stopping) }
         for r in rings { try? r.socket.closeFilter() }
         stopCaptureThreads()
         // The capture threads are joined: this thread is now the counters' only writer.
         for r in rings { r.publishKernelStatistics() }
-        lifecycle.advance(to: .drained)
+        lifecycleState.withLock { $0.advance(to: .drained) }
     }
 
     private func stopCaptureThreads() {
@@ -249,7 +257,7 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
         guard lifecycle.state != .closed else { return }
         stop()
         rings = []
-        lifecycle.advance(to: .closed)
+        lifecycleState.withLock { $0.advance(to: .closed) }
     }
 
     public var offeredSource: OfferedSource { .packetStatistics }
@@ -434,6 +442,16 @@ final class AFPacketRing: @unchecked Sendable {
         if s.freezes > 0 { counters.add(CaptureCounter.fillRingEmptyEvents.rawValue, s.freezes) }
     }
 
+    /// `true` when every packet PACKET_STATISTICS offered is received or counted as a
+    /// drop (reads the statistics, a getsockopt).
+    func isBalanced() -> Bool {
+        publishKernelStatistics()
+        let offered = counters.load(CaptureCounter.kernelOffered.rawValue)
+        let received = counters.load(CaptureCounter.packetsReceived.rawValue)
+        let drops = counters.load(CaptureCounter.dropsNoBuffer.rawValue) &+ counters.load(CaptureCounter.dropsPoolExhausted.rawValue)
+        return offered == received &+ drops
+    }
+
     /// `true` when the kernel holds no packet for this socket: the block it would
     /// fill next is held by user space, or it is the kernel's and still empty.
     func kernelHoldsNothing() -> Bool {
@@ -512,7 +530,11 @@ final class AFPacketCaptureThread: @unchecked Sendable {
             var placed = 0
             for r in rings { placed &+= r.pass() }
             if placed > 0 { wakeConsumers() }
-            if rings.allSatisfy({ $0.kernelHoldsNothing() }) || Sys.monotonicNanoseconds() &- start >= drainTimeout { break }
+            // Done when the kernel holds nothing more and every packet it offered is
+            // received or counted as dropped (a packet that passed the old filter just
+            // before it closed may still be landing).
+            if rings.allSatisfy({ $0.kernelHoldsNothing() && $0.isBalanced() })
+                || Sys.monotonicNanoseconds() &- start >= drainTimeout { break }
             Sys.sleep(nanoseconds: 500_000)
         }
         for r in rings {

@@ -117,8 +117,11 @@ final class AFPacketSocket: @unchecked Sendable {
     init(ifindex: UInt32, interface: String, geometry: AFPacketGeometry, retireMilliseconds: UInt32) throws(XDPError) {
         self.geometry = geometry
         let protocolBE = UInt16(ETH_P_ALL).bigEndian
+        // Protocol 0: the socket hooks no traffic until bind() names ETH_P_ALL and the
+        // interface (with ETH_P_ALL here it would see every interface's packets, and
+        // count them in PACKET_STATISTICS, before the drop-all filter is on).
         let fd = try syscall("socket(AF_PACKET, SOCK_RAW)") {
-            socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(protocolBE))
+            socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         }
         var mapped: UnsafeMutableRawPointer?
         do throws(XDPError) {

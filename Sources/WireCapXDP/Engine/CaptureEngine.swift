@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Atomics
+import Synchronization
 import CXDP
 import WireCapCore
 
@@ -79,12 +80,27 @@ public final class CaptureEngine: @unchecked Sendable {
 
     private var program: XSKRedirectProgram?
     private var rxQueues: [RxQueue]
-    /// Where the capture is in its life.
-    public private(set) var lifecycle = CaptureLifecycle()
-    /// Device drop counters at ``start()`` (the before-socket drops are deltas from here).
-    private var deviceBaseline = DeviceCounters.Snapshot()
-    /// Device drop counters when redirecting stopped (nil until ``stop()``).
-    private var deviceFinal: DeviceCounters.Snapshot?
+    /// What other threads read (``lifecycle``, ``captureLedger()``: the statistics
+    /// ticker, API handles), under one lock the control thread takes to change it.
+    private struct Shared {
+        var lifecycle = CaptureLifecycle()
+        /// `true` while COUNTS is read live (from start() until stop() froze it; the
+        /// program, and so `countsFD`, stays open at least as long).
+        var counting = false
+        var redirectedFinal: [UInt64] = []
+        /// Device drop counters at ``start()`` (the before-socket drops are deltas from here).
+        var deviceBaseline = DeviceCounters.Snapshot()
+        /// Device drop counters when redirecting stopped (nil until ``stop()``).
+        var deviceFinal: DeviceCounters.Snapshot?
+    }
+    private let shared = Mutex(Shared())
+    /// The program's COUNTS map (valid while `Shared.counting`).
+    private let countsFD: Int32
+    /// Per group index: the socket is bound zero-copy (fill-ring-empty events are then uncounted losses).
+    private let zeroCopy: [Bool]
+
+    /// Where the capture is in its life. Any thread.
+    public var lifecycle: CaptureLifecycle { shared.withLock { $0.lifecycle } }
     private var threads: [SystemThread] = []
     private let running: UnsafeAtomic<Bool>
     private let stopFD: Int32
@@ -133,7 +149,7 @@ public final class CaptureEngine: @unchecked Sendable {
         var huge = true
         for (index, q) in queues.enumerated() {
             let umem = try UMEM(frames: geometry.cellsPerPool, frameSize: geometry.frameSize,
-                                fillSize: geometry.fillRingSize, completionSize: 64,
+                                fillSize: geometry.fillRingSize, completionSize: Forwarder.ringSize,
                                 numaNode: node, hugePages: options.hugePages, label: "\(interface) queue \(q)")
             huge = huge && umem.hugePages
             let socket = try XSKSocket(interface: interface, queue: UInt32(q), umem: umem,
@@ -145,6 +161,8 @@ public final class CaptureEngine: @unchecked Sendable {
         hugePages = huge
         attachMode = options.attachMode ?? .driver
         self.program = program
+        countsFD = program.countsFD
+        zeroCopy = built.map { $0.socket.isZeroCopy }
         rxQueues = built
 
         running = .create(false)
@@ -202,15 +220,17 @@ public final class CaptureEngine: @unchecked Sendable {
                                            batch: options.batchSize, timeout: timeout, wakeups: wakeups)
                 return { worker.run() }
             }
-            deviceBaseline = devices.read()
+            let baseline = devices.read()
+            shared.withLock { $0.deviceBaseline = baseline; $0.counting = true }
             for rx in rxQueues { try program.insert(socketFD: rx.socket.fd, queue: rx.deviceQueue) }
         } catch {
             for rx in rxQueues { program.remove(queue: rx.deviceQueue) }
             stopCaptureThreads()
             program.detach()
+            shared.withLock { $0.counting = false }
             throw error
         }
-        lifecycle.advance(to: .started)
+        shared.withLock { $0.lifecycle.advance(to: .started) }
     }
 
     /// Stops capturing without losing what was received (see the type's
@@ -220,18 +240,23 @@ public final class CaptureEngine: @unchecked Sendable {
     /// is in their lanes. Idempotent; a no-op unless started.
     public func stop() {
         guard lifecycle.needsStop, let program else { return }
-        lifecycle.advance(to: .stopping)
+        shared.withLock { $0.lifecycle.advance(to: .stopping) }
         // 1. Stop redirecting: from here on packets of these queues go to the stack.
         for rx in rxQueues { program.remove(queue: rx.deviceQueue) }
-        deviceFinal = devices.read()
+        let deviceFinal = devices.read()
+        shared.withLock { $0.deviceFinal = deviceFinal }
         // 2.–3. Capture threads drain the rx rings and flush partial chunks, then exit.
         stopCaptureThreads()
         // 4. Nothing is redirected any more: detach (closing the link removes the program).
         program.detach()
         // The capture threads are joined: this thread is now the counters' only writer.
         for rx in rxQueues { rx.publishKernelStatistics() }
-        redirectedFinal = rxQueues.map { program.redirectedPackets(queue: $0.deviceQueue) }
-        lifecycle.advance(to: .drained)
+        let redirected = rxQueues.map { program.redirectedPackets(queue: $0.deviceQueue) }
+        shared.withLock {
+            $0.redirectedFinal = redirected
+            $0.counting = false
+            $0.lifecycle.advance(to: .drained)
+        }
     }
 
     private func stopCaptureThreads() {
@@ -258,11 +283,12 @@ public final class CaptureEngine: @unchecked Sendable {
         guard lifecycle.state != .closed else { return }
         stop()
         if lifecycle.state == .opened { program?.detach() }
+        // stop() ended live COUNTS reads (under the lock): the map may close now.
         program = nil
         // Dropping the queues closes each socket, then (its last reference gone) its UMEM.
         // Their counters stay readable: the group keeps them.
         rxQueues = []
-        lifecycle.advance(to: .closed)
+        shared.withLock { $0.lifecycle.advance(to: .closed) }
     }
 
     /// The capture side of the loss ledger, per queue (group order): offered (what
@@ -270,30 +296,31 @@ public final class CaptureEngine: @unchecked Sendable {
     /// device's before-socket drops as the interface row. Any thread until
     /// ``close()`` (the statistics ticker); exact once drained.
     public func captureLedger() -> (rows: [QueueLedger], interface: QueueLedger, deviceCounters: String) {
-        let final = deviceFinal ?? (lifecycle.state == .started ? devices.read() : deviceBaseline)
+        // The socket drops first (downstream), the program's counts last (upstream).
+        let stats = (0..<queues.count).map { group.statistics(queue: $0) }
+        // Under the lock: stop() cannot freeze the counts (nor close() close the map)
+        // half-way through this read.
+        let (redirected, baseline, final): ([UInt64], DeviceCounters.Snapshot, DeviceCounters.Snapshot) = shared.withLock { s in
+            let redirected = s.counting ? queues.map { XDPLib.lookupCounter(countsFD, key: UInt32($0)) }
+                           : (s.redirectedFinal.isEmpty ? Array(repeating: 0, count: queues.count) : s.redirectedFinal)
+            return (redirected, s.deviceBaseline, s.deviceFinal ?? (s.counting ? devices.read() : s.deviceBaseline))
+        }
         var interfaceRow = QueueLedger(queue: -1)
-        interfaceRow.beforeSocket = final.drops &- deviceBaseline.drops
+        interfaceRow.beforeSocket = final.drops &- baseline.drops
         interfaceRow.offered = interfaceRow.beforeSocket
         let rows = (0..<queues.count).map { i -> QueueLedger in
-            let s = group.statistics(queue: i)
+            let s = stats[i]
             var row = QueueLedger(queue: queues[i])
             row.offered = redirected[i]
             row.noFrame = s.dropsNoBuffer
             row.poolExhausted = s.dropsPoolExhausted
             row.rxRingFull = s.dropsRxRingFull
             row.invalidDescriptor = s.dropsInvalidDescriptor
+            if zeroCopy[i] { row.uncountedLossEvents = s.fillRingEmptyEvents }
             return row
         }
         return (rows, interfaceRow, devices.description)
     }
-
-    /// Packets the program redirected to each queue (group order): read live while
-    /// started, frozen by ``stop()`` once the drain balanced.
-    private var redirected: [UInt64] {
-        if lifecycle.state == .started, let program { return rxQueues.map { program.redirectedPackets(queue: $0.deviceQueue) } }
-        return redirectedFinal.isEmpty ? Array(repeating: 0, count: queues.count) : redirectedFinal
-    }
-    private var redirectedFinal: [UInt64] = []
 
     /// `true` until ``close()``.
     public var isOpen: Bool { lifecycle.state != .closed }

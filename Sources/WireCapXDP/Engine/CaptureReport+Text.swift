@@ -85,6 +85,9 @@ extension CaptureLedger {
         if t.unexplained != 0 {
             parts.append("\(t.unexplained) unexplained (offered minus every counted fate: a path no counter sees)")
         }
+        if t.uncountedLossEvents > 0 {
+            parts.append("and an unknown number more: \(t.uncountedLossEvents) times the NIC found the fill ring empty in zero-copy mode (see ethtool -S)")
+        }
         return "LOST \(t.lost) of \(t.offered) packets: " + parts.joined(separator: ", ")
     }
 }

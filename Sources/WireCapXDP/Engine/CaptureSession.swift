@@ -208,8 +208,13 @@ public final class CaptureSession: @unchecked Sendable {
         let forwarder = self.forwarder
         let group = engine.group
         var sent = 0
+        // Forwarded chunks whose frames the kernel still holds (at most R per pool: no
+        // allocation once the capacity is reserved).
+        var parked: [(ChunkHandle, Int)] = []
+        parked.reserveCapacity(group.configuration.geometry.chunksPerPool * group.queueCount)
         let stopping = self.stopping
         while true {
+            if let forwarder, !parked.isEmpty { sent &+= settleParked(&parked, forwarder, consumer) }
             // (S2) acquire: pairs with (S1) in stop(). Read BEFORE looking at the lanes:
             // once it is true the capture threads have exited, so an empty capture
             // queue seen after it stays empty and the consumer may leave.
@@ -228,14 +233,63 @@ public final class CaptureSession: @unchecked Sendable {
                 if let flowTracker { flowTracker.record(b, worker: slot) }
             }
             // Forwarding returns once the kernel completed every frame, so the chunk may go back.
+            if let forwarder {
+                // A chunk goes back to the fill ring only once the kernel completed every
+                // one of its frames; until then it waits here, its frames the kernel's.
+                let outcome = forwarder.forward(handle, descriptors: group.descriptors(of: handle))
+                if outcome.complete {
+                    sent &+= Self.settle(handle, posted: outcome.posted, consumer)
+                } else {
+                    parked.append((handle, outcome.posted))
+                }
+                sent &+= settleParked(&parked, forwarder, consumer)
+                continue
+            }
             consumer.count(.delivered, Int(handle.count), of: handle)
-            if let forwarder { sent &+= forwarder.forward(handle, descriptors: group.descriptors(of: handle)) }
             consumer.recycle(handle)
             if packetDelay > 0 { Sys.sleep(nanoseconds: packetDelay &* UInt64(handle.count)) }
+        }
+        if let forwarder {
+            // The end: give the kernel a last moment for what it still holds, then count
+            // the rest as tx-stalled and leave those chunks unrecycled.
+            let deadline = Sys.monotonicNanoseconds() &+ Forwarder.completionTimeout
+            while !parked.isEmpty && Sys.monotonicNanoseconds() < deadline {
+                sent &+= settleParked(&parked, forwarder, consumer)
+                if !parked.isEmpty { Sys.sleep(nanoseconds: 100_000) }
+            }
+            for (handle, _) in parked { consumer.count(.txStalled, Int(handle.count), of: handle) }
         }
         ipv4[slot] = v4
         matches[slot] = matched
         forwarded[slot] = sent
+    }
+
+    /// Accounts a forwarded chunk whose posted frames all completed (posted packets
+    /// delivered, the rest tx-stalled) and recycles it. - Returns: packets sent.
+    private static func settle<C: ChunkConsumer>(_ handle: ChunkHandle, posted: Int, _ consumer: C) -> Int {
+        consumer.count(.delivered, posted, of: handle)
+        consumer.count(.txStalled, Int(handle.count) &- posted, of: handle)
+        consumer.recycle(handle)
+        return posted
+    }
+
+    /// Recycles every parked chunk whose frames the kernel has completed since.
+    private func settleParked<C: ChunkConsumer>(_ parked: inout [(ChunkHandle, Int)], _ forwarder: Forwarder,
+                                                _ consumer: C) -> Int {
+        var sent = 0
+        let group = engine.group
+        var i = 0
+        while i < parked.count {
+            let (handle, posted) = parked[i]
+            if forwarder.isComplete(handle, descriptors: group.descriptors(of: handle), posted: posted) {
+                sent &+= Self.settle(handle, posted: posted, consumer)
+                parked.swapAt(i, parked.count - 1)
+                parked.removeLast()
+            } else {
+                i += 1
+            }
+        }
+        return sent
     }
 
     /// The consumer loop with a filter, a sampler or a writer: each packet is
@@ -332,11 +386,12 @@ public final class CaptureSession: @unchecked Sendable {
     /// Waits (on the calling thread) until `condition` holds, then stops consumers
     /// and closes the engine (program detached first). - Returns: the report.
     public func run(until condition: StopCondition) -> CaptureReport {
-        let reason = wait(condition)
-        return stop(reason: reason)
+        stop(reason: waitForStop(condition))
     }
 
-    private func wait(_ c: StopCondition) -> String {
+    /// Waits (on the calling thread) until `condition` holds. - Returns: why
+    /// (`count`, `duration`, `idle`, a signal's name), for ``stop(reason:)``.
+    public func waitForStop(_ c: StopCondition) -> String {
         var lastReceived: UInt64 = 0
         var lastChange = Sys.monotonicNanoseconds()
         while true {
@@ -422,14 +477,16 @@ extension CaptureBackend {
     ///     and the writer's own written/failed/beyond-`-c` counts are used.
     ///   - writer: the `-w` writer, if any (live: packets handed to it count as delivered).
     public func ledger(final: Bool, writer: CaptureWriter? = nil) -> CaptureLedger {
-        let capture = captureLedger()
-        let rows = capture.rows.enumerated().map { i, base -> QueueLedger in
-            var row = base
-            let received = group.statistics(queue: i).packetsReceived
-            let consumed = group.originTotal(.consumed, origin: i)
+        // Downstream first, upstream last: every packet passes an upstream counter before
+        // a downstream one, so read in this order a live snapshot never shows more
+        // packets downstream than it shows offered.
+        let n = queues.count
+        var rows = (0..<n).map { i -> QueueLedger in
+            var row = QueueLedger(queue: queues[i])
             row.filtered = group.originTotal(.filtered, origin: i)
             row.sampled = group.originTotal(.sampled, origin: i)
             row.delivery = group.originTotal(.deliveryDrops, origin: i)
+            row.txStalled = group.originTotal(.txStalled, origin: i)
             if let writer, final {
                 let w = writer.ledgerCounts(origin: i)
                 row.delivered = UInt64(w.written)
@@ -438,14 +495,37 @@ extension CaptureBackend {
             } else {
                 row.delivered = group.originTotal(.delivered, origin: i) &+ group.originTotal(.toWriter, origin: i)
             }
-            // Received but not yet taken by a consumer (live), or never (final).
-            let pending = received &- min(received, consumed)
-            if final { row.abandoned = pending } else { row.inFlight = pending }
             return row
         }
-        return CaptureLedger(interface: interface, offeredSource: offeredSource,
-                             deviceCounters: capture.deviceCounters, queues: rows, interfaceRow: capture.interface,
-                             isFinal: final)
+        let consumed = (0..<n).map { group.originTotal(.consumed, origin: $0) }
+        let received = (0..<n).map { group.statistics(queue: $0).packetsReceived }
+        let capture = captureLedger()
+        for i in 0..<n {
+            let base = capture.rows[i]
+            rows[i].queue = base.queue
+            rows[i].offered = base.offered
+            rows[i].noFrame = base.noFrame
+            rows[i].poolExhausted = base.poolExhausted
+            rows[i].rxRingFull = base.rxRingFull
+            rows[i].invalidDescriptor = base.invalidDescriptor
+            rows[i].beforeSocket = base.beforeSocket
+            let pending = received[i] &- min(received[i], consumed[i])
+            if final {
+                // Received and never taken by a consumer: the shutdown order failed.
+                rows[i].abandoned = pending
+            } else {
+                // Live, a packet may be between any two counters (in an rx ring, in a
+                // chunk a consumer is processing, a drop the kernel has not reported
+                // yet): whatever is not yet accounted for is in flight. `unexplained`
+                // means something only in the final ledger.
+                let open = rows[i].unexplained
+                rows[i].inFlight = open > 0 ? UInt64(open) : 0
+            }
+        }
+        let ledger = CaptureLedger(interface: interface, offeredSource: offeredSource,
+                                   deviceCounters: capture.deviceCounters, queues: rows, interfaceRow: capture.interface,
+                                   isFinal: final)
+        return ledger
     }
 }
 

@@ -148,8 +148,9 @@ final class CaptureThread: @unchecked Sendable {
     /// kernel (a NAPI poll that looked the socket up before the XSKMAP entry went)
     /// to land in the rx ring or in a drop counter.
     let drainTimeout: UInt64 = 500_000_000
-    /// Longest wait for consumers to free item budget while partial chunks are flushed.
-    let flushTimeout: UInt64 = 5_000_000_000
+    /// Longest wait for consumers to free item budget while partial chunks are flushed
+    /// (what is left then is the ledger's `abandoned`: a close without consumers).
+    let flushTimeout: UInt64 = 2_000_000_000
 
     /// The stopping phase (``CaptureLifecycle/State/stopping``): the engine removed
     /// every socket from the XSKMAP before clearing `running`. Drain each rx ring
@@ -161,7 +162,10 @@ final class CaptureThread: @unchecked Sendable {
         var start = Sys.monotonicNanoseconds()
         var unbalanced = queues
         while true {
-            for q in unbalanced { while q.pass(batch: batch) > 0 {} }
+            for q in unbalanced {
+                // Bounded too: should an XSKMAP delete have failed, traffic would never end.
+                while q.pass(batch: batch) > 0 && Sys.monotonicNanoseconds() &- start < drainTimeout {}
+            }
             unbalanced.removeAll { $0.isBalanced() }
             if unbalanced.isEmpty || Sys.monotonicNanoseconds() &- start >= drainTimeout { break }
             Sys.sleep(nanoseconds: 200_000)

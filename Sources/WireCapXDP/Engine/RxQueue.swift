@@ -98,9 +98,12 @@ final class RxQueue: @unchecked Sendable {
     }
 
     /// A starvation began or ended: read `rx_dropped` to split it (see `starving`).
+    /// The state flips only with a reading (a failed read is retried on the next
+    /// pass). Under sustained near-exhaustion this is one getsockopt per pass, only
+    /// while the pool flips between empty and one free chunk.
     private func starvationChanged(to nowStarving: Bool) {
-        starving = nowStarving
         guard let s = try? socket.statistics() else { return }
+        starving = nowStarving
         if nowStarving {
             droppedAtStarvation = s.rx_dropped
         } else {

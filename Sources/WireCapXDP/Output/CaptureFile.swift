@@ -175,13 +175,20 @@ public struct RotationPolicy: Sendable, Hashable {
         let captured = min(packet.count, snapLength)
         let padding = format == .pcapng ? (4 - captured & 3) & 3 : 0
         let recordLength = format == .pcap ? 16 + captured : 32 + captured + padding
-        if fileHasPackets {
-            if let limit = rotation.maximumBytes, fileBytes + recordLength > limit { try open(now: timestamp) }
-            else if let g = rotation.maximumNanoseconds, timestamp >= openedAt &+ g {
-                try open(now: timestamp - (timestamp - openedAt) % g)
+        do throws(XDPError) {
+            if fileHasPackets {
+                if let limit = rotation.maximumBytes, fileBytes + recordLength > limit { try open(now: timestamp) }
+                else if let g = rotation.maximumNanoseconds, timestamp >= openedAt &+ g {
+                    try open(now: timestamp - (timestamp - openedAt) % g)
+                }
             }
+            if records == Self.batchRecords || iovCount + 3 > Self.batchRecords * 3 { try flush() }
+        } catch {
+            // The rotation or the batch before this packet failed: this packet is lost too.
+            lost += 1
+            lostByOrigin[origin] += 1
+            throw error
         }
-        if records == Self.batchRecords || iovCount + 3 > Self.batchRecords * 3 { try flush() }
         let h = headers + records * Self.headerStride * 2
         let t = h + Self.headerStride
         let seconds = UInt32(truncatingIfNeeded: timestamp / 1_000_000_000)

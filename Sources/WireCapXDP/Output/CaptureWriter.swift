@@ -76,7 +76,7 @@ public struct CaptureWriterReport: Sendable, Codable {
 /// ```
 ///
 /// A full handoff ring (the disk is slower than the traffic) makes the consumer
-/// drop the chunk at once, counted with ``ChunkConsumer/countDeliveryDrops(_:)``:
+/// drop the chunk at once, counted as delivery drops (``ChunkConsumer/count(_:_:of:)``):
 /// capture threads never wait for the disk.
 ///
 /// - warning: ``reserve(_:)``, ``publish(_:)``, ``reclaim(_:consumer:)`` and
@@ -201,6 +201,12 @@ public final class CaptureWriter: @unchecked Sendable {
     /// Records a write or open failure; the first one is reported on stderr at once
     /// (the capture goes on: the ledger counts every packet the file misses).
     private func fail(_ error: XDPError, packets: Int) {
+        if error.errno == EPIPE {
+            // The kernel sent SIGPIPE to this (writer) thread, where it stays pending and
+            // blocked; raise it for the process so the control thread's sigtimedwait sees
+            // it and stops the capture in order (`-w - | head`).
+            kill(getpid(), SIGPIPE)
+        }
         if report.error == nil {
             report.error = error.description
             Sys.printError("wirecap: error: \(error.description.replacingOccurrences(of: "\n", with: " ")); "

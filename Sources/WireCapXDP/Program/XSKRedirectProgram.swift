@@ -64,32 +64,40 @@ public struct XDPProgramOwner: Sendable, Hashable {
 /// is either received by the socket or counted by the socket's `XDP_STATISTICS`
 /// drops; anything else (a redirect error) shows as `unexplained`.
 ///
+/// The count is taken *before* the redirect and taken back when the redirect
+/// finds no socket. So a packet that may still land in the rx ring is already
+/// counted when the drain reads COUNTS, even if its program was still running
+/// when the XSKMAP entry went (an XSKMAP delete does not wait for running
+/// programs): the drain's balance check can only wait too long, never stop early.
+///
 /// One engine process loads ONE such program per interface and inserts all of
 /// its sockets (created with `XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD`). libxdp's
 /// multi-program dispatcher fails its compatibility check on this kernel (EPERM)
 /// and two processes attaching sockets to one interface race (EBUSY), so the
 /// program is not libxdp's and is never shared between processes.
 ///
-/// The program, nineteen instructions built here (no clang, no object file):
+/// The program, twenty-one instructions built here (no clang, no object file):
 ///
 /// ```
 ///    0  r6 = *(u32 *)(r1 + 16)        ; xdp_md.rx_queue_index
-///    1  r2 = r6
-///    2  r1 = map_fd XSKMAP            ; ld_imm64, src = BPF_PSEUDO_MAP_FD
-///    4  r3 = XDP_PASS                 ; flags: action when XSKMAP[q] is empty
-///    5  call bpf_redirect_map
-///    6  if r0 != XDP_REDIRECT goto 18 ; not ours: pass, uncounted
-///    7  r7 = r0
-///    8  *(u32 *)(r10 - 4) = r6        ; key = q
-///    9  r2 = r10
-///   10  r2 += -4
-///   11  r1 = map_fd COUNTS
-///   13  call bpf_map_lookup_elem
-///   14  if r0 == 0 goto 17
-///   15  r1 = 1
-///   16  lock *(u64 *)(r0 + 0) += r1   ; atomic: NAPI of two queues may share the slot's line
-///   17  r0 = r7
-///   18  exit
+///    1  *(u32 *)(r10 - 4) = r6        ; key = q
+///    2  r2 = r10
+///    3  r2 += -4
+///    4  r1 = map_fd COUNTS            ; ld_imm64, src = BPF_PSEUDO_MAP_FD
+///    6  call bpf_map_lookup_elem
+///    7  r7 = r0                       ; &COUNTS[q] or NULL
+///    8  if r7 == 0 goto 11
+///    9  r1 = 1
+///   10  lock *(u64 *)(r7 + 0) += r1   ; count first (atomic: NAPI of two queues may share the line)
+///   11  r2 = r6
+///   12  r1 = map_fd XSKMAP
+///   14  r3 = XDP_PASS                 ; flags: action when XSKMAP[q] is empty
+///   15  call bpf_redirect_map
+///   16  if r0 == XDP_REDIRECT goto 20
+///   17  if r7 == 0 goto 20
+///   18  r1 = -1
+///   19  lock *(u64 *)(r7 + 0) += r1   ; no socket: not ours, take the count back
+///   20  exit                          ; r0: the redirect's action
 /// ```
 ///
 /// - warning: Not thread-safe; the engine calls it from its control thread.
@@ -152,29 +160,30 @@ public final class XSKRedirectProgram {
         let movK: UInt8 = 0xb7          // BPF_ALU64 | BPF_MOV | BPF_K
         let movX: UInt8 = 0xbf          // BPF_ALU64 | BPF_MOV | BPF_X
         let addK: UInt8 = 0x07          // BPF_ALU64 | BPF_ADD | BPF_K
-        let jneK: UInt8 = 0x55          // BPF_JMP | BPF_JNE | BPF_K
         let jeqK: UInt8 = 0x15          // BPF_JMP | BPF_JEQ | BPF_K
         let call: UInt8 = 0x85          // BPF_JMP | BPF_CALL
         let exit: UInt8 = 0x95          // BPF_JMP | BPF_EXIT
         let pseudoMapFD = UInt8(BPF_PSEUDO_MAP_FD)
         return [
             insn(ldxW, dst: 6, src: 1, off: 16),                                        // 0
-            insn(movX, dst: 2, src: 6),                                                 // 1
-            insn(ldImm64, dst: 1, src: pseudoMapFD, imm: mapFD), insn(0),               // 2, 3
-            insn(movK, dst: 3, imm: Int32(XDP_PASS.rawValue)),                          // 4
-            insn(call, imm: Int32(BPF_FUNC_redirect_map.rawValue)),                     // 5
-            insn(jneK, dst: 0, off: 11, imm: Int32(XDP_REDIRECT.rawValue)),             // 6 → 18
+            insn(stxW, dst: 10, src: 6, off: -4),                                       // 1
+            insn(movX, dst: 2, src: 10),                                                // 2
+            insn(addK, dst: 2, imm: -4),                                                // 3
+            insn(ldImm64, dst: 1, src: pseudoMapFD, imm: countsFD), insn(0),            // 4, 5
+            insn(call, imm: Int32(BPF_FUNC_map_lookup_elem.rawValue)),                  // 6
             insn(movX, dst: 7, src: 0),                                                 // 7
-            insn(stxW, dst: 10, src: 6, off: -4),                                       // 8
-            insn(movX, dst: 2, src: 10),                                                // 9
-            insn(addK, dst: 2, imm: -4),                                                // 10
-            insn(ldImm64, dst: 1, src: pseudoMapFD, imm: countsFD), insn(0),            // 11, 12
-            insn(call, imm: Int32(BPF_FUNC_map_lookup_elem.rawValue)),                  // 13
-            insn(jeqK, dst: 0, off: 2, imm: 0),                                         // 14 → 17
-            insn(movK, dst: 1, imm: 1),                                                 // 15
-            insn(atomicDW, dst: 0, src: 1, off: 0, imm: Int32(BPF_ADD)),                // 16
-            insn(movX, dst: 0, src: 7),                                                 // 17
-            insn(exit),                                                                 // 18
+            insn(jeqK, dst: 7, off: 2, imm: 0),                                         // 8 → 11
+            insn(movK, dst: 1, imm: 1),                                                 // 9
+            insn(atomicDW, dst: 7, src: 1, off: 0, imm: Int32(BPF_ADD)),                // 10
+            insn(movX, dst: 2, src: 6),                                                 // 11
+            insn(ldImm64, dst: 1, src: pseudoMapFD, imm: mapFD), insn(0),               // 12, 13
+            insn(movK, dst: 3, imm: Int32(XDP_PASS.rawValue)),                          // 14
+            insn(call, imm: Int32(BPF_FUNC_redirect_map.rawValue)),                     // 15
+            insn(jeqK, dst: 0, off: 3, imm: Int32(XDP_REDIRECT.rawValue)),              // 16 → 20
+            insn(jeqK, dst: 7, off: 2, imm: 0),                                         // 17 → 20
+            insn(movK, dst: 1, imm: -1),                                                // 18
+            insn(atomicDW, dst: 7, src: 1, off: 0, imm: Int32(BPF_ADD)),                // 19
+            insn(exit),                                                                 // 20
         ]
     }
 
@@ -245,21 +254,16 @@ public final class XSKRedirectProgram {
         }
         let modes: [XDPAttachMode] = preferredMode.map { [$0] } ?? [.driver, .generic]
         var lastError: XDPError?
-        var useLink = attachment == .link
+        // Decided once, before trying modes: kernels before 5.9 have no XDP links.
+        let useLink = attachment == .link && !Self.kernelLacksXDPLinks()
+        if attachment == .link && !useLink && !quiet {
+            Sys.printError("wirecap: note: no XDP links in this kernel (< 5.9); attaching by netlink (a killed capture leaves the program behind)\n")
+        }
         for mode in modes {
             do {
                 if useLink {
-                    do {
-                        linkFD = try XDPLib.createXDPLink(ifindex: ifindex, program: programFD, flags: mode.flag, interface: interface)
-                        self.attachment = .link
-                    } catch where error.errno == EINVAL && mode == modes.last && Self.kernelLacksXDPLinks(error) {
-                        // Kernels before 5.9 have no XDP links: fall back to netlink.
-                        useLink = false
-                        if !quiet { Sys.printError("wirecap: note: no XDP links in this kernel; attaching by netlink (a killed capture leaves the program behind)\n") }
-                        try XDPLib.attach(ifindex: ifindex, program: programFD,
-                                          flags: UInt32(XDP_FLAGS_UPDATE_IF_NOEXIST) | mode.flag, interface: interface)
-                        self.attachment = .netlink
-                    }
+                    linkFD = try XDPLib.createXDPLink(ifindex: ifindex, program: programFD, flags: mode.flag, interface: interface)
+                    self.attachment = .link
                 } else {
                     try XDPLib.attach(ifindex: ifindex, program: programFD,
                                       flags: UInt32(XDP_FLAGS_UPDATE_IF_NOEXIST) | mode.flag, interface: interface)
@@ -286,9 +290,8 @@ public final class XSKRedirectProgram {
         throw e
     }
 
-    /// `true` when an EINVAL from `bpf_link_create` means "no XDP links here" rather
-    /// than "this mode is refused": the kernel is older than 5.9.
-    static func kernelLacksXDPLinks(_ error: XDPError) -> Bool {
+    /// `true` on kernels older than 5.9, which have no XDP links.
+    static func kernelLacksXDPLinks() -> Bool {
         var u = utsname()
         uname(&u)
         let release = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }

@@ -36,6 +36,8 @@ public final class UMEM {
     public let area: UnsafeMutableRawPointer
     /// Size of the region in bytes.
     public let bytes: Int
+    /// Bytes per frame.
+    public let frameSize: Int
     /// `true` if the region is backed by huge pages.
     public let hugePages: Bool
     /// The NUMA node the region was bound to, or nil when NUMA is unavailable.
@@ -58,6 +60,7 @@ public final class UMEM {
     public init(frames: Int, frameSize: Int, fillSize: Int, completionSize: Int,
                 numaNode: Int32?, hugePages: Bool, label: String) throws(XDPError) {
         bytes = frames * frameSize
+        self.frameSize = frameSize
         let (p, huge) = try Sys.mapAnonymous(bytes: bytes, hugePages: hugePages)
         if hugePages && !huge {
             Sys.printError("wirecap: warning: \(label): MAP_HUGETLB failed (no huge pages reserved?); using normal pages\n")
@@ -145,6 +148,16 @@ public final class XSKSocket {
         self.rx = rx
         self.tx = tx
         fd = XDPLib.socketFD(handle)
+    }
+
+    /// `true` when the socket is bound in zero-copy mode (`XDP_OPTIONS` has
+    /// `XDP_OPTIONS_ZEROCOPY`): the NIC DMAs into the UMEM, and a packet that finds
+    /// the fill ring empty is dropped by the driver before XDP, uncounted by the socket.
+    public var isZeroCopy: Bool {
+        var options = xdp_options()
+        var length = socklen_t(MemoryLayout<xdp_options>.size)
+        guard getsockopt(fd, SOL_XDP, XDP_OPTIONS, &options, &length) == 0 else { return false }
+        return options.flags & UInt32(XDP_OPTIONS_ZEROCOPY) != 0
     }
 
     /// The kernel's drop counters for this socket (full `struct xdp_statistics`).

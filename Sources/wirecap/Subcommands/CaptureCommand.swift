@@ -243,14 +243,11 @@ struct CaptureCommand: ParsableCommand {
                                       json: json, exporter: server == nil ? nil : exporter)
         try ticker.start()
         let condition = StopCondition(count: runOptions.count, duration: runOptions.duration, idle: idleExit, signals: true)
-        let reports: [CaptureReport]
-        if sessions.count == 1 {
-            reports = [sessions[0].run(until: condition)]
-        } else {
-            let reason = Self.wait(for: condition, engines: sessions.map(\.engine))
-            reports = sessions.map { $0.stop(reason: reason) }
-        }
+        let reason = sessions.count == 1 ? sessions[0].waitForStop(condition)
+                                         : Self.wait(for: condition, engines: sessions.map(\.engine))
+        // The ticker reads the engines: it stops before they do.
         ticker.stop()
+        let reports = sessions.map { $0.stop(reason: reason) }
         // The final ledger on the endpoint too (a last scrape sees the true end).
         for r in reports { exporter.update(ledger: r.ledger) }
         server?.stop()
