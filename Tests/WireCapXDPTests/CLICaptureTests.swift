@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WireCapCore
+import WireCapTestSupport
 import WireCapXDP
 
 /// `wirecap capture` end to end on veth testbeds (root): several -i, the live
@@ -14,29 +15,27 @@ struct CLICaptureTests {
         try Live.withTestbed(queues: 2) { a in
             try Live.withTestbed(queues: 1) { b in
                 let port = 20_000 + Int((getpid() &+ 7) % 20_000)
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: binary)
-                p.arguments = ["capture", "-i", a.captureInterface, "-i", b.captureInterface, "--queues", "0", "--hugepages",
-                               "-M", "64", "-R", "64", "-N", "1024", "--duration", "5", "--stats-interval", "0.5",
-                               "--metrics", "127.0.0.1:\(port)", "-Z", "nobody"]
-                let out = Pipe(), err = Pipe()
-                p.standardOutput = out
-                p.standardError = err
-                try p.run()
-                Thread.sleep(forTimeInterval: 1.0)
+                let p = try WirecapProcess([binary, "capture", "-i", a.captureInterface, "-i", b.captureInterface, "--queues", "0",
+                                            "--hugepages", "-M", "64", "-R", "64", "-N", "1024", "--duration", "5",
+                                            "--stats-interval", "0.5", "--metrics", "127.0.0.1:\(port)", "-Z", "nobody"])
+                #expect(p.waitFor("capturing on \(b.captureInterface)"), "both interfaces ready: \(p.stderr)")
                 var ga = Live.generator(a, count: 5_000, rate: 20_000)
                 ga.queues = [0]
                 let sentA = try Generator.run(ga, inNamespace: a.name)
                 let sentB = try Generator.run(Live.generator(b, count: 3_000, rate: 20_000), inNamespace: b.name)
-                Thread.sleep(forTimeInterval: 0.7)
-                let status = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/status", encoding: .utf8)) ?? ""
+                // The privileges are dropped and the endpoint counts what was received.
+                WirecapProcess.wait(seconds: 4) {
+                    let scrape = metricsGet(port: UInt16(port)) ?? ""
+                    return p.stderr.contains("dropped privileges")
+                        && scrape.contains("wirecap_received_packets_total{interface=\"\(a.captureInterface)\",queue=\"0\"} \(sentA.sent)")
+                        && scrape.contains("wirecap_received_packets_total{interface=\"\(b.captureInterface)\",queue=\"0\"} \(sentB.sent)")
+                }
+                let status = (try? String(contentsOfFile: "/proc/\(p.process.processIdentifier)/status", encoding: .utf8)) ?? ""
                 let uidLine = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }.map(String.init) ?? ""
                 let scrape = metricsGet(port: UInt16(port)) ?? ""
-                let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                p.waitUntilExit()
+                let (exit, stdout, stderr) = p.finish()
                 print("capture -i -i: sent \(sentA.sent)+\(sentB.sent); \(uidLine)\nstdout:\n\(stdout)\nstderr:\n\(stderr)")
-                #expect(p.terminationStatus == 0)
+                #expect(exit == 0)
                 #expect(uidLine.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().allSatisfy { $0 == "65534" }, "\(uidLine)")
                 for (bed, sent) in [(a, sentA.sent), (b, sentB.sent)] {
                     let cap = bed.captureInterface

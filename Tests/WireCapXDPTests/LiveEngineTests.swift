@@ -172,8 +172,9 @@ struct LiveEngineTests {
             #expect {
                 _ = try CaptureEngine(interface: bed.captureInterface, queues: [0], configuration: config, options: Live.quietOptions)
             } throws: { error in
-                (error as? XDPError)?.kind == .busy && "\(error)".contains("already attached to \(bed.captureInterface)")
-                    && "\(error)".contains("--force")
+                // …naming the process that holds it (this one) and why --force cannot help.
+                (error as? XDPError)?.kind == .busy && "\(error)".contains("on \(bed.captureInterface) is held by pid \(getpid()) through BPF link")
+                    && "\(error)".contains("another capture is running")
             }
             _ = try Generator.run(Live.generator(bed, count: 5000), inNamespace: bed.name)
             engine.close()
@@ -188,17 +189,19 @@ struct LiveEngineTests {
             // Leave a program behind as a crashed run would (attach via ip, generic mode).
             let config = CaptureConfiguration(geometry: PoolGeometry(cellsPerChunk: 64, chunksPerPool: 16, fillRingSize: 256))
             let leftover = try XSKRedirectProgram(interface: bed.captureInterface, ifindex: if_nametoindex(bed.captureInterface), entries: 1)
-            try leftover.attach(force: false, preferredMode: .generic, quiet: true)
+            try leftover.attach(force: false, preferredMode: .generic, attachment: .netlink, quiet: true)
             let id = try Live.attachedProgram(bed.captureInterface)
             #expect(id != 0)
             #expect {
                 _ = try CaptureEngine(interface: bed.captureInterface, queues: [0], configuration: config, options: Live.quietOptions)
             } throws: { error in
-                "\(error)" == "XDP program already attached to \(bed.captureInterface) (id \(id)): use --force to replace it"
+                "\(error)" == "XDP program \"wirecap_rx\" (id \(id)) is attached to \(bed.captureInterface) by netlink, left behind by a WireCap that did not exit cleanly: use --force to replace it (or `ip link set dev \(bed.captureInterface) xdp off`)"
             }
             var force = Live.quietOptions
             force.force = true
             let engine = try CaptureEngine(interface: bed.captureInterface, queues: [0], configuration: config, options: force)
+            #expect(try Live.attachedProgram(bed.captureInterface) == id, "opened: nothing attached or replaced yet")
+            try engine.start()
             #expect(try Live.attachedProgram(bed.captureInterface) != id)
             engine.close()
             #expect(try Live.attachedProgram(bed.captureInterface) == 0)

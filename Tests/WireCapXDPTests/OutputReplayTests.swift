@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WireCapCore
 import WireCapTrace
+import WireCapTestSupport
 import WireCapXDP
 
 /// Replay → capture → write → tshark/capinfos, end to end on veth testbeds (root).
@@ -96,22 +97,14 @@ struct OutputReplayTests {
             for q in 0..<2 { for k in 0..<20 { unlink(RotationPolicy(maximumBytes: 1).path(base: "\(Self.temporary("rot")).q\(q).pcap", index: k)) } }
         }
         try Live.withTestbed(queues: 2) { bed in
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["capture", "-i", bed.captureInterface, "-w", base, "--per-queue-files", "-C", "1"]
-            let log = Self.temporary("rot.log")
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            defer { unlink(log) }
-            p.standardOutput = FileHandle(forWritingAtPath: log)
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            Thread.sleep(forTimeInterval: 1.0)
+            let p = try WirecapProcess([binary, "capture", "-i", bed.captureInterface, "-w", base, "--per-queue-files", "-C", "1"])
+            #expect(p.waitReady(), "\(p.stderr)")
             let sent = try Live.run([binary, "replay", "-r", input, "-i", bed.generatorInterface, "--netns", bed.name])
             #expect(sent.status == 0, "\(sent.stderr)")
-            Thread.sleep(forTimeInterval: 1.0)
-            kill(p.processIdentifier, SIGINT)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0)
+            // No settling wait: the stop drains the rings and flushes partial chunks into the files.
+            p.signal(SIGINT)
+            let (status, logText, _) = p.finish()
+            #expect(status == 0)
             var total = 0
             for q in 0..<2 {
                 var files = 0
@@ -126,8 +119,7 @@ struct OutputReplayTests {
                 }
                 #expect(files >= 2, "queue \(q): no rotation")
             }
-            let report = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            #expect(total == 8000, "capture said: \(report) replay said: \(sent.stdout)")
+            #expect(total == 8000, "capture said: \(logText) replay said: \(sent.stdout)")
         }
     }
 
@@ -139,32 +131,22 @@ struct OutputReplayTests {
         defer { unlink(input); unlink(counted); unlink(timed) }
         try Live.withTestbed(queues: 2) { bed in
             // -c 500 with a filter: exactly 500 packets, all UDP, in one merged file.
-            let c = Process()
-            c.executableURL = URL(fileURLWithPath: binary)
-            c.arguments = ["capture", "-i", bed.captureInterface, "-w", counted, "-c", "500", "-s", "200", "udp"]
-            c.standardOutput = FileHandle.nullDevice
-            c.standardError = FileHandle.nullDevice
-            try c.run()
-            // Then --duration with pcapng and --sample 2.
-            let t = Process()
-            t.executableURL = URL(fileURLWithPath: binary)
-            t.arguments = ["capture", "-i", bed.captureInterface, "--force", "-w", timed, "--format", "pcapng", "--duration", "3", "--sample", "2"]
-            Thread.sleep(forTimeInterval: 1.0)
+            let c = try WirecapProcess([binary, "capture", "-i", bed.captureInterface, "-w", counted, "-c", "500", "-s", "200", "udp"])
+            #expect(c.waitReady(), "\(c.stderr)")
             let sent = try Live.run([binary, "replay", "-r", input, "-i", bed.generatorInterface, "--netns", bed.name])
             #expect(sent.status == 0, "\(sent.stderr)")
-            c.waitUntilExit()
-            #expect(c.terminationStatus == 0)
+            #expect(c.finish().status == 0)
             #expect(try Self.capinfosCount(counted) == 500)
             let nonUDP = try Live.run(["/usr/bin/tshark", "-r", counted, "-Y", "not udp"])
             #expect(nonUDP.status == 0 && nonUDP.stdout.isEmpty)
             #expect(try Self.frames(counted).allSatisfy { $0.count <= 200 })   // -s 200
-            // Second capture on the same interface after the first detached.
-            try t.run()
-            Thread.sleep(forTimeInterval: 1.0)
+            // Then, on the same interface after the first detached: --duration with pcapng and --sample 2.
+            let t = try WirecapProcess([binary, "capture", "-i", bed.captureInterface, "-w", timed, "--format", "pcapng",
+                                        "--duration", "3", "--sample", "2"])
+            #expect(t.waitReady(), "\(t.stderr)")
             let again = try Live.run([binary, "replay", "-r", input, "-i", bed.generatorInterface, "--netns", bed.name, "--speed", "max"])
             #expect(again.status == 0)
-            t.waitUntilExit()
-            #expect(t.terminationStatus == 0)
+            #expect(t.finish().status == 0)
             // --sample 2 per consumer: the first of every two packets of each queue.
             let steered = try ReplayTrace(path: input, queueCount: 2, steering: .toeplitz(key: ToeplitzHasher.microsoftKey))
             let expected = (0..<2).map { q in (steered.queues.filter { $0 == q }.count + 1) / 2 }.reduce(0, +)
@@ -241,20 +223,13 @@ struct OutputReplayTests {
         let expected = try Live.run(["/usr/bin/env", "tcpdump", "-nn", "-r", input, expression]).stdout
             .split(separator: "\n").count
         try Live.withTestbed(queues: 2) { bed in
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["capture", "-i", bed.captureInterface, "-w", output, "--idle-exit", "1", "--json", expression]
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            Thread.sleep(forTimeInterval: 1.0)
+            let p = try WirecapProcess([binary, "capture", "-i", bed.captureInterface, "-w", output, "--idle-exit", "1", "--json", expression])
+            #expect(p.waitReady(), "\(p.stderr)")
             let sent = try Live.run([binary, "replay", "-r", input, "-i", bed.generatorInterface, "--netns", bed.name])
             #expect(sent.status == 0, "\(sent.stderr)")
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0)
-            let report = try JSONDecoder().decode(CaptureReport.self, from: data)
+            let (status, stdout, _) = p.finish()
+            #expect(status == 0)
+            let report = try Live.report(stdout)
             #expect(report.received == 3000)
             #expect(report.filteredOut == 3000 - expected)
             #expect(report.output?.packets == expected)
