@@ -70,6 +70,11 @@ struct CLICaptureTests {
                 (["-i", cap, "--metrics", "localhost:x"], "--metrics 'localhost:x': expected HOST:PORT", 2),
                 (["-i", cap, "-i", "lo", "-w", "/tmp/x.pcap"], "-w takes one -i", 2),
                 ([], "name an interface with -i", 2),
+                // A pool larger than the machine is refused before anything is allocated.
+                (["-i", cap, "-R", "10000000"], "and this machine has", 2),
+                // Negative numbers reach validation (they are not taken for options).
+                (["-i", cap, "--timeout", "-1"], "--timeout must be > 0 ms, got -1.0", 2),
+                (["-i", cap, "-c", "-5"], "--count must be at least 1, got -5", 2),
             ]
             for c in cases {
                 let r = try Live.run([binary, "capture"] + c.args + ["--duration", "1"])

@@ -122,6 +122,7 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
         guard Sys.isRoot || Self.hasNetRaw() else {
             throw XDPError("privileges", kind: .permission, message: "the AF_PACKET backend needs root or CAP_NET_RAW")
         }
+        try MemoryBudget.rings(sockets: sockets, geometry: options.geometry).check()
         let ifindex = try Sys.interfaceIndex(interface)
         var config = configuration
         config.geometry = options.geometry.poolGeometry

@@ -76,6 +76,8 @@ public final class CaptureEngine: @unchecked Sendable {
     public let numaNode: Int32?
     /// `true` when the UMEMs use huge pages.
     public let hugePages: Bool
+    /// What the pools take (checked against the machine before allocating).
+    public let memory: MemoryBudget
     public let options: EngineOptions
 
     private var program: XSKRedirectProgram?
@@ -126,6 +128,9 @@ public final class CaptureEngine: @unchecked Sendable {
         if let k = options.captureThreads, k < 1 {
             throw XDPError.usage("capture-threads", "--capture-threads must be at least 1, got \(k)")
         }
+        // The memory, computed and checked before anything is allocated.
+        memory = MemoryBudget.pools(queues: queues.count, geometry: configuration.geometry)
+        try memory.check()
         Sys.raiseMemlockLimit()
         Sys.mountBPFFSIfMissing()
 

@@ -44,6 +44,23 @@ public struct RotationPolicy: Sendable, Hashable {
     }
 }
 
+/// The counters of one pcapng Interface Statistics Block (pcapng §4.6), written for
+/// each interface when a file closes, as dumpcap does. From the loss ledger.
+public struct InterfaceStatistics: Sendable, Hashable {
+    /// `isb_ifrecv`: packets the interface (queue) received: the ledger's `offered`.
+    public var received: UInt64 = 0
+    /// `isb_ifdrop`: dropped by the interface for lack of resources: `before-socket`.
+    public var interfaceDropped: UInt64 = 0
+    /// `isb_filteraccept`: accepted by the capture filter: received by WireCap minus `filtered`.
+    public var filterAccepted: UInt64 = 0
+    /// `isb_osdrop`: dropped by the kernel and WireCap (every other loss cause).
+    public var systemDropped: UInt64 = 0
+    /// `isb_usrdeliv`: delivered to the user: packets written to the file(s) so far.
+    public var delivered: UInt64 = 0
+
+    public init() {}
+}
+
 /// One output stream of a capture: a file, or a rotating set of files, written
 /// with vectored writes straight from UMEM (headers from a preallocated area,
 /// packet bytes in place).
@@ -88,6 +105,9 @@ public struct RotationPolicy: Sendable, Hashable {
     /// The first write error; once set the file takes nothing more (every later
     /// packet is lost and counted), and it ends on the last whole record.
     private(set) var failure: XDPError?
+    /// pcapng: the statistics of interface id `k` when a file closes (rotation or the
+    /// end); each becomes an Interface Statistics Block after the last packet.
+    var statisticsAtClose: ((Int) -> InterfaceStatistics)?
     /// Packets and bytes (records) written.
     private(set) var packets = 0
     private(set) var bytes = 0
@@ -117,14 +137,25 @@ public struct RotationPolicy: Sendable, Hashable {
 
     /// Opens the next file of the set and queues its header. `now`: CLOCK_REALTIME ns.
     @_spi(Benchmarks) public func open(now: UInt64) throws(XDPError) {
-        if fd >= 0 { try flush(); Sys.close(fd); fd = -1 }
+        if fd >= 0 {
+            try flush()
+            writeStatisticsBlocks(now: max(now, openedAt))
+            Sys.close(fd)
+            fd = -1
+        }
         fileIndex += 1
         let path = rotation.path(base: base, index: fileIndex)
         do {
             fd = try syscall("open(\(path))") { Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
         } catch {
-            if failure == nil { failure = error }
-            throw error
+            var e = error
+            if e.errno == EACCES || e.errno == EPERM {
+                // A file's permissions, not a capability: say whose.
+                e.kind = .system
+                e.message = "cannot create \(path): \(e.errnoDescription) (uid \(getuid()) may not write there\(getuid() != 0 ? "; after -Z that is the dropped user" : ""))"
+            }
+            if failure == nil { failure = e }
+            throw e
         }
         filesOpened += 1
         openedAt = now
@@ -283,10 +314,50 @@ public struct RotationPolicy: Sendable, Hashable {
         }
     }
 
-    /// Flushes and closes the current file.
+    /// Flushes and closes the current file (pcapng: with its statistics blocks).
     @_spi(Benchmarks) public func close() throws(XDPError) {
         guard fd >= 0 else { return }
         defer { Sys.close(fd); fd = -1 }
         try flush()
+        writeStatisticsBlocks(now: max(Sys.realtimeNanoseconds(), openedAt))
+    }
+
+    /// pcapng: one Interface Statistics Block per interface, from ``statisticsAtClose``:
+    /// `isb_starttime` (the file's opening), `isb_endtime`, `isb_ifrecv`, `isb_ifdrop`,
+    /// `isb_filteraccept`, `isb_osdrop`, `isb_usrdeliv`, in the interface's units (ns).
+    /// Written once per file at its close (not on the packet path); skipped after a
+    /// write failure (the file must end on a whole block).
+    private func writeStatisticsBlocks(now: UInt64) {
+        guard format == .pcapng, let statisticsAtClose, fd >= 0, failure == nil else { return }
+        var block: [UInt8] = []
+        func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { block += $0 } }
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { block += $0 } }
+        func time(_ t: UInt64) { u32(UInt32(truncatingIfNeeded: t >> 32)); u32(UInt32(truncatingIfNeeded: t)) }
+        func option(_ code: UInt16, _ value: UInt64) { u16(code); u16(8); withUnsafeBytes(of: value.littleEndian) { block += $0 } }
+        for id in interfaceNames.indices {
+            let s = statisticsAtClose(id)
+            let start = block.count
+            u32(5); u32(0); u32(UInt32(id)); time(now)
+            u16(2); u16(8); time(openedAt)      // isb_starttime
+            u16(3); u16(8); time(now)           // isb_endtime
+            option(4, s.received)               // isb_ifrecv
+            option(5, s.interfaceDropped)       // isb_ifdrop
+            option(6, s.filterAccepted)         // isb_filteraccept
+            option(7, s.systemDropped)          // isb_osdrop
+            option(8, s.delivered)              // isb_usrdeliv
+            u16(0); u16(0)                      // opt_endofopt
+            let length = UInt32(block.count - start + 4)
+            u32(length)
+            block.withUnsafeMutableBytes { raw in
+                raw.storeBytes(of: length.littleEndian, toByteOffset: start + 4, as: UInt32.self)
+            }
+        }
+        let written = block.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        if written != block.count {
+            // A short write would leave half a block: cut the file back to its last packet.
+            _ = ftruncate(fd, off_t(durableBytes))
+        } else {
+            durableBytes += block.count
+        }
     }
 }

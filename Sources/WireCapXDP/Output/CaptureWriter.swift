@@ -138,6 +138,12 @@ public final class CaptureWriter: @unchecked Sendable {
                                  linkType: output.linkType, interfaceNames: names, rotation: output.rotation, origins: n)]
         }
         beyondByOrigin = Array(repeating: 0, count: n)
+        // pcapng statistics blocks: interface k of the merged file is queue k; each
+        // per-queue file's interface 0 is its queue.
+        for (i, f) in files.enumerated() {
+            let perQueue = output.perQueueFiles
+            f.statisticsAtClose = { [unowned self] k in self.interfaceStatistics(queue: perQueue ? i : k) }
+        }
         let now = Sys.realtimeNanoseconds()
         for f in files { try f.open(now: now) }
     }
@@ -215,6 +221,22 @@ public final class CaptureWriter: @unchecked Sendable {
         report.failed += packets
     }
 
+    /// The pcapng Interface Statistics Block counters of queue `q` now (writer thread:
+    /// at a file's close), from the engine's side of the ledger and the writer's own counts.
+    private func interfaceStatistics(queue q: Int) -> InterfaceStatistics {
+        let row = backend.captureLedger().rows[q]
+        var s = InterfaceStatistics()
+        s.received = row.offered
+        s.interfaceDropped = row.beforeSocket
+        let socketDrops = row.noFrame &+ row.poolExhausted &+ row.rxRingFull &+ row.invalidDescriptor
+        let filtered = group.originTotal(.filtered, origin: q)
+        s.filterAccepted = row.offered &- min(row.offered, socketDrops &+ filtered)
+        let failed = files.reduce(0) { $0 + $1.lostByOrigin[q] }
+        s.systemDropped = socketDrops &+ group.originTotal(.deliveryDrops, origin: q) &+ UInt64(failed)
+        s.delivered = UInt64(files.reduce(0) { $0 + $1.writtenByOrigin[q] })
+        return s
+    }
+
     /// What the writer did with the packets of origin queue `q` (written, lost to
     /// a write error, not written because of `-c`). Exact after ``finish()``.
     public func ledgerCounts(origin q: Int) -> (written: Int, failed: Int, beyondCount: Int) {
@@ -269,7 +291,9 @@ public final class CaptureWriter: @unchecked Sendable {
         let base = UnsafeRawPointer(bases[origin])
         let bytes = UnsafeRawBufferPointer(start: base + Int(d.address), count: Int(d.length))
         do {
-            try file.append(bytes, timestamp: d.timestamp, interface: output.perQueueFiles ? 0 : j, origin: origin)
+            // Merged file: the packet's interface is the queue it arrived on (IF@qN), also
+            // when a buddy's consumer processed it.
+            try file.append(bytes, timestamp: d.timestamp, interface: output.perQueueFiles ? 0 : origin, origin: origin)
             written += 1
         } catch { fail(error, packets: 0) }   // the lost batch is counted by the file
     }

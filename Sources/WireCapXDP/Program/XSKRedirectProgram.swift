@@ -122,6 +122,7 @@ public final class XSKRedirectProgram {
     public init(interface: String, ifindex: UInt32, entries: Int) throws(XDPError) {
         self.interface = interface
         self.ifindex = ifindex
+        XDPLib.silenced
         mapFD = try XDPLib.createSocketMap(name: "wirecap_xsks", entries: max(1, entries))
         do {
             countsFD = try XDPLib.createCounterArray(name: "wirecap_counts", entries: max(1, entries))

@@ -32,6 +32,14 @@ func libCreate<T>(_ operation: @autoclosure () -> String, _ body: () -> T?) thro
 
 /// The libbpf/libxdp calls the engine makes.
 enum XDPLib {
+    /// Silences libbpf's and libxdp's own stderr printing (e.g. `libbpf: Kernel
+    /// error message: …`), once: every failure reaches the user as one line of
+    /// WireCap's, built from the errno the call returned.
+    static let silenced: Void = {
+        _ = libbpf_set_print(nil)
+        _ = libxdp_set_print(nil)
+    }()
+
     // MARK: BPF objects
 
     /// `bpf_map_create(BPF_MAP_TYPE_XSKMAP, name, 4, 4, entries, NULL)`. - Returns: the map fd.

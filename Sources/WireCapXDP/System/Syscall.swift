@@ -54,6 +54,15 @@ enum Sys {
         _ = setrlimit(resource, &current)
     }
 
+    /// The soft RLIMIT_MEMLOCK in bytes, nil when unlimited or unreadable.
+    static func memlockLimit() -> UInt64? {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(UInt32(WIRECAP_RLIMIT_MEMLOCK)), &limit) == 0, limit.rlim_cur != rlim_t.max else {
+            return nil
+        }
+        return UInt64(limit.rlim_cur)
+    }
+
     /// Anonymous shared memory for a UMEM; `MAP_HUGETLB` first when asked.
     /// - Returns: the mapping and whether huge pages were used.
     static func mapAnonymous(bytes: Int, hugePages: Bool) throws(XDPError) -> (UnsafeMutableRawPointer, Bool) {

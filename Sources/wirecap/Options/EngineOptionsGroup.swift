@@ -10,22 +10,22 @@ struct EngineOptionsGroup: ParsableArguments {
     @Option(name: [.customShort("q"), .long], help: ArgumentHelp("Rx queues of every -i, e.g. 0,1 or 0-3 (default: all of the device's rx queues).", valueName: "list"))
     var queues: String?
 
-    @Option(name: .customShort("M"), help: ArgumentHelp("M: packet cells (2 KiB frames) per chunk; must divide N.", valueName: "cells"))
+    @Option(name: .customShort("M"), parsing: .unconditional, help: ArgumentHelp("M: packet cells (2 KiB frames) per chunk; must divide N.", valueName: "cells"))
     var cellsPerChunk = PoolGeometry.default.cellsPerChunk
 
-    @Option(name: .customShort("R"), help: ArgumentHelp("R: chunks per pool, per queue, > N/M (pool memory = R·M·2 KiB per queue).", valueName: "chunks"))
+    @Option(name: .customShort("R"), parsing: .unconditional, help: ArgumentHelp("R: chunks per pool, per queue, > N/M (pool memory = R·M·2 KiB per queue).", valueName: "chunks"))
     var chunksPerPool = PoolGeometry.default.chunksPerPool
 
-    @Option(name: .customShort("N"), help: ArgumentHelp("N: fill-ring descriptors per queue, a power of two.", valueName: "descriptors"))
+    @Option(name: .customShort("N"), parsing: .unconditional, help: ArgumentHelp("N: fill-ring descriptors per queue, a power of two.", valueName: "descriptors"))
     var fillRingSize = PoolGeometry.default.fillRingSize
 
-    @Option(name: .customShort("T"), help: ArgumentHelp("T: offload when the own capture queue holds more than T percent of R, 1...100 (advanced mode).", valueName: "percent"))
+    @Option(name: .customShort("T"), parsing: .unconditional, help: ArgumentHelp("T: offload when the own capture queue holds more than T percent of R, 1...100 (advanced mode).", valueName: "percent"))
     var threshold = 60
 
     @Option(help: "basic (no offload) or advanced (buddy-group offload).")
     var mode: String = "advanced"
 
-    @Option(help: ArgumentHelp("Partial-chunk timeout in milliseconds: a partly filled chunk is delivered after it.", valueName: "ms"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Partial-chunk timeout in milliseconds: a partly filled chunk is delivered after it.", valueName: "ms"))
     var timeout: Double = 1
 
     @Option(help: ArgumentHelp("CPUs for the capture threads, e.g. 0,1 (default: unpinned).", valueName: "list"))
@@ -66,13 +66,13 @@ struct EngineOptionsGroup: ParsableArguments {
 
 /// Output and run-control options shared by the live subcommands.
 struct RunOptionsGroup: ParsableArguments {
-    @Option(name: [.customShort("c"), .long], help: ArgumentHelp("Stop after this many packets processed (default: no limit).", valueName: "packets"))
+    @Option(name: [.customShort("c"), .long], parsing: .unconditional, help: ArgumentHelp("Stop after this many packets processed (default: no limit).", valueName: "packets"))
     var count: Int?
 
-    @Option(help: ArgumentHelp("Stop after this many seconds (default: run until Ctrl-C / SIGTERM).", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Stop after this many seconds (default: run until Ctrl-C / SIGTERM).", valueName: "seconds"))
     var duration: Double?
 
-    @Option(help: ArgumentHelp("Seconds between live statistics lines on stderr (off with --json); 0 turns them off.", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between live statistics lines on stderr (off with --json); 0 turns them off.", valueName: "seconds"))
     var statsInterval: Double = 1
 
     @Flag(help: "Print the final summary as JSON on stdout (default: text).")

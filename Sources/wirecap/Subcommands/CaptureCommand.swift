@@ -227,7 +227,8 @@ struct CaptureCommand: ParsableCommand {
                 // Written straight to fd 1 (unbuffered): a reader waiting for it sees it now.
                 FileHandle.standardOutput.write(Data("{\"event\":\"ready\",\"interface\":\"\(s.engine.interface)\",\"queues\":[\(queues)],\"attach\":\"\(s.engine.attachDescription)\",\"pid\":\(getpid())}\n".utf8))
             } else {
-                CLI.note("capturing on \(s.engine.interface) queues \(queues) (\(s.engine is CaptureEngine ? "\(s.engine.attachDescription) XDP" : s.engine.attachDescription), \(configuration.mode) mode); Ctrl-C to stop")
+                let memory = (s.engine as? CaptureEngine).map { ", \(ByteCount(Int(clamping: $0.memory.totalBytes))) of pools" } ?? ""
+                CLI.note("capturing on \(s.engine.interface) queues \(queues) (\(s.engine is CaptureEngine ? "\(s.engine.attachDescription) XDP" : s.engine.attachDescription), \(configuration.mode) mode\(memory)); Ctrl-C to stop")
             }
         }
         if let user = engineOptions.user {
