@@ -45,22 +45,26 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(matched)
     }
 
-    Benchmark("Capture file pcap append+writev to /dev/null, 64 B (per packet)") { benchmark in
-        let file = CaptureFile(base: "/dev/null", format: .pcap, snapLength: 262_144, linkType: 1,
+    /// The writer's record path: `packet` appended to a pcap file at `path` and written with writev.
+    func appendAndWrite(_ benchmark: Benchmark, path: String, packet: UnsafeRawBufferPointer) {
+        let file = CaptureFile(base: path, format: .pcap, snapLength: 262_144, linkType: 1,
                                interfaceNames: ["bench"], rotation: RotationPolicy())
         try! file.open(now: 0)
-        let packet = frame()
-        defer { packet.deallocate() }
-        let view = UnsafeRawBufferPointer(packet)
         var t: UInt64 = 0
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
-            try! file.append(view, timestamp: t, interface: 0)
+            try! file.append(packet, timestamp: t, interface: 0)
             t &+= 1
         }
         try! file.flush()
         benchmark.stopMeasurement()
         try! file.close()
+    }
+
+    Benchmark("Capture file pcap append+writev to /dev/null, 64 B (per packet)") { benchmark in
+        let packet = frame()
+        defer { packet.deallocate() }
+        appendAndWrite(benchmark, path: "/dev/null", packet: UnsafeRawBufferPointer(packet))
     }
 
     // The writer's throughput to a real file (was a test printing MB/s; a benchmark
@@ -69,21 +73,9 @@ let benchmarks: @Sendable () -> Void = {
               configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal])) { benchmark in
         let path = "/tmp/wirecap-bench-\(getpid()).pcap"
         defer { unlink(path) }
-        let file = CaptureFile(base: path, format: .pcap, snapLength: 262_144, linkType: 1,
-                               interfaceNames: ["bench"], rotation: RotationPolicy())
-        try! file.open(now: 0)
         let packet = UnsafeMutableRawBufferPointer.allocate(byteCount: 1500, alignment: 64)
         packet.initializeMemory(as: UInt8.self, repeating: 0x5a)
         defer { packet.deallocate() }
-        let view = UnsafeRawBufferPointer(packet)
-        var t: UInt64 = 0
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            try! file.append(view, timestamp: t, interface: 0)
-            t &+= 1
-        }
-        try! file.flush()
-        benchmark.stopMeasurement()
-        try! file.close()
+        appendAndWrite(benchmark, path: path, packet: UnsafeRawBufferPointer(packet))
     }
 }

@@ -153,19 +153,3 @@ public struct CaptureLedger: Sendable, Hashable, Codable {
     /// "No packets lost" may be said only when this is `true`.
     public var isLossless: Bool { total.isLossless }
 }
-
-extension QueueLedger {
-    /// The ledger row of queue `q` from the core's counters, for a capture with no
-    /// filter, sampler or writer (the simulator's and the synthetic capture's view):
-    /// offered = received, delivered = consumed, the rest in flight.
-    public init(queue label: Int, statistics s: QueueStatistics, consumedFromHere: UInt64) {
-        self.init(queue: label)
-        offered = s.packetsReceived &+ s.captureDrops
-        noFrame = s.dropsNoBuffer
-        poolExhausted = s.dropsPoolExhausted
-        rxRingFull = s.dropsRxRingFull
-        invalidDescriptor = s.dropsInvalidDescriptor
-        delivered = consumedFromHere
-        inFlight = s.packetsReceived &- consumedFromHere
-    }
-}
