@@ -16,15 +16,15 @@ import WireCapXDP
 /// line stays within 80 columns for interface names up to 10 characters.
 struct LiveStatistics {
     private var last: [String: UInt64] = [:]
-    private var lastTime = Date()
-    private let start = Date()
+    private var lastTime = MonotonicInstant.now()
+    private let start = MonotonicInstant.now()
 
     mutating func lines(_ groups: [(interface: String, queues: [Int], stats: [QueueStatistics], chunksPerPool: Int,
                                     ledger: CaptureLedger)]) -> [String] {
-        let now = Date()
-        let dt = max(now.timeIntervalSince(lastTime), 1e-3)
+        let now = MonotonicInstant.now()
+        let dt = max(now.seconds(since: lastTime), 1e-3)
         lastTime = now
-        let t = String(format: "[%7.1fs]", now.timeIntervalSince(start))
+        let t = String(format: "[%7.1fs]", now.seconds(since: start))
         return groups.flatMap { g in
             g.stats.enumerated().map { i, s -> String in
                 let key = "\(g.interface)/\(i)"
@@ -100,11 +100,11 @@ final class StatisticsTicker: Sendable {
     private func tick() {
         var live = LiveStatistics()
         let period = (printLines || json) && interval > 0 ? interval : 0.5
-        var next = Date().addingTimeInterval(period)
+        var next = MonotonicInstant.now().adding(period)
         while !stopping.load(ordering: .relaxed) {
             usleep(20_000)
-            guard Date() >= next else { continue }
-            next = next.addingTimeInterval(period)
+            guard MonotonicInstant.now() >= next else { continue }
+            next = next.adding(period)
             let groups = sessions.map { s in
                 (interface: s.engine.interface, queues: s.engine.queues, stats: s.engine.statistics(),
                  chunksPerPool: s.engine.group.configuration.geometry.chunksPerPool, ledger: s.ledger())
@@ -126,4 +126,22 @@ final class StatisticsTicker: Sendable {
             }
         }
     }
+}
+
+/// A point on CLOCK_MONOTONIC (through Dispatch's uptime clock), for every
+/// deadline and interval of the CLI: a step of the wall clock moves none of them.
+struct MonotonicInstant: Comparable {
+    let nanoseconds: UInt64
+
+    static func now() -> MonotonicInstant { MonotonicInstant(nanoseconds: DispatchTime.now().uptimeNanoseconds) }
+
+    func adding(_ seconds: Double) -> MonotonicInstant {
+        MonotonicInstant(nanoseconds: nanoseconds &+ UInt64(max(0, seconds) * 1e9))
+    }
+
+    func seconds(since earlier: MonotonicInstant) -> Double {
+        Double(Int64(bitPattern: nanoseconds &- earlier.nanoseconds)) / 1e9
+    }
+
+    static func < (a: MonotonicInstant, b: MonotonicInstant) -> Bool { a.nanoseconds < b.nanoseconds }
 }

@@ -133,16 +133,16 @@ struct AnalyzeCommand: ParsableCommand {
         let runner = AnalyzerRunner(analyzer: analyzers, handles: capture.handles, cpus: workerCpus.flatMap(IndexList.parse) ?? [])
         do { try runner.start() } catch { capture.close(); throw error }
         Output.note("capturing on \(engine.interfaces.joined(separator: ",")) for analysis (\(capture.handles.count) queue\(capture.handles.count == 1 ? "" : "s"), \(backendOptions.isAFPacket ? capture.engines[0].attachDescription + ", " : "")\(core.mode) mode); Ctrl-C to stop")
-        let started = Date()
+        let started = MonotonicInstant.now()
         var live = LiveStatistics()
-        var nextStats = Date().addingTimeInterval(runOptions.statsInterval)
+        var nextStats = MonotonicInstant.now().adding(runOptions.statsInterval)
         var reason = "stop"
         while true {
             if let s = Signals.wait(milliseconds: 20) { reason = Signals.name(s); break }
-            if let d = runOptions.duration, Date().timeIntervalSince(started) >= d { reason = "duration"; break }
+            if let d = runOptions.duration, MonotonicInstant.now().seconds(since: started) >= d { reason = "duration"; break }
             if let c = runOptions.count, capture.handles.reduce(0, { $0 + $1.stats().queue.packetsConsumed }) >= UInt64(c) { reason = "count"; break }
-            if Date() >= nextStats {
-                nextStats = Date().addingTimeInterval(runOptions.statsInterval)
+            if MonotonicInstant.now() >= nextStats {
+                nextStats = MonotonicInstant.now().adding(runOptions.statsInterval)
                 let groups = capture.engines.map { (interface: $0.interface, queues: $0.queues, stats: $0.statistics(), chunksPerPool: $0.group.configuration.geometry.chunksPerPool,
                                                     ledger: $0.ledger(final: false)) }
                 for g in groups { exporter.update(interface: g.interface, g.stats, deviceQueues: g.queues) }
@@ -155,7 +155,7 @@ struct AnalyzeCommand: ParsableCommand {
         // into the queues), let the workers finish what is queued, then close.
         capture.stop()
         let merged = runner.wait()
-        let seconds = Date().timeIntervalSince(started)
+        let seconds = MonotonicInstant.now().seconds(since: started)
         capture.close()
         server?.stop()
         let stats = capture.engines.map { ($0.interface, $0.queues, $0.statistics()) }

@@ -274,8 +274,7 @@ struct CaptureCommand: ParsableCommand {
     /// The stop condition over several engines (-c counts consumed packets of all of
     /// them); every deadline on the monotonic clock.
     private static func wait(for c: StopCondition, engines: [any CaptureBackend]) -> String {
-        func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-        let started = now()
+        let started = MonotonicInstant.now()
         var lastReceived: UInt64 = 0
         var lastChange = started
         while true {
@@ -283,9 +282,10 @@ struct CaptureCommand: ParsableCommand {
             let received = stats.reduce(0) { $0 + $1.packetsReceived }
             let consumed = stats.reduce(0) { $0 + $1.packetsConsumed }
             if let count = c.count, consumed >= UInt64(count) { return "count" }
-            if let d = c.duration, now() - started >= d { return "duration" }
-            if received != lastReceived { lastReceived = received; lastChange = now() }
-            if let idle = c.idle, received > 0, consumed == received, now() - lastChange >= idle { return "idle" }
+            if let d = c.duration, MonotonicInstant.now().seconds(since: started) >= d { return "duration" }
+            if received != lastReceived { lastReceived = received; lastChange = MonotonicInstant.now() }
+            if let idle = c.idle, received > 0, consumed == received,
+               MonotonicInstant.now().seconds(since: lastChange) >= idle { return "idle" }
             if let s = Signals.wait(milliseconds: 20) { return Signals.name(s) }
         }
     }
