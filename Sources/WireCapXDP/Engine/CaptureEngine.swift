@@ -306,7 +306,7 @@ public final class CaptureEngine: @unchecked Sendable {
         // Under the lock: stop() cannot freeze the counts (nor close() close the map)
         // half-way through this read.
         let (redirected, baseline, final): ([UInt64], DeviceCounters.Snapshot, DeviceCounters.Snapshot) = shared.withLock { s in
-            let redirected = s.counting ? queues.map { XDPLib.lookupCounter(countsFD, key: UInt32($0)) }
+            let redirected = s.counting ? queues.map { XDPLib.lookupPerCPUCounter(countsFD, key: UInt32($0)) }
                            : (s.redirectedFinal.isEmpty ? Array(repeating: 0, count: queues.count) : s.redirectedFinal)
             return (redirected, s.deviceBaseline, s.deviceFinal ?? (s.counting ? devices.read() : s.deviceBaseline))
         }

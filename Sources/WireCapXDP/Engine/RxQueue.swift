@@ -167,7 +167,7 @@ final class RxQueue: @unchecked Sendable {
     }
 
     /// Packets the XDP program redirected to this queue's socket (a bpf syscall).
-    func redirectedPackets() -> UInt64 { XDPLib.lookupCounter(countsFD, key: deviceQueue) }
+    func redirectedPackets() -> UInt64 { XDPLib.lookupPerCPUCounter(countsFD, key: deviceQueue) }
 
     /// `true` when every packet the program redirected here is accounted for: received
     /// from the rx ring or counted as a socket drop. Once redirecting has stopped this

@@ -49,18 +49,26 @@ enum XDPLib {
         }
     }
 
-    /// `bpf_map_create(BPF_MAP_TYPE_ARRAY, name, 4, 8, entries, NULL)`: one 64-bit counter per key.
-    static func createCounterArray(name: String, entries: Int) throws(XDPError) -> Int32 {
-        try libCall("bpf_map_create(ARRAY, \(entries) entries)") {
-            bpf_map_create(BPF_MAP_TYPE_ARRAY, name, 4, 8, UInt32(entries), nil)
+    /// `bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, name, 4, 8, entries, NULL)`: one
+    /// 64-bit counter per key and CPU (a program increments its CPU's copy without an
+    /// atomic and without sharing a cache line with another CPU).
+    static func createPerCPUCounterArray(name: String, entries: Int) throws(XDPError) -> Int32 {
+        try libCall("bpf_map_create(PERCPU_ARRAY, \(entries) entries)") {
+            bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, name, 4, 8, UInt32(entries), nil)
         }
     }
 
-    /// `bpf_map_lookup_elem` of a 64-bit value; 0 when the key is missing.
-    static func lookupCounter(_ mapFD: Int32, key: UInt32) -> UInt64 {
+    /// CPUs a per-CPU map has a value for (`libbpf_num_possible_cpus`).
+    static let possibleCPUs: Int = max(1, Int(libbpf_num_possible_cpus()))
+
+    /// The sum over CPUs of a per-CPU 64-bit counter (`bpf_map_lookup_elem` fills one
+    /// value per possible CPU); 0 when the key is missing. Allocates its buffer: a
+    /// statistics read, not a packet path.
+    static func lookupPerCPUCounter(_ mapFD: Int32, key: UInt32) -> UInt64 {
         var k = key
-        var v: UInt64 = 0
-        return bpf_map_lookup_elem(mapFD, &k, &v) == 0 ? v : 0
+        var values = [UInt64](repeating: 0, count: possibleCPUs)
+        guard bpf_map_lookup_elem(mapFD, &k, &values) == 0 else { return 0 }
+        return values.reduce(0, &+)
     }
 
     /// Loads an XDP program from raw instructions; the verifier log is in the error on failure.
