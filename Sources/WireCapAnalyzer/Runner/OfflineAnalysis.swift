@@ -24,7 +24,8 @@ public enum OfflineAnalysis {
     public static func run<A: Analyzer>(_ analyzer: A, path: String, workers: Int = 1, chunkSize: Int = 256,
                                         filter: PacketPredicate? = nil) throws(CaptureError) -> Result<A.State> {
         let bytes: [UInt8]
-        do { bytes = try TraceReader.loadFile(path) } catch { throw CaptureError(.usage, "\(error.description)") }
+        // Unreadable or damaged input is a runtime failure (exit 1), as in `trace info` and `replay`.
+        do { bytes = try TraceReader.loadFile(path) } catch { throw CaptureError(.system, "\(error.description)") }
         return try run(analyzer, bytes: bytes, file: path, workers: workers, chunkSize: chunkSize, filter: filter)
     }
 
@@ -49,7 +50,7 @@ public enum OfflineAnalysis {
         let format: TraceFileFormat
         switch outcome {
         case .success(let f): format = f
-        case .failure(let e): throw CaptureError(.usage, "\(e.description)")
+        case .failure(let e): throw CaptureError(.system, "\(e.description)")
         }
         var merged = states[0]
         for s in states.dropFirst() { merged.merge(s) }

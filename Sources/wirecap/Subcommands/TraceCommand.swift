@@ -83,6 +83,7 @@ struct TraceCommand: ParsableCommand {
             var count = 0, bytes = 0
             var links = Set<UInt32>()
             var first: UInt64?, last: UInt64 = 0
+            var earliest = UInt64.max, latest: UInt64 = 0
             let format: TraceFileFormat
             do {
                 let image = try TraceReader.loadFile(file)
@@ -92,6 +93,8 @@ struct TraceCommand: ParsableCommand {
                             count += 1; bytes += p.data.count; links.insert(p.linkType)
                             if first == nil { first = p.timestamp }
                             last = p.timestamp
+                            earliest = min(earliest, p.timestamp)
+                            latest = max(latest, p.timestamp)
                         }
                     }
                 }
@@ -100,8 +103,12 @@ struct TraceCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("wirecap: error: \(error) (\(count) packets read before)\n".utf8))
                 throw ExitCode(1)
             }
-            let seconds = first.map { Double(last &- $0) / 1e9 } ?? 0
-            print("\(file): \(format), link types \(links.sorted().map(String.init).joined(separator: ",")), \(count) packets, \(bytes) bytes, \(String(format: "%.6f", seconds)) s")
+            // The span from the earliest to the latest stamp: files whose clock went
+            // backwards have a true (non-negative) span, never a wrapped one.
+            let seconds = count == 0 ? 0 : Double(latest - earliest) / 1e9
+            func stamp(_ t: UInt64) -> String { String(format: "%llu.%09llu", t / 1_000_000_000, t % 1_000_000_000) }
+            let span = first.map { "first \(stamp($0)), last \(stamp(last))" + (earliest < $0 || latest > last ? " (timestamps out of order)" : "") } ?? "no packets"
+            print("\(file): \(format), link types \(links.isEmpty ? "none seen" : links.sorted().map(String.init).joined(separator: ",")), \(count) packets, \(bytes) bytes, \(String(format: "%.6f", seconds)) s, \(span)")
         }
     }
 }
