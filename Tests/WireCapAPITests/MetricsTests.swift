@@ -28,6 +28,22 @@ struct MetricsTests {
         #expect(missing.hasPrefix("HTTP/1.1 404"))
     }
 
+    @Test("the loss ledger is exported per queue: fates, every loss cause, in-flight and (signed) unexplained")
+    func ledgerSeries() throws {
+        let exporter = MetricsExporter()
+        var q = QueueLedger(queue: 3)
+        q.offered = 100; q.delivered = 90; q.poolExhausted = 4; q.writer = 2; q.filtered = 1
+        let ledger = CaptureLedger(interface: "cap0", offeredSource: .xdpProgram, queues: [q], isFinal: true)
+        exporter.update(ledger: ledger)
+        let text = String(decoding: exporter.render(), as: UTF8.self)
+        #expect(text.contains(#"wirecap_ledger_packets_total{interface="cap0",queue="3",fate="offered"} 100"#), "\(text)")
+        #expect(text.contains(#"wirecap_ledger_packets_total{interface="cap0",queue="3",fate="delivered"} 90"#))
+        #expect(text.contains(#"wirecap_lost_packets_total{interface="cap0",queue="3",cause="pool_exhausted"} 4"#))
+        #expect(text.contains(#"wirecap_lost_packets_total{interface="cap0",queue="3",cause="writer"} 2"#))
+        #expect(text.contains(#"wirecap_unexplained_packets{interface="cap0",queue="3"} 3"#), "100 − 90 − 1 − 6 = 3, shown")
+        #expect(text.contains(#"wirecap_lost_packets_total{interface="cap0",queue="-1",cause="before_socket"} 0"#), "the device row too")
+    }
+
     @Test("bad and busy addresses are one clear line")
     func errors() throws {
         #expect(throws: CaptureError.self) { try MetricsServer(listen: "localhost:x", exporter: MetricsExporter()) }
