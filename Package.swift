@@ -120,7 +120,7 @@ let package = Package(
             name: "WireCapAPITests", dependencies: ["WireCap", "WireCapXDP", "WireCapCore", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "WireCapAnalyzerTests", dependencies: ["WireCapAnalyzer", "WireCap", "WireCapTrace", "WireCapTestSupport"],
+            name: "WireCapAnalyzerTests", dependencies: ["WireCapAnalyzer", "WireCap", "WireCapTrace", "WireCapFilter", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "WireCapTraceTests", dependencies: ["WireCapTrace"],

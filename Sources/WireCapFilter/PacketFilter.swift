@@ -105,6 +105,11 @@ public final class PacketFilter: @unchecked Sendable {
         { [self] bytes in self.matches(bytes) }
     }
 
+    /// Like ``predicate``, with the packet's wire length (for `greater`, `less`, `len`).
+    public var wirePredicate: @Sendable (UnsafeRawBufferPointer, Int) -> Bool {
+        { [self] bytes, wire in self.matches(bytes, wireLength: wire) }
+    }
+
     /// The program as `tcpdump -d` prints it (`bpf_image` per instruction).
     public var listing: [String] {
         (0..<instructionCount).map { i in
@@ -113,8 +118,10 @@ public final class PacketFilter: @unchecked Sendable {
         }
     }
 
-    /// The DLT_* value libpcap's `pcap_open_dead` expects for a LINKTYPE_* value:
-    /// equal except LINKTYPE_RAW (101), which is DLT_RAW (12 on Linux).
+    /// The DLT_* value libpcap's `pcap_open_dead` expects for a LINKTYPE_* value (the
+    /// number in a file's header): equal except LINKTYPE_RAW (101), which is DLT_RAW
+    /// (12 on Linux). Ethernet 1, BSD null 0, PPP 9, loopback 108, Linux cooked
+    /// SLL 113 and SLL2 276 are the same in both spaces.
     public static func dlt(forLinkType linkType: UInt32) -> Int32 {
         linkType == 101 ? 12 : Int32(bitPattern: linkType)
     }

@@ -20,12 +20,23 @@ public protocol ChunkSourceState: AnyObject, Sendable {
 public struct PacketPredicate: Sendable {
     /// The expression, for reports.
     public var expression: String
-    /// Whether a packet's captured bytes pass.
+    /// Whether a packet's captured bytes pass (wire length = captured length).
     public var matches: @Sendable (UnsafeRawBufferPointer) -> Bool
+    /// Whether a packet passes given its captured bytes and its length on the wire
+    /// (tcpdump's `greater`/`less` and `len` test the wire length, not the snapped one).
+    public var matchesWire: @Sendable (UnsafeRawBufferPointer, Int) -> Bool
 
     public init(expression: String, matches: @escaping @Sendable (UnsafeRawBufferPointer) -> Bool) {
         self.expression = expression
         self.matches = matches
+        matchesWire = { bytes, _ in matches(bytes) }
+    }
+
+    /// A predicate that sees each packet's wire length (`PacketFilter.wirePredicate`).
+    public init(expression: String, matchesWire: @escaping @Sendable (UnsafeRawBufferPointer, Int) -> Bool) {
+        self.expression = expression
+        self.matchesWire = matchesWire
+        matches = { bytes in matchesWire(bytes, bytes.count) }
     }
 }
 
@@ -114,7 +125,7 @@ public final class CaptureHandle: @unchecked Sendable {
     public let index: Int
     /// The capture filter (nil: every packet).
     public let filter: PacketPredicate?
-    @usableFromInline let matcher: (@Sendable (UnsafeRawBufferPointer) -> Bool)?
+    @usableFromInline let matcher: (@Sendable (UnsafeRawBufferPointer, Int) -> Bool)?
     /// Bytes of each packet shown to callbacks at most (pcap's snaplen).
     public let snapLength: Int
     /// How long a blocking call waits for a chunk before returning a timeout, in nanoseconds.
@@ -160,7 +171,7 @@ public final class CaptureHandle: @unchecked Sendable {
         self.deviceQueues = deviceQueues
         self.source = source
         self.filter = filter
-        matcher = filter?.matches
+        matcher = filter?.matchesWire
         self.snapLength = max(1, snapLength)
         self.readTimeoutNanoseconds = readTimeoutNanoseconds
         queue = deviceQueues[index]
@@ -268,7 +279,7 @@ public final class CaptureHandle: @unchecked Sendable {
     @inlinable
     func accepts(_ packet: Packet) -> Bool {
         guard let matcher else { return true }
-        if matcher(packet.bytes) { return true }
+        if matcher(packet.bytes, packet.wireLength) { return true }
         filteredCount &+= 1
         return false
     }

@@ -19,10 +19,14 @@ public enum OfflineAnalysis {
         public var format: String
     }
 
+    /// A capture filter per link type: the same expression compiled for each link type a
+    /// file (or each pcapng interface) has, as tcpdump compiles it for the file's.
+    public typealias FilterCompiler = (_ linkType: UInt32) throws(CaptureError) -> PacketPredicate
+
     /// Analyzes the file at `path`.
-    /// - Throws: ``CaptureError`` `.usage` naming the file and the bad record.
+    /// - Throws: ``CaptureError`` `.system` naming the file and the bad record.
     public static func run<A: Analyzer>(_ analyzer: A, path: String, workers: Int = 1, chunkSize: Int = 256,
-                                        filter: PacketPredicate? = nil) throws(CaptureError) -> Result<A.State> {
+                                        filter: FilterCompiler? = nil) throws(CaptureError) -> Result<A.State> {
         let bytes: [UInt8]
         // Unreadable or damaged input is a runtime failure (exit 1), as in `trace info` and `replay`.
         do { bytes = try TraceReader.loadFile(path) } catch { throw CaptureError(.system, "\(error.description)") }
@@ -31,22 +35,36 @@ public enum OfflineAnalysis {
 
     /// Analyzes an in-memory pcap/pcapng image.
     public static func run<A: Analyzer>(_ analyzer: A, bytes: [UInt8], file: String, workers: Int = 1, chunkSize: Int = 256,
-                                        filter: PacketPredicate? = nil) throws(CaptureError) -> Result<A.State> {
+                                        filter: FilterCompiler? = nil) throws(CaptureError) -> Result<A.State> {
         let k = max(1, workers)
         var states = (0..<k).map { analyzer.makeState(worker: $0) }
         var n = 0
+        // One compiled program per link type seen (a pcapng file may mix them).
+        var compiled: [UInt32: PacketPredicate] = [:]
+        var compileError: CaptureError?
         let outcome: Swift.Result<TraceFileFormat, TraceError> = bytes.withUnsafeBytes { raw in
             Swift.Result { () throws(TraceError) -> TraceFileFormat in
                 try TraceReader.forEachPacket(in: raw, file: file) { p in
+                    guard compileError == nil else { return }
                     let w = (n / max(1, chunkSize)) % k
                     n += 1
                     let packet = Packet(bytes: p.data, wireLength: Int(p.originalLength), timestamp: p.timestamp,
                                         queue: w, originQueue: w, linkType: p.linkType)
-                    if let filter, !filter.matches(packet.bytes) { return }
+                    if let filter {
+                        let predicate: PacketPredicate
+                        if let known = compiled[p.linkType] {
+                            predicate = known
+                        } else {
+                            do throws(CaptureError) { predicate = try filter(p.linkType) } catch { compileError = error; return }
+                            compiled[p.linkType] = predicate
+                        }
+                        if !predicate.matchesWire(packet.bytes, packet.wireLength) { return }
+                    }
                     states[w].process(packet: packet)
                 }
             }
         }
+        if let compileError { throw compileError }
         let format: TraceFileFormat
         switch outcome {
         case .success(let f): format = f

@@ -79,7 +79,7 @@ struct AnalyzeCommand: ParsableCommand {
         guard !filterText.isEmpty else { return nil }
         do {
             let f = try PacketFilter(expression: filterText, linkType: linkType, snapLength: snapLength)
-            return PacketPredicate(expression: filterText, matches: f.predicate)
+            return PacketPredicate(expression: filterText, matchesWire: f.wirePredicate)
         } catch { throw CaptureError(.usage, "\(error.description): fix the expression (tcpdump syntax)") }
     }
 
@@ -93,7 +93,13 @@ struct AnalyzeCommand: ParsableCommand {
 
     private func offline(_ path: String) throws(CaptureError) {
         let a = analyzers
-        let result = try OfflineAnalysis.run(a, path: path, workers: workers, filter: try predicate())
+        // Compiled for each link type the file has (Linux cooked, raw IP, …), as tcpdump does.
+        _ = try predicate()   // a bad expression is a usage error before the file is read
+        let compile: OfflineAnalysis.FilterCompiler? = filterText.isEmpty ? nil : { (linkType: UInt32) throws(CaptureError) -> PacketPredicate in
+            guard let p = try predicate(linkType: linkType) else { throw CaptureError(.usage, "no filter") }
+            return p
+        }
+        let result = try OfflineAnalysis.run(a, path: path, workers: workers, filter: compile)
         print(report(a.reports(result.state), header: "\(path) (\(result.format)): \(result.packets) packets read", queues: nil))
     }
 
