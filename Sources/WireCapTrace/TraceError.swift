@@ -48,3 +48,16 @@ public struct TraceError: Error, Sendable, CustomStringConvertible {
         return s
     }
 }
+
+extension TraceError {
+    /// `true` when the file simply ends in the middle of a record (a capture cut off
+    /// by a full disk or a kill): every packet before the cut is whole, and readers
+    /// keep them, as tcpdump does, with one warning.
+    public var isCutShort: Bool { kind == .truncatedRecord }
+
+    /// The warning printed for a cut-short file.
+    public func cutShortWarning(packetsRead: Int) -> String {
+        "\(description); the \(packetsRead) complete packet\(packetsRead == 1 ? "" : "s") before the cut were read"
+    }
+}
+

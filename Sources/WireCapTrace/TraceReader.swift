@@ -102,8 +102,21 @@ public enum TraceReader {
             throw TraceError(file: file, kind: .truncatedFileHeader, recordIndex: nil, byteOffset: 0,
                              detail: "pcap file header needs 24 bytes, file has \(b.count)")
         }
+        // libpcap's rules (sf-pcap.c): versions 2.0 … 2.4 (and DG/UX's 543.0); the
+        // link-type field's reserved bits 0x03FF0000 must be zero; its low 16 bits
+        // are the link type, the top bits an optional FCS length.
+        let major = r.u16(4), minor = r.u16(6)
+        guard (major == 2 && minor <= 4) || (major == 543 && minor == 0) else {
+            throw TraceError(file: file, kind: .unknownFormat, recordIndex: nil, byteOffset: 4,
+                             detail: major < 2 ? "archaic pcap savefile format \(major).\(minor)" : "unsupported pcap savefile version \(major).\(minor)")
+        }
         let snap = Int(r.u32(16))
-        let linkType = r.u32(20) & 0x0FFF_FFFF  // upper bits: FCS length flags
+        let rawLinkType = r.u32(20)
+        guard rawLinkType & 0x03FF_0000 == 0 else {
+            throw TraceError(file: file, kind: .unknownFormat, recordIndex: nil, byteOffset: 20,
+                             detail: "link-type field 0x\(String(rawLinkType, radix: 16)) has reserved bits set")
+        }
+        let linkType = rawLinkType & 0xFFFF
         let limit = max(snap, maximumCaptureLength)
         var offset = 24
         var index = 0
@@ -124,10 +137,8 @@ public enum TraceReader {
                 throw TraceError(file: file, kind: .truncatedRecord, recordIndex: index, byteOffset: offset,
                                  detail: "packet data cut short: \(b.count - offset - 16) of \(captured) bytes")
             }
-            if fraction >= (nanosecond ? 1_000_000_000 : 1_000_000) {
-                throw TraceError(file: file, kind: .malformedRecord, recordIndex: index, byteOffset: offset,
-                                 detail: "sub-second timestamp \(fraction) out of range")
-            }
+            // No range check on the sub-second field, as libpcap (tcpdump and capinfos read
+            // a nanosecond field of 1,000,000,000): it is added as it stands.
             let ts = seconds &* 1_000_000_000 &+ (nanosecond ? fraction : fraction &* 1000)
             body(CapturedPacket(timestamp: ts, originalLength: max(original, UInt32(captured)), linkType: linkType,
                                 data: UnsafeRawBufferPointer(rebasing: b[(offset + 16)..<(offset + 16 + captured)])))
@@ -182,6 +193,11 @@ public enum TraceReader {
             switch type {
             case 0x0A0D_0D0A:
                 guard bodyEnd - bodyStart >= 16 else { throw fail(.malformedRecord, "section header block too short") }
+                // libpcap (sf-pcapng.c) reads versions 1.0 and 1.2 only.
+                let major = r.u16(bodyStart + 4), minor = r.u16(bodyStart + 6)
+                guard major == 1 && (minor == 0 || minor == 2) else {
+                    throw fail(.unknownFormat, "unsupported pcapng section version \(major).\(minor)")
+                }
             case 1:  // interface description
                 guard bodyEnd - bodyStart >= 8 else { throw fail(.malformedRecord, "interface description block too short") }
                 var iface = Interface(linkType: UInt32(r.u16(bodyStart)), snapLength: Int(r.u32(bodyStart + 4)))

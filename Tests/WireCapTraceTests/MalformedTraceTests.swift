@@ -50,7 +50,10 @@ import WireCapTrace
             if rng.next() % 3 == 0 { bytes.removeLast(Int(rng.next() % 200)) }
             do {
                 let t = try PacketTrace.parse(bytes: bytes, file: "fuzz.pcap")
-                #expect(t.count <= 20)
+                // A corrupted length may split the data into more records than were
+                // written (libpcap reads them the same way), but never into more than
+                // the bytes can hold: a 16-byte header each after the 24-byte file header.
+                #expect(t.count <= max(0, bytes.count - 24) / 16)
             } catch {
                 failures += 1
                 #expect(error.description.hasPrefix("fuzz.pcap: "))

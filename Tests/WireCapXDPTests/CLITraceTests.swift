@@ -5,14 +5,15 @@ import Testing
 /// spans that never wrap, one exit status (1) for damaged input everywhere.
 @Suite("CLI on odd trace files")
 struct CLITraceTests {
-    /// A little-endian microsecond pcap (Ethernet) with 60-byte frames stamped `seconds`.
-    static func pcap(_ name: String, seconds: [UInt32], cutLastBy: Int = 0) throws -> String {
+    /// A little-endian pcap (Ethernet) with 60-byte frames stamped `seconds` (+ `fraction`).
+    static func pcap(_ name: String, seconds: [UInt32], cutLastBy: Int = 0, version: (UInt16, UInt16) = (2, 4),
+                     linkType: UInt32 = 1, nanosecond: Bool = false, fraction: UInt32 = 0) throws -> String {
         var b: [UInt8] = []
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { b += $0 } }
         func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { b += $0 } }
-        u32(0xA1B2_C3D4); u16(2); u16(4); u32(0); u32(0); u32(65535); u32(1)
+        u32(nanosecond ? 0xA1B2_3C4D : 0xA1B2_C3D4); u16(version.0); u16(version.1); u32(0); u32(0); u32(65535); u32(linkType)
         for s in seconds {
-            u32(s); u32(0); u32(60); u32(60)
+            u32(s); u32(fraction); u32(60); u32(60)
             var frame = [UInt8](repeating: 0, count: 60)
             frame[12] = 0x08; frame[14] = 0x45
             b += frame
@@ -45,5 +46,56 @@ struct CLITraceTests {
             #expect(r.status == 1, "\(argv): exit \(r.status) \(r.stderr)")
             #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.hasPrefix("wirecap: error: "), "\(argv): \(r.stderr)")
         }
+    }
+
+    @Test("a file cut short: the whole packets are read and one warning printed (exit 0); --strict makes it an error")
+    func cutShort() throws {
+        let binary = try #require(Live.wirecapBinary(), "build wirecap first")
+        let path = try Self.pcap("cut", seconds: [1, 2, 3], cutLastBy: 8)
+        defer { unlink(path) }
+        let info = try Live.run([binary, "trace", "info", path])
+        #expect(info.status == 0, "\(info.stderr)")
+        #expect(info.stdout.contains("2 packets"), "\(info.stdout)")
+        #expect(info.stderr.split(separator: "\n").count == 1 && info.stderr.contains("warning:") && info.stderr.contains("cut short")
+                && info.stderr.contains("2 complete packets"), "\(info.stderr)")
+        let strict = try Live.run([binary, "trace", "info", "--strict", path])
+        #expect(strict.status == 1 && strict.stderr.split(separator: "\n").count == 1 && strict.stderr.hasPrefix("wirecap: error: "), "\(strict.stderr)")
+        let analyze = try Live.run([binary, "analyze", "-r", path])
+        #expect(analyze.status == 0 && analyze.stdout.contains("2 packets read"), "\(analyze.stdout)\(analyze.stderr)")
+        #expect(analyze.stderr.contains("warning:") && analyze.stderr.split(separator: "\n").count == 1, "\(analyze.stderr)")
+        #expect(try Live.run([binary, "analyze", "-r", path, "--strict"]).status == 1)
+    }
+
+    @Test("file headers follow libpcap's rules: archaic/unknown versions and reserved link-type bits refused, a nanosecond field of 1e9 read as tcpdump reads it")
+    func headerRules() throws {
+        let binary = try #require(Live.wirecapBinary(), "build wirecap first")
+        let refused: [(String, String, String)] = [
+            (try Self.pcap("v14", seconds: [1], version: (1, 4)), "archaic pcap savefile format 1.4", "1.4"),
+            (try Self.pcap("v664", seconds: [1], version: (66, 4)), "unsupported pcap savefile version 66.4", "66.4"),
+            (try Self.pcap("lt", seconds: [1], linkType: 0x0001_0001), "reserved bits", "reserved"),
+        ]
+        for (path, message, label) in refused {
+            defer { unlink(path) }
+            let r = try Live.run([binary, "trace", "info", path])
+            #expect(r.status == 1 && r.stderr.contains(message) && r.stderr.split(separator: "\n").count == 1, "\(label): \(r.stderr)")
+            let tcpdump = try Live.run(["/usr/bin/env", "tcpdump", "-r", path])
+            #expect(tcpdump.status != 0, "\(label): libpcap refuses it too")
+        }
+        // pcapng section version 0.1: refused, as libpcap does.
+        var ng: [UInt8] = []
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { ng += $0 } }
+        func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { ng += $0 } }
+        u32(0x0A0D_0D0A); u32(28); u32(0x1A2B_3C4D); u16(0); u16(1); u32(0xFFFF_FFFF); u32(0xFFFF_FFFF); u32(28)
+        let ngPath = NSTemporaryDirectory() + "wirecap-cli-\(getpid())-v01.pcapng"
+        try Data(ng).write(to: URL(fileURLWithPath: ngPath))
+        defer { unlink(ngPath) }
+        let r = try Live.run([binary, "trace", "info", ngPath])
+        #expect(r.status == 1 && r.stderr.contains("unsupported pcapng section version 0.1"), "\(r.stderr)")
+        // A nanosecond sub-second field of exactly 1,000,000,000: read (libpcap does not range-check it).
+        let ns = try Self.pcap("ns", seconds: [5, 6], nanosecond: true, fraction: 1_000_000_000)
+        defer { unlink(ns) }
+        let ok = try Live.run([binary, "trace", "info", ns])
+        #expect(ok.status == 0 && ok.stdout.contains("2 packets"), "\(ok.stdout)\(ok.stderr)")
+        #expect(try Live.run(["/usr/bin/env", "tcpdump", "--count", "-r", ns]).stdout.hasPrefix("2 packets"))
     }
 }

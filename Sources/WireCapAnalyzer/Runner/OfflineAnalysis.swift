@@ -17,6 +17,8 @@ public enum OfflineAnalysis {
         public var packets: Int
         /// The file's format.
         public var format: String
+        /// Set when the file was cut short: the packets before the cut were analysed.
+        public var truncation: String?
     }
 
     /// A capture filter per link type: the same expression compiled for each link type a
@@ -65,14 +67,18 @@ public enum OfflineAnalysis {
             }
         }
         if let compileError { throw compileError }
-        let format: TraceFileFormat
+        let format: String
+        var truncation: String?
         switch outcome {
-        case .success(let f): format = f
+        case .success(let f): format = f.description
+        case .failure(let e) where e.isCutShort:
+            format = bytes.withUnsafeBytes { TraceReader.detect($0)?.description ?? "?" }
+            truncation = e.cutShortWarning(packetsRead: n)
         case .failure(let e): throw CaptureError(.system, "\(e.description)")
         }
         var merged = states[0]
         for s in states.dropFirst() { merged.merge(s) }
-        return Result(state: merged, packets: n, format: format.description)
+        return Result(state: merged, packets: n, format: format, truncation: truncation)
     }
 }
 

@@ -33,6 +33,9 @@ public struct ReplayTrace: Sendable {
     /// Recorded duration, first to last packet.
     public var durationNanoseconds: UInt64 { timestamps.last ?? 0 }
 
+    /// Set when the file ended in the middle of a record: the packets before the cut were kept.
+    public private(set) var truncation: TraceError?
+
     /// Reads `path` (pcap or pcapng) and steers it over `queueCount` queues.
     /// - Throws: ``TraceError`` (file and record index) for unreadable or malformed files.
     public init(path: String, queueCount: Int, steering: Steering, maximumFrame: Int = 1514) throws(TraceError) {
@@ -77,7 +80,8 @@ public struct ReplayTrace: Sendable {
         }
         self.bytes = bytes; self.offsets = offsets; self.lengths = lengths
         self.timestamps = timestamps; self.queues = queues; self.skipped = skipped; linkType = link
-        try result.get()
+        // A file cut short keeps the whole packets before the cut (``truncation`` says so).
+        do throws(TraceError) { try result.get() } catch where error.isCutShort { truncation = error }
     }
 
     static let syntheticMACs: [UInt8] = [0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01]

@@ -67,6 +67,9 @@ struct AnalyzeCommand: ParsableCommand {
         }
     }
 
+    @Flag(help: "With -r: a file cut short in the middle of a packet is an error (exit 1); without it the complete packets are analysed and one warning printed.")
+    var strict = false
+
     var filterText: String { filter.joined(separator: " ") }
 
     var analyzers: BuiltinAnalyzers {
@@ -100,7 +103,9 @@ struct AnalyzeCommand: ParsableCommand {
             return p
         }
         let result = try OfflineAnalysis.run(a, path: path, workers: workers, filter: compile)
+        if let warning = result.truncation, strict { throw CaptureError(.system, "\(warning) (--strict)") }
         print(report(a.reports(result.state), header: "\(path) (\(result.format)): \(result.packets) packets read", queues: nil))
+        if let warning = result.truncation { Output.note("warning: \(warning)") }
     }
 
     private func live() throws(CaptureError) {

@@ -94,7 +94,10 @@ struct ReplayCommand: ParsableCommand {
         let steering: ReplayTrace.Steering = rss == "roundrobin"
             ? .roundRobin : .toeplitz(key: key.flatMap(Self.hexBytes) ?? ToeplitzHasher.microsoftKey)
         let trace: ReplayTrace
-        do { trace = try ReplayTrace(path: readFile, queueCount: queueList.count, steering: steering) } catch {
+        do {
+            trace = try ReplayTrace(path: readFile, queueCount: queueList.count, steering: steering)
+            if let cut = trace.truncation { CLI.note("warning: \(cut.cutShortWarning(packetsRead: trace.count))") }
+        } catch {
             FileHandle.standardError.write(Data("wirecap: error: \(error)\n".utf8))
             throw ExitCode(1)
         }

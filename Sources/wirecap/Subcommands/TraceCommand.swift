@@ -79,12 +79,16 @@ struct TraceCommand: ParsableCommand {
         @Argument(help: "The trace file.")
         var file: String
 
+        @Flag(help: "A file cut short in the middle of a packet is an error (exit 1); without it the complete packets are counted and one warning printed.")
+        var strict = false
+
         func run() throws {
             var count = 0, bytes = 0
             var links = Set<UInt32>()
             var first: UInt64?, last: UInt64 = 0
             var earliest = UInt64.max, latest: UInt64 = 0
             let format: TraceFileFormat
+            var truncation: String?
             do {
                 let image = try TraceReader.loadFile(file)
                 let r: Result<TraceFileFormat, TraceError> = image.withUnsafeBytes { raw in
@@ -98,7 +102,10 @@ struct TraceCommand: ParsableCommand {
                         }
                     }
                 }
-                format = try r.get()
+                do throws(TraceError) { format = try r.get() } catch where error.isCutShort {
+                    format = image.withUnsafeBytes { TraceReader.detect($0) } ?? .pcapng
+                    truncation = error.cutShortWarning(packetsRead: count)
+                }
             } catch {
                 FileHandle.standardError.write(Data("wirecap: error: \(error) (\(count) packets read before)\n".utf8))
                 throw ExitCode(1)
@@ -108,6 +115,13 @@ struct TraceCommand: ParsableCommand {
             let seconds = count == 0 ? 0 : Double(latest - earliest) / 1e9
             func stamp(_ t: UInt64) -> String { String(format: "%llu.%09llu", t / 1_000_000_000, t % 1_000_000_000) }
             let span = first.map { "first \(stamp($0)), last \(stamp(last))" + (earliest < $0 || latest > last ? " (timestamps out of order)" : "") } ?? "no packets"
+            if let truncation {
+                if strict {
+                    FileHandle.standardError.write(Data("wirecap: error: \(truncation) (--strict)\n".utf8))
+                    throw ExitCode(1)
+                }
+                FileHandle.standardError.write(Data("wirecap: warning: \(truncation)\n".utf8))
+            }
             print("\(file): \(format), link types \(links.isEmpty ? "none seen" : links.sorted().map(String.init).joined(separator: ",")), \(count) packets, \(bytes) bytes, \(String(format: "%.6f", seconds)) s, \(span)")
         }
     }
