@@ -38,26 +38,62 @@ public enum TraceReader {
     /// The largest captured length accepted when the snap length is smaller (libpcap's limit).
     public static let maximumCaptureLength = 262_144
 
-    /// Reads a whole file into memory.
+    /// Reads a whole file into memory, refusing early what cannot be a capture or
+    /// cannot fit: a directory; anything whose first bytes are no pcap/pcapng magic
+    /// (so `/dev/zero` or a wrong pipe fails after 4 bytes, not when memory runs
+    /// out); a file, device or pipe larger than half the memory available.
     public static func loadFile(_ path: String) throws(TraceError) -> [UInt8] {
+        func fail(_ kind: TraceError.Kind, _ offset: Int, _ detail: String) -> TraceError {
+            TraceError(file: path, kind: kind, recordIndex: nil, byteOffset: offset, detail: detail)
+        }
+        var info = stat()
+        if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+            throw fail(.unreadable, 0, "is a directory: name a pcap or pcapng file")
+        }
         guard let f = fopen(path, "rb") else {
-            throw TraceError(file: path, kind: .unreadable, recordIndex: nil, byteOffset: 0,
-                             detail: "cannot open (\(String(cString: strerror(errno))))")
+            throw fail(.unreadable, 0, "cannot open (\(String(cString: strerror(errno))))")
         }
         defer { fclose(f) }
+        let budget = Self.memoryBudget
+        if (info.st_mode & S_IFMT) == S_IFREG, UInt64(info.st_size) > budget {
+            throw fail(.unreadable, 0, "\(info.st_size) bytes is more than half the memory available (\(budget) bytes): WireCap reads a capture into memory; split it (editcap -c) first")
+        }
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var checked = false
         while true {
-            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
+            let want = checked ? chunk.count : 4
+            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, want, f) }
             if n > 0 { out.append(contentsOf: chunk[0..<n]) }
-            if n < chunk.count {
-                if ferror(f) != 0 {
-                    throw TraceError(file: path, kind: .unreadable, recordIndex: nil, byteOffset: out.count, detail: "read error")
+            if !checked && out.count >= 4 {
+                checked = true
+                if out.withUnsafeBytes({ detect($0) }) == nil {
+                    throw fail(.unknownFormat, 0, "not a pcap or pcapng file (no known magic number)")
                 }
+            }
+            if UInt64(out.count) > budget {
+                throw fail(.unreadable, out.count, "more than half the memory available (\(budget) bytes) and not ended: WireCap reads a capture into memory")
+            }
+            if n < want {
+                if ferror(f) != 0 { throw fail(.unreadable, out.count, "read error (\(String(cString: strerror(errno))))") }
                 break
             }
         }
         return out
+    }
+
+    /// Half of `MemAvailable` (the most a capture file may take in memory); 4 GiB when unknown.
+    static var memoryBudget: UInt64 {
+        guard let f = fopen("/proc/meminfo", "r") else { return 4 << 30 }
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, 256, f) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if text.hasPrefix("MemAvailable:"), let kib = text.split(separator: " ").dropFirst().first.flatMap({ UInt64($0) }) {
+                return kib * 1024 / 2
+            }
+        }
+        return 4 << 30
     }
 
     /// The format of a file from its first bytes, or `nil`.

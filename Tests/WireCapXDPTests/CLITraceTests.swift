@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WireCapTestSupport
 
 /// `wirecap trace info`, `analyze -r` and `replay` on damaged or odd files (no root):
 /// spans that never wrap, one exit status (1) for damaged input everywhere.
@@ -97,5 +98,19 @@ struct CLITraceTests {
         let ok = try Live.run([binary, "trace", "info", ns])
         #expect(ok.status == 0 && ok.stdout.contains("2 packets"), "\(ok.stdout)\(ok.stderr)")
         #expect(try Live.run(["/usr/bin/env", "tcpdump", "--count", "-r", ns]).stdout.hasPrefix("2 packets"))
+    }
+
+    @Test("inputs that never yield a capture fail at once with one line: /dev/zero, a directory")
+    func hopelessInputs() throws {
+        let binary = try #require(Live.wirecapBinary(), "build wirecap first")
+        for (argv, message) in [(["trace", "info", "/dev/zero"], "not a pcap or pcapng file"),
+                                (["analyze", "-r", "/dev/zero"], "not a pcap or pcapng file"),
+                                (["trace", "info", NSTemporaryDirectory()], "is a directory")] {
+            // Read whole /dev/zero, this would run until memory is gone; it must stop after the magic.
+            let p = try WirecapProcess([binary] + argv)
+            let (status, _, stderr) = p.finish(seconds: 60)
+            #expect(status == 1, "\(argv): exit \(status)")
+            #expect(stderr.split(separator: "\n").count == 1 && stderr.contains(message), "\(argv): \(stderr)")
+        }
     }
 }

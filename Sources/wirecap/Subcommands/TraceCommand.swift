@@ -107,7 +107,7 @@ struct TraceCommand: ParsableCommand {
                     truncation = error.cutShortWarning(packetsRead: count)
                 }
             } catch {
-                FileHandle.standardError.write(Data("wirecap: error: \(error) (\(count) packets read before)\n".utf8))
+                FileHandle.standardError.write(Data("wirecap: error: \(error)\(count > 0 ? " (\(count) packets read before)" : "")\n".utf8))
                 throw ExitCode(1)
             }
             // The span from the earliest to the latest stamp: files whose clock went
