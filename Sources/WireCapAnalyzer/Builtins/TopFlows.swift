@@ -22,15 +22,34 @@ public struct TopFlows: Analyzer {
         public let table: FlowTable
         /// Packets without an IP 5-tuple.
         public var nonIP: UInt64 = 0
+        /// Non-first IP fragments, and those whose first fragment was not seen.
+        public var fragments: UInt64 = 0, unattributedFragments: UInt64 = 0
+        /// The ports of fragmented datagrams (later fragments join their datagram's flow).
+        @usableFromInline var fragmentPorts = FragmentPorts()
 
         @inlinable
         public mutating func process(packet: Packet) {
-            if let key = FlowKey.parse(packet) { table.add(key, bytes: packet.wireLength) } else { nonIP &+= 1 }
+            guard let (parsed, fragment) = FlowKey.parseWithFragment(packet.bytes, linkType: packet.linkType) else {
+                nonIP &+= 1
+                return
+            }
+            var key = parsed
+            if let fragment { attribute(&key, fragment) }
+            table.add(key, bytes: packet.wireLength)
+        }
+
+        @usableFromInline
+        mutating func attribute(_ key: inout FlowKey, _ fragment: FlowKey.Fragment) {
+            fragmentPorts.attribute(&key, fragment)
+            if !fragment.isFirst { fragments &+= 1 }
+            if key.unattributedFragments != 0 { unattributedFragments &+= 1 }
         }
 
         public mutating func merge(_ o: State) {
             table.merge(o.table)
             nonIP &+= o.nonIP
+            fragments &+= o.fragments
+            unattributedFragments &+= o.unattributedFragments
         }
     }
 
@@ -41,14 +60,15 @@ public struct TopFlows: Analyzer {
         s.table.forEach { flows.append(($0, $1)) }
         let byBytes = flows.sorted { $0.1.bytes != $1.1.bytes ? $0.1.bytes > $1.1.bytes : $0.0.hash64 < $1.0.hash64 }.prefix(limit)
         let byPackets = flows.sorted { $0.1.packets != $1.1.packets ? $0.1.packets > $1.1.packets : $0.0.hash64 < $1.0.hash64 }.prefix(limit)
-        var lines = ["\(flows.count) flows (\(s.table.overflow.packets) packets in flows beyond the table, \(s.nonIP) non-IP packets)"]
+        var lines = ["\(flows.count) flows (\(s.table.overflow.packets) packets in flows beyond the table, \(s.nonIP) non-IP packets, \(s.fragments) later IP fragments of which \(s.unattributedFragments) without their first)"]
         lines.append("top \(limit) by bytes:")
         lines += byBytes.map { "  \($0.1.bytes) B  \($0.1.packets) pkts  \($0.0)" }
         lines.append("top \(limit) by packets:")
         lines += byPackets.map { "  \($0.1.packets) pkts  \($0.1.bytes) B  \($0.0)" }
         return AnalysisReport(
             name: name, lines: lines,
-            values: ["flows": UInt64(flows.count), "overflow_packets": s.table.overflow.packets, "non_ip": s.nonIP],
+            values: ["flows": UInt64(flows.count), "overflow_packets": s.table.overflow.packets, "non_ip": s.nonIP,
+                     "fragments": s.fragments, "unattributed_fragments": s.unattributedFragments],
             rows: byBytes.map { ["bytes", "\($0.0)", "\($0.1.packets)", "\($0.1.bytes)"] }
                 + byPackets.map { ["packets", "\($0.0)", "\($0.1.packets)", "\($0.1.bytes)"] })
     }

@@ -15,8 +15,24 @@ public struct FlowKey: Hashable, Sendable, BitwiseCopyable, CustomStringConverti
     public var proto: UInt8 = 0
     /// 4 or 6.
     public var version: UInt8 = 0
+    /// 1 for the pseudo-flow of non-first IP fragments whose first fragment (and so
+    /// whose ports) was not seen; 0 for every real flow.
+    public var unattributedFragments: UInt8 = 0
 
     public init() {}
+
+    /// Where a packet sits in a fragmented IP datagram.
+    public struct Fragment: Sendable, Hashable {
+        /// The IP identification (IPv4: 16 bits; IPv6 fragment header: 32 bits).
+        public var id: UInt32
+        /// `true` for the first fragment (offset 0: it carries the ports).
+        public var isFirst: Bool
+
+        @inlinable public init(id: UInt32, isFirst: Bool) {
+            self.id = id
+            self.isFirst = isFirst
+        }
+    }
 
     /// A mixing hash (not Swift's seeded `Hasher`: tables use it on the hot path).
     @inlinable
@@ -40,7 +56,18 @@ public struct FlowKey: Hashable, Sendable, BitwiseCopyable, CustomStringConverti
     /// See ``parse(_:)``.
     @inlinable
     public static func parse(_ b: UnsafeRawBufferPointer, linkType: UInt32 = 1) -> FlowKey? {
+        parseWithFragment(b, linkType: linkType)?.key
+    }
+
+    /// Like ``parse(_:linkType:)``, and says whether the packet is a fragment of an
+    /// IP datagram (IPv4 MF/offset, or an IPv6 fragment header): a non-first fragment
+    /// carries no ports, so its key has ports 0 until its first fragment names them
+    /// (see ``FragmentPorts``).
+    @inlinable
+    public static func parseWithFragment(_ b: UnsafeRawBufferPointer, linkType: UInt32 = 1)
+        -> (key: FlowKey, fragment: Fragment?)? {
         var key = FlowKey()
+        var fragment: Fragment?
         var offset = 0
         var etherType: UInt16
         switch linkType {
@@ -70,8 +97,12 @@ public struct FlowKey: Hashable, Sendable, BitwiseCopyable, CustomStringConverti
             key.proto = b[offset + 9]
             key.sourceLow = UInt64(be32(b, offset + 12))
             key.destinationLow = UInt64(be32(b, offset + 16))
-            // Later fragments carry no ports.
-            if be16(b, offset + 6) & 0x1FFF != 0 { return key }
+            let flags = be16(b, offset + 6)
+            if flags & 0x3FFF != 0 {   // MF set or offset non-zero: a fragment
+                fragment = Fragment(id: UInt32(be16(b, offset + 4)), isFirst: flags & 0x1FFF == 0)
+                // Later fragments carry no ports.
+                if flags & 0x1FFF != 0 { return (key, fragment) }
+            }
             l4 = offset + ihl
         } else if etherType == 0x86DD {
             guard b.count >= offset + 40 else { return nil }
@@ -81,7 +112,16 @@ public struct FlowKey: Hashable, Sendable, BitwiseCopyable, CustomStringConverti
             key.sourceLow = be64(b, offset + 16)
             key.destinationHigh = be64(b, offset + 24)
             key.destinationLow = be64(b, offset + 32)
-            l4 = offset + 40
+            var next = offset + 40
+            if key.proto == 44 {   // fragment header: next header, offset|M, id
+                guard b.count >= next + 8 else { return (key, nil) }
+                key.proto = b[next]
+                let offsetField = be16(b, next + 2) & 0xFFF8
+                fragment = Fragment(id: be32(b, next + 4), isFirst: offsetField == 0)
+                next += 8
+                if offsetField != 0 { return (key, fragment) }
+            }
+            l4 = next
         } else {
             return nil
         }
@@ -89,7 +129,7 @@ public struct FlowKey: Hashable, Sendable, BitwiseCopyable, CustomStringConverti
             key.sourcePort = be16(b, l4)
             key.destinationPort = be16(b, l4 + 2)
         }
-        return key
+        return (key, fragment)
     }
 
     @inlinable static func be16(_ b: UnsafeRawBufferPointer, _ o: Int) -> UInt16 { UInt16(b[o]) << 8 | UInt16(b[o + 1]) }
@@ -115,6 +155,54 @@ public struct FlowKey: Hashable, Sendable, BitwiseCopyable, CustomStringConverti
         let d = version == 4 ? v4(destinationLow) : "[\(v6(destinationHigh, destinationLow))]"
         let p = switch proto { case 6: "tcp"; case 17: "udp"; case 1: "icmp"; case 58: "icmp6"; default: "ip\(proto)" }
         let tag = vlan == 0 ? "" : " vlan \(vlan)"
+        if unattributedFragments != 0 { return "\(p) \(s) > \(d)\(tag) fragments (first fragment not seen: ports unknown)" }
         return "\(p) \(s):\(sourcePort) > \(d):\(destinationPort)\(tag)"
     }
 }
+
+/// Which ports the datagrams being fragmented carry, as an IDS's defragmenter
+/// knows them: the first fragment (offset 0) records its datagram's ports under
+/// (addresses, protocol, IP id), and the later fragments of that datagram take
+/// them. Bounded (the oldest entries are forgotten first), per worker, allocated
+/// once; only fragments touch it.
+public struct FragmentPorts: Sendable {
+    struct Datagram: Hashable, Sendable {
+        var sourceHigh: UInt64, sourceLow: UInt64, destinationHigh: UInt64, destinationLow: UInt64
+        var id: UInt32
+        var proto: UInt8
+    }
+    private var ports: [Datagram: UInt32] = [:]
+    private var order: [Datagram?]
+    private var next = 0
+
+    /// Remembers at most `capacity` datagrams.
+    public init(capacity: Int = 4096) {
+        order = Array(repeating: nil, count: max(1, capacity))
+        ports.reserveCapacity(max(1, capacity))
+    }
+
+    static func datagram(_ k: FlowKey, _ f: FlowKey.Fragment) -> Datagram {
+        Datagram(sourceHigh: k.sourceHigh, sourceLow: k.sourceLow, destinationHigh: k.destinationHigh,
+                 destinationLow: k.destinationLow, id: f.id, proto: k.proto)
+    }
+
+    /// Gives a fragment's key its datagram's ports: records them for a first
+    /// fragment, fills them in for a later one whose first was seen, and marks a
+    /// later one whose first was not as ``FlowKey/unattributedFragments``.
+    public mutating func attribute(_ key: inout FlowKey, _ fragment: FlowKey.Fragment) {
+        let d = Self.datagram(key, fragment)
+        if fragment.isFirst {
+            if ports.updateValue(UInt32(key.sourcePort) << 16 | UInt32(key.destinationPort), forKey: d) == nil {
+                if let old = order[next] { ports[old] = nil }
+                order[next] = d
+                next = next + 1 == order.count ? 0 : next + 1
+            }
+        } else if let p = ports[d] {
+            key.sourcePort = UInt16(truncatingIfNeeded: p >> 16)
+            key.destinationPort = UInt16(truncatingIfNeeded: p)
+        } else {
+            key.unattributedFragments = 1
+        }
+    }
+}
+
