@@ -125,7 +125,7 @@ public final class Capture: @unchecked Sendable {
         do { try settings.core.validate() } catch { throw CaptureError(.usage, error.message) }
         guard settings.snapLength >= 1 else { throw CaptureError(.usage, "snap length must be at least 1 byte, got \(settings.snapLength)") }
         if settings.backend == .xdp {
-            do { try Privileges.require() } catch { throw CaptureError(.permission, "\(error.description): run as root or grant the capabilities (setcap cap_net_admin,cap_bpf+ep)") }
+            do { try Privileges.require() } catch { throw CaptureError(.permission, error.description) }
         } else {
             do { try settings.afpacketGeometry.validate() } catch { throw CaptureError(error) }
         }

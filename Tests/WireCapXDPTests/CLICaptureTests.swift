@@ -85,7 +85,18 @@ struct CLICaptureTests {
             let nobody = try Live.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                                        "--inh-caps=-all", binary, "capture", "-i", cap, "--duration", "1"])
             #expect(nobody.status == 1)
-            #expect(nobody.stderr == "wirecap: error: needs root or CAP_NET_ADMIN+CAP_BPF: run as root or grant the capabilities (setcap cap_net_admin,cap_bpf+ep)\n")
+            #expect(nobody.stderr == "wirecap: error: needs root or CAP_NET_ADMIN+CAP_NET_RAW+CAP_BPF (missing CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF), and CAP_IPC_LOCK or a memlock limit as large as the pools: run as root or `setcap cap_net_admin,cap_net_raw,cap_bpf,cap_ipc_lock+ep wirecap`\n", "\(nobody.stderr)")
+            // The minimal set: with exactly these the capture runs; without CAP_NET_RAW the missing one is named.
+            func asNobody(_ caps: String) throws -> Live.Output {
+                try Live.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=\(caps)",
+                              "--ambient-caps=\(caps)", binary, "capture", "-i", cap, "--duration", "0.2", "--stats-interval", "0"])
+            }
+            let minimal = try asNobody("+net_admin,+net_raw,+bpf,+ipc_lock")
+            #expect(minimal.status == 0 && minimal.stdout.contains("no packets lost"), "\(minimal.stderr)")
+            let noRaw = try asNobody("+net_admin,+bpf,+ipc_lock")
+            #expect(noRaw.status == 1 && noRaw.stderr.contains("(missing CAP_NET_RAW)"), "\(noRaw.stderr)")
+            let noLock = try asNobody("+net_admin,+net_raw,+bpf")
+            #expect(noLock.status == 1 && noLock.stderr.contains("RLIMIT_MEMLOCK allows") && noLock.stderr.contains("CAP_IPC_LOCK"), "\(noLock.stderr)")
 
             // Already attached: a second capture on the same interface is refused with the fix.
             let first = Process()

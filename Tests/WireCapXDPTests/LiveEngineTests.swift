@@ -263,7 +263,7 @@ struct LiveEngineTests {
                                        "--inh-caps=-all", binary, "capture", "-i", cap, "--duration", "1"])
             #expect(nobody.status != 0)
             #expect(nobody.stderr.split(separator: "\n").count == 1, "stderr: \(nobody.stderr)")
-            #expect(nobody.stderr.contains("needs root or CAP_NET_ADMIN+CAP_BPF"), "stderr: \(nobody.stderr)")
+            #expect(nobody.stderr.contains("needs root or CAP_NET_ADMIN+CAP_NET_RAW+CAP_BPF"), "stderr: \(nobody.stderr)")
             #expect(try Live.attachedProgram(cap) == 0)
         }
     }

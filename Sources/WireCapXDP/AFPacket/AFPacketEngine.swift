@@ -168,14 +168,7 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
     }
 
     /// CAP_NET_RAW (bit 13) in the effective set.
-    private static func hasNetRaw() -> Bool {
-        guard let status = Sys.readFile("/proc/self/status") else { return false }
-        for line in status.split(separator: "\n") where line.hasPrefix("CapEff:") {
-            let bits = UInt64(line.dropFirst(7).trimmingPrefix(while: { $0 == " " || $0 == "\t" }), radix: 16) ?? 0
-            return bits & (1 << 13) != 0
-        }
-        return false
-    }
+    private static func hasNetRaw() -> Bool { Sys.effectiveCapabilities() & (1 << 13) != 0 }
 
     /// Where packets live, per group index: the socket's ring mmap base (descriptor
     /// addresses are offsets from it) and the socket label. Valid until the engine

@@ -361,19 +361,34 @@ public enum InterfaceInfo {
 }
 
 /// Privilege checks with one clear message.
+///
+/// The minimal set for AF_XDP capture, found by running `wirecap capture` as
+/// nobody with `setpriv --ambient-caps` (kernel 6.18): CAP_NET_ADMIN (attach XDP,
+/// bind to a queue), CAP_BPF (maps and the program; CAP_SYS_ADMIN also does),
+/// CAP_NET_RAW (the kernel refuses AF_XDP sockets without it: `xsk_umem__create`
+/// then fails with EPERM), and CAP_IPC_LOCK or an RLIMIT_MEMLOCK as large as the
+/// pools (``MemoryBudget/check()`` says which is missing).
 public enum Privileges {
-    /// Throws a `.permission` error unless the process is root or holds
-    /// CAP_NET_ADMIN and CAP_BPF (or CAP_SYS_ADMIN) in its effective set.
+    /// A capability's bit and name.
+    struct Capability { let bit: UInt64; let name: String }
+    static let netAdmin = Capability(bit: 12, name: "CAP_NET_ADMIN")
+    static let netRaw = Capability(bit: 13, name: "CAP_NET_RAW")
+    static let bpf = Capability(bit: 39, name: "CAP_BPF")
+    static let sysAdmin = Capability(bit: 21, name: "CAP_SYS_ADMIN")
+
+    /// Throws a `.permission` error naming every missing capability unless the
+    /// process is root or holds CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF (or
+    /// CAP_SYS_ADMIN) in its effective set.
     public static func require() throws(XDPError) {
         if Sys.isRoot { return }
-        let capNetAdmin: UInt64 = 1 << 12, capSysAdmin: UInt64 = 1 << 21, capBPF: UInt64 = 1 << 39
-        var effective: UInt64 = 0
-        if let status = Sys.readFile("/proc/self/status") {
-            for line in status.split(separator: "\n") where line.hasPrefix("CapEff:") {
-                effective = UInt64(line.dropFirst(7).trimmingPrefix(while: { $0 == " " || $0 == "\t" }), radix: 16) ?? 0
-            }
-        }
-        if effective & capNetAdmin != 0 && effective & (capBPF | capSysAdmin) != 0 { return }
-        throw XDPError("privileges", kind: .permission, message: "needs root or CAP_NET_ADMIN+CAP_BPF")
+        let effective = Sys.effectiveCapabilities()
+        func has(_ c: Capability) -> Bool { effective & (1 << c.bit) != 0 }
+        var missing: [String] = []
+        if !has(netAdmin) { missing.append(netAdmin.name) }
+        if !has(netRaw) { missing.append(netRaw.name) }
+        if !has(bpf) && !has(sysAdmin) { missing.append(bpf.name) }
+        guard !missing.isEmpty else { return }
+        throw XDPError("privileges", kind: .permission, message:
+            "needs root or CAP_NET_ADMIN+CAP_NET_RAW+CAP_BPF (missing \(missing.joined(separator: ", "))), and CAP_IPC_LOCK or a memlock limit as large as the pools: run as root or `setcap cap_net_admin,cap_net_raw,cap_bpf,cap_ipc_lock+ep wirecap`")
     }
 }

@@ -57,7 +57,9 @@ public struct MemoryBudget: Sendable, Hashable {
             throw XDPError.usage("memory", "the capture needs \(ByteCount(Int(clamping: totalBytes))) (\(explanation), plus tables) and this machine has \(ByteCount(Int(clamping: free))) available: lower -R or -M, or capture fewer queues")
         }
         Sys.raiseMemlockLimit()
-        if let limit = Sys.memlockLimit(), pinnedBytes > limit, !Sys.isRoot {
+        // CAP_IPC_LOCK (14) lifts the limit for UMEM and ring accounting.
+        let ipcLock = Sys.effectiveCapabilities() & (1 << 14) != 0
+        if let limit = Sys.memlockLimit(), pinnedBytes > limit, !Sys.isRoot, !ipcLock {
             throw XDPError("memory", kind: .permission, message: "the capture pins \(ByteCount(Int(clamping: pinnedBytes))) (\(explanation)) and RLIMIT_MEMLOCK allows \(ByteCount(Int(clamping: limit))): raise it (ulimit -l, LimitMEMLOCK=) or grant CAP_IPC_LOCK")
         }
     }

@@ -54,6 +54,15 @@ enum Sys {
         _ = setrlimit(resource, &current)
     }
 
+    /// The effective capability set (`CapEff` of `/proc/self/status`), bit n = capability n.
+    static func effectiveCapabilities() -> UInt64 {
+        guard let status = readFile("/proc/self/status") else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("CapEff:") {
+            return UInt64(line.dropFirst(7).trimmingPrefix(while: { $0 == " " || $0 == "\t" }), radix: 16) ?? 0
+        }
+        return 0
+    }
+
     /// The soft RLIMIT_MEMLOCK in bytes, nil when unlimited or unreadable.
     static func memlockLimit() -> UInt64? {
         var limit = rlimit()

@@ -59,7 +59,7 @@ public struct XDPError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         if !message.isEmpty { return message }
         if kind == .permission {
-            return "\(operation): \(errnoDescription) (needs root or CAP_NET_ADMIN+CAP_BPF)"
+            return "\(operation): \(errnoDescription) (needs root or CAP_NET_ADMIN+CAP_NET_RAW+CAP_BPF, and CAP_IPC_LOCK or a large enough memlock limit)"
         }
         return "\(operation) failed: \(errnoDescription) (errno \(errno))"
     }

@@ -149,10 +149,7 @@ struct CaptureCommand: ParsableCommand {
 
     /// - Returns: `false` when --verify found a problem or a file write failed.
     private func capture(_ configuration: CaptureConfiguration, _ options: EngineOptions) throws(XDPError) -> Bool {
-        if !isAFPacket { do { try Privileges.require() } catch {
-            throw XDPError(error.operation, kind: .permission,
-                           message: "\(error.description): run as root or grant the capabilities (setcap cap_net_admin,cap_bpf+ep)")
-        } }
+        if !isAFPacket { try Privileges.require() }
         for name in engineOptions.interfaces where !InterfaceInfo.exists(name) {
             throw XDPError("if_nametoindex(\(name))", kind: .usage, message: "unknown interface \(name): check the name with `ip link`")
         }
