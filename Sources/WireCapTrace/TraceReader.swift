@@ -110,6 +110,32 @@ public enum TraceReader {
         }
     }
 
+    /// The link types a file declares, whether or not it holds packets: the pcap
+    /// header's, or every pcapng interface description's (in order). Empty when the
+    /// image is not a valid start of either.
+    public static func declaredLinkTypes(in bytes: UnsafeRawBufferPointer) -> [UInt32] {
+        guard let format = detect(bytes) else { return [] }
+        switch format {
+        case .pcap(_, let be):
+            guard bytes.count >= 24 else { return [] }
+            return [Fields(bytes: bytes, bigEndian: be).u32(20) & 0xFFFF]
+        case .pcapng:
+            var r = Fields(bytes: bytes, bigEndian: false)
+            var out: [UInt32] = []
+            var offset = 0
+            while bytes.count - offset >= 12 {
+                if bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self) == 0x0A0D_0D0A {
+                    r.bigEndian = bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self).littleEndian == 0x4D3C_2B1A
+                }
+                let length = Int(r.u32(offset + 4))
+                guard length >= 12, length % 4 == 0, length <= bytes.count - offset else { break }
+                if r.u32(offset) == 1, length >= 20 { out.append(UInt32(r.u16(offset + 8))) }
+                offset += length
+            }
+            return out
+        }
+    }
+
     /// Calls `body` for every packet of a pcap or pcapng image, in file order.
     /// - Returns: the format.
     /// - Throws: ``TraceError`` at the first bad record (earlier packets were delivered).

@@ -49,6 +49,15 @@ struct CLITraceTests {
         }
     }
 
+    @Test("a file without packets still names the link type its header declares")
+    func emptyFileLinkType() throws {
+        let binary = try #require(Live.wirecapBinary(), "build wirecap first")
+        let path = try Self.pcap("empty", seconds: [], linkType: 113)
+        defer { unlink(path) }
+        let r = try Live.run([binary, "trace", "info", path])
+        #expect(r.status == 0 && r.stdout.contains("link types 113, 0 packets"), "\(r.stdout)\(r.stderr)")
+    }
+
     @Test("a file cut short: the whole packets are read and one warning printed (exit 0); --strict makes it an error")
     func cutShort() throws {
         let binary = try #require(Live.wirecapBinary(), "build wirecap first")

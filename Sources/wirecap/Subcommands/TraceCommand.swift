@@ -89,8 +89,10 @@ struct TraceCommand: ParsableCommand {
             var earliest = UInt64.max, latest: UInt64 = 0
             let format: TraceFileFormat
             var truncation: String?
+            var declared: [UInt32] = []
             do {
                 let image = try TraceReader.loadFile(file)
+                declared = image.withUnsafeBytes { TraceReader.declaredLinkTypes(in: $0) }
                 let r: Result<TraceFileFormat, TraceError> = image.withUnsafeBytes { raw in
                     Result { () throws(TraceError) in
                         try TraceReader.forEachPacket(in: raw, file: file) { p in
@@ -122,7 +124,7 @@ struct TraceCommand: ParsableCommand {
                 }
                 FileHandle.standardError.write(Data("wirecap: warning: \(truncation)\n".utf8))
             }
-            print("\(file): \(format), link types \(links.isEmpty ? "none seen" : links.sorted().map(String.init).joined(separator: ",")), \(count) packets, \(bytes) bytes, \(String(format: "%.6f", seconds)) s, \(span)")
+            print("\(file): \(format), link types \((links.isEmpty ? Set(declared) : links).sorted().map(String.init).joined(separator: ",")), \(count) packets, \(bytes) bytes, \(String(format: "%.6f", seconds)) s, \(span)")
         }
     }
 }
