@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import WireCap
 
@@ -42,6 +45,35 @@ struct MetricsTests {
         #expect(text.contains(#"wirecap_lost_packets_total{interface="cap0",queue="3",cause="writer"} 2"#))
         #expect(text.contains(#"wirecap_unexplained_packets{interface="cap0",queue="3"} 3"#), "100 − 90 − 1 − 6 = 3, shown")
         #expect(text.contains(#"wirecap_lost_packets_total{interface="cap0",queue="-1",cause="before_socket"} 0"#), "the device row too")
+    }
+
+    @Test("idle connections never lock a scraper out: twenty silent clients, then a scrape is served")
+    func idleConnectionsDoNotBlock() throws {
+        let exporter = MetricsExporter()
+        var s = QueueStatistics(queue: 0)
+        s.packetsReceived = 42
+        exporter.update(interface: "cap0", [s], deviceQueues: [0])
+        let server = try MetricsServer(listen: "127.0.0.1:0", exporter: exporter)
+        defer { server.stop() }
+        // Twenty connections that send nothing (the old responder served one at a
+        // time and waited on each: seventeen such clients blocked every scrape).
+        var idle: [Int32] = []
+        defer { idle.forEach { close($0) } }
+        for _ in 0..<20 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var sa = sockaddr_in()
+            sa.sin_family = sa_family_t(AF_INET)
+            sa.sin_port = server.port.bigEndian
+            inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr)
+            let r = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            #expect(r == 0)
+            idle.append(fd)
+        }
+        let response = try #require(httpGet(port: server.port, path: "/metrics"))
+        #expect(response.hasPrefix("HTTP/1.1 200 OK"))
+        #expect(response.contains(#"wirecap_received_packets_total{interface="cap0",queue="0"} 42"#))
+        let post = try #require(httpRequest(port: server.port, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+        #expect(post.hasPrefix("HTTP/1.1 405"))
     }
 
     @Test("bad and busy addresses are one clear line")

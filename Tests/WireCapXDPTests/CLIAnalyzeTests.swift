@@ -93,7 +93,7 @@ func metricsGet(port: UInt16) -> String? {
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr)
     let r = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
     guard r == 0 else { return nil }
-    let req = Array("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+    let req = Array("GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
     _ = req.withUnsafeBytes { send(s, $0.baseAddress, $0.count, 0) }
     var data: [UInt8] = []
     var buf = [UInt8](repeating: 0, count: 4096)

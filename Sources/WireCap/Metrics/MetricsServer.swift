@@ -1,24 +1,37 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 import Synchronization
-import WireCapXDP
 
-/// A minimal HTTP/1.1 responder for Prometheus scrapes: `GET /metrics` (or `/`)
-/// answers `200` with the exporter's text; anything else `404`/`405`. One
-/// connection at a time, `Connection: close`, on its own thread.
+/// The Prometheus endpoint: `GET /metrics` (or `/`) answers `200` with the
+/// exporter's text exposition; another path `404`, another method `405`.
+///
+/// Served by SwiftNIO's HTTP/1 pipeline (`configureHTTPServerPipeline`) on one
+/// event-loop thread of its own, off the capture threads:
+/// - connections are served concurrently (keep-alive allowed);
+/// - a connection that sends nothing for ``idleTimeout`` (a client that never
+///   finishes its headers, or an idle keep-alive) is closed;
+/// - at most ``connectionLimit`` connections are open at once; one more is
+///   closed as soon as it is accepted, so idle clients can never lock a
+///   scraper out.
 ///
 /// Binds to loopback unless told otherwise (`--metrics 0.0.0.0:9108` exposes it).
-/// The accept loop polls every 100 ms for ``stop()``; it never spins.
 public final class MetricsServer: @unchecked Sendable {
     /// The address bound, e.g. `127.0.0.1:9108` (port resolved when 0 was asked).
     public let address: String
     /// The TCP port bound.
     public let port: UInt16
-    private let fd: Int32
-    private let exporter: MetricsExporter
-    private let running = Atomic<Bool>(true)
-    private var thread: SystemThread?
+    /// Longest silence on a connection before it is closed.
+    public static let idleTimeout: TimeAmount = .seconds(5)
+    /// Most connections open at once.
+    public static let connectionLimit = 64
+
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: Channel
+    private let stopped = Atomic<Bool>(false)
 
     /// Parses `host:port` (IPv4 dotted quad; host defaults to 127.0.0.1).
     public static func parse(_ text: String) -> (host: String, port: UInt16)? {
@@ -37,94 +50,89 @@ public final class MetricsServer: @unchecked Sendable {
         guard let (host, requested) = Self.parse(listen) else {
             throw CaptureError(.usage, "--metrics '\(listen)': expected HOST:PORT, e.g. 127.0.0.1:9108")
         }
-        self.exporter = exporter
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard s >= 0 else { throw CaptureError(.system, "socket(AF_INET): \(String(cString: strerror(errno)))") }
-        var one: Int32 = 1
-        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var sa = sockaddr_in()
-        sa.sin_family = sa_family_t(AF_INET)
-        sa.sin_port = requested.bigEndian
-        inet_pton(AF_INET, host, &sa.sin_addr)
-        let bound = withUnsafePointer(to: &sa) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, Glibc.listen(s, 16) == 0 else {
-            let e = errno
-            close(s)
-            if e == EADDRINUSE { throw CaptureError(.busy, "metrics address \(host):\(requested) already in use: pick another port with --metrics") }
-            throw CaptureError(.system, "bind(\(host):\(requested)): \(String(cString: strerror(e)))")
-        }
-        var actual = sockaddr_in()
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &actual) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) }
-        }
-        port = UInt16(bigEndian: actual.sin_port)
-        address = "\(host):\(port)"
-        fd = s
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let open = ConnectionCount()
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 128)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                // The limit: counted on the one event loop, so no lock is needed.
+                guard open.value < Self.connectionLimit else { return channel.close() }
+                open.value += 1
+                channel.closeFuture.whenComplete { _ in open.value -= 1 }
+                return channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMapThrowing {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
+                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(exporter: exporter))
+                }
+            }
+            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
         do {
-            thread = try SystemThread(name: "wc-metrics") { [self] in self.serve() }
+            channel = try bootstrap.bind(host: host, port: Int(requested)).wait()
         } catch {
-            close(s)
-            throw CaptureError(error)
+            try? group.syncShutdownGracefully()
+            if let io = error as? IOError, io.errnoCode == EADDRINUSE {
+                throw CaptureError(.busy, "metrics address \(host):\(requested) already in use: pick another port with --metrics")
+            }
+            throw CaptureError(.system, "bind(\(host):\(requested)): \(error)")
         }
+        port = UInt16(channel.localAddress?.port ?? Int(requested))
+        address = "\(host):\(port)"
     }
 
-    private func serve() {
-        while running.load(ordering: .relaxed) {
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            if poll(&p, 1, 100) <= 0 { continue }
-            let c = accept(fd, nil, nil)
-            if c < 0 { continue }
-            handle(c)
-            close(c)
-        }
-    }
-
-    private func handle(_ c: Int32) {
-        var tv = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var request: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 2048)
-        while request.count < 16384 {
-            let n = buffer.withUnsafeMutableBytes { read(c, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            request += buffer[0..<n]
-            if request.count >= 4, request.suffix(4).elementsEqual([13, 10, 13, 10]) { break }
-            if let text = String(validating: request, as: UTF8.self), text.contains("\r\n\r\n") { break }
-        }
-        let line = String(decoding: request.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
-        let parts = line.split(separator: " ")
-        var status = "200 OK"
-        var body: [UInt8]
-        var type = "text/plain; version=0.0.4; charset=utf-8"
-        if parts.count < 2 {
-            status = "400 Bad Request"; body = Array("bad request\n".utf8); type = "text/plain"
-        } else if parts[0] != "GET" && parts[0] != "HEAD" {
-            status = "405 Method Not Allowed"; body = Array("only GET\n".utf8); type = "text/plain"
-        } else if parts[1] == "/metrics" || parts[1] == "/" {
-            body = exporter.render()
-        } else {
-            status = "404 Not Found"; body = Array("try /metrics\n".utf8); type = "text/plain"
-        }
-        let head = "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-        var out = Array(head.utf8)
-        if parts.first != "HEAD" { out += body }
-        var sent = 0
-        while sent < out.count {
-            let n = out[sent...].withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { break }
-            sent += n
-        }
-    }
-
-    /// Stops serving and closes the socket. Idempotent.
+    /// Stops serving and closes every connection. Idempotent.
     public func stop() {
-        guard running.exchange(false, ordering: .relaxed) else { return }
-        thread?.join()
-        close(fd)
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        try? channel.close().wait()
+        try? group.syncShutdownGracefully()
     }
 
     deinit { stop() }
+
+    /// Open connections (touched on the server's one event loop only).
+    final class ConnectionCount: @unchecked Sendable { var value = 0 }
+}
+
+/// Answers one HTTP/1 request at a time on a connection with the exporter's text.
+final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    private let exporter: MetricsExporter
+    private var head: HTTPRequestHead?
+
+    init(exporter: MetricsExporter) { self.exporter = exporter }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h): head = h
+        case .body: break
+        case .end:
+            guard let h = head else { return }
+            head = nil
+            let (status, body, type): (HTTPResponseStatus, [UInt8], String)
+            if h.method != .GET && h.method != .HEAD {
+                (status, body, type) = (.methodNotAllowed, Array("only GET\n".utf8), "text/plain")
+            } else if h.uri == "/metrics" || h.uri == "/" {
+                (status, body, type) = (.ok, exporter.render(), "text/plain; version=0.0.4; charset=utf-8")
+            } else {
+                (status, body, type) = (.notFound, Array("not found: try /metrics\n".utf8), "text/plain")
+            }
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: type)
+            headers.add(name: "Content-Length", value: String(body.count))
+            let keepAlive = h.isKeepAlive
+            if !keepAlive { headers.add(name: "Connection", value: "close") }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: status, headers: headers))), promise: nil)
+            if h.method != .HEAD {
+                var buffer = context.channel.allocator.buffer(capacity: body.count)
+                buffer.writeBytes(body)
+                context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            }
+            let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+            if !keepAlive { done.whenComplete { [context] _ in context.close(promise: nil) } }
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) } else { context.fireUserInboundEventTriggered(event) }
+    }
 }
