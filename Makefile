@@ -3,7 +3,7 @@
 #   make test   install what is needed, build, and run every test (root needed for the AF_XDP ones)
 SWIFT ?= swift
 
-.PHONY: bootstrap build release demo test test-tsan bench sim clean
+.PHONY: bootstrap build release demo test test-tsan bench sim fuzz clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -33,8 +33,22 @@ test: bootstrap
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test -c release --sanitize=thread --scratch-path .build-tsan \
 		-Xswiftc -DWIRECAP_INTERNAL_CHECKS --filter 'WireCapCoreTests|costGrowsWithRuns'
 
+# Coverage-guided fuzzing (libFuzzer from the toolchain, with AddressSanitizer) of
+# the pcap/pcapng readers and the filter compiler, FUZZ_SECONDS per target. The
+# committed seeds (Fuzz/Corpus) are read, never written: new inputs and any
+# crash-* reproducers land in .build-fuzz/.
+FUZZ_SECONDS ?= 60
+fuzz: bootstrap
+	cd Fuzz && $(SWIFT) build -c release --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer
+	@for t in TraceReader Filter; do \
+		mkdir -p .build-fuzz/$$t && \
+		echo "fuzz: Fuzz$$t for $(FUZZ_SECONDS) s" && \
+		SWIFT_BACKTRACE=enable=no Fuzz/.build/release/Fuzz$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+			-artifact_prefix=.build-fuzz/$$t/ .build-fuzz/$$t Fuzz/Corpus/$$t || exit 1; \
+	done
+
 bench: bootstrap
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
 
 clean:
-	rm -rf .build .build-* Benchmarks/.build
+	rm -rf .build .build-* Benchmarks/.build Fuzz/.build

@@ -300,7 +300,9 @@ public enum TraceReader {
                 guard captured <= bodyEnd - bodyStart - 20 else {
                     throw fail(.malformedRecord, "captured length \(captured) exceeds the block's \(bodyEnd - bodyStart - 20) data bytes")
                 }
-                let ts = nanoseconds(units: units, perSecond: iface.unitsPerSecond, offsetSeconds: iface.offsetSeconds)
+                guard let ts = nanoseconds(units: units, perSecond: iface.unitsPerSecond, offsetSeconds: iface.offsetSeconds) else {
+                    throw fail(.malformedRecord, "timestamp \(units) at \(iface.unitsPerSecond)/s (offset \(iface.offsetSeconds) s) is outside 1970 … 2554")
+                }
                 lastTimestamp = ts
                 let start = bodyStart + 20
                 body(CapturedPacket(timestamp: ts, originalLength: max(original, UInt32(captured)), linkType: iface.linkType,
@@ -322,13 +324,20 @@ public enum TraceReader {
         }
     }
 
-    /// `units / perSecond` seconds as ns, plus an offset, without overflow for any resolution.
-    static func nanoseconds(units: UInt64, perSecond: UInt64, offsetSeconds: Int64) -> UInt64 {
+    /// `units / perSecond` seconds as ns, plus an offset, for any resolution; nil when
+    /// the time is before 1970 or past what 64-bit nanoseconds hold (year 2554), which
+    /// only a damaged file can say (found by the fuzzer: it used to trap).
+    static func nanoseconds(units: UInt64, perSecond: UInt64, offsetSeconds: Int64) -> UInt64? {
         let seconds = units / perSecond
         let rest = units % perSecond
         let fraction = rest.multipliedFullWidth(by: 1_000_000_000)
         let (ns, _) = perSecond.dividingFullWidth((high: fraction.high, low: fraction.low))
-        return UInt64(Int64(seconds) &+ offsetSeconds) &* 1_000_000_000 &+ ns
+        guard let whole = Int64(exactly: seconds) else { return nil }
+        let (shifted, o1) = whole.addingReportingOverflow(offsetSeconds)
+        guard !o1, shifted >= 0 else { return nil }
+        let (scaled, o2) = UInt64(shifted).multipliedReportingOverflow(by: 1_000_000_000)
+        let (total, o3) = scaled.addingReportingOverflow(ns)
+        return o2 || o3 ? nil : total
     }
 
     /// Integer fields of either byte order at byte offsets.
