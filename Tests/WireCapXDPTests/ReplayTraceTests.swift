@@ -59,19 +59,24 @@ import WireCapXDP
         #expect(rr.queues == (0..<64).map { $0 % 3 })
     }
 
-    @Test func truncatedFileNamesTheRecord() throws {
+    @Test("a file cut short keeps its whole packets and names the record where it was cut")
+    func truncatedFileNamesTheRecord() throws {
         let frames = Self.tuples.prefix(5).map { FrameBuilder.frame(for: $0, length: 80) }
         var image = Self.pcap(linkType: 1, frames: Array(frames))
         image.removeLast(30)
         let path = Self.write(image, "cut.pcap")
         defer { unlink(path) }
-        do {
-            _ = try ReplayTrace(path: path, queueCount: 2, steering: .roundRobin)
-            Issue.record("a truncated file was accepted")
-        } catch {
-            #expect(error.recordIndex == 4)
-            #expect(error.description.contains(path))
-        }
+        let trace = try ReplayTrace(path: path, queueCount: 2, steering: .roundRobin)
+        #expect(trace.count == 4, "the four whole packets before the cut")
+        let cut = try #require(trace.truncation, "the cut is reported")
+        #expect(cut.recordIndex == 4)
+        #expect(cut.description.contains(path))
+        // Damage that is not a cut still fails.
+        var bad = Self.pcap(linkType: 1, frames: Array(frames))
+        bad[24 + 8] = 0xff; bad[24 + 9] = 0xff; bad[24 + 10] = 0xff   // a captured length beyond any limit
+        let badPath = Self.write(bad, "bad.pcap")
+        defer { unlink(badPath) }
+        #expect(throws: TraceError.self) { try ReplayTrace(path: badPath, queueCount: 2, steering: .roundRobin) }
     }
 
     @Test func rotationNamesFollowTcpdump() {
