@@ -103,17 +103,14 @@ func shell(_ argv: [String]) throws -> (status: Int32, stdout: String) {
         let path = "/tmp/wirecap-filter-parity-\(getpid()).pcap"
         try ParityTrace.write(to: path)
         defer { unlink(path) }
-        let image = try TraceReader.loadFile(path)
         #expect(ParityTrace.expressions.count >= 20)
         for expression in ParityTrace.expressions {
             let filter = try PacketFilter(expression: expression)
             var matched = 0
             var total = 0
-            try image.withUnsafeBytes { raw in
-                try TraceReader.forEachPacket(in: raw, file: path) { p in
-                    total += 1
-                    if filter.matches(p.data, wireLength: Int(p.originalLength)) { matched += 1 }
-                }
+            try TraceReader.forEachPacket(path: path) { p in
+                total += 1
+                if filter.matches(p.data, wireLength: Int(p.originalLength)) { matched += 1 }
             }
             let run = try shell(["tcpdump", "-nn", "-r", path, expression])
             let expected = run.stdout.split(separator: "\n").count

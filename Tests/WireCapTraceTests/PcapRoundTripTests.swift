@@ -24,10 +24,10 @@ struct ImageBuilder {
     mutating func pad4() { while bytes.count % 4 != 0 { bytes.append(0) } }
 }
 
-private let sampleTuple = FiveTuple(version: 4, proto: 17, source: IPAddress("131.225.2.7")!,
+let sampleTuple = FiveTuple(version: 4, proto: 17, source: IPAddress("131.225.2.7")!,
                                     destination: IPAddress("10.1.2.3")!, sourcePort: 5353, destinationPort: 53)
 
-private func pcapImage(nanosecond: Bool, bigEndian: Bool, packets: Int) -> [UInt8] {
+func pcapImage(nanosecond: Bool, bigEndian: Bool, packets: Int) -> [UInt8] {
     var b = ImageBuilder(bigEndian: bigEndian)
     b.u32(nanosecond ? 0xA1B2_3C4D : 0xA1B2_C3D4); b.u16(2); b.u16(4); b.u32(0); b.u32(0); b.u32(65535); b.u32(1)
     let frame = FrameBuilder.frame(for: sampleTuple, length: 80)
@@ -39,7 +39,7 @@ private func pcapImage(nanosecond: Bool, bigEndian: Bool, packets: Int) -> [UInt
     return b.bytes
 }
 
-private func pcapngImage(bigEndian: Bool, tsresol: UInt8?, packets: Int, vlan: Bool = false) -> [UInt8] {
+func pcapngImage(bigEndian: Bool, tsresol: UInt8?, packets: Int, vlan: Bool = false) -> [UInt8] {
     var b = ImageBuilder(bigEndian: bigEndian)
     // SHB
     b.u32(0x0A0D_0D0A); b.u32(28); b.u32(0x1A2B_3C4D); b.u16(1); b.u16(0); b.u32(0xFFFF_FFFF); b.u32(0xFFFF_FFFF); b.u32(28)

@@ -122,4 +122,25 @@ struct CLITraceTests {
             #expect(stderr.split(separator: "\n").count == 1 && stderr.contains(message), "\(argv): \(stderr)")
         }
     }
+    /// A capture larger than the memory the reader may use, through a pipe:
+    /// `trace info` and `analyze -r` stream it under a 128 MiB data limit (reading
+    /// the whole file first, as before, died at its allocation with exit 134).
+    @Test("a pipe larger than the process's memory limit is read whole by trace info and analyze -r")
+    func pipeLargerThanMemoryLimit() throws {
+        let binary = try #require(Live.wirecapBinary(), "build wirecap first")
+        let path = NSTemporaryDirectory() + "wirecap-cli-\(getpid())-big.pcap"
+        defer { unlink(path) }
+        let packets = 2_500_000   // 60-byte frames: 190 MB of pcap
+        let made = try Live.run([binary, "trace", "synth", "--kind", "burst", "--packets", "\(packets)", "-o", path])
+        #expect(made.status == 0, "\(made.stderr)")
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        let limit = 128 << 20
+        #expect(size > limit + (limit >> 2))
+        for argv in [["trace", "info", "/dev/stdin"], ["analyze", "-r", "/dev/stdin"]] {
+            let command = "cat '\(path)' | prlimit --data=\(limit) -- '\(binary)' " + argv.joined(separator: " ")
+            let r = try Live.run(["/bin/sh", "-c", command])
+            #expect(r.status == 0, "\(argv): exit \(r.status): \(r.stderr.suffix(300))")
+            #expect(r.stdout.contains("\(packets) p"), "\(argv): \(r.stdout.prefix(300))")
+        }
+    }
 }

@@ -28,11 +28,18 @@ struct OutputReplayTests {
         return Int(line.split(separator: ":").last!.trimmingCharacters(in: .whitespaces))
     }
 
+    /// The frames a Toeplitz-steered replay of `path` sends on each of `queues` queues, in order.
+    static func replayedFrames(_ path: String, queues: Int) throws -> [[[UInt8]]] {
+        let trace = try ReplayTrace(path: path, queueCount: queues, steering: .toeplitz(key: ToeplitzHasher.microsoftKey))
+        var out = [[[UInt8]]](repeating: [], count: queues)
+        while let frame = try trace.next() { out[frame.queue].append(frame.bytes) }
+        return out
+    }
+
     /// Frames of a file in file order, read by the pure-Swift reader.
     static func frames(_ path: String) throws -> [[UInt8]] {
-        let image = try TraceReader.loadFile(path)
         var out: [[UInt8]] = []
-        _ = try image.withUnsafeBytes { raw in try TraceReader.forEachPacket(in: raw, file: path) { out.append(Array($0.data)) } }
+        try TraceReader.forEachPacket(path: path) { out.append(Array($0.data)) }
         return out
     }
 
@@ -59,7 +66,8 @@ struct OutputReplayTests {
                          pacing.meanAbsolute / 1e3, pacing.median / 1e3, pacing.p99 / 1e3, pacing.maximum / 1e3, pacing.packets))
             #expect(sent.sent == 3000)
             // Both queues used, as the Toeplitz hash steered them.
-            for q in 0..<2 { #expect(sent.queues[q].sent == replay.queues.filter { $0 == q }.count) }
+            let replayed = try Self.replayedFrames(input, queues: 2)
+            for q in 0..<2 { #expect(sent.queues[q].sent == replayed[q].count) }
             #expect(report.output?.packets == 3000)
             #expect(try Self.capinfosCount(output) == 3000)
             // Per queue (pcapng interface id): timestamps monotonic, and the frames are
@@ -79,10 +87,7 @@ struct OutputReplayTests {
                 perQueue[q].append(written[k])
             }
             for q in 0..<2 {
-                let expected = (0..<replay.count).filter { replay.queues[$0] == q }.map {
-                    Array(replay.bytes[replay.offsets[$0]..<(replay.offsets[$0] + replay.lengths[$0])])
-                }
-                #expect(perQueue[q] == expected, "queue \(q): written frames differ from the replayed ones")
+                #expect(perQueue[q] == replayed[q], "queue \(q): written frames differ from the replayed ones")
             }
         }
     }
@@ -123,6 +128,33 @@ struct OutputReplayTests {
         }
     }
 
+    /// Replay streams its input: 180 MB of trace through a pipe into a replay
+    /// limited to 128 MiB of data (its UMEMs and thread stacks count too) (loading it whole, as before, died at the
+    /// allocation), every packet sent and captured; `--loop 2` from a pipe is
+    /// refused before anything is sent.
+    @Test func replayStreamsAPipeLargerThanItsMemoryLimit() throws {
+        let binary = try #require(Live.wirecapBinary(), "build the wirecap executable first")
+        let packets = 280_000
+        let input = try Self.trace("stream-in.pcap", packets: packets, rate: 50_000)
+        defer { unlink(input) }
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: input)[.size] as? Int)
+        let limit = 128 << 20
+        #expect(size > limit + (limit >> 2), "the trace must be larger than the limit: \(size) bytes")
+        try Live.withTestbed(queues: 2) { bed in
+            let c = try WirecapProcess([binary, "capture", "-i", bed.captureInterface, "-c", "\(packets)"])
+            #expect(c.waitReady(), "\(c.stderr)")
+            let replay = "cat '\(input)' | prlimit --data=\(limit) -- '\(binary)' replay -r /dev/stdin -i \(bed.generatorInterface) --netns \(bed.name)"
+            let sent = try Live.run(["/bin/sh", "-c", replay])
+            #expect(sent.status == 0, "\(sent.stderr)")
+            #expect(sent.stdout.contains("total: sent \(packets) of \(packets) packets"), "\(sent.stdout)")
+            let captured = c.finish()
+            #expect(captured.status == 0 && captured.stdout.contains("no packets lost"), "\(captured.stdout)\(captured.stderr)")
+            let looped = try Live.run(["/bin/sh", "-c", replay + " --loop 2"])
+            #expect(looped.status == 2 && looped.stderr.contains("not a pipe"), "exit \(looped.status): \(looped.stderr)")
+            #expect(!looped.stdout.contains("sent"), "nothing is sent before the refusal")
+        }
+    }
+
     @Test(.enabled(if: tools, "needs tshark and capinfos (scripts/bootstrap)"))
     func countFilterAndDurationGiveCompleteFiles() throws {
         let binary = try #require(Live.wirecapBinary(), "build the wirecap executable first")
@@ -148,8 +180,7 @@ struct OutputReplayTests {
             #expect(again.status == 0)
             #expect(t.finish().status == 0)
             // --sample 2 per consumer: the first of every two packets of each queue.
-            let steered = try ReplayTrace(path: input, queueCount: 2, steering: .toeplitz(key: ToeplitzHasher.microsoftKey))
-            let expected = (0..<2).map { q in (steered.queues.filter { $0 == q }.count + 1) / 2 }.reduce(0, +)
+            let expected = try Self.replayedFrames(input, queues: 2).map { ($0.count + 1) / 2 }.reduce(0, +)
             #expect(try Self.capinfosCount(timed) == expected)
         }
     }

@@ -1,12 +1,14 @@
 import WireCapTrace
 
-/// A trace file loaded for replay: every packet as an Ethernet frame in one
-/// contiguous buffer, with its recorded timestamp and its tx queue.
+/// A trace file read for replay as a stream: each packet as an Ethernet frame,
+/// with its time since the first packet and its tx queue. Memory stays bounded
+/// whatever the file's size (the file is read through a ``TraceStream``).
 ///
 /// Non-Ethernet link types get a synthetic Ethernet header (02:00:00:00:00:01 →
 /// 02:00:00:00:00:02, EtherType from the SLL/SLL2 protocol field or the IP
 /// version nibble); frames longer than `maximumFrame` are left out and counted.
-public struct ReplayTrace: Sendable {
+/// Used by one thread at a time.
+public final class ReplayTrace: @unchecked Sendable {
     /// How packets are spread over the tx queues.
     public enum Steering: Sendable, Hashable {
         /// `queue = (toeplitz(key, tuple) & 127) mod n` (an 82599-style 128-entry
@@ -17,87 +19,136 @@ public struct ReplayTrace: Sendable {
     }
 
     public let file: String
-    /// All frames back to back.
-    public let bytes: [UInt8]
-    /// Per packet: offset into `bytes`, length, ns since the first packet, tx queue index.
-    public let offsets: [Int]
-    public let lengths: [Int]
-    public let timestamps: [UInt64]
-    public let queues: [Int]
-    /// Packets left out (too long for the link, or of an unknown link type).
-    public let skipped: Int
-    /// The trace's link type (LINKTYPE_*).
-    public let linkType: UInt32
-
-    public var count: Int { offsets.count }
-    /// Recorded duration, first to last packet.
-    public var durationNanoseconds: UInt64 { timestamps.last ?? 0 }
-
-    /// Set when the file ended in the middle of a record: the packets before the cut were kept.
+    /// Tx queues the packets are steered over.
+    public let queueCount: Int
+    /// Frames handed out in this pass.
+    public private(set) var count = 0
+    /// Packets left out in this pass (too long for the link, or of an unknown link type).
+    public private(set) var skipped = 0
+    /// The link type (LINKTYPE_*) of the last packet read (the header's before any).
+    public private(set) var linkType: UInt32
+    /// Time since the first packet of the last frame handed out.
+    public private(set) var durationNanoseconds: UInt64 = 0
+    /// Set when the file ended in the middle of a record: the packets before the cut were handed out.
     public private(set) var truncation: TraceError?
 
-    /// Reads `path` (pcap or pcapng) and steers it over `queueCount` queues.
-    /// - Throws: ``TraceError`` (file and record index) for unreadable or malformed files.
+    private var stream: TraceStream
+    private let hasher: ToeplitzHasher?
+    private let maximumFrame: Int
+    private var first: UInt64?
+
+    /// Opens `path` (pcap or pcapng, a file or a pipe) and reads its header.
+    /// - Throws: ``TraceError`` for unreadable files or a bad header.
     public init(path: String, queueCount: Int, steering: Steering, maximumFrame: Int = 1514) throws(TraceError) {
         file = path
-        let image = try TraceReader.loadFile(path)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(image.count)
-        var offsets: [Int] = [], lengths: [Int] = [], timestamps: [UInt64] = [], queues: [Int] = []
-        var skipped = 0
-        var first: UInt64?
-        var link: UInt32 = 1
-        let hasher: ToeplitzHasher? = { if case .toeplitz(let key) = steering { return ToeplitzHasher(key: key) } else { return nil } }()
-        let result: Result<Void, TraceError> = image.withUnsafeBytes { raw in
-            Result { () throws(TraceError) in
-                try TraceReader.forEachPacket(in: raw, file: path) { p in
-                    link = p.linkType
-                    guard let (header, payload) = Self.ethernetParts(linkType: p.linkType, data: p.data),
-                          header.count + payload.count <= maximumFrame, header.count + payload.count >= 14
-                    else { skipped += 1; return }
-                    let start = bytes.count
-                    bytes.append(contentsOf: header)
-                    bytes.append(contentsOf: payload)
-                    let frameLength = bytes.count - start
-                    let ts = p.timestamp
-                    if first == nil { first = ts }
-                    // Out-of-order stamps (merged captures) keep file order: clamp to the previous one.
-                    let relative = max(ts >= first! ? ts - first! : 0, timestamps.last ?? 0)
-                    let queue: Int
-                    if queueCount <= 1 {
-                        queue = 0
-                    } else if let hasher {
-                        let tuple = bytes.withUnsafeBytes {
-                            FiveTuple.extract(linkType: 1, frame: UnsafeRawBufferPointer(rebasing: $0[start..<(start + frameLength)]))
-                        }
-                        queue = tuple.map { WireCapTrace.Steering.rssQueue(hash: hasher.hash($0), queues: queueCount) } ?? 0
-                    } else {
-                        queue = offsets.count % queueCount
-                    }
-                    offsets.append(start); lengths.append(frameLength); timestamps.append(relative); queues.append(queue)
-                }
-            }
-        }
-        self.bytes = bytes; self.offsets = offsets; self.lengths = lengths
-        self.timestamps = timestamps; self.queues = queues; self.skipped = skipped; linkType = link
-        // A file cut short keeps the whole packets before the cut (``truncation`` says so).
-        do throws(TraceError) { try result.get() } catch where error.isCutShort { truncation = error }
+        self.queueCount = max(1, queueCount)
+        self.maximumFrame = maximumFrame
+        stream = try TraceStream(path: path)
+        linkType = stream.declaredLinkTypes.first ?? 1
+        if case .toeplitz(let key) = steering { hasher = ToeplitzHasher(key: key) } else { hasher = nil }
     }
 
+    /// The next frame to send, or `nil` at the end (a cut-short end sets ``truncation``).
+    /// Its bytes are valid until the next call.
+    /// - Throws: ``TraceError`` at a damaged record (the frames before it were handed out).
+    public func next() throws(TraceError) -> ReplayFrame? {
+        while true {
+            let packet: CapturedPacket
+            do throws(TraceError) {
+                guard let p = try stream.next() else { return nil }
+                packet = p
+            } catch where error.isCutShort {
+                truncation = error
+                return nil
+            }
+            linkType = packet.linkType
+            guard let (etherType, payload) = Self.ethernetParts(linkType: packet.linkType, data: packet.data) else {
+                skipped += 1
+                continue
+            }
+            let length = (etherType == nil ? 0 : 14) + payload.count
+            guard length <= maximumFrame, length >= 14 else { skipped += 1; continue }
+            let ts = packet.timestamp
+            let origin = first ?? ts
+            first = origin
+            // Out-of-order stamps (merged captures) keep file order: clamp to the previous one.
+            durationNanoseconds = max(ts >= origin ? ts - origin : 0, durationNanoseconds)
+            let queue: Int
+            if queueCount <= 1 {
+                queue = 0
+            } else if let hasher {
+                // The 5-tuple of the frame as sent: Ethernet as it is, or the IP packet behind a synthetic header.
+                let tuple = etherType == nil ? FiveTuple.extract(linkType: 1, frame: payload)
+                    : FiveTuple.extract(linkType: 101, frame: payload)
+                queue = tuple.map { WireCapTrace.Steering.rssQueue(hash: hasher.hash($0), queues: queueCount) } ?? 0
+            } else {
+                queue = count % queueCount
+            }
+            count += 1
+            return ReplayFrame(etherType: etherType, payload: payload, timestamp: durationNanoseconds, queue: queue)
+        }
+    }
+
+    /// Whether ``rewind()`` can work (the input is a file, not a pipe).
+    public var canRewind: Bool { stream.canRewind }
+
+    /// Starts a new pass at the first packet (for `--loop`); the counts start again.
+    /// - Throws: ``TraceError`` when the input cannot be read again (a pipe).
+    public func rewind() throws(TraceError) {
+        try stream.rewind()
+        count = 0; skipped = 0; durationNanoseconds = 0; first = nil; truncation = nil
+    }
+}
+
+/// One frame of a ``ReplayTrace``, valid until the trace's next `next()`.
+public struct ReplayFrame {
+    /// The EtherType of the synthetic Ethernet header put in front of `payload`
+    /// (`nil`: `payload` is the whole Ethernet frame).
+    public var etherType: UInt16?
+    /// The captured bytes after the link-layer header (or the whole Ethernet frame).
+    public var payload: UnsafeRawBufferPointer
+    /// Time since the first packet, ns (non-decreasing).
+    public var timestamp: UInt64
+    /// The tx queue index (into the replay's queue list).
+    public var queue: Int
+
+    /// Frame length on the wire.
+    public var length: Int { (etherType == nil ? 0 : 14) + payload.count }
+
+    /// Writes the frame to `destination` (``length`` bytes).
+    public func write(to destination: UnsafeMutableRawPointer) {
+        var at = destination
+        if let etherType {
+            ReplayTrace.syntheticMACs.withUnsafeBytes { at.copyMemory(from: $0.baseAddress!, byteCount: 12) }
+            at.storeBytes(of: etherType.bigEndian, toByteOffset: 12, as: UInt16.self)
+            at += 14
+        }
+        if payload.count > 0 { at.copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+    }
+
+    /// The frame as bytes (for tests and tools; allocates).
+    public var bytes: [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: length) { b, n in write(to: UnsafeMutableRawPointer(b.baseAddress!)); n = length }
+    }
+}
+
+extension ReplayTrace {
     static let syntheticMACs: [UInt8] = [0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01]
 
-    /// The Ethernet header to put in front of `data` (empty for Ethernet) and the rest.
-    static func ethernetParts(linkType: UInt32, data: UnsafeRawBufferPointer) -> ([UInt8], UnsafeRawBufferPointer)? {
-        func ether(_ type: UInt16, _ skip: Int) -> ([UInt8], UnsafeRawBufferPointer)? {
+    /// The EtherType of the synthetic Ethernet header to put in front of `data`
+    /// (`nil` for Ethernet, which is sent as it is) and the rest; `nil` for what
+    /// cannot be sent as Ethernet.
+    static func ethernetParts(linkType: UInt32, data: UnsafeRawBufferPointer) -> (UInt16?, UnsafeRawBufferPointer)? {
+        func ether(_ type: UInt16, _ skip: Int) -> (UInt16?, UnsafeRawBufferPointer)? {
             guard data.count >= skip else { return nil }
-            return (syntheticMACs + [UInt8(type >> 8), UInt8(type & 0xFF)], UnsafeRawBufferPointer(rebasing: data[skip...]))
+            return (type, UnsafeRawBufferPointer(rebasing: data[skip...]))
         }
         func ipType(_ o: Int) -> UInt16? {
             guard data.count > o else { return nil }
             switch data[o] >> 4 { case 4: return 0x0800; case 6: return 0x86DD; default: return nil }
         }
         switch linkType {
-        case 1: return ([], data)
+        case 1: return (nil, data)
         case 113:  // SLL: protocol at 14, header 16
             guard data.count >= 16 else { return nil }
             return ether(UInt16(data[14]) << 8 | UInt16(data[15]), 16)

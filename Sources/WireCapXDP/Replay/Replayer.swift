@@ -39,56 +39,54 @@ public struct ReplayResult: Sendable, Codable {
     public var queues: [TransmitQueueResult]
     /// nil at `--speed max`.
     public var pacing: PacingError?
-    /// Packets of the trace left out (too long, unknown link type).
+    /// Packets of the trace left out (too long, unknown link type), over all loops.
     public var skipped: Int
+    /// Frames read from the trace (and sent), over all loops.
+    public var read: Int
     public var sent: Int { queues.reduce(0) { $0 + $1.sent } }
 }
 
-/// Sends a ``ReplayTrace`` through one AF_XDP tx socket per queue (one thread
-/// each, own UMEM, no XDP program), each packet at its recorded time divided
-/// by the speed factor.
+/// Sends a ``ReplayTrace`` through one AF_XDP tx socket per queue (own UMEM each,
+/// no XDP program), each packet at its recorded time divided by the speed factor.
 ///
-/// Waiting for a packet's time: sleep while it is more than 100 µs away, then
-/// yield the CPU until it is due (never a pure spin). Packets already due go
-/// out together (up to 64 per `sendto`).
+/// One thread reads the file as a stream and feeds every queue, in file order, so
+/// memory stays bounded whatever the file's size and packets of different queues
+/// leave in their recorded order. Waiting for a packet's time: sleep while it is
+/// more than 100 µs away, then yield the CPU until it is due (never a pure spin).
+/// Packets already due go out together (up to 64 per queue per `sendto`).
 public enum Replayer {
     /// Replays `trace` and returns per-queue counts and the pacing error.
+    /// - Throws: ``XDPError`` for usage, privilege and socket failures; `.trace`
+    ///   for a record damaged mid-file (the packets before it were sent).
     public static func run(_ trace: ReplayTrace, _ configuration: ReplayConfiguration) throws(XDPError) -> ReplayResult {
         guard !configuration.queues.isEmpty else { throw XDPError.usage("queues", "no tx queue given") }
         guard configuration.loops >= 1 else { throw XDPError.usage("loop", "--loop must be at least 1") }
         if let s = configuration.speed, !(s > 0) { throw XDPError.usage("speed", "--speed must be > 0 or 'max'") }
+        if configuration.loops > 1 && !trace.canRewind {
+            throw XDPError.usage("loop", "--loop \(configuration.loops) reads the trace again: give a file, not a pipe")
+        }
         try Privileges.require()
         _ = try Sys.interfaceIndex(configuration.interface)
         Sys.raiseMemlockLimit()
-        var perQueue = [[Int]](repeating: [], count: configuration.queues.count)
-        for k in 0..<trace.count { perQueue[trace.queues[k] % configuration.queues.count].append(k) }
-        // Common schedule origin a little ahead, so every thread exists before the first packet.
-        let start = Sys.monotonicNanoseconds() &+ 20_000_000
-        var senders: [ReplaySender] = []
-        for (i, q) in configuration.queues.enumerated() {
-            senders.append(try ReplaySender(trace: trace, packets: perQueue[i], queue: q, configuration: configuration, start: start))
+        var senders: [TransmitQueue] = []
+        for q in configuration.queues {
+            senders.append(try TransmitQueue(interface: configuration.interface, queue: q))
         }
-        var threads: [SystemThread] = []
-        for (i, s) in senders.enumerated() {
-            let cpus = configuration.cpus.isEmpty ? [] : [configuration.cpus[i % configuration.cpus.count]]
-            threads.append(try SystemThread(name: "wc-replay-\(s.queue)", cpus: cpus) { s.run() })
-        }
-        threads.forEach { $0.join() }
-        if let failure = senders.compactMap(\.failure).first { throw failure }
+        let replay = ReplayLoop(trace: trace, senders: senders, configuration: configuration)
+        let thread = try SystemThread(name: "wc-replay", cpus: configuration.cpus.prefix(1).map { $0 }) { replay.run() }
+        thread.join()
+        if let failure = replay.failure { throw failure }
         var pacing: PacingError?
-        if configuration.speed != nil {
-            var all: [Int64] = []
-            for s in senders { all += s.errors }
-            if !all.isEmpty {
-                let abs = all.map { Double($0.magnitude) }
-                all.sort()
-                pacing = PacingError(packets: all.count, meanAbsolute: abs.reduce(0, +) / Double(abs.count),
-                                     median: Double(all[all.count / 2]), p99: Double(all[min(all.count - 1, all.count * 99 / 100)]),
-                                     maximum: Double(all.last!))
-            }
+        if configuration.speed != nil, !replay.errors.isEmpty {
+            var all = replay.errors
+            let abs = all.map { Double($0.magnitude) }
+            all.sort()
+            pacing = PacingError(packets: all.count, meanAbsolute: abs.reduce(0, +) / Double(abs.count),
+                                 median: Double(all[all.count / 2]), p99: Double(all[min(all.count - 1, all.count * 99 / 100)]),
+                                 maximum: Double(all.last!))
         }
-        return ReplayResult(queues: senders.map { TransmitQueueResult(queue: $0.queue, sent: $0.sent, bytes: $0.bytes, seconds: $0.seconds) },
-                            pacing: pacing, skipped: trace.skipped)
+        return ReplayResult(queues: senders.map { TransmitQueueResult(queue: $0.queue, sent: $0.completed, bytes: $0.bytes, seconds: replay.seconds) },
+                            pacing: pacing, skipped: replay.skipped, read: replay.read)
     }
 
     /// Runs ``run(_:_:)`` on a thread that first enters network namespace `namespace`.
@@ -109,127 +107,199 @@ public enum Replayer {
     }
 }
 
-/// One queue's replay sender.
-final class ReplaySender: @unchecked Sendable {
-    let trace: ReplayTrace
-    let packets: [Int]
+/// One AF_XDP tx socket with its own UMEM: frames are filled, staged in the tx
+/// ring, submitted in batches and reclaimed from the completion ring. Owned by
+/// one thread.
+final class TransmitQueue {
     let queue: Int
-    let speed: Double?
-    let loops: Int
-    let start: UInt64
     let umem: UMEM
     let socket: XSKSocket
-    var errors: [Int64] = []
-    var sent = 0
-    var bytes = 0
-    var seconds = 0.0
-    var failure: XDPError?
+    /// Frames free to fill (UMEM addresses).
+    private let free: UnsafeMutablePointer<UInt64>
+    private var freeCount: Int
+    /// Descriptors written into the tx ring but not yet submitted, and their due times.
+    private(set) var staged = 0
+    private var stagedIndex: UInt32 = 0
+    let stagedDue: UnsafeMutablePointer<UInt64>
+    private(set) var submitted = 0
+    private(set) var completed = 0
+    private(set) var bytes = 0
 
     static let frameCount = 2048
+    static let frameSize = 2048
     static let ringSize = 1024
+    static let batch = 64
+
+    init(interface: String, queue: Int) throws(XDPError) {
+        self.queue = queue
+        umem = try UMEM(frames: Self.frameCount, frameSize: Self.frameSize, fillSize: 64, completionSize: Self.ringSize,
+                        numaNode: nil, hugePages: false, label: "replay queue \(queue)")
+        socket = try XSKSocket(interface: interface, queue: UInt32(queue), umem: umem, rxSize: 0, txSize: Self.ringSize)
+        free = .allocate(capacity: Self.frameCount)
+        for i in 0..<Self.frameCount { free[i] = UInt64((Self.frameCount - 1 - i) * Self.frameSize) }
+        freeCount = Self.frameCount
+        stagedDue = .allocate(capacity: Self.batch)
+    }
+
+    deinit {
+        free.deallocate()
+        stagedDue.deallocate()
+    }
+
+    /// Frames sent and not yet completed.
+    var inFlight: Int { submitted - completed }
+
+    /// Reclaims completed frames; returns how many.
+    @discardableResult
+    func reap() -> Int {
+        var index: UInt32 = 0
+        let done = xsk_ring_cons__peek(umem.completion, UInt32(Self.ringSize), &index)
+        guard done > 0 else { return 0 }
+        for i in 0..<done {
+            free[freeCount] = xsk_ring_cons__comp_addr(umem.completion, index &+ i)!.pointee
+            freeCount += 1
+        }
+        xsk_ring_cons__release(umem.completion, done)
+        completed += Int(done)
+        return Int(done)
+    }
+
+    /// Whether a frame and a tx slot are free for ``stage(_:due:)``.
+    var canStage: Bool { freeCount > 0 && staged < Self.batch }
+
+    /// Copies `frame` into a free UMEM frame and writes its tx descriptor (not yet submitted).
+    func stage(_ frame: ReplayFrame, due: UInt64) -> Bool {
+        guard canStage else { return false }
+        var index: UInt32 = 0
+        guard xsk_ring_prod__reserve(socket.tx!, 1, &index) == 1 else { return false }
+        if staged == 0 { stagedIndex = index }
+        freeCount -= 1
+        let address = free[freeCount]
+        frame.write(to: umem.area + Int(address))
+        let desc = xsk_ring_prod__tx_desc(socket.tx!, index)!
+        desc.pointee.addr = address
+        desc.pointee.len = UInt32(frame.length)
+        desc.pointee.options = 0
+        stagedDue[staged] = due
+        staged += 1
+        bytes += frame.length
+        return true
+    }
+
+    /// Submits the staged descriptors and kicks the kernel; returns how many.
+    func submit() throws(XDPError) -> Int {
+        let n = staged
+        if n > 0 {
+            // Release store of the producer index after the frames and descriptors
+            // (pairs with the kernel's acquire in its tx path).
+            xsk_ring_prod__submit(socket.tx!, UInt32(n))
+            submitted += n
+            staged = 0
+        }
+        if inFlight > 0 { _ = try Sys.kickTransmit(socket.fd) }
+        return n
+    }
+}
+
+/// The replay thread's loop: reads the trace, waits for each packet's time, stages
+/// it on its queue, submits batches, and records the pacing error.
+final class ReplayLoop: @unchecked Sendable {
+    let trace: ReplayTrace
+    let senders: [TransmitQueue]
+    let speed: Double?
+    let loops: Int
+    var errors: [Int64] = []
+    var seconds = 0.0
+    var read = 0
+    var skipped = 0
+    var failure: XDPError?
+
     static let maximumErrorSamples = 1 << 20
 
-    init(trace: ReplayTrace, packets: [Int], queue: Int, configuration: ReplayConfiguration, start: UInt64) throws(XDPError) {
+    init(trace: ReplayTrace, senders: [TransmitQueue], configuration: ReplayConfiguration) {
         self.trace = trace
-        self.packets = packets
-        self.queue = queue
+        self.senders = senders
         speed = configuration.speed
         loops = configuration.loops
-        self.start = start
-        umem = try UMEM(frames: Self.frameCount, frameSize: 2048, fillSize: 64, completionSize: Self.ringSize,
-                        numaNode: nil, hugePages: false, label: "replay queue \(queue)")
-        socket = try XSKSocket(interface: configuration.interface, queue: UInt32(queue), umem: umem, rxSize: 0, txSize: Self.ringSize)
-        if speed != nil { errors.reserveCapacity(min(packets.count * loops, Self.maximumErrorSamples)) }
     }
 
     func run() {
-        do { try send() } catch { failure = error }
+        do { try replay() } catch { failure = error }
     }
 
-    /// Loop `l` of packet `k` is due at `start + (l·period + ts[k]) / speed`.
-    private func due(_ position: Int, period: UInt64) -> UInt64 {
-        guard let speed else { return 0 }
-        let loop = position / packets.count
-        let k = packets[position % packets.count]
-        let recorded = UInt64(loop) &* period &+ trace.timestamps[k]
-        return start &+ UInt64(Double(recorded) / speed)
+    private func submit(_ s: TransmitQueue) throws(XDPError) {
+        let dueTimes = s.stagedDue
+        let n = try s.submit()
+        guard n > 0, speed != nil else { return }
+        let now = Sys.monotonicNanoseconds()
+        for i in 0..<n where errors.count < Self.maximumErrorSamples {
+            errors.append(Int64(bitPattern: now &- dueTimes[i]))
+        }
     }
 
-    private func send() throws(XDPError) {
-        let total = packets.count * loops
-        guard total > 0 else { return }
-        let tx = socket.tx!
-        let comp = umem.completion
-        let area = umem.area
-        let free = UnsafeMutablePointer<UInt64>.allocate(capacity: Self.frameCount)
-        defer { free.deallocate() }
-        for i in 0..<Self.frameCount { free[i] = UInt64((Self.frameCount - 1 - i) * 2048) }
-        var freeCount = Self.frameCount
-        let gap = trace.count > 1 ? trace.durationNanoseconds / UInt64(trace.count - 1) : 1000
-        let period = trace.durationNanoseconds &+ max(gap, 1)
-        var submitted = 0, completed = 0
-        let ring = UInt32(Self.ringSize)
-        while completed < total {
-            var cidx: UInt32 = 0
-            let done = xsk_ring_cons__peek(comp, ring, &cidx)
-            if done > 0 {
-                for i in 0..<done {
-                    free[freeCount] = xsk_ring_cons__comp_addr(comp, cidx &+ i)!.pointee
-                    freeCount += 1
-                }
-                xsk_ring_cons__release(comp, done)
-                completed += Int(done)
+    private func submitAll() throws(XDPError) {
+        for s in senders where s.staged > 0 { try submit(s) }
+    }
+
+    private func replay() throws(XDPError) {
+        if speed != nil { errors.reserveCapacity(1 << 16) }
+        // Common schedule origin a little ahead of the first packet.
+        let start = Sys.monotonicNanoseconds() &+ 1_000_000
+        var loopBase: UInt64 = 0
+        for loop in 0..<loops {
+            if loop > 0 {
+                // Loop l starts one mean gap after loop l−1's last packet.
+                let n = trace.count
+                let duration = trace.durationNanoseconds
+                let gap = n > 1 ? duration / UInt64(n - 1) : 1000
+                loopBase &+= duration &+ max(gap, 1)
+                do throws(TraceError) { try trace.rewind() } catch { throw XDPError.trace(error.description) }
             }
-            var now = Sys.monotonicNanoseconds()
-            if submitted < total {
-                let next = due(submitted, period: period)
-                if next > now {
-                    let wait = next &- now
-                    if wait > 100_000 { Sys.sleep(nanoseconds: wait &- 50_000) } else { sched_yield() }
-                    if submitted > completed { _ = try Sys.kickTransmit(socket.fd) }
-                    continue
+            while true {
+                let frame: ReplayFrame
+                do throws(TraceError) {
+                    guard let f = try trace.next() else { break }
+                    frame = f
+                } catch {
+                    try submitAll()
+                    throw XDPError.trace(error.description + " (\(read + trace.count) packets sent before)")
                 }
-                // Everything due now, up to 64 and what frames and ring allow.
-                var n = 0
-                let limit = min(64, freeCount, total - submitted)
-                while n < limit && due(submitted + n, period: period) <= now { n += 1 }
-                var idx: UInt32 = 0
-                let reserved = Int(xsk_ring_prod__reserve(tx, UInt32(n), &idx))
-                for i in 0..<reserved {
-                    freeCount -= 1
-                    let addr = free[freeCount]
-                    let k = packets[(submitted + i) % packets.count]
-                    let length = trace.lengths[k]
-                    trace.bytes.withUnsafeBytes { b in
-                        (area + Int(addr)).copyMemory(from: b.baseAddress! + trace.offsets[k], byteCount: length)
-                    }
-                    let desc = xsk_ring_prod__tx_desc(tx, idx &+ UInt32(i))!
-                    desc.pointee.addr = addr
-                    desc.pointee.len = UInt32(length)
-                    desc.pointee.options = 0
-                    bytes += length
-                }
-                if reserved > 0 {
-                    // Release store of the producer index after the frames and descriptors
-                    // (pairs with the kernel's acquire in its tx path).
-                    xsk_ring_prod__submit(tx, UInt32(reserved))
-                    _ = try Sys.kickTransmit(socket.fd)
-                    now = Sys.monotonicNanoseconds()
-                    if speed != nil {
-                        for i in 0..<reserved where errors.count < Self.maximumErrorSamples {
-                            errors.append(Int64(bitPattern: now &- due(submitted + i, period: period)))
+                let sender = senders[frame.queue % senders.count]
+                var due: UInt64 = 0
+                if let speed {
+                    due = start &+ UInt64(Double(loopBase &+ frame.timestamp) / speed)
+                    var now = Sys.monotonicNanoseconds()
+                    if due > now {
+                        // Not due yet: what is staged goes out now, then wait.
+                        try submitAll()
+                        while due > now {
+                            let wait = due &- now
+                            if wait > 100_000 { Sys.sleep(nanoseconds: wait &- 50_000) } else { sched_yield() }
+                            for s in senders { s.reap() }
+                            now = Sys.monotonicNanoseconds()
                         }
                     }
-                    submitted += reserved
-                    continue
+                }
+                while !sender.stage(frame, due: due) {
+                    // No frame or slot free, or a full batch: send what is staged and reclaim.
+                    try submit(sender)
+                    if sender.reap() == 0 && !sender.canStage { Sys.sleep(nanoseconds: 20_000) }
                 }
             }
-            if submitted > completed { _ = try Sys.kickTransmit(socket.fd) }
-            if done == 0 { Sys.sleep(nanoseconds: 20_000) }
+            try submitAll()
+            read += trace.count
+            skipped += trace.skipped
         }
-        // `start` is 20 ms ahead: a queue done before it (a tiny trace at --speed max) took 0 s.
+        // Wait for every frame to complete.
+        while senders.contains(where: { $0.inFlight > 0 }) {
+            var progress = 0
+            for s in senders where s.inFlight > 0 {
+                _ = try s.submit()
+                progress += s.reap()
+            }
+            if progress == 0 { Sys.sleep(nanoseconds: 20_000) }
+        }
         let end = Sys.monotonicNanoseconds()
         seconds = end > start ? Double(end - start) / 1e9 : 0
-        sent = completed
     }
 }

@@ -69,4 +69,9 @@ public struct XDPError: Error, Sendable, CustomStringConvertible {
     static func usage(_ operation: String, _ message: String) -> XDPError {
         XDPError(operation, kind: .usage, message: message)
     }
+
+    /// A trace file that could not be read on (a runtime failure, exit 1).
+    static func trace(_ message: String) -> XDPError {
+        XDPError("read trace", kind: .system, message: message)
+    }
 }

@@ -96,7 +96,6 @@ struct ReplayCommand: ParsableCommand {
         let trace: ReplayTrace
         do {
             trace = try ReplayTrace(path: readFile, queueCount: queueList.count, steering: steering)
-            if let cut = trace.truncation { CLI.note("warning: \(cut.cutShortWarning(packetsRead: trace.count))") }
         } catch {
             FileHandle.standardError.write(Data("wirecap: error: \(error)\n".utf8))
             throw ExitCode(1)
@@ -109,6 +108,8 @@ struct ReplayCommand: ParsableCommand {
         do {
             if let ns = netns { result = try Replayer.run(trace, config, inNamespace: ns) } else { result = try Replayer.run(trace, config) }
         } catch { CLI.fail(error) }
+        // A file cut short was sent up to the cut (said once, on stderr).
+        if let cut = trace.truncation { CLI.note("warning: \(cut.cutShortWarning(packetsRead: trace.count + trace.skipped))") }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -118,7 +119,7 @@ struct ReplayCommand: ParsableCommand {
         for q in result.queues {
             print("queue \(q.queue): sent \(q.sent) packets, \(q.bytes) bytes in \(String(format: "%.3f", q.seconds)) s")
         }
-        print("total: sent \(result.sent) of \(trace.count * loop) packets" + (result.skipped > 0 ? " (\(result.skipped) skipped: too long or unknown link type)" : ""))
+        print("total: sent \(result.sent) of \(result.read) packets" + (result.skipped > 0 ? " (\(result.skipped) skipped: too long or unknown link type)" : ""))
         if let p = result.pacing {
             print(String(format: "pacing error (send − due): mean |e| %.1f µs, median %.1f µs, p99 %.1f µs, max %.1f µs over %d packets",
                          p.meanAbsolute / 1e3, p.median / 1e3, p.p99 / 1e3, p.maximum / 1e3, p.packets))

@@ -3,6 +3,7 @@ import Foundation
 import WireCapCore
 import WireCapSimulator
 import WireCapTrace
+import WireCapXDP
 
 /// `wirecap simulate`: replay a trace in virtual time through a model of a capture
 /// engine (WireCAP on WireCapCore's own code, or NETMAP/DNA/PF_RING models), or
@@ -147,8 +148,15 @@ struct SimulateCommand: ParsableCommand {
         case (.some, .some): SimulateCLI.usage("give either --trace or --synthetic, not both")
         case (nil, nil): SimulateCLI.usage("give --scenario, --trace FILE or --synthetic burst|border-router")
         case (.some(let path), nil):
+            // The trace is read as a stream and kept at 16 bytes per packet: at most
+            // what half the available memory holds (then a warning says where it stopped).
+            let limit = Int((MemoryBudget.available ?? 8 << 30) / 2 / 16)
             do {
-                return try PacketTrace.read(path: path)
+                let trace = try PacketTrace.read(path: path, maximumPackets: limit)
+                if trace.count == limit {
+                    SimulateCLI.note("warning: simulating the first \(limit) packets (16 bytes each in memory: half of what is available)")
+                }
+                return trace
             } catch {
                 guard let partial = error.partial, partial.count > 0 else {
                     SimulateCLI.note("error: \(error.description)")

@@ -91,23 +91,20 @@ struct TraceCommand: ParsableCommand {
             var truncation: String?
             var declared: [UInt32] = []
             do {
-                let image = try TraceReader.loadFile(file)
-                declared = image.withUnsafeBytes { TraceReader.declaredLinkTypes(in: $0) }
-                let r: Result<TraceFileFormat, TraceError> = image.withUnsafeBytes { raw in
-                    Result { () throws(TraceError) in
-                        try TraceReader.forEachPacket(in: raw, file: file) { p in
-                            count += 1; bytes += p.data.count; links.insert(p.linkType)
-                            if first == nil { first = p.timestamp }
-                            last = p.timestamp
-                            earliest = min(earliest, p.timestamp)
-                            latest = max(latest, p.timestamp)
-                        }
+                var stream = try TraceStream(path: file)
+                format = stream.format
+                do throws(TraceError) {
+                    while let p = try stream.next() {
+                        count += 1; bytes += p.data.count; links.insert(p.linkType)
+                        if first == nil { first = p.timestamp }
+                        last = p.timestamp
+                        earliest = min(earliest, p.timestamp)
+                        latest = max(latest, p.timestamp)
                     }
-                }
-                do throws(TraceError) { format = try r.get() } catch where error.isCutShort {
-                    format = image.withUnsafeBytes { TraceReader.detect($0) } ?? .pcapng
+                } catch where error.isCutShort {
                     truncation = error.cutShortWarning(packetsRead: count)
                 }
+                declared = stream.declaredLinkTypes
             } catch {
                 FileHandle.standardError.write(Data("wirecap: error: \(error)\(count > 0 ? " (\(count) packets read before)" : "")\n".utf8))
                 throw ExitCode(1)
