@@ -37,10 +37,13 @@ public final class ReplayTrace: @unchecked Sendable {
     private let maximumFrame: Int
     private var first: UInt64?
 
+    private let steering: Steering
+
     /// Opens `path` (pcap or pcapng, a file or a pipe) and reads its header.
     /// - Throws: ``TraceError`` for unreadable files or a bad header.
     public init(path: String, queueCount: Int, steering: Steering, maximumFrame: Int = 1514) throws(TraceError) {
         file = path
+        self.steering = steering
         self.queueCount = max(1, queueCount)
         self.maximumFrame = maximumFrame
         stream = try TraceStream(path: path)
@@ -87,6 +90,11 @@ public final class ReplayTrace: @unchecked Sendable {
             count += 1
             return ReplayFrame(etherType: etherType, payload: payload, timestamp: durationNanoseconds, queue: queue)
         }
+    }
+
+    /// The same file opened again from its start (another reader of a file; not for a pipe).
+    public func reopened() throws(TraceError) -> ReplayTrace {
+        try ReplayTrace(path: file, queueCount: queueCount, steering: steering, maximumFrame: maximumFrame)
     }
 
     /// Whether ``rewind()`` can work (the input is a file, not a pipe).

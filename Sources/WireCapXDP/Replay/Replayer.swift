@@ -49,9 +49,9 @@ public struct ReplayResult: Sendable, Codable {
 /// Sends a ``ReplayTrace`` through one AF_XDP tx socket per queue (own UMEM each,
 /// no XDP program), each packet at its recorded time divided by the speed factor.
 ///
-/// One thread reads the file as a stream and feeds every queue, in file order, so
-/// memory stays bounded whatever the file's size and packets of different queues
-/// leave in their recorded order. Waiting for a packet's time: sleep while it is
+/// The file is read as a stream, so memory stays bounded whatever its size: from a
+/// file, one thread per queue reads it (each sends its own queue's packets); from
+/// a pipe, one thread feeds every queue in file order. Waiting for a packet's time: sleep while it is
 /// more than 100 µs away, then yield the CPU until it is due (never a pure spin).
 /// Packets already due go out together (up to 64 per queue per `sendto`).
 public enum Replayer {
@@ -72,21 +72,41 @@ public enum Replayer {
         for q in configuration.queues {
             senders.append(try TransmitQueue(interface: configuration.interface, queue: q))
         }
-        let replay = ReplayLoop(trace: trace, senders: senders, configuration: configuration)
-        let thread = try SystemThread(name: "wc-replay", cpus: configuration.cpus.prefix(1).map { $0 }) { replay.run() }
-        thread.join()
-        if let failure = replay.failure { throw failure }
+        // A file is read by one thread per queue (each its own stream, sending its
+        // queue's packets and skipping the others); a pipe, which can be read only
+        // once, by one thread feeding every queue.
+        let start = Sys.monotonicNanoseconds() &+ 20_000_000
+        var loops: [ReplayLoop] = []
+        if senders.count > 1 && trace.canRewind {
+            for (i, sender) in senders.enumerated() {
+                let own: ReplayTrace
+                do throws(TraceError) { own = i == 0 ? trace : try trace.reopened() } catch { throw XDPError.trace(error.description) }
+                var mine = [TransmitQueue?](repeating: nil, count: senders.count)
+                mine[i] = sender
+                loops.append(ReplayLoop(trace: own, senders: mine, start: start, configuration: configuration))
+            }
+        } else {
+            loops.append(ReplayLoop(trace: trace, senders: senders, start: start, configuration: configuration))
+        }
+        var threads: [SystemThread] = []
+        for (i, loop) in loops.enumerated() {
+            let cpus = configuration.cpus.isEmpty ? [] : [configuration.cpus[i % configuration.cpus.count]]
+            threads.append(try SystemThread(name: "wc-replay-\(i)", cpus: cpus) { loop.run() })
+        }
+        threads.forEach { $0.join() }
+        if let failure = loops.compactMap(\.failure).first { throw failure }
         var pacing: PacingError?
-        if configuration.speed != nil, !replay.errors.isEmpty {
-            var all = replay.errors
+        var all = loops.flatMap(\.errors)
+        if configuration.speed != nil, !all.isEmpty {
             let abs = all.map { Double($0.magnitude) }
             all.sort()
             pacing = PacingError(packets: all.count, meanAbsolute: abs.reduce(0, +) / Double(abs.count),
                                  median: Double(all[all.count / 2]), p99: Double(all[min(all.count - 1, all.count * 99 / 100)]),
                                  maximum: Double(all.last!))
         }
-        return ReplayResult(queues: senders.map { TransmitQueueResult(queue: $0.queue, sent: $0.completed, bytes: $0.bytes, seconds: replay.seconds) },
-                            pacing: pacing, skipped: replay.skipped, read: replay.read)
+        let seconds = loops.map(\.seconds).max() ?? 0
+        return ReplayResult(queues: senders.map { TransmitQueueResult(queue: $0.queue, sent: $0.completed, bytes: $0.bytes, seconds: seconds) },
+                            pacing: pacing, skipped: loops[0].skipped, read: loops[0].read)
     }
 
     /// Runs ``run(_:_:)`` on a thread that first enters network namespace `namespace`.
@@ -201,13 +221,17 @@ final class TransmitQueue {
     }
 }
 
-/// The replay thread's loop: reads the trace, waits for each packet's time, stages
-/// it on its queue, submits batches, and records the pacing error.
+/// One replay thread's loop: reads the trace, waits for each packet's time, stages
+/// it on its queue (packets of queues this loop does not own are skipped),
+/// submits batches, and records the pacing error.
 final class ReplayLoop: @unchecked Sendable {
     let trace: ReplayTrace
-    let senders: [TransmitQueue]
+    /// Per queue index: the sender this loop owns, or nil.
+    let senders: [TransmitQueue?]
+    let owned: [TransmitQueue]
     let speed: Double?
     let loops: Int
+    let start: UInt64
     var errors: [Int64] = []
     var seconds = 0.0
     var read = 0
@@ -216,9 +240,11 @@ final class ReplayLoop: @unchecked Sendable {
 
     static let maximumErrorSamples = 1 << 20
 
-    init(trace: ReplayTrace, senders: [TransmitQueue], configuration: ReplayConfiguration) {
+    init(trace: ReplayTrace, senders: [TransmitQueue?], start: UInt64, configuration: ReplayConfiguration) {
         self.trace = trace
         self.senders = senders
+        owned = senders.compactMap { $0 }
+        self.start = start
         speed = configuration.speed
         loops = configuration.loops
     }
@@ -238,13 +264,11 @@ final class ReplayLoop: @unchecked Sendable {
     }
 
     private func submitAll() throws(XDPError) {
-        for s in senders where s.staged > 0 { try submit(s) }
+        for s in owned where s.staged > 0 { try submit(s) }
     }
 
     private func replay() throws(XDPError) {
         if speed != nil { errors.reserveCapacity(1 << 16) }
-        // Common schedule origin a little ahead of the first packet.
-        let start = Sys.monotonicNanoseconds() &+ 1_000_000
         var loopBase: UInt64 = 0
         for loop in 0..<loops {
             if loop > 0 {
@@ -262,9 +286,9 @@ final class ReplayLoop: @unchecked Sendable {
                     frame = f
                 } catch {
                     try submitAll()
-                    throw XDPError.trace(error.description + " (\(read + trace.count) packets sent before)")
+                    throw XDPError.trace(error.description + " (\(read + trace.count) packets read before)")
                 }
-                let sender = senders[frame.queue % senders.count]
+                guard let sender = senders[frame.queue % senders.count] else { continue }
                 var due: UInt64 = 0
                 if let speed {
                     due = start &+ UInt64(Double(loopBase &+ frame.timestamp) / speed)
@@ -275,7 +299,7 @@ final class ReplayLoop: @unchecked Sendable {
                         while due > now {
                             let wait = due &- now
                             if wait > 100_000 { Sys.sleep(nanoseconds: wait &- 50_000) } else { sched_yield() }
-                            for s in senders { s.reap() }
+                            for s in owned { s.reap() }
                             now = Sys.monotonicNanoseconds()
                         }
                     }
@@ -291,9 +315,9 @@ final class ReplayLoop: @unchecked Sendable {
             skipped += trace.skipped
         }
         // Wait for every frame to complete.
-        while senders.contains(where: { $0.inFlight > 0 }) {
+        while owned.contains(where: { $0.inFlight > 0 }) {
             var progress = 0
-            for s in senders where s.inFlight > 0 {
+            for s in owned where s.inFlight > 0 {
                 _ = try s.submit()
                 progress += s.reap()
             }
