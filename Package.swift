@@ -112,7 +112,7 @@ let package = Package(
             path: "Tests/WireCapTestSupport",
             swiftSettings: strict),
         .testTarget(
-            name: "WireCapCoreTests", dependencies: ["WireCapCore"],
+            name: "WireCapCoreTests", dependencies: ["WireCapCore", "WireCapTrace", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "WireCapXDPTests", dependencies: ["WireCapXDP", "WireCapCore", "WireCapTestSupport"],

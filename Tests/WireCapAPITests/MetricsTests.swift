@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Testing
+import WireCapTestSupport
 import WireCap
 
 @Suite("Prometheus endpoint")
@@ -20,14 +21,14 @@ struct MetricsTests {
         let server = try MetricsServer(listen: "127.0.0.1:0", exporter: exporter)
         defer { server.stop() }
         #expect(server.address.hasPrefix("127.0.0.1:"))
-        let response = try #require(httpGet(port: server.port, path: "/metrics"))
+        let response = try #require(TestTools.httpGet(port: server.port, path: "/metrics"))
         #expect(response.hasPrefix("HTTP/1.1 200 OK"))
         #expect(response.contains("text/plain; version=0.0.4"))
         #expect(response.contains(#"wirecap_received_packets_total{interface="cap0",queue="2"} 2000"#))
         #expect(response.contains(#"wirecap_dropped_packets_total{interface="cap0",queue="2",cause="no_buffer"} 7"#))
         #expect(response.contains(#"wirecap_offloaded_chunks_total{interface="cap0",queue="2",direction="out"} 3"#))
         #expect(response.contains(#"wirecap_pool_chunks{interface="cap0",queue="2",state="free"} 10"#))
-        let missing = try #require(httpGet(port: server.port, path: "/nope"))
+        let missing = try #require(TestTools.httpGet(port: server.port, path: "/nope"))
         #expect(missing.hasPrefix("HTTP/1.1 404"))
     }
 
@@ -69,10 +70,10 @@ struct MetricsTests {
             #expect(r == 0)
             idle.append(fd)
         }
-        let response = try #require(httpGet(port: server.port, path: "/metrics"))
+        let response = try #require(TestTools.httpGet(port: server.port, path: "/metrics"))
         #expect(response.hasPrefix("HTTP/1.1 200 OK"))
         #expect(response.contains(#"wirecap_received_packets_total{interface="cap0",queue="0"} 42"#))
-        let post = try #require(httpRequest(port: server.port, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+        let post = try #require(TestTools.httpRequest(port: server.port, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
         #expect(post.hasPrefix("HTTP/1.1 405"))
     }
 

@@ -204,25 +204,5 @@ enum LiveAPI {
         return queues.compactMap { $0["sent"] as? Int }.reduce(0, +)
     }
 
-    /// The `wirecap` executable next to the test runner, else the newest `.build*/{debug,release}/wirecap`.
-    static func wirecapBinary() -> String? {
-        let fm = FileManager.default
-        if let exe = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            let candidate = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("wirecap").path
-            if fm.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        var best: (String, Date)?
-        for entry in (try? fm.contentsOfDirectory(atPath: root.path)) ?? [] where entry.hasPrefix(".build") {
-            for config in ["debug", "release"] {
-                let path = root.appendingPathComponent(entry).appendingPathComponent(config).appendingPathComponent("wirecap").path
-                if fm.isExecutableFile(atPath: path),
-                   let date = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
-                   best == nil || date > best!.1 {
-                    best = (path, date)
-                }
-            }
-        }
-        return best?.0
-    }
+    static func wirecapBinary() -> String? { TestTools.wirecapBinary() }
 }

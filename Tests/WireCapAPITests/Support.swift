@@ -29,30 +29,3 @@ enum Frames {
         partialTimeoutNanoseconds: 1_000_000)
 }
 
-/// Reads an HTTP response from 127.0.0.1:port (raw socket: no Foundation networking needed).
-func httpGet(port: UInt16, path: String) -> String? {
-    httpRequest(port: port, "GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-}
-
-/// Sends `request` to 127.0.0.1:port and reads the response until the server closes.
-func httpRequest(port: UInt16, _ request: String) -> String? {
-    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard s >= 0 else { return nil }
-    defer { close(s) }
-    var sa = sockaddr_in()
-    sa.sin_family = sa_family_t(AF_INET)
-    sa.sin_port = port.bigEndian
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr)
-    let r = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    guard r == 0 else { return nil }
-    let req = Array(request.utf8)
-    _ = req.withUnsafeBytes { send(s, $0.baseAddress, $0.count, 0) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = buf.withUnsafeMutableBytes { read(s, $0.baseAddress, $0.count) }
-        if n <= 0 { break }
-        out += buf[0..<n]
-    }
-    return String(decoding: out, as: UTF8.self)
-}

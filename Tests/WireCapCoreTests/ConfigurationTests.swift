@@ -8,7 +8,10 @@ struct ConfigurationTests {
         try CaptureConfiguration().validate()
         #expect(PoolGeometry.default.poolBytes == 500 * 256 * 2048)
         #expect(CaptureConfiguration().memoryRequired(queues: 6) == 6 * 500 * 256 * 2048)
-        #expect("\(ByteCount(500 * 256 * 2048))" == "250.0 MiB")
+        #expect("\(ByteCount(500 * 256 * 2048))" == "250 MiB")
+        #expect(["\(ByteCount(1023))", "\(ByteCount(1024))", "\(ByteCount(1536))", "\(ByteCount(256 << 10))",
+                 "\(ByteCount((1 << 30) - 1))", "\(ByteCount(2_040_109_465))"]
+                == ["1023 B", "1 KiB", "1.5 KiB", "256 KiB", "1024.0 MiB", "1.9 GiB"])
     }
 
     @Test(arguments: [

@@ -1,5 +1,7 @@
 import Testing
 import WireCapCore
+import WireCapTestSupport
+import struct WireCapTrace.SplitMix64
 
 /// Random sequences of receive / capture / timeout / consume / recycle / forged recycle
 /// over a buddy group with shuffled frame-return orders; the invariants are checked

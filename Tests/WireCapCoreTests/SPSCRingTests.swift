@@ -1,5 +1,7 @@
 import Testing
 import WireCapCore
+import WireCapTestSupport
+import struct WireCapTrace.SplitMix64
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -22,7 +22,7 @@ struct CLIAnalyzeTests {
             let sent = try Generator.run(g, inNamespace: bed.name)
             let status = (try? String(contentsOfFile: "/proc/\(p.process.processIdentifier)/status", encoding: .utf8)) ?? ""
             let uidLine = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }.map(String.init) ?? ""
-            let scrape = metricsGet(port: UInt16(port))
+            let scrape = TestTools.httpGet(port: UInt16(port), path: "/metrics")
             let (exit, stdoutText, stderr) = p.finish()
             let stdout = Data(stdoutText.utf8)
             print("analyze: sent \(sent.sent); \(uidLine); stderr:\n\(stderr)")
@@ -82,25 +82,3 @@ struct CLIAnalyzeTests {
     }
 }
 
-/// GET /metrics from 127.0.0.1:port over a plain socket.
-func metricsGet(port: UInt16) -> String? {
-    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard s >= 0 else { return nil }
-    defer { close(s) }
-    var sa = sockaddr_in()
-    sa.sin_family = sa_family_t(AF_INET)
-    sa.sin_port = port.bigEndian
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr)
-    let r = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    guard r == 0 else { return nil }
-    let req = Array("GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
-    _ = req.withUnsafeBytes { send(s, $0.baseAddress, $0.count, 0) }
-    var data: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = buf.withUnsafeMutableBytes { read(s, $0.baseAddress, $0.count) }
-        if n <= 0 { break }
-        data += buf[0..<n]
-    }
-    return String(decoding: data, as: UTF8.self)
-}

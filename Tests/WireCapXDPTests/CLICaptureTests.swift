@@ -25,14 +25,14 @@ struct CLICaptureTests {
                 let sentB = try Generator.run(Live.generator(b, count: 3_000, rate: 20_000), inNamespace: b.name)
                 // The privileges are dropped and the endpoint counts what was received.
                 WirecapProcess.wait(seconds: 4) {
-                    let scrape = metricsGet(port: UInt16(port)) ?? ""
+                    let scrape = TestTools.httpGet(port: UInt16(port), path: "/metrics") ?? ""
                     return p.stderr.contains("dropped privileges")
                         && scrape.contains("wirecap_received_packets_total{interface=\"\(a.captureInterface)\",queue=\"0\"} \(sentA.sent)")
                         && scrape.contains("wirecap_received_packets_total{interface=\"\(b.captureInterface)\",queue=\"0\"} \(sentB.sent)")
                 }
                 let status = (try? String(contentsOfFile: "/proc/\(p.process.processIdentifier)/status", encoding: .utf8)) ?? ""
                 let uidLine = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }.map(String.init) ?? ""
-                let scrape = metricsGet(port: UInt16(port)) ?? ""
+                let scrape = TestTools.httpGet(port: UInt16(port), path: "/metrics") ?? ""
                 let (exit, stdout, stderr) = p.finish()
                 print("capture -i -i: sent \(sentA.sent)+\(sentB.sent); \(uidLine)\nstdout:\n\(stdout)\nstderr:\n\(stderr)")
                 #expect(exit == 0)

@@ -97,26 +97,7 @@ enum Live {
 
     /// The `wirecap` executable built with the tests: next to the test runner
     /// (`<scratch>/debug/`), else the newest `.build*/{debug,release}/wirecap` of the package.
-    static func wirecapBinary() -> String? {
-        let fm = FileManager.default
-        if let exe = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            let candidate = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("wirecap").path
-            if fm.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        var best: (String, Date)?
-        for entry in (try? fm.contentsOfDirectory(atPath: root.path)) ?? [] where entry.hasPrefix(".build") {
-            for config in ["debug", "release"] {
-                let path = root.appendingPathComponent(entry).appendingPathComponent(config).appendingPathComponent("wirecap").path
-                if fm.isExecutableFile(atPath: path),
-                   let date = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
-                   best == nil || date > best!.1 {
-                    best = (path, date)
-                }
-            }
-        }
-        return best?.0
-    }
+    static func wirecapBinary() -> String? { TestTools.wirecapBinary() }
 
     struct Output {
         var status: Int32

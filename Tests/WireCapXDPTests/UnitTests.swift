@@ -68,15 +68,6 @@ struct UnitTests {
         #expect(large > 4 * max(small, 0.001), "x=300 took \(large) s, x=30 took \(small) s")
     }
 
-    @Test("index lists")
-    func indexLists() {
-        #expect(parseIndexList("0,1") == [0, 1])
-        #expect(parseIndexList("0-3") == [0, 1, 2, 3])
-        #expect(parseIndexList("2,4-5") == [2, 4, 5])
-        #expect(parseIndexList("a") == nil)
-        #expect(parseIndexList("") == nil)
-    }
-
     @Test("testbed interface names fit IFNAMSIZ")
     func interfaceNames() {
         let (c, g) = Testbed.interfaceNames(for: "a-very-long-testbed-name-indeed")

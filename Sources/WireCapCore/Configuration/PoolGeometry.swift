@@ -81,17 +81,19 @@ public struct PoolGeometry: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// A byte count printed for people: `1.9 GiB`, `512.0 MiB`.
+/// A byte count printed for people, the one formatter of the project: whole units
+/// when exact (`256 KiB`, `16 MiB`), else one decimal (`1.9 GiB`); below 1 KiB, `B`.
 public struct ByteCount: Sendable, CustomStringConvertible {
     public var bytes: Int
     public init(_ bytes: Int) { self.bytes = bytes }
     public var description: String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var v = Double(bytes)
         var i = 0
-        while v >= 1024, i < units.count - 1 { v /= 1024; i += 1 }
+        while i < units.count - 1, bytes.magnitude >= UInt(1) << (10 * (i + 1)) { i += 1 }
         if i == 0 { return "\(bytes) B" }
-        let tenths = Int((v * 10).rounded())
+        let unit = 1 << (10 * i)
+        if bytes % unit == 0 { return "\(bytes / unit) \(units[i])" }
+        let tenths = Int((Double(bytes) / Double(unit) * 10).rounded())
         return "\(tenths / 10).\(tenths % 10) \(units[i])"
     }
 }

@@ -85,15 +85,8 @@ public struct AFPacketGeometry: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String {
-        "blocks=\(blocks) × \(ByteCountText(blockSize)) (\(ByteCountText(blocks * blockSize)) per socket)"
+        "blocks=\(blocks) × \(ByteCount(blockSize)) (\(ByteCount(blocks * blockSize)) per socket)"
     }
-}
-
-/// `1.0 MiB` etc. (WireCapCore's `ByteCount` spelled locally to keep this file self-contained).
-func ByteCountText(_ bytes: Int) -> String {
-    if bytes >= 1 << 20, bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
-    if bytes >= 1 << 10, bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
-    return "\(bytes) B"
 }
 
 /// One AF_PACKET socket with its mapped TPACKET_V3 RX_RING.

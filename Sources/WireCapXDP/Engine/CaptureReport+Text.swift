@@ -128,19 +128,3 @@ extension GeneratorResult {
         return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "{}"
     }
 }
-
-/// Parses "0,1,3" / "0-3" lists (queues, CPUs).
-public func parseIndexList(_ text: String) -> [Int]? {
-    var out: [Int] = []
-    for part in text.split(separator: ",") {
-        let bounds = part.split(separator: "-")
-        if bounds.count == 2, let a = Int(bounds[0]), let b = Int(bounds[1]), a <= b, a >= 0 {
-            out.append(contentsOf: a...b)
-        } else if bounds.count == 1, let a = Int(bounds[0]), a >= 0 {
-            out.append(a)
-        } else {
-            return nil
-        }
-    }
-    return out.isEmpty ? nil : out
-}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import WireCap
+import WireCapCore
 import WireCapXDP
 
 /// The capture backend and its AF_PACKET settings, shared by `capture` and

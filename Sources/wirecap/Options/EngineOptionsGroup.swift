@@ -1,5 +1,6 @@
 import ArgumentParser
 import WireCap
+import WireCapCore
 
 /// Engine options shared by the live subcommands (`@OptionGroup`): interfaces,
 /// queues, pool geometry, mode, placement.
@@ -89,16 +90,3 @@ struct RunOptionsGroup: ParsableArguments {
     }
 }
 
-/// `0,1`, `0-3`, `0-1,4` → sorted unique indices.
-enum IndexList {
-    static func parse(_ text: String) -> [Int]? {
-        var out: [Int] = []
-        for part in text.split(separator: ",") {
-            let ends = part.split(separator: "-", omittingEmptySubsequences: false)
-            if ends.count == 1, let v = Int(ends[0]), v >= 0 { out.append(v); continue }
-            guard ends.count == 2, let a = Int(ends[0]), let b = Int(ends[1]), a >= 0, a <= b, b - a < 4096 else { return nil }
-            out += Array(a...b)
-        }
-        return out.isEmpty ? nil : Array(Set(out)).sorted()
-    }
-}

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import Foundation
+import WireCapCore
 import Logging
 import WireCap
 import WireCapAnalyzer
@@ -90,7 +91,7 @@ struct AnalyzeCommand: ParsableCommand {
         do {
             if let file = readFile { try offline(file) } else { try live() }
         } catch let error as CaptureError {
-            Output.fail(error)
+            CLI.fail(error)
         }
     }
 
@@ -105,7 +106,7 @@ struct AnalyzeCommand: ParsableCommand {
         let result = try OfflineAnalysis.run(a, path: path, workers: workers, filter: compile)
         if let warning = result.truncation, strict { throw CaptureError(.system, "\(warning) (--strict)") }
         print(report(a.reports(result.state), header: "\(path) (\(result.format)): \(result.packets) packets read", queues: nil))
-        if let warning = result.truncation { Output.note("warning: \(warning)") }
+        if let warning = result.truncation { CLI.note("warning: \(warning)") }
     }
 
     private func live() throws(CaptureError) {
@@ -134,16 +135,16 @@ struct AnalyzeCommand: ParsableCommand {
         if let m = runOptions.metrics {
             do { server = try MetricsServer(listen: m, exporter: exporter) } catch { capture.close(); throw error }
             log.info("serving Prometheus metrics", metadata: ["address": "\(server!.address)"])
-            Output.note("metrics on http://\(server!.address)/metrics")
+            CLI.note("metrics on http://\(server!.address)/metrics")
         }
         try capture.start()
         if let user = engine.user {
             do { try PrivilegeDrop.drop(to: user) } catch { capture.close(); throw error }
-            Output.note("dropped privileges to \(user) (uid \(getuid()), gid \(getgid()))")
+            CLI.note("dropped privileges to \(user) (uid \(getuid()), gid \(getgid()))")
         }
         let runner = AnalyzerRunner(analyzer: analyzers, handles: capture.handles, cpus: workerCpus.flatMap(IndexList.parse) ?? [])
         do { try runner.start() } catch { capture.close(); throw error }
-        Output.note("capturing on \(engine.interfaces.joined(separator: ",")) for analysis (\(capture.handles.count) queue\(capture.handles.count == 1 ? "" : "s"), \(backendOptions.isAFPacket ? capture.engines[0].attachDescription + ", " : "")\(core.mode) mode); Ctrl-C to stop")
+        CLI.note("capturing on \(engine.interfaces.joined(separator: ",")) for analysis (\(capture.handles.count) queue\(capture.handles.count == 1 ? "" : "s"), \(backendOptions.isAFPacket ? capture.engines[0].attachDescription + ", " : "")\(core.mode) mode); Ctrl-C to stop")
         let started = MonotonicInstant.now()
         var live = LiveStatistics()
         var nextStats = MonotonicInstant.now().adding(runOptions.statsInterval)
@@ -157,7 +158,7 @@ struct AnalyzeCommand: ParsableCommand {
                 let groups = capture.engines.map { (interface: $0.interface, queues: $0.queues, stats: $0.statistics(), chunksPerPool: $0.group.configuration.geometry.chunksPerPool,
                                                     ledger: $0.ledger(final: false)) }
                 for g in groups { exporter.update(interface: g.interface, g.stats, deviceQueues: g.queues) }
-                if runOptions.statsInterval > 0 && !runOptions.json { for line in live.lines(groups) { Output.note(line) } }
+                if runOptions.statsInterval > 0 && !runOptions.json { for line in live.lines(groups) { CLI.note(line) } }
             } else if server != nil && runOptions.statsInterval == 0 {
                 for e in capture.engines { exporter.update(interface: e.interface, e.statistics(), deviceQueues: e.queues) }
             }
@@ -195,17 +196,5 @@ struct AnalyzeCommand: ParsableCommand {
         }
         for r in reports { lines.append("[\(r.name)]"); lines += r.lines.map { "  " + $0 } }
         return lines.joined(separator: "\n")
-    }
-}
-
-/// One-line errors with the exit code of their kind (2 usage, 1 otherwise).
-enum Output {
-    static func fail(_ error: CaptureError) -> Never {
-        FileHandle.standardError.write(Data("wirecap: error: \(error.message)\n".utf8))
-        exit(error.kind == .usage ? 2 : 1)
-    }
-
-    static func note(_ message: String) {
-        FileHandle.standardError.write(Data("wirecap: \(message)\n".utf8))
     }
 }

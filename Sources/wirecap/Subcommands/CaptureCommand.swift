@@ -89,7 +89,7 @@ struct CaptureCommand: ParsableCommand {
 
     func validate() throws {
         if engineOptions.interfaces.isEmpty { throw ValidationError("name an interface with -i (repeat -i for several)") }
-        if let c = consumerCpus, parseIndexList(c) == nil { CLI.usage("invalid CPU list '\(c)'") }
+        if let c = consumerCpus, IndexList.parse(c) == nil { CLI.usage("invalid CPU list '\(c)'") }
         if writeFile != nil && engineOptions.interfaces.count > 1 { throw ValidationError("-w takes one -i: run one capture per interface to write files") }
         if verify && engineOptions.interfaces.count > 1 { throw ValidationError("--verify takes one -i") }
         if forward != nil && (writeFile != nil || !expression.isEmpty || sample > 1 || engineOptions.interfaces.count > 1) {
@@ -134,7 +134,7 @@ struct CaptureCommand: ParsableCommand {
         let configuration: CaptureConfiguration
         do { configuration = try engineOptions.configuration() } catch { CLI.usage(error.message) }
         var options = EngineOptions()
-        options.cpus = engineOptions.cpus.flatMap(parseIndexList) ?? []
+        options.cpus = engineOptions.cpus.flatMap(IndexList.parse) ?? []
         options.captureThreads = captureThreads
         options.wakePolicy = engineOptions.busyPoll ? .busyPoll : .adaptive
         options.hugePages = engineOptions.hugepages
@@ -170,7 +170,7 @@ struct CaptureCommand: ParsableCommand {
                     engine = try AFPacketEngine(interface: name, sockets: BackendOptionsGroup.sockets(queues: engineOptions.queues, interface: name),
                                                 configuration: configuration, options: a)
                 } else {
-                    let queueList = engineOptions.queues.flatMap(parseIndexList) ?? Array(0..<InterfaceInfo.rxQueueCount(name))
+                    let queueList = engineOptions.queues.flatMap(IndexList.parse) ?? Array(0..<InterfaceInfo.rxQueueCount(name))
                     engine = try CaptureEngine(interface: name, queues: queueList, configuration: configuration, options: options)
                 }
                 // The writer reads either backend's chunks the same way (descriptors + memory bases).
@@ -191,7 +191,7 @@ struct CaptureCommand: ParsableCommand {
                     }
                 }
                 sessions.append(CaptureSession(engine: engine, consumerCost: consumerCost, verify: verify,
-                                               consumerCPUs: consumerCpus.flatMap(parseIndexList) ?? [],
+                                               consumerCPUs: consumerCpus.flatMap(IndexList.parse) ?? [],
                                                packetDelayNanoseconds: consumerDelay,
                                                filter: filter?.predicate, sampleEvery: sample, writer: writer,
                                                trackFlows: flows, forwarder: forwarder))
@@ -206,7 +206,7 @@ struct CaptureCommand: ParsableCommand {
         if let m = runOptions.metrics {
             do { server = try MetricsServer(listen: m, exporter: exporter) } catch {
                 sessions.forEach { $0.engine.close() }
-                Output.fail(error)
+                CLI.fail(error)
             }
             CLI.note("metrics on http://\(server!.address)/metrics")
         }
@@ -232,7 +232,7 @@ struct CaptureCommand: ParsableCommand {
             do { try PrivilegeDrop.drop(to: user) } catch {
                 sessions.forEach { _ = $0.stop() }
                 server?.stop()
-                Output.fail(error)
+                CLI.fail(error)
             }
             CLI.note("dropped privileges to \(user) (uid \(getuid()), gid \(getgid()))")
         }
@@ -285,25 +285,5 @@ struct CaptureCommand: ParsableCommand {
                MonotonicInstant.now().seconds(since: lastChange) >= idle { return "idle" }
             if let s = Signals.wait(milliseconds: 20) { return Signals.name(s) }
         }
-    }
-}
-
-/// One-line errors and exit codes shared by the engine's subcommands.
-enum CLI {
-    /// Prints `wirecap: error: …` and exits 2 (usage error).
-    static func usage(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("wirecap: error: \(message)\n".utf8))
-        exit(2)
-    }
-
-    /// Prints the error on one line and exits 2 for usage errors, 1 otherwise.
-    static func fail(_ error: XDPError) -> Never {
-        let line = error.description.replacingOccurrences(of: "\n", with: " ")
-        FileHandle.standardError.write(Data("wirecap: error: \(line)\n".utf8))
-        exit(error.kind == .usage ? 2 : 1)
-    }
-
-    static func note(_ message: String) {
-        FileHandle.standardError.write(Data("wirecap: \(message)\n".utf8))
     }
 }

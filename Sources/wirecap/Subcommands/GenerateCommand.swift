@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import WireCapCore
 import WireCapXDP
 
 /// `wirecap generate`: per-queue AF_XDP transmitter of verifiable test packets.
@@ -54,7 +55,7 @@ struct GenerateCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if let q = queues, parseIndexList(q) == nil { CLI.usage("invalid queue list '\(q)'") }
+        if let q = queues, IndexList.parse(q) == nil { CLI.usage("invalid queue list '\(q)'") }
         if rate != "max", Double(rate).map({ $0 > 0 }) != true { CLI.usage("--rate must be a positive number of packets per second or 'max', got '\(rate)'") }
         if let s = share, s.split(separator: ",").contains(where: { Double($0) == nil }) { CLI.usage("invalid --share '\(s)' (use e.g. 0.9,0.1)") }
         if queueCount < 1 { CLI.usage("--queue-count must be at least 1") }
@@ -63,14 +64,14 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         var config = GeneratorConfiguration(
-            interface: interface, queues: queues.flatMap(parseIndexList) ?? Array(0..<queueCount),
+            interface: interface, queues: queues.flatMap(IndexList.parse) ?? Array(0..<queueCount),
             count: count, rate: rate == "max" ? nil : Double(rate))
         config.share = share.map { $0.split(separator: ",").compactMap { Double($0) } } ?? []
         config.size = size
         config.flows = flows
         config.burst = burst
         config.idleNanoseconds = UInt64(idle * 1e6)
-        config.cpus = cpus.flatMap(parseIndexList) ?? []
+        config.cpus = cpus.flatMap(IndexList.parse) ?? []
         do {
             try Privileges.require()
             if let ns = netns { try Generator.enterNamespace(ns) }

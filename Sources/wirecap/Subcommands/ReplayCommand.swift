@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import WireCapCore
 import WireCapTrace
 import WireCapXDP
 
@@ -59,8 +60,8 @@ struct ReplayCommand: ParsableCommand {
             guard let bytes = Self.hexBytes(k), bytes.count >= 16 else { CLI.usage("--key must be hex bytes (40 for IPv6), got '\(k)'") }
             _ = bytes
         }
-        if let q = queues, parseIndexList(q) == nil { CLI.usage("invalid queue list '\(q)'") }
-        if let c = cpus, parseIndexList(c) == nil { CLI.usage("invalid CPU list '\(c)'") }
+        if let q = queues, IndexList.parse(q) == nil { CLI.usage("invalid queue list '\(q)'") }
+        if let c = cpus, IndexList.parse(c) == nil { CLI.usage("invalid CPU list '\(c)'") }
     }
 
     static func hexBytes(_ text: String) -> [UInt8]? {
@@ -90,20 +91,17 @@ struct ReplayCommand: ParsableCommand {
     }
 
     func run() throws {
-        let queueList = queues.flatMap(parseIndexList) ?? Array(0..<txQueueCount())
+        let queueList = queues.flatMap(IndexList.parse) ?? Array(0..<txQueueCount())
         let steering: ReplayTrace.Steering = rss == "roundrobin"
             ? .roundRobin : .toeplitz(key: key.flatMap(Self.hexBytes) ?? ToeplitzHasher.microsoftKey)
         let trace: ReplayTrace
         do {
             trace = try ReplayTrace(path: readFile, queueCount: queueList.count, steering: steering)
-        } catch {
-            FileHandle.standardError.write(Data("wirecap: error: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        } catch { CLI.fail("\(error)") }
         var config = ReplayConfiguration(interface: interface, queues: queueList)
         config.speed = speedFactor!
         config.loops = loop
-        config.cpus = cpus.flatMap(parseIndexList) ?? []
+        config.cpus = cpus.flatMap(IndexList.parse) ?? []
         let result: ReplayResult
         do {
             if let ns = netns { result = try Replayer.run(trace, config, inNamespace: ns) } else { result = try Replayer.run(trace, config) }

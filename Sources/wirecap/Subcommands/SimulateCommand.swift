@@ -85,13 +85,13 @@ struct SimulateCommand: ParsableCommand {
 
     func run() throws {
         if let name = scenario {
-            if trace != nil || synthetic != nil { SimulateCLI.usage("--scenario cannot be combined with --trace or --synthetic") }
+            if trace != nil || synthetic != nil { CLI.usage("--scenario cannot be combined with --trace or --synthetic") }
             try runScenarios(name)
             return
         }
         let configuration = simulationConfiguration()
         let simulation: Simulation
-        do { simulation = try Simulation(configuration) } catch { SimulateCLI.usage(error.description) }
+        do { simulation = try Simulation(configuration) } catch { CLI.usage(error.description) }
         let packetTrace = loadTrace()
         let result = simulation.run(trace: packetTrace)
         if json {
@@ -101,7 +101,7 @@ struct SimulateCommand: ParsableCommand {
         }
         let problems = result.conservationViolations
         if !problems.isEmpty {
-            SimulateCLI.note("internal check failed: \(problems.joined(separator: "; "))")
+            CLI.note("internal check failed: \(problems.joined(separator: "; "))")
             throw ExitCode(1)
         }
     }
@@ -109,7 +109,7 @@ struct SimulateCommand: ParsableCommand {
     func simulationConfiguration() -> SimulationConfiguration {
         var c = SimulationConfiguration()
         guard let kind = EngineKind(rawValue: engine) else {
-            SimulateCLI.usage("unknown engine '\(engine)' (netmap, dna, pfring, wirecap-basic, wirecap-advanced)")
+            CLI.usage("unknown engine '\(engine)' (netmap, dna, pfring, wirecap-basic, wirecap-advanced)")
         }
         c.engine = kind
         c.queues = queues
@@ -123,7 +123,7 @@ struct SimulateCommand: ParsableCommand {
         c.typeI.copyNanoseconds = copyCost
         c.typeI.bufferSlots = pfringBuffer
         switch (consumerRate, x) {
-        case (.some, .some): SimulateCLI.usage("give either --consumer-rate or --x, not both")
+        case (.some, .some): CLI.usage("give either --consumer-rate or --x, not both")
         case (.some(let rate), nil): c.consumer = .rate(rate)
         case (nil, .some(let x)): c.consumer = x == 0 ? .none : .bpf(x: x, costNanoseconds: bpfCost)
         case (nil, nil): c.consumer = .none
@@ -132,21 +132,21 @@ struct SimulateCommand: ParsableCommand {
         case "recorded": c.replay = .recorded
         case "line-rate": c.replay = .tenGigabitLineRate
         default:
-            guard let f = Double(speed) else { SimulateCLI.usage("--speed must be recorded, line-rate or a factor, got '\(speed)'") }
+            guard let f = Double(speed) else { CLI.usage("--speed must be recorded, line-rate or a factor, got '\(speed)'") }
             c.replay = .factor(f)
         }
         switch steering {
         case "rss": c.steering = .rss
         case "round-robin": c.steering = .roundRobin
-        default: SimulateCLI.usage("--steering must be rss or round-robin, got '\(steering)'")
+        default: CLI.usage("--steering must be rss or round-robin, got '\(steering)'")
         }
         return c
     }
 
     func loadTrace() -> PacketTrace {
         switch (trace, synthetic) {
-        case (.some, .some): SimulateCLI.usage("give either --trace or --synthetic, not both")
-        case (nil, nil): SimulateCLI.usage("give --scenario, --trace FILE or --synthetic burst|border-router")
+        case (.some, .some): CLI.usage("give either --trace or --synthetic, not both")
+        case (nil, nil): CLI.usage("give --scenario, --trace FILE or --synthetic burst|border-router")
         case (.some(let path), nil):
             // The trace is read as a stream and kept at 16 bytes per packet: at most
             // what half the available memory holds (then a warning says where it stopped).
@@ -154,27 +154,27 @@ struct SimulateCommand: ParsableCommand {
             do {
                 let trace = try PacketTrace.read(path: path, maximumPackets: limit)
                 if trace.count == limit {
-                    SimulateCLI.note("warning: simulating the first \(limit) packets (16 bytes each in memory: half of what is available)")
+                    CLI.note("warning: simulating the first \(limit) packets (16 bytes each in memory: half of what is available)")
                 }
                 return trace
             } catch {
                 guard let partial = error.partial, partial.count > 0 else {
-                    SimulateCLI.note("error: \(error.description)")
+                    CLI.note("error: \(error.description)")
                     Foundation.exit(1)
                 }
-                SimulateCLI.note("warning: \(error.description); replaying the \(partial.count) packets before it")
+                CLI.note("warning: \(error.description); replaying the \(partial.count) packets before it")
                 return partial
             }
         case (nil, .some(let kind)):
             switch kind {
             case "burst":
-                guard packets >= 1 else { SimulateCLI.usage("--packets must be at least 1") }
+                guard packets >= 1 else { CLI.usage("--packets must be at least 1") }
                 return SyntheticTrace.burst(packets: packets)
             case "border-router":
-                guard duration > 0, duration <= 60 else { SimulateCLI.usage("--duration must be in (0, 60] seconds") }
+                guard duration > 0, duration <= 60 else { CLI.usage("--duration must be in (0, 60] seconds") }
                 return BorderRouterModel.shortened(to: duration).generate(seed: seed)
             default:
-                SimulateCLI.usage("unknown synthetic trace '\(kind)' (burst, border-router)")
+                CLI.usage("unknown synthetic trace '\(kind)' (burst, border-router)")
             }
         }
     }
@@ -186,12 +186,12 @@ struct SimulateCommand: ParsableCommand {
         } else if let s = Scenarios.named(name) {
             chosen = [s]
         } else {
-            SimulateCLI.usage("unknown scenario '\(name)' (\(Scenarios.all.map(\.name).joined(separator: ", ")), all)")
+            CLI.usage("unknown scenario '\(name)' (\(Scenarios.all.map(\.name).joined(separator: ", ")), all)")
         }
         do {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         } catch {
-            SimulateCLI.note("error: cannot create \(out): \(error.localizedDescription)")
+            CLI.note("error: cannot create \(out): \(error.localizedDescription)")
             throw ExitCode(1)
         }
         var options = ScenarioOptions(seed: seed, fast: fast)
@@ -209,7 +209,7 @@ struct SimulateCommand: ParsableCommand {
                 line += String(format: ", %.1f M packets, %.1f M packets/s", Double(output.simulatedPackets) / 1e6,
                                Double(output.simulatedPackets) / 1e6 / max(seconds, 1e-9))
             }
-            SimulateCLI.note(line + ")")
+            CLI.note(line + ")")
             if !noPlot { SimulateCLI.plot(name: output.name, directory: out) }
         }
     }
@@ -217,22 +217,12 @@ struct SimulateCommand: ParsableCommand {
 
 /// Output helpers of `wirecap simulate`.
 enum SimulateCLI {
-    /// Prints `wirecap simulate: error: …` on one line and exits 2.
-    static func usage(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("wirecap simulate: error: \(message)\n".utf8))
-        Foundation.exit(2)
-    }
-
-    static func note(_ message: String) {
-        FileHandle.standardError.write(Data("wirecap simulate: \(message)\n".utf8))
-    }
-
     /// Runs Simulations/plot.py (next to this package's sources) if python3 is there.
     static func plot(name: String, directory: String) {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Simulations/plot.py").path
         guard FileManager.default.fileExists(atPath: script) else {
-            note("no plot: \(script) not found")
+            CLI.note("no plot: \(script) not found")
             return
         }
         let p = Process()
@@ -248,9 +238,9 @@ enum SimulateCLI {
         do {
             try p.run()
             p.waitUntilExit()
-            if p.terminationStatus != 0 { note("plot.py failed for \(name) (status \(p.terminationStatus))") }
+            if p.terminationStatus != 0 { CLI.note("plot.py failed for \(name) (status \(p.terminationStatus))") }
         } catch {
-            note("no plot: cannot run python3 (\(error.localizedDescription))")
+            CLI.note("no plot: cannot run python3 (\(error.localizedDescription))")
         }
     }
 

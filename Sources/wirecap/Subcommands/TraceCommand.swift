@@ -64,10 +64,7 @@ struct TraceCommand: ParsableCommand {
             }
             var t = trace
             if t.startNanoseconds == 0 { t.startNanoseconds = 1_700_000_000_000_000_000 }
-            do { try t.writePcap(path: output, snapLength: snapLength) } catch {
-                FileHandle.standardError.write(Data("wirecap: error: \(error)\n".utf8))
-                throw ExitCode(1)
-            }
+            do { try t.writePcap(path: output, snapLength: snapLength) } catch { CLI.fail("\(error)") }
             print("wrote \(t.count) packets, \(t.flowTuples.count) flows, \(String(format: "%.3f", Double(t.durationNanoseconds) / 1e9)) s to \(output)")
         }
     }
@@ -106,8 +103,7 @@ struct TraceCommand: ParsableCommand {
                 }
                 declared = stream.declaredLinkTypes
             } catch {
-                FileHandle.standardError.write(Data("wirecap: error: \(error)\(count > 0 ? " (\(count) packets read before)" : "")\n".utf8))
-                throw ExitCode(1)
+                CLI.fail("\(error)\(count > 0 ? " (\(count) packets read before)" : "")")
             }
             // The span from the earliest to the latest stamp: files whose clock went
             // backwards have a true (non-negative) span, never a wrapped one.
@@ -115,11 +111,8 @@ struct TraceCommand: ParsableCommand {
             func stamp(_ t: UInt64) -> String { String(format: "%llu.%09llu", t / 1_000_000_000, t % 1_000_000_000) }
             let span = first.map { "first \(stamp($0)), last \(stamp(last))" + (earliest < $0 || latest > last ? " (timestamps out of order)" : "") } ?? "no packets"
             if let truncation {
-                if strict {
-                    FileHandle.standardError.write(Data("wirecap: error: \(truncation) (--strict)\n".utf8))
-                    throw ExitCode(1)
-                }
-                FileHandle.standardError.write(Data("wirecap: warning: \(truncation)\n".utf8))
+                if strict { CLI.fail("\(truncation) (--strict)") }
+                CLI.note("warning: \(truncation)")
             }
             print("\(file): \(format), link types \((links.isEmpty ? Set(declared) : links).sorted().map(String.init).joined(separator: ",")), \(count) packets, \(bytes) bytes, \(String(format: "%.6f", seconds)) s, \(span)")
         }
