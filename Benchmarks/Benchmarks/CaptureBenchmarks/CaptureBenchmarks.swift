@@ -32,6 +32,9 @@ let benchmarks: @Sendable () -> Void = {
         return b
     }
 
+    let shared = frame()
+    registerReadAndDispatchBenchmarks(frame: UnsafeRawBufferPointer(shared))
+
     Benchmark("Filter 'udp and net 131.225.2' (per packet)") { benchmark in
         let filter = try! PacketFilter(expression: "udp and net 131.225.2")
         let packet = frame()
