@@ -6,9 +6,10 @@ import WireCap
 @Suite("pcap-style handle semantics")
 struct PcapSemanticsTests {
     /// A one-queue synthetic capture with `packets` packets received (virtual time 1 µs apart).
-    func capture(_ packets: Int, filter: PacketPredicate? = nil, snapLength: Int = 262_144) throws -> SyntheticCapture {
+    func capture(_ packets: Int, filter: PacketPredicate? = nil, snapLength: Int = 262_144,
+                 readTimeoutNanoseconds: UInt64 = 2_000_000) throws -> SyntheticCapture {
         let c = try SyntheticCapture(queues: 1, configuration: Frames.small, filter: filter, snapLength: snapLength,
-                                     readTimeoutNanoseconds: 2_000_000)
+                                     readTimeoutNanoseconds: readTimeoutNanoseconds)
         for i in 0..<packets { c.receive(queue: 0, packet: Frames.udp(flow: i % 4, marker: UInt8(i & 0xFF)), timestamp: UInt64(i) * 1000) }
         return c
     }
@@ -22,11 +23,13 @@ struct PcapSemanticsTests {
         #expect(h.dispatch { seen.append($0.bytes[0]) } == .processed(5))    // rest of chunk 1 only
         #expect(h.dispatch(maxPackets: 100) { seen.append($0.bytes[0]) } == .processed(8))
         #expect(seen == (0..<16).map(UInt8.init))
-        h.isNonBlocking = true
+        // Non-blocking, on a handle whose read timeout (60 s) is far longer than the
+        // test: one that waited for it instead of returning at once cannot pass.
+        let patient = try capture(0, readTimeoutNanoseconds: 60_000_000_000).handles[0]
+        patient.isNonBlocking = true
         let start = Date()
-        #expect(h.dispatch { _ in } == .processed(0))
-        #expect(Date().timeIntervalSince(start) < 0.05, "non-blocking returns at once")
-        h.isNonBlocking = false
+        #expect(patient.dispatch { _ in } == .processed(0))
+        #expect(Date().timeIntervalSince(start) < 30, "non-blocking returns at once, not after the read timeout")
         let t0 = Date()
         #expect(h.dispatch { _ in } == .processed(0), "blocking: 0 after the read timeout")
         #expect(Date().timeIntervalSince(t0) >= 0.0015)
@@ -71,11 +74,11 @@ struct PcapSemanticsTests {
         #expect(h.loop(count: 20) { _ in n += 1 } == .completed)
         #expect(n == 20)
         #expect(h.dispatch { _ in } == .processed(4))
-        let t = Thread { Thread.sleep(forTimeInterval: 0.05); h.breakLoop() }
-        let t0 = Date()
+        // Whether breakLoop lands before the loop starts waiting or while it waits,
+        // the loop (which would otherwise never end) returns .broken.
+        let t = Thread { h.breakLoop() }
         t.start()
         #expect(h.loop(count: 0) { _ in } == .broken)
-        #expect(Date().timeIntervalSince(t0) < 2)
         c.finish()
         #expect(h.loop(count: 5) { _ in } == .finished)
     }

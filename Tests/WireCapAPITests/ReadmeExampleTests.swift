@@ -69,7 +69,9 @@ struct LiveCaptureAPITests {
             var settings = CaptureSettings()
             settings.core = CaptureConfiguration(
                 geometry: PoolGeometry(cellsPerChunk: 64, chunksPerPool: 64, fillRingSize: 1024), mode: .advanced)
-            settings.readTimeoutNanoseconds = 50_000_000
+            // A read timeout far longer than the test: a dispatch that waited for it
+            // instead of returning at once could not be mistaken for one that did.
+            settings.readTimeoutNanoseconds = 60_000_000_000
             let capture = try Capture.open([InterfaceSelection(bed.captureInterface)], configuration: settings)
             defer { capture.close() }
             try capture.start()
@@ -80,7 +82,7 @@ struct LiveCaptureAPITests {
             h0.isNonBlocking = true
             let t0 = Date()
             #expect(h0.dispatch { _ in } == .processed(0))
-            #expect(Date().timeIntervalSince(t0) < 0.01)
+            #expect(Date().timeIntervalSince(t0) < 30, "non-blocking dispatch waited for the 60 s read timeout")
             h0.isNonBlocking = false
 
             // An idle blocking loop (no traffic yet) ends promptly on breakLoop from another thread.
@@ -89,7 +91,6 @@ struct LiveCaptureAPITests {
             let ended = Ended()
             let looper = Thread { let r = idle.loop { _ in }; ended.at.withLock { $0 = (r, Date()) } }
             looper.start()
-            Thread.sleep(forTimeInterval: 0.3)
             #expect(ended.at.withLock { $0 } == nil, "an idle blocking loop keeps waiting")
             let asked = Date()
             idle.breakLoop()

@@ -134,11 +134,10 @@ struct AFPacketTests {
                 while let h = c.waitChunk(timeoutNanoseconds: 100_000_000) { c.recycle(h) }
             }
             var s = engine.statistics()
-            let deadline = Date().addingTimeInterval(5)
-            while (s[0].recycleRejected < 3 || s.contains { $0.outstandingItems > 0 }
-                   || s.reduce(0) { $0 + $1.packetsReceived + $1.captureDrops } < 2_000) && Date() < deadline {
-                Thread.sleep(forTimeInterval: 0.01)
+            WirecapProcess.wait(seconds: 5) {
                 s = engine.statistics()
+                return s[0].recycleRejected >= 3 && !s.contains { $0.outstandingItems > 0 }
+                    && s.reduce(0) { $0 + $1.packetsReceived + $1.captureDrops } >= 2_000
             }
             print("afpacket test 3: rejected \(s.map(\.recycleRejected)), recycled \(s.map(\.recycled)), received \(s.map(\.packetsReceived)), drops \(s.map(\.dropsNoBuffer)), freezes \(s.map(\.fillRingEmptyEvents))")
             #expect(s[0].recycleRejected == 3)

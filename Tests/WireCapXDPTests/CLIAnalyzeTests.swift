@@ -60,23 +60,19 @@ struct CLIAnalyzeTests {
         #expect(user.status == 2)
         #expect(user.stderr.contains("unknown user 'no-such-user-x' for -Z"))
         try Live.withTestbed(queues: 1) { bed in
-            let first = Process()
-            first.executableURL = URL(fileURLWithPath: binary)
-            first.arguments = ["analyze", "-i", bed.captureInterface, "--duration", "3", "--stats-interval", "0", "-N", "1024", "-R", "8"]
-            first.standardOutput = FileHandle.nullDevice
-            first.standardError = FileHandle.nullDevice
-            try first.run()
-            var attached = false
-            for _ in 0..<40 where !attached {
-                Thread.sleep(forTimeInterval: 0.05)
-                attached = (try? Live.attachedProgram(bed.captureInterface)) ?? 0 != 0
-            }
+            // The first analysis runs until told to stop: the second is tried while it
+            // is surely attached (after its readiness line), whatever the machine's load.
+            let first = try WirecapProcess([binary, "analyze", "-i", bed.captureInterface, "--duration", "600",
+                                            "--stats-interval", "0", "-N", "1024", "-R", "8"])
+            #expect(first.waitReady(), "\(first.stderr)")
+            let attached = ((try? Live.attachedProgram(bed.captureInterface)) ?? 0) != 0
             let second = try Live.run([binary, "analyze", "-i", bed.captureInterface, "--duration", "1", "-N", "1024", "-R", "8"])
-            first.waitUntilExit()
+            first.signal(SIGINT)
+            #expect(first.finish().status == 0)
             #expect(attached)
             #expect(second.status == 1)
             #expect(second.stderr.hasPrefix("wirecap: error: XDP program \"wirecap_rx\" (id "), "\(second.stderr)")
-            #expect(second.stderr.contains(" on \(bed.captureInterface) is held by pid \(first.processIdentifier) through BPF link "))
+            #expect(second.stderr.contains(" on \(bed.captureInterface) is held by pid \(first.process.processIdentifier) through BPF link "))
             #expect(second.stderr.hasSuffix("another capture is running; stop it first (--force cannot replace a link)\n"))
         }
     }

@@ -99,23 +99,19 @@ struct CLICaptureTests {
             #expect(noLock.status == 1 && noLock.stderr.contains("RLIMIT_MEMLOCK allows") && noLock.stderr.contains("CAP_IPC_LOCK"), "\(noLock.stderr)")
 
             // Already attached: a second capture on the same interface is refused with the fix.
-            let first = Process()
-            first.executableURL = URL(fileURLWithPath: binary)
-            first.arguments = ["capture", "-i", cap, "--duration", "3", "--stats-interval", "0", "-N", "1024", "-R", "8"]
-            first.standardOutput = FileHandle.nullDevice
-            first.standardError = FileHandle.nullDevice
-            try first.run()
-            var id: UInt32 = 0
-            for _ in 0..<60 where id == 0 {
-                Thread.sleep(forTimeInterval: 0.05)
-                id = (try? Live.attachedProgram(cap)) ?? 0
-            }
+            // The first capture runs until told to stop: the second is tried while it is
+            // surely attached (after its readiness line), whatever the machine's load.
+            let first = try WirecapProcess([binary, "capture", "-i", cap, "--duration", "600", "--stats-interval", "0",
+                                            "-N", "1024", "-R", "8"])
+            #expect(first.waitReady(), "\(first.stderr)")
+            let id = (try? Live.attachedProgram(cap)) ?? 0
             let second = try Live.run([binary, "capture", "-i", cap, "--duration", "1", "-N", "1024", "-R", "8"])
-            first.waitUntilExit()
+            first.signal(SIGINT)
+            #expect(first.finish().status == 0)
             #expect(id != 0)
             #expect(second.status == 1)
             // It names the program and the process holding it, and why --force cannot help.
-            #expect(second.stderr.hasPrefix("wirecap: error: XDP program \"wirecap_rx\" (id \(id)) on \(cap) is held by pid \(first.processIdentifier) through BPF link"), "\(second.stderr)")
+            #expect(second.stderr.hasPrefix("wirecap: error: XDP program \"wirecap_rx\" (id \(id)) on \(cap) is held by pid \(first.process.processIdentifier) through BPF link"), "\(second.stderr)")
             #expect(second.stderr.hasSuffix("another capture is running; stop it first (--force cannot replace a link)\n"), "\(second.stderr)")
             #expect(try Live.attachedProgram(cap) == 0)
         }

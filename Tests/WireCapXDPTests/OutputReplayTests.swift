@@ -205,13 +205,11 @@ struct OutputReplayTests {
             try session.start()
             let sent = try Generator.run(Live.generator(bed, count: 20_000, rate: 100_000), inNamespace: bed.name)
             // Wait until everything sent was received (capture keeps going while the writer is stuck).
-            let deadline = Date().addingTimeInterval(20)
             var stats = engine.statistics()
-            while Date() < deadline {
+            WirecapProcess.wait(seconds: 20) {
                 stats = engine.statistics()
-                if stats.reduce(0, { $0 + $1.packetsReceived }) >= UInt64(sent.sent),
-                   stats.reduce(0, { $0 + $1.packetsConsumed }) >= UInt64(sent.sent) { break }
-                Thread.sleep(forTimeInterval: 0.05)
+                return stats.reduce(0, { $0 + $1.packetsReceived }) >= UInt64(sent.sent)
+                    && stats.reduce(0, { $0 + $1.packetsConsumed }) >= UInt64(sent.sent)
             }
             #expect(stats.reduce(0) { $0 + $1.packetsReceived } == UInt64(sent.sent))
             #expect(stats.reduce(0) { $0 + $1.captureDrops } == 0)
@@ -231,7 +229,7 @@ struct OutputReplayTests {
             }
             drainer.start()
             let report = session.stop()
-            while !drainer.isFinished { Thread.sleep(forTimeInterval: 0.02) }
+            #expect(WirecapProcess.wait(seconds: 30) { drainer.isFinished }, "the FIFO drained to its end")
             let output = try #require(report.output)
             let dropped = report.queues.reduce(0) { $0 + Int($1.statistics.deliveryDrops) }
             #expect(output.packets + dropped == sent.sent)
