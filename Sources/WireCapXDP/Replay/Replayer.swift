@@ -70,7 +70,8 @@ public enum Replayer {
         Sys.raiseMemlockLimit()
         var senders: [TransmitQueue] = []
         for q in configuration.queues {
-            senders.append(try TransmitQueue(interface: configuration.interface, queue: q))
+            senders.append(try TransmitQueue(interface: configuration.interface, queue: q, frames: 2048, ringSize: 1024,
+                                             label: "replay queue \(q)"))
         }
         // A file is read by one thread per queue (each its own stream, sending its
         // queue's packets and skipping the others); a pipe, which can be read only
@@ -127,100 +128,6 @@ public enum Replayer {
     }
 }
 
-/// One AF_XDP tx socket with its own UMEM: frames are filled, staged in the tx
-/// ring, submitted in batches and reclaimed from the completion ring. Owned by
-/// one thread.
-final class TransmitQueue {
-    let queue: Int
-    let umem: UMEM
-    let socket: XSKSocket
-    /// Frames free to fill (UMEM addresses).
-    private let free: UnsafeMutablePointer<UInt64>
-    private var freeCount: Int
-    /// Descriptors written into the tx ring but not yet submitted, and their due times.
-    private(set) var staged = 0
-    private var stagedIndex: UInt32 = 0
-    let stagedDue: UnsafeMutablePointer<UInt64>
-    private(set) var submitted = 0
-    private(set) var completed = 0
-    private(set) var bytes = 0
-
-    static let frameCount = 2048
-    static let frameSize = 2048
-    static let ringSize = 1024
-    static let batch = 64
-
-    init(interface: String, queue: Int) throws(XDPError) {
-        self.queue = queue
-        umem = try UMEM(frames: Self.frameCount, frameSize: Self.frameSize, fillSize: 64, completionSize: Self.ringSize,
-                        numaNode: nil, hugePages: false, label: "replay queue \(queue)")
-        socket = try XSKSocket(interface: interface, queue: UInt32(queue), umem: umem, rxSize: 0, txSize: Self.ringSize)
-        free = .allocate(capacity: Self.frameCount)
-        for i in 0..<Self.frameCount { free[i] = UInt64((Self.frameCount - 1 - i) * Self.frameSize) }
-        freeCount = Self.frameCount
-        stagedDue = .allocate(capacity: Self.batch)
-    }
-
-    deinit {
-        free.deallocate()
-        stagedDue.deallocate()
-    }
-
-    /// Frames sent and not yet completed.
-    var inFlight: Int { submitted - completed }
-
-    /// Reclaims completed frames; returns how many.
-    @discardableResult
-    func reap() -> Int {
-        var index: UInt32 = 0
-        let done = xsk_ring_cons__peek(umem.completion, UInt32(Self.ringSize), &index)
-        guard done > 0 else { return 0 }
-        for i in 0..<done {
-            free[freeCount] = xsk_ring_cons__comp_addr(umem.completion, index &+ i)!.pointee
-            freeCount += 1
-        }
-        xsk_ring_cons__release(umem.completion, done)
-        completed += Int(done)
-        return Int(done)
-    }
-
-    /// Whether a frame and a tx slot are free for ``stage(_:due:)``.
-    var canStage: Bool { freeCount > 0 && staged < Self.batch }
-
-    /// Copies `frame` into a free UMEM frame and writes its tx descriptor (not yet submitted).
-    func stage(_ frame: ReplayFrame, due: UInt64) -> Bool {
-        guard canStage else { return false }
-        var index: UInt32 = 0
-        guard xsk_ring_prod__reserve(socket.tx!, 1, &index) == 1 else { return false }
-        if staged == 0 { stagedIndex = index }
-        freeCount -= 1
-        let address = free[freeCount]
-        frame.write(to: umem.area + Int(address))
-        let desc = xsk_ring_prod__tx_desc(socket.tx!, index)!
-        desc.pointee.addr = address
-        desc.pointee.len = UInt32(frame.length)
-        desc.pointee.options = 0
-        stagedDue[staged] = due
-        staged += 1
-        bytes += frame.length
-        return true
-    }
-
-    /// Submits the staged descriptors and kicks the kernel; returns how many.
-    func submit() throws(XDPError) -> Int {
-        let n = staged
-        if n > 0 {
-            // Release store of the producer index after the frames and descriptors
-            // (pairs with the kernel's acquire in its tx path).
-            xsk_ring_prod__submit(socket.tx!, UInt32(n))
-            submitted += n
-            staged = 0
-        }
-        if inFlight > 0 { _ = try Sys.kickTransmit(socket.fd) }
-        return n
-    }
-}
-
 /// One replay thread's loop: reads the trace, waits for each packet's time, stages
 /// it on its queue (packets of queues this loop does not own are skipped),
 /// submits batches, and records the pacing error.
@@ -229,6 +136,8 @@ final class ReplayLoop: @unchecked Sendable {
     /// Per queue index: the sender this loop owns, or nil.
     let senders: [TransmitQueue?]
     let owned: [TransmitQueue]
+    /// Per queue index: the due times of the frames staged and not yet submitted.
+    private let dueTimes: [UnsafeMutablePointer<UInt64>]
     let speed: Double?
     let loops: Int
     let start: UInt64
@@ -239,11 +148,16 @@ final class ReplayLoop: @unchecked Sendable {
     var failure: XDPError?
 
     static let maximumErrorSamples = 1 << 20
+    /// Frames staged per queue before they are submitted together.
+    static let batch = 64
+
+    deinit { dueTimes.forEach { $0.deallocate() } }
 
     init(trace: ReplayTrace, senders: [TransmitQueue?], start: UInt64, configuration: ReplayConfiguration) {
         self.trace = trace
         self.senders = senders
         owned = senders.compactMap { $0 }
+        dueTimes = senders.map { _ in .allocate(capacity: Self.batch) }
         self.start = start
         speed = configuration.speed
         loops = configuration.loops
@@ -253,18 +167,18 @@ final class ReplayLoop: @unchecked Sendable {
         do { try replay() } catch { failure = error }
     }
 
-    private func submit(_ s: TransmitQueue) throws(XDPError) {
-        let dueTimes = s.stagedDue
+    private func submit(_ q: Int) throws(XDPError) {
+        guard let s = senders[q] else { return }
         let n = try s.submit()
         guard n > 0, speed != nil else { return }
         let now = Sys.monotonicNanoseconds()
         for i in 0..<n where errors.count < Self.maximumErrorSamples {
-            errors.append(Int64(bitPattern: now &- dueTimes[i]))
+            errors.append(Int64(bitPattern: now &- dueTimes[q][i]))
         }
     }
 
     private func submitAll() throws(XDPError) {
-        for s in owned where s.staged > 0 { try submit(s) }
+        for q in senders.indices where (senders[q]?.staged ?? 0) > 0 { try submit(q) }
     }
 
     private func replay() throws(XDPError) {
@@ -288,7 +202,8 @@ final class ReplayLoop: @unchecked Sendable {
                     try submitAll()
                     throw XDPError.trace(error.description + " (\(read + trace.count) packets read before)")
                 }
-                guard let sender = senders[frame.queue % senders.count] else { continue }
+                let q = frame.queue % senders.count
+                guard let sender = senders[q] else { continue }
                 var due: UInt64 = 0
                 if let speed {
                     due = start &+ UInt64(Double(loopBase &+ frame.timestamp) / speed)
@@ -304,11 +219,13 @@ final class ReplayLoop: @unchecked Sendable {
                         }
                     }
                 }
-                while !sender.stage(frame, due: due) {
-                    // No frame or slot free, or a full batch: send what is staged and reclaim.
-                    try submit(sender)
-                    if sender.reap() == 0 && !sender.canStage { Sys.sleep(nanoseconds: 20_000) }
+                while sender.staged >= Self.batch
+                        || sender.stage(upTo: 1, { area, _ in frame.write(to: area); return frame.length }) == 0 {
+                    // A full batch, or no frame or slot free: send what is staged and reclaim.
+                    try submit(q)
+                    if sender.reap() == 0 && sender.freeFrames == 0 { Sys.sleep(nanoseconds: 20_000) }
                 }
+                dueTimes[q][sender.staged - 1] = due
             }
             try submitAll()
             read += trace.count

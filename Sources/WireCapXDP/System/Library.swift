@@ -190,18 +190,30 @@ enum XDPLib {
                              config: xsk_socket_config) throws(XDPError) -> OpaquePointer {
         var xsk: OpaquePointer?
         var cfg = config
-        do {
-            try libCall("xsk_socket__create(\(interface) queue \(queue))") {
-                xsk_socket__create(&xsk, interface, queue, umem, rx, tx, &cfg)
+        // The kernel releases the sockets of a process that just exited after it is
+        // gone (deferred work), so the queue can read busy for a few milliseconds:
+        // EBUSY is retried for up to a second before it is reported.
+        var busyUntil: UInt64 = 0
+        while true {
+            do {
+                try libCall("xsk_socket__create(\(interface) queue \(queue))") {
+                    xsk_socket__create(&xsk, interface, queue, umem, rx, tx, &cfg)
+                }
+                break
+            } catch where error.errno == EBUSY {
+                let now = Sys.monotonicNanoseconds()
+                if busyUntil == 0 { busyUntil = now &+ 1_000_000_000 }
+                guard now < busyUntil else { throw error }
+                Sys.sleep(nanoseconds: 10_000_000)
+            } catch {
+                if error.errno == EINVAL || error.errno == EOPNOTSUPP {
+                    var e = error
+                    e.kind = .unsupported
+                    e.message = "AF_XDP socket on \(interface) queue \(queue) refused: \(error.errnoDescription) (XDP/AF_XDP unsupported by this device or kernel?)"
+                    throw e
+                }
+                throw error
             }
-        } catch {
-            if error.errno == EINVAL || error.errno == EOPNOTSUPP {
-                var e = error
-                e.kind = .unsupported
-                e.message = "AF_XDP socket on \(interface) queue \(queue) refused: \(error.errnoDescription) (XDP/AF_XDP unsupported by this device or kernel?)"
-                throw e
-            }
-            throw error
         }
         return xsk!
     }

@@ -86,12 +86,12 @@ public struct GeneratorResult: Sendable, Codable {
 
 /// A per-queue AF_XDP transmitter of ``TestPacket``s (one thread per queue).
 ///
-/// Each sender owns a small UMEM of its own (tx only, no XDP program: sockets
-/// are created with program loading inhibited). Per iteration: take completed
+/// Each sender owns a ``TransmitQueue`` (tx only, no XDP program: sockets are
+/// created with program loading inhibited). Per iteration: take completed
 /// frames back, write as many packets as rate, burst schedule, free frames and
 /// tx ring allow, submit them and call `sendto` — and keep calling it while
-/// completions are outstanding or descriptors remain unsent, since copy-mode
-/// transmit handles a bounded batch per call.
+/// completions are outstanding, since copy-mode transmit handles a bounded
+/// batch per call.
 public enum Generator {
     /// Sends everything and returns per-queue counts. Must run in the namespace
     /// of `configuration.interface` (see ``Sys/enterNetworkNamespace(_:)`` via ``enterNamespace(_:)``).
@@ -132,7 +132,8 @@ public enum Generator {
     }
 }
 
-/// One queue's transmitter.
+/// One queue's transmitter: ``TestPacket``s through a ``TransmitQueue``, at a
+/// rate, in bursts, or as fast as frames and ring allow.
 final class Sender: @unchecked Sendable {
     let queue: Int
     let target: Int
@@ -143,9 +144,7 @@ final class Sender: @unchecked Sendable {
     let idle: UInt64
     let size: Int
     let flows: Int
-    let umem: UMEM
-    let socket: XSKSocket
-    let frames: Int
+    let transmit: TransmitQueue
     let headers: UnsafeMutableRawPointer   // flows × 42 bytes
     var sent = 0
     var seconds = 0.0
@@ -162,10 +161,8 @@ final class Sender: @unchecked Sendable {
         idle = c.idleNanoseconds
         size = c.size
         flows = c.flows
-        frames = Self.frameCount
-        umem = try UMEM(frames: frames, frameSize: 2048, fillSize: 64, completionSize: Self.ringSize,
-                        numaNode: nil, hugePages: false, label: "generator queue \(queue)")
-        socket = try XSKSocket(interface: c.interface, queue: UInt32(queue), umem: umem, rxSize: 0, txSize: Self.ringSize)
+        transmit = try TransmitQueue(interface: c.interface, queue: queue, frames: Self.frameCount, ringSize: Self.ringSize,
+                                     label: "generator queue \(queue)")
         headers = .allocate(byteCount: c.flows * 42, alignment: 8)
         // Flows are per queue, as RSS would make them: queue q sends flows q·K ..< q·K+K,
         // so no 5-tuple is ever split across rx queues by the generator itself.
@@ -182,66 +179,35 @@ final class Sender: @unchecked Sendable {
     }
 
     private func send() throws(XDPError) {
-        let tx = socket.tx!
-        let comp = umem.completion
-        let area = umem.area
-        // Free frames: a stack of frame addresses.
-        let free = UnsafeMutablePointer<UInt64>.allocate(capacity: frames)
-        defer { free.deallocate() }
-        for i in 0..<frames { free[i] = UInt64((frames - 1 - i) * 2048) }
-        var freeCount = frames
-        var submitted = 0
-        var completed = 0
         let start = Sys.monotonicNanoseconds()
         var burstLeft = burst ?? Int.max
         var idleUntil: UInt64 = 0
         var stalls = 0
-        let ring = UInt32(Self.ringSize)
+        let tx = transmit
 
-        while completed < target {
-            var progress = false
+        while tx.completed < target {
             // 1. Completions: frames the kernel has sent.
-            var cidx: UInt32 = 0
-            let done = xsk_ring_cons__peek(comp, ring, &cidx)
-            if done > 0 {
-                for i in 0..<done {
-                    free[freeCount] = xsk_ring_cons__comp_addr(comp, cidx &+ i)!.pointee
-                    freeCount += 1
-                }
-                xsk_ring_cons__release(comp, done)
-                completed += Int(done)
-                progress = true
-            }
+            var progress = tx.reap() > 0
             // 2. How many may go now.
             let now = Sys.monotonicNanoseconds()
-            var allowed = min(target - submitted, freeCount, 256)
+            var allowed = min(target - tx.submitted, 256)
             if let r = rate {
                 let due = Int(Double(now &- start) * r / 1e9) + 1
-                allowed = min(allowed, max(0, due - submitted))
+                allowed = min(allowed, max(0, due - tx.submitted))
             }
             if burst != nil {
                 if now < idleUntil { allowed = 0 } else { allowed = min(allowed, burstLeft) }
             }
             if allowed > 0 {
-                var idx: UInt32 = 0
-                let n = Int(xsk_ring_prod__reserve(tx, UInt32(allowed), &idx))
-                for i in 0..<n {
-                    freeCount -= 1
-                    let addr = free[freeCount]
-                    let seq = submitted + i
+                let first = tx.submitted
+                let n = tx.stage(upTo: allowed) { frame, i in
+                    let seq = first + i
                     let flow = seq % flows
-                    TestPacket.write(into: area + Int(addr), size: size, header: headers + flow * 42,
+                    TestPacket.write(into: frame, size: size, header: headers + flow * 42,
                                      queue: UInt16(queue), flow: UInt16(flow), sequence: UInt64(seq))
-                    let desc = xsk_ring_prod__tx_desc(tx, idx &+ UInt32(i))!
-                    desc.pointee.addr = addr
-                    desc.pointee.len = UInt32(size)
-                    desc.pointee.options = 0
+                    return size
                 }
                 if n > 0 {
-                    // Submit stores the producer index with release order, after the frames
-                    // and descriptors are written (pairs with the kernel's acquire).
-                    xsk_ring_prod__submit(tx, UInt32(n))
-                    submitted += n
                     progress = true
                     if burst != nil {
                         burstLeft -= n
@@ -249,22 +215,20 @@ final class Sender: @unchecked Sendable {
                     }
                 }
             }
-            // 3. Kick while anything is unsent or uncompleted.
-            if submitted > completed {
-                _ = try Sys.kickTransmit(socket.fd)
-            }
+            // 3. Submit, and kick while anything is unsent or uncompleted.
+            _ = try tx.submit()
             if progress {
                 stalls = 0
                 continue
             }
             // 4. Nothing moved: wait without spinning.
             stalls += 1
-            if submitted < target, let r = rate, submitted - completed < frames / 2 {
+            if tx.submitted < target, let r = rate, tx.inFlight < Self.frameCount / 2 {
                 // Pace in batches: sleep at least `pacingQuantum`, so at 100 kpps the
                 // sender wakes 5,000 times a second (20 packets each), not once per
                 // packet: a generator that wakes per packet would itself eat both cores
                 // of the testbed and distort every CPU measurement taken beside it.
-                let nextDue = start &+ UInt64(Double(submitted + 1) * 1e9 / r)
+                let nextDue = start &+ UInt64(Double(tx.submitted + 1) * 1e9 / r)
                 if nextDue > now {
                     Sys.sleep(nanoseconds: min(max(nextDue &- now, Self.pacingQuantum), 1_000_000))
                     continue
@@ -277,7 +241,7 @@ final class Sender: @unchecked Sendable {
             if stalls < 8 { sched_yield() } else { Sys.sleep(nanoseconds: 20_000) }
         }
         seconds = Double(Sys.monotonicNanoseconds() &- start) / 1e9
-        sent = completed
+        sent = tx.completed
     }
 }
 
