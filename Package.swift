@@ -3,18 +3,27 @@
 // WireCap: lossless, zero-copy packet capture on AF_XDP (the WireCAP design,
 // Wu & DeMar, IMC 2014).
 //
-// Architecture (folders show it):
+// Architecture (folders show it; imports run one way, top to bottom):
+//   Sources/wirecap          the CLI: arguments, printing, signals.
+//   Sources/WireCapAnalyzer  analyzers, flow tables, runner (over WireCap).
+//   Sources/WireCap          the pcap-style application API, metrics.
+//   Sources/WireCapSession   the CLI's capture session (engine, consumers,
+//                            writer, forwarding, verification) and its report.
+//   Sources/WireCapTestbed   veth testbed, generator, replay, sequence verifier
+//                            (tests, demo and benchmarks; never the engine).
+//   Sources/WireCapOutput    the capture writer and rotation.
+//   Sources/WireCapXDP       the AF_XDP backend: UMEM, XSK sockets, the XDP
+//                            program and its link, rx threads, forwarding, TX.
+//   Sources/WireCapAFPacket  the TPACKET_V3 backend.
+//   Sources/WireCapEngine    backend-neutral: CaptureBackend, consumers,
+//                            wake-ups, the ledger over a backend.
+//   Sources/WireCapSystem    every syscall and C call, wrapped once (XDPError).
 //   Sources/WireCapCore      portable core: pools, rings, buddy groups, stats.
 //                            No syscalls, no C modules; the simulator runs it.
-//   Sources/WireCapXDP       the only module that talks to the kernel: AF_XDP
-//                            engine, XDP program, AF_PACKET backend, writer,
-//                            replay, forwarding, testbed, generator.
-//   Sources/WireCapTrace     pcap/pcapng, synthetic traces, Toeplitz RSS.
+//   Sources/WireCapTrace     the pcap/pcapng parser (streaming) and writer,
+//                            synthetic traces, Toeplitz RSS.
 //   Sources/WireCapFilter    libpcap filters (own module: struct bpf_insn clash).
-//   Sources/WireCap          the pcap-style application API, metrics.
-//   Sources/WireCapAnalyzer  analyzers, flow tables, runner.
 //   Simulations/...          virtual-time trace replay on WireCapCore.
-//   Sources/wirecap          the CLI, thin over the libraries.
 //   Benchmarks/              package-benchmark micro benchmarks (own package),
 //                            the end-to-end harness, C baselines, results.
 import PackageDescription
@@ -28,7 +37,13 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "WireCapCore", targets: ["WireCapCore"]),
+        .library(name: "WireCapSystem", targets: ["WireCapSystem"]),
+        .library(name: "WireCapEngine", targets: ["WireCapEngine"]),
         .library(name: "WireCapXDP", targets: ["WireCapXDP"]),
+        .library(name: "WireCapAFPacket", targets: ["WireCapAFPacket"]),
+        .library(name: "WireCapOutput", targets: ["WireCapOutput"]),
+        .library(name: "WireCapTestbed", targets: ["WireCapTestbed"]),
+        .library(name: "WireCapSession", targets: ["WireCapSession"]),
         .library(name: "WireCapTrace", targets: ["WireCapTrace"]),
         .library(name: "WireCap", targets: ["WireCap"]),
         .library(name: "WireCapAnalyzer", targets: ["WireCapAnalyzer"]),
@@ -63,9 +78,50 @@ let package = Package(
         .target(
             name: "WireCapTrace",
             swiftSettings: strict),
+        // Every syscall and C call the backends make, each wrapped once with one
+        // typed error (XDPError): fds, poll, futex, threads, clocks, mmap, sysfs
+        // counters, capabilities, namespaces, signals, memory budgets.
+        .target(
+            name: "WireCapSystem",
+            dependencies: ["WireCapCore", "CXDP"],
+            swiftSettings: strict),
+        // The backend-neutral capture machinery: the CaptureBackend protocol,
+        // consumers and their wake-ups, the ledger over a backend, flow splits.
+        .target(
+            name: "WireCapEngine",
+            dependencies: ["WireCapCore", "WireCapSystem", "CXDP"],
+            swiftSettings: strict),
+        // The AF_XDP backend only: UMEM, XSK sockets, the XDP program and its link,
+        // capture threads over rx/fill rings, forwarding and transmit queues.
         .target(
             name: "WireCapXDP",
-            dependencies: ["WireCapCore", "WireCapTrace", "CXDP", "CNuma",
+            dependencies: ["WireCapCore", "WireCapSystem", "WireCapEngine", "CXDP", "CNuma",
+                           .product(name: "Atomics", package: "swift-atomics")],
+            swiftSettings: strict),
+        // The TPACKET_V3 backend only.
+        .target(
+            name: "WireCapAFPacket",
+            dependencies: ["WireCapCore", "WireCapSystem", "WireCapEngine", "CXDP",
+                           .product(name: "Atomics", package: "swift-atomics")],
+            swiftSettings: strict),
+        // The capture writer and rotation (pcap/pcapng files from chunks).
+        .target(
+            name: "WireCapOutput",
+            dependencies: ["WireCapCore", "WireCapSystem", "WireCapEngine",
+                           .product(name: "Atomics", package: "swift-atomics")],
+            swiftSettings: strict),
+        // Used by tests, the demo and benchmarks, never by the engine: the veth
+        // testbed, the generator and replay on one transmit path, the sequence verifier.
+        .target(
+            name: "WireCapTestbed",
+            dependencies: ["WireCapCore", "WireCapTrace", "WireCapSystem", "WireCapEngine", "WireCapXDP", "CXDP"],
+            swiftSettings: strict),
+        // A capture session for the CLI: engine + consumers + writer + forwarding
+        // + verification, run until a stop condition, with its report.
+        .target(
+            name: "WireCapSession",
+            dependencies: ["WireCapCore", "WireCapSystem", "WireCapEngine", "WireCapXDP", "WireCapAFPacket",
+                           "WireCapOutput", "WireCapTestbed", "CXDP",
                            .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strict),
         // libpcap's filter compiler and bpf_filter. Its own module: <pcap/bpf.h> and
@@ -77,7 +133,8 @@ let package = Package(
         // The application face: libpcap-style handles over the engine.
         .target(
             name: "WireCap",
-            dependencies: ["WireCapCore", "WireCapXDP", "WireCapFilter", "WireCapTrace",
+            dependencies: ["WireCapCore", "WireCapSystem", "WireCapEngine", "WireCapXDP", "WireCapAFPacket",
+                           "WireCapFilter", "WireCapTrace",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "Metrics", package: "swift-metrics"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
@@ -88,7 +145,7 @@ let package = Package(
         // Multi-threaded analyzers (flow tables, counters, top-N) over WireCap.
         .target(
             name: "WireCapAnalyzer",
-            dependencies: ["WireCap", "WireCapCore", "WireCapTrace", "WireCapFilter"],
+            dependencies: ["WireCap", "WireCapCore", "WireCapSystem", "WireCapEngine", "WireCapTrace", "WireCapFilter"],
             swiftSettings: strict),
         .target(
             name: "WireCapSimulator",
@@ -98,7 +155,7 @@ let package = Package(
         .executableTarget(
             name: "wirecap",
             dependencies: [
-                "WireCapCore", "WireCapTrace", "WireCapXDP", "WireCapSimulator",
+                "WireCapCore", "WireCapTrace", "WireCapSystem", "WireCapEngine", "WireCapXDP", "WireCapAFPacket", "WireCapOutput", "WireCapTestbed", "WireCapSession", "WireCapSimulator",
                 "WireCapFilter", "WireCap", "WireCapAnalyzer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -115,13 +172,13 @@ let package = Package(
             name: "WireCapCoreTests", dependencies: ["WireCapCore", "WireCapTrace", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "WireCapXDPTests", dependencies: ["WireCapXDP", "WireCapCore", "WireCapTestSupport"],
+            name: "WireCapXDPTests", dependencies: ["WireCapCore", "WireCapTrace", "WireCapSystem", "WireCapEngine", "WireCapXDP", "WireCapAFPacket", "WireCapOutput", "WireCapTestbed", "WireCapSession", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "WireCapFilterTests", dependencies: ["WireCapFilter", "WireCapTrace"],
             swiftSettings: strict),
         .testTarget(
-            name: "WireCapAPITests", dependencies: ["WireCap", "WireCapXDP", "WireCapCore", "WireCapTestSupport"],
+            name: "WireCapAPITests", dependencies: ["WireCap", "WireCapCore", "WireCapSystem", "WireCapEngine", "WireCapXDP", "WireCapAFPacket", "WireCapOutput", "WireCapTestbed", "WireCapSession", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "WireCapAnalyzerTests", dependencies: ["WireCapAnalyzer", "WireCap", "WireCapTrace", "WireCapFilter", "WireCapTestSupport"],

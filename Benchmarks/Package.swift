@@ -29,7 +29,7 @@ let package = Package(
             name: "CaptureBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "WireCapXDP", package: "WireCap"),
+                .product(name: "WireCapOutput", package: "WireCap"),
                 .product(name: "WireCapFilter", package: "WireCap"),
                 .product(name: "WireCap", package: "WireCap"),
                 .product(name: "WireCapTrace", package: "WireCap"),

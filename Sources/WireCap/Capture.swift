@@ -1,6 +1,9 @@
 import Synchronization
 import WireCapCore
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
 
 /// One interface to capture from and which of its rx queues.
 public struct InterfaceSelection: Sendable, Hashable {

@@ -1,4 +1,7 @@
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
 
 /// Why opening or running a capture failed: one line naming the thing at fault,
 /// with a fix where one exists.

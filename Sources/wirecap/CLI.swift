@@ -1,6 +1,12 @@
 import Foundation
 import WireCap
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// The one error printer of the command line: every failure is one line on
 /// stderr, `wirecap: error: …`, and the exit status says its kind (2 for a usage

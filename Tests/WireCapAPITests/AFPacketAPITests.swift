@@ -7,6 +7,12 @@ import Testing
 import WireCap
 import WireCapCore
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// The pcap-style API on the AF_PACKET backend (`CaptureSettings.backend = .afpacket`):
 /// the same handles, dispatch/loop/breakLoop and counters as on AF_XDP, reading

@@ -7,6 +7,12 @@ import Testing
 import WireCap
 import WireCapTestSupport
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 // The README example, verbatim (Sources/WireCap/WireCap.swift shows the same text):
 // it must compile here, and the live suite below runs it on a veth testbed.

@@ -4,6 +4,12 @@ import WireCapCore
 import WireCapTrace
 import WireCapTestSupport
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// The AF_PACKET backend through the same writer and analyzer as AF_XDP, end to
 /// end on veth testbeds (root): `capture --backend afpacket -w` checked with

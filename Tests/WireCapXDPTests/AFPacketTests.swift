@@ -3,6 +3,12 @@ import Testing
 import WireCapCore
 import WireCapTestSupport
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// Live tests of the AF_PACKET TPACKET_V3 backend on veth testbeds. Serialized
 /// (2 shared cores, network namespaces); every testbed is uniquely named and

@@ -3,6 +3,12 @@ import Testing
 import WireCapCore
 import WireCapTestSupport
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// `wirecap analyze` end to end on a veth testbed (root): offload exactness of the
 /// merged analyzers, the Prometheus endpoint, -Z privilege drop, one-line errors.

@@ -3,6 +3,12 @@ import Testing
 import WireCapCore
 import WireCapTestSupport
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// `wirecap capture` end to end on veth testbeds (root): several -i, the live
 /// statistics line, the Prometheus endpoint, -Z, --queues/--hugepages spellings,

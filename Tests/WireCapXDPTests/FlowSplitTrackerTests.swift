@@ -1,5 +1,11 @@
 import Testing
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 @Suite("Flow-split tracker")
 struct FlowSplitTrackerTests {

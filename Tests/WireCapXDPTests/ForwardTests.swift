@@ -2,6 +2,12 @@ import Foundation
 import Testing
 import WireCapTestSupport
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// Zero-copy forwarding (paper §3.2.2b) on two veth testbeds: packets captured on
 /// testbed A are sent out of testbed B's capture-side interface from the pool memory

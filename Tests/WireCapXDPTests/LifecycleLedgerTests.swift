@@ -3,6 +3,12 @@ import Testing
 import WireCapCore
 import WireCapTestSupport
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// The capture lifecycle and the loss ledger, end to end through the CLI on veth
 /// testbeds (root): every way a capture ends and every way it loses packets must

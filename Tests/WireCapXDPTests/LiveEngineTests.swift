@@ -3,6 +3,12 @@ import Testing
 import WireCapCore
 import WireCapTestSupport
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// Live AF_XDP tests on veth testbeds. Serialized (they share 2 cores and
 /// create network namespaces); each test makes uniquely named testbeds and

@@ -1,6 +1,13 @@
 import Foundation
 import Testing
-@_spi(Benchmarks) @testable import WireCapXDP
+@_spi(Benchmarks) @testable import WireCapOutput
+import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// The file writer without a live engine: time and size rotation, the -W ring,
 /// pcapng per-queue interfaces, and the write throughput from memory.

@@ -4,6 +4,12 @@ import WireCapCore
 import WireCapTrace
 import WireCapTestSupport
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// Replay → capture → write → tshark/capinfos, end to end on veth testbeds (root).
 @Suite(.serialized, .enabled(if: Live.isRoot, Live.skipReason))

@@ -2,6 +2,12 @@ import Foundation
 import Testing
 import WireCapTrace
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// Replay preparation without root: synthetic Ethernet headers for non-Ethernet
 /// link types, Toeplitz and round-robin steering, malformed files.

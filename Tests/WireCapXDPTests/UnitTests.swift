@@ -3,6 +3,12 @@ import WireCapXDP
 #if canImport(Glibc)
 import Glibc
 #endif
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// Pure tests (no root): packet format, BPF cost program, list parsing.
 @Suite("WireCapXDP pure helpers")

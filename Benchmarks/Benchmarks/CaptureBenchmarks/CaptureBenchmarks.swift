@@ -1,5 +1,5 @@
 import Benchmark
-@_spi(Benchmarks) import WireCapXDP
+@_spi(Benchmarks) import WireCapOutput
 import WireCapFilter
 
 #if canImport(Glibc)

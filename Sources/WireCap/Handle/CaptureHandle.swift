@@ -4,6 +4,9 @@ import Glibc
 import Synchronization
 import WireCapCore
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
 
 /// What a source of chunks tells a handle beyond its buddy group.
 public protocol ChunkSourceState: AnyObject, Sendable {

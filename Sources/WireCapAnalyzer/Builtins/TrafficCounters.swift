@@ -1,5 +1,6 @@
 import WireCap
-import WireCapXDP
+import WireCapSystem
+import WireCapEngine
 
 /// Packets and bytes, per network and transport protocol.
 public struct TrafficCounters: Analyzer {

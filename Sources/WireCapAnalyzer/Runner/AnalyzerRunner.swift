@@ -1,6 +1,7 @@
 import Synchronization
 import WireCap
-import WireCapXDP
+import WireCapSystem
+import WireCapEngine
 
 /// Runs an ``Analyzer`` with one worker thread per ``CaptureHandle``.
 ///

@@ -5,6 +5,8 @@ import Atomics
 import Synchronization
 import CXDP
 import WireCapCore
+import WireCapSystem
+import WireCapEngine
 
 /// Engine options beyond the pool geometry.
 public struct EngineOptions: Sendable {
@@ -198,8 +200,7 @@ public final class CaptureEngine: @unchecked Sendable {
     /// one wakes about once per partial-chunk timeout: on a 2-core machine one thread
     /// serving every queue halves those wake-ups and leaves a core to the consumers.
     public static func defaultCaptureThreads(queues: Int) -> Int {
-        let cpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        return max(1, min(queues, cpus / 2))
+        SystemThread.defaultCaptureThreads(queues: queues)
     }
 
     /// Starts capturing (see the type's documentation): every fill ring posted, the
@@ -348,47 +349,9 @@ public final class CaptureEngine: @unchecked Sendable {
     }
 }
 
-/// Facts about a network interface read from sysfs.
-public enum InterfaceInfo {
-    /// Number of rx queues (`/sys/class/net/IF/queues/rx-*`); 1 when unreadable.
-    public static func rxQueueCount(_ name: String) -> Int {
-        let n = Sys.directoryEntries("/sys/class/net/\(name)/queues").filter { $0.hasPrefix("rx-") }.count
-        return max(n, 1)
-    }
-
-    /// `true` when the interface exists in the caller's network namespace.
-    public static func exists(_ name: String) -> Bool { if_nametoindex(name) != 0 }
-}
-
-/// Privilege checks with one clear message.
-///
-/// The minimal set for AF_XDP capture, found by running `wirecap capture` as
-/// nobody with `setpriv --ambient-caps` (kernel 6.18): CAP_NET_ADMIN (attach XDP,
-/// bind to a queue), CAP_BPF (maps and the program; CAP_SYS_ADMIN also does),
-/// CAP_NET_RAW (the kernel refuses AF_XDP sockets without it: `xsk_umem__create`
-/// then fails with EPERM), and CAP_IPC_LOCK or an RLIMIT_MEMLOCK as large as the
-/// pools (``MemoryBudget/check()`` says which is missing).
-public enum Privileges {
-    /// A capability's bit and name.
-    struct Capability { let bit: UInt64; let name: String }
-    static let netAdmin = Capability(bit: 12, name: "CAP_NET_ADMIN")
-    static let netRaw = Capability(bit: 13, name: "CAP_NET_RAW")
-    static let bpf = Capability(bit: 39, name: "CAP_BPF")
-    static let sysAdmin = Capability(bit: 21, name: "CAP_SYS_ADMIN")
-
-    /// Throws a `.permission` error naming every missing capability unless the
-    /// process is root or holds CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF (or
-    /// CAP_SYS_ADMIN) in its effective set.
-    public static func require() throws(XDPError) {
-        if Sys.isRoot { return }
-        let effective = Sys.effectiveCapabilities()
-        func has(_ c: Capability) -> Bool { effective & (1 << c.bit) != 0 }
-        var missing: [String] = []
-        if !has(netAdmin) { missing.append(netAdmin.name) }
-        if !has(netRaw) { missing.append(netRaw.name) }
-        if !has(bpf) && !has(sysAdmin) { missing.append(bpf.name) }
-        guard !missing.isEmpty else { return }
-        throw XDPError("privileges", kind: .permission, message:
-            "needs root or CAP_NET_ADMIN+CAP_NET_RAW+CAP_BPF (missing \(missing.joined(separator: ", "))), and CAP_IPC_LOCK or a memlock limit as large as the pools: run as root or `setcap cap_net_admin,cap_net_raw,cap_bpf,cap_ipc_lock+ep wirecap`")
-    }
+extension CaptureEngine: CaptureBackend {
+    public var offeredSource: OfferedSource { .xdpProgram }
+    public var attachDescription: String { attachMode.rawValue }
+    public var maxPacketsPerChunk: Int { group.configuration.geometry.cellsPerChunk }
+    public var geometryDescription: String { group.configuration.geometry.description }
 }

@@ -3,6 +3,8 @@ import Glibc
 #endif
 import Atomics
 import WireCapCore
+import WireCapSystem
+import WireCapEngine
 
 /// How a capture thread waits when its queues are empty.
 public enum WakePolicy: Sendable, Hashable {
@@ -33,26 +35,26 @@ public enum WakePolicy: Sendable, Hashable {
 ///
 /// No wait exceeds the partial-chunk timeout, so delivery latency stays within
 /// it (plus the timer slack).
-final class CaptureThread: @unchecked Sendable {
-    let queues: [RxQueue]
-    let running: UnsafeAtomic<Bool>
-    let stopFD: Int32
-    let policy: WakePolicy
-    let batch: UInt32
-    let timeout: UInt64
+package final class CaptureThread: @unchecked Sendable {
+    package let queues: [RxQueue]
+    package let running: UnsafeAtomic<Bool>
+    package let stopFD: Int32
+    package let policy: WakePolicy
+    package let batch: UInt32
+    package let timeout: UInt64
     /// Quiet time after which the thread blocks in poll() instead of sleeping.
-    let idleBeforePoll: UInt64 = 20_000_000
+    package let idleBeforePoll: UInt64 = 20_000_000
     /// Longest adaptive sleep.
-    let maxSleep: UInt64 = 1_000_000
+    package let maxSleep: UInt64 = 1_000_000
     /// Sleeps shorter than this are not worth a syscall: go round again.
-    let minSleep: UInt64 = 20_000
+    package let minSleep: UInt64 = 20_000
     /// Sleep while a pool is exhausted and waits for recycles.
-    let starvedSleep: UInt64 = 100_000
+    package let starvedSleep: UInt64 = 100_000
     /// How often kernel drop counters are read (a getsockopt per queue).
-    let statisticsInterval: UInt64 = 10_000_000
-    let wakeups: ConsumerWakeups
+    package let statisticsInterval: UInt64 = 10_000_000
+    package let wakeups: ConsumerWakeups
 
-    init(queues: [RxQueue], running: UnsafeAtomic<Bool>, stopFD: Int32, policy: WakePolicy, batch: Int, timeout: UInt64,
+    package init(queues: [RxQueue], running: UnsafeAtomic<Bool>, stopFD: Int32, policy: WakePolicy, batch: Int, timeout: UInt64,
          wakeups: ConsumerWakeups) {
         self.wakeups = wakeups
         self.queues = queues
@@ -63,7 +65,7 @@ final class CaptureThread: @unchecked Sendable {
         self.timeout = timeout
     }
 
-    func run() {
+    package func run() {
         let pollFDs = UnsafeMutablePointer<pollfd>.allocate(capacity: queues.count + 1)
         defer { pollFDs.deallocate() }
         for (i, q) in queues.enumerated() {
@@ -147,10 +149,10 @@ final class CaptureThread: @unchecked Sendable {
     /// Longest wait, after redirecting stopped, for packets still in flight in the
     /// kernel (a NAPI poll that looked the socket up before the XSKMAP entry went)
     /// to land in the rx ring or in a drop counter.
-    let drainTimeout: UInt64 = 500_000_000
+    package let drainTimeout: UInt64 = 500_000_000
     /// Longest wait for consumers to free item budget while partial chunks are flushed
     /// (what is left then is the ledger's `abandoned`: a close without consumers).
-    let flushTimeout: UInt64 = 2_000_000_000
+    package let flushTimeout: UInt64 = 2_000_000_000
 
     /// The stopping phase (``CaptureLifecycle/State/stopping``): the engine removed
     /// every socket from the XSKMAP before clearing `running`. Drain each rx ring

@@ -3,6 +3,8 @@ import Glibc
 #endif
 import CXDP
 import WireCapCore
+import WireCapSystem
+import WireCapEngine
 
 /// One receive queue as its capture thread sees it: the UMEM (= the queue's
 /// pool memory), the socket, and the core's ``CaptureDriver``.
@@ -21,21 +23,21 @@ import WireCapCore
 ///
 /// - warning: Every method but ``publishKernelStatistics()`` after the capture
 ///   thread stopped belongs to the queue's capture thread.
-final class RxQueue: @unchecked Sendable {
+package final class RxQueue: @unchecked Sendable {
     /// Index in the buddy group.
-    let index: Int
+    package let index: Int
     /// Device queue id.
-    let deviceQueue: UInt32
-    let umem: UMEM
-    let socket: XSKSocket
-    let driver: CaptureDriver
-    let rx: UnsafeMutablePointer<xsk_ring_cons>
-    let fill: UnsafeMutablePointer<xsk_ring_prod>
-    let fillSize: UInt32
-    let cellsPerChunk: UInt32
-    let counters: CounterBlock
+    package let deviceQueue: UInt32
+    package let umem: UMEM
+    package let socket: XSKSocket
+    package let driver: CaptureDriver
+    package let rx: UnsafeMutablePointer<xsk_ring_cons>
+    package let fill: UnsafeMutablePointer<xsk_ring_prod>
+    package let fillSize: UInt32
+    package let cellsPerChunk: UInt32
+    package let counters: CounterBlock
     /// The program's counters map (`COUNTS[deviceQueue]`: packets redirected here).
-    let countsFD: Int32
+    package let countsFD: Int32
 
     // Pool-exhaustion attribution (capture thread; the engine after the join).
     // The kernel's `rx_dropped` counts packets dropped for want of a posted frame.
@@ -43,19 +45,19 @@ final class RxQueue: @unchecked Sendable {
     // the others are `noFrame` (the capture thread was late to refill). The split is
     // exact to one getsockopt: the counter is read when a starvation begins and when
     // it ends (rare events), never per packet.
-    var starving = false
-    var droppedAtStarvation: UInt64 = 0
-    var poolExhaustedDrops: UInt64 = 0
+    package var starving = false
+    package var droppedAtStarvation: UInt64 = 0
+    package var poolExhaustedDrops: UInt64 = 0
 
     // Capture-thread-private rate estimate (packets per nanosecond, EWMA).
-    var rate: Double = 0
-    var lastPassTime: UInt64 = 0
-    var packetsSinceRate: Int = 0
-    var lastStatisticsRead: UInt64 = 0
+    package var rate: Double = 0
+    package var lastPassTime: UInt64 = 0
+    package var packetsSinceRate: Int = 0
+    package var lastStatisticsRead: UInt64 = 0
     /// Packets the latest pass handed to capture queues (consumers may need a wake-up).
-    var deliveredInLastPass = 0
+    package var deliveredInLastPass = 0
 
-    init(index: Int, deviceQueue: UInt32, umem: UMEM, socket: XSKSocket, group: BuddyGroup, countsFD: Int32) {
+    package init(index: Int, deviceQueue: UInt32, umem: UMEM, socket: XSKSocket, group: BuddyGroup, countsFD: Int32) {
         self.countsFD = countsFD
         self.index = index
         self.deviceQueue = deviceQueue
@@ -72,7 +74,7 @@ final class RxQueue: @unchecked Sendable {
     /// Posts free chunks to the fill ring while it has room for a whole chunk.
     /// - Returns: frames posted.
     @discardableResult
-    func refill() -> Int {
+    package func refill() -> Int {
         let free = xsk_prod_nb_free(fill, fillSize)
         guard free >= cellsPerChunk else { return 0 }
         let fill = self.fill
@@ -114,7 +116,7 @@ final class RxQueue: @unchecked Sendable {
     /// One pass; see the type's documentation.
     /// - Returns: packets taken from the rx ring.
     @inline(__always)
-    func pass(batch: UInt32) -> Int {
+    package func pass(batch: UInt32) -> Int {
         driver.reclaim()
         var idx: UInt32 = 0
         let n = xsk_ring_cons__peek(rx, batch, &idx)
@@ -140,22 +142,22 @@ final class RxQueue: @unchecked Sendable {
     }
 
     /// Frames the kernel holds to receive into right now (posted, not yet consumed).
-    func framesWithKernel() -> UInt32 {
+    package func framesWithKernel() -> UInt32 {
         fillSize &- xsk_prod_nb_free(fill, fillSize)
     }
 
     /// `true` when the fill ring has no room for another chunk (the kernel holds all it can).
-    var fillIsFull: Bool { xsk_prod_nb_free(fill, fillSize) < cellsPerChunk }
+    package var fillIsFull: Bool { xsk_prod_nb_free(fill, fillSize) < cellsPerChunk }
 
     /// `true` when the kernel asked for a wake-up to process the fill ring.
-    var fillNeedsWakeup: Bool { xsk_ring_prod__needs_wakeup(fill) != 0 }
+    package var fillNeedsWakeup: Bool { xsk_ring_prod__needs_wakeup(fill) != 0 }
 
     /// Copies the socket's kernel drop counters into the queue's counter block,
     /// splitting `rx_dropped` into no-frame and pool-exhausted drops (see `starving`).
     /// The capture thread calls it; the engine calls it once more after that thread exited.
     /// - Returns: the socket's drops of every cause (for the drain's balance check).
     @discardableResult
-    func publishKernelStatistics() -> UInt64 {
+    package func publishKernelStatistics() -> UInt64 {
         guard let s = try? socket.statistics() else { return 0 }
         let exhausted = poolExhaustedDrops &+ (starving ? s.rx_dropped &- droppedAtStarvation : 0)
         counters.set(CaptureCounter.dropsPoolExhausted.rawValue, exhausted)
@@ -167,12 +169,12 @@ final class RxQueue: @unchecked Sendable {
     }
 
     /// Packets the XDP program redirected to this queue's socket (a bpf syscall).
-    func redirectedPackets() -> UInt64 { XDPLib.lookupPerCPUCounter(countsFD, key: deviceQueue) }
+    package func redirectedPackets() -> UInt64 { XDPLib.lookupPerCPUCounter(countsFD, key: deviceQueue) }
 
     /// `true` when every packet the program redirected here is accounted for: received
     /// from the rx ring or counted as a socket drop. Once redirecting has stopped this
     /// becomes true as soon as the last in-flight packet has landed.
-    func isBalanced() -> Bool {
+    package func isBalanced() -> Bool {
         let drops = publishKernelStatistics()
         return redirectedPackets() == counters.load(CaptureCounter.packetsReceived.rawValue) &+ drops
     }

@@ -4,6 +4,8 @@ import Glibc
 import CXDP
 import Synchronization
 import WireCapCore
+import WireCapSystem
+import WireCapEngine
 
 /// Zero-copy forwarding (paper §3.2.2b): captured packets leave through another
 /// interface straight from the pool memory they were received into.
@@ -49,7 +51,7 @@ public final class Forwarder: @unchecked Sendable {
     }
 
     /// One pool's TX socket and its rings.
-    final class TXPath: @unchecked Sendable {
+    package final class TXPath: @unchecked Sendable {
         let socket: OpaquePointer
         let fd: Int32
         let tx: UnsafeMutablePointer<xsk_ring_prod>

@@ -2,6 +2,9 @@
 import Glibc
 #endif
 import CXDP
+import WireCapCore
+import WireCapSystem
+import WireCapEngine
 
 /// How an XDP program is attached to an interface.
 public enum XDPAttachMode: String, Sendable, Codable {
@@ -10,7 +13,7 @@ public enum XDPAttachMode: String, Sendable, Codable {
     /// Generic XDP in the networking stack. The corresponding C flag is `XDP_FLAGS_SKB_MODE`.
     case generic
 
-    var flag: UInt32 {
+    package var flag: UInt32 {
         switch self {
         case .driver: UInt32(XDP_FLAGS_DRV_MODE)
         case .generic: UInt32(XDP_FLAGS_SKB_MODE)
@@ -118,9 +121,9 @@ public final class XSKRedirectProgram {
     public private(set) var attachMode: XDPAttachMode?
     /// Link or netlink, once attached.
     public private(set) var attachment: XDPAttachment?
-    let mapFD: Int32
-    let countsFD: Int32
-    let programFD: Int32
+    package let mapFD: Int32
+    package let countsFD: Int32
+    package let programFD: Int32
     private var linkFD: Int32 = -1
 
     /// Creates the XSKMAP and the counters (`entries` slots, one per device rx queue)
@@ -155,7 +158,7 @@ public final class XSKRedirectProgram {
 
     /// Encodes the program (see the type's documentation). Each `UInt64` is one
     /// `struct bpf_insn` in little-endian layout: code, dst|src<<4, off, imm.
-    static func instructions(mapFD: Int32, countsFD: Int32) -> [UInt64] {
+    package static func instructions(mapFD: Int32, countsFD: Int32) -> [UInt64] {
         func insn(_ code: UInt8, dst: UInt8 = 0, src: UInt8 = 0, off: Int16 = 0, imm: Int32 = 0) -> UInt64 {
             UInt64(code) | UInt64(dst | src << 4) << 8 | UInt64(UInt16(bitPattern: off)) << 16
                 | UInt64(UInt32(bitPattern: imm)) << 32
@@ -223,7 +226,7 @@ public final class XSKRedirectProgram {
     }
 
     /// Processes with an fd of BPF link `id` open (`link_id:` in `/proc/PID/fdinfo/FD`).
-    static func processesHolding(link id: UInt32) -> [Int32] {
+    package static func processesHolding(link id: UInt32) -> [Int32] {
         var pids: [Int32] = []
         let needle = "link_id:\t\(id)\n"
         for entry in Sys.directoryEntries("/proc") {
@@ -301,7 +304,7 @@ public final class XSKRedirectProgram {
     }
 
     /// `true` on kernels older than 5.9, which have no XDP links.
-    static func kernelLacksXDPLinks() -> Bool {
+    package static func kernelLacksXDPLinks() -> Bool {
         var u = utsname()
         uname(&u)
         let release = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }

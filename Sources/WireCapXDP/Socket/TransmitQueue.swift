@@ -1,4 +1,7 @@
 import CXDP
+import WireCapCore
+import WireCapSystem
+import WireCapEngine
 
 /// One AF_XDP tx socket with a UMEM of its own, the one transmit path of the
 /// generator and the replayer: frames are filled in place, staged in the tx
@@ -14,23 +17,23 @@ import CXDP
 /// producer index with acquire (pairs with the kernel's release).
 ///
 /// - warning: Owned by one thread.
-final class TransmitQueue {
-    let queue: Int
-    let umem: UMEM
-    let socket: XSKSocket
-    let frameSize: Int
-    let ringSize: Int
+package final class TransmitQueue {
+    package let queue: Int
+    package let umem: UMEM
+    package let socket: XSKSocket
+    package let frameSize: Int
+    package let ringSize: Int
     /// Frames free to fill (a stack of UMEM addresses).
     private let free: UnsafeMutablePointer<UInt64>
-    private(set) var freeFrames: Int
+    package private(set) var freeFrames: Int
     /// Descriptors written into the tx ring and not yet submitted.
-    private(set) var staged = 0
-    private(set) var submitted = 0
-    private(set) var completed = 0
-    private(set) var bytes = 0
+    package private(set) var staged = 0
+    package private(set) var submitted = 0
+    package private(set) var completed = 0
+    package private(set) var bytes = 0
 
     /// Opens the socket on `interface`'s tx queue `queue` with `frames` frames of 2 KiB.
-    init(interface: String, queue: Int, frames: Int, ringSize: Int, label: String) throws(XDPError) {
+    package init(interface: String, queue: Int, frames: Int, ringSize: Int, label: String) throws(XDPError) {
         self.queue = queue
         frameSize = 2048
         self.ringSize = ringSize
@@ -45,11 +48,11 @@ final class TransmitQueue {
     deinit { free.deallocate() }
 
     /// Frames sent and not yet completed.
-    var inFlight: Int { submitted - completed }
+    package var inFlight: Int { submitted - completed }
 
     /// Takes completed frames back; returns how many.
     @discardableResult
-    func reap() -> Int {
+    package func reap() -> Int {
         var index: UInt32 = 0
         let done = xsk_ring_cons__peek(umem.completion, UInt32(ringSize), &index)
         guard done > 0 else { return 0 }
@@ -66,7 +69,7 @@ final class TransmitQueue {
     /// each, `write(frame, i)` fills the frame in place and returns its length.
     /// - Returns: how many were staged.
     @inline(__always)
-    func stage(upTo count: Int, _ write: (UnsafeMutableRawPointer, Int) -> Int) -> Int {
+    package func stage(upTo count: Int, _ write: (UnsafeMutableRawPointer, Int) -> Int) -> Int {
         let wanted = min(count, freeFrames)
         guard wanted > 0 else { return 0 }
         var index: UInt32 = 0
@@ -88,7 +91,7 @@ final class TransmitQueue {
     /// Submits what is staged, and kicks the kernel while anything is in flight
     /// (copy-mode transmit handles a bounded batch per call).
     /// - Returns: how many were submitted.
-    func submit() throws(XDPError) -> Int {
+    package func submit() throws(XDPError) -> Int {
         let n = staged
         if n > 0 {
             xsk_ring_prod__submit(socket.tx!, UInt32(n))

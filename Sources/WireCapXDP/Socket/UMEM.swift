@@ -2,6 +2,9 @@
 import Glibc
 #endif
 import CXDP
+import WireCapCore
+import WireCapSystem
+import WireCapEngine
 
 /// One UMEM: a memory region of equal-sized frames registered with the kernel,
 /// with its fill ring (user space → kernel: empty frames to receive into) and
@@ -43,11 +46,11 @@ public final class UMEM {
     /// The NUMA node the region was bound to, or nil when NUMA is unavailable.
     public let numaNode: Int32?
     /// The fill ring (producer: user space). Fixed address for the UMEM's life.
-    let fill: UnsafeMutablePointer<xsk_ring_prod>
+    package let fill: UnsafeMutablePointer<xsk_ring_prod>
     /// The completion ring (consumer: user space).
-    let completion: UnsafeMutablePointer<xsk_ring_cons>
+    package let completion: UnsafeMutablePointer<xsk_ring_cons>
     /// libxdp's handle.
-    let handle: OpaquePointer
+    package let handle: OpaquePointer
     /// Fill-ring entries.
     public let fillSize: Int
 
@@ -111,10 +114,10 @@ public final class XSKSocket {
     /// The socket's file descriptor (for poll, sendto, getsockopt).
     public let fd: Int32
     /// The rx ring (consumer: user space), when created for receive.
-    let rx: UnsafeMutablePointer<xsk_ring_cons>?
+    package let rx: UnsafeMutablePointer<xsk_ring_cons>?
     /// The tx ring (producer: user space), when created for transmit.
-    let tx: UnsafeMutablePointer<xsk_ring_prod>?
-    let handle: OpaquePointer
+    package let tx: UnsafeMutablePointer<xsk_ring_prod>?
+    package let handle: OpaquePointer
     /// The UMEM it uses (kept alive until the socket is closed).
     public let umem: UMEM
 

@@ -2,6 +2,12 @@ import ArgumentParser
 import WireCap
 import WireCapCore
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// The capture backend and its AF_PACKET settings, shared by `capture` and
 /// `analyze` (`@OptionGroup`): both read packets the same way on either backend.

@@ -2,6 +2,12 @@ import Foundation
 import Synchronization
 import WireCap
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// The live statistics lines printed every --stats-interval seconds, one per queue:
 ///

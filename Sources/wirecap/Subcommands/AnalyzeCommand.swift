@@ -9,6 +9,12 @@ import WireCap
 import WireCapAnalyzer
 import WireCapFilter
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// `wirecap analyze`: the built-in analyzers, live on interfaces (one pinned
 /// worker per queue) or offline on a pcap/pcapng file, with the same code.

@@ -5,6 +5,12 @@ import WireCap
 import WireCapCore
 import WireCapFilter
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// `wirecap capture`: live capture with one consumer per queue.
 struct CaptureCommand: ParsableCommand {

@@ -2,6 +2,12 @@ import ArgumentParser
 import Foundation
 import WireCapCore
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// `wirecap demo`: testbed up → generate → capture (advanced mode) → statistics → testbed down.
 struct DemoCommand: ParsableCommand {

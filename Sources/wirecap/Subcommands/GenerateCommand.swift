@@ -2,6 +2,12 @@ import ArgumentParser
 import Foundation
 import WireCapCore
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// `wirecap generate`: per-queue AF_XDP transmitter of verifiable test packets.
 struct GenerateCommand: ParsableCommand {

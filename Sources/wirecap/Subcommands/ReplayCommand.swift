@@ -3,6 +3,12 @@ import Foundation
 import WireCapCore
 import WireCapTrace
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// `wirecap replay`: send a trace file through per-queue AF_XDP tx sockets.
 struct ReplayCommand: ParsableCommand {

@@ -4,6 +4,12 @@ import WireCapCore
 import WireCapSimulator
 import WireCapTrace
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// `wirecap simulate`: replay a trace in virtual time through a model of a capture
 /// engine (WireCAP on WireCapCore's own code, or NETMAP/DNA/PF_RING models), or

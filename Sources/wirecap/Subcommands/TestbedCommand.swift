@@ -1,6 +1,12 @@
 import ArgumentParser
 import Foundation
 import WireCapXDP
+import WireCapSystem
+import WireCapEngine
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+import WireCapSession
 
 /// `wirecap testbed up|down`: a veth pair with a generator namespace.
 struct TestbedCommand: ParsableCommand {

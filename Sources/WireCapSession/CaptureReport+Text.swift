@@ -1,0 +1,60 @@
+import Foundation
+import WireCapCore
+import WireCapSystem
+import WireCapEngine
+import WireCapXDP
+import WireCapAFPacket
+import WireCapOutput
+import WireCapTestbed
+
+extension CaptureReport {
+    /// The per-queue table and loss summary the `capture` and `demo` commands print.
+    public var humanDescription: String {
+        var out: [String] = []
+        out.append("capture on \(interface): \(mode) mode, \(geometry), XDP \(attachMode) mode, x=\(consumerCost), \(String(format: "%.2f", seconds)) s (stopped by \(stoppedBy))")
+        let header = ["queue", "received", "consumed", "ipv4", "no-buffer", "ring-full", "invalid", "fill-empty*",
+                      "offload-out", "offload-in", "partial", "free", "attached", "captured", "rejects"]
+        var rows: [[String]] = [header]
+        for q in queues {
+            let s = q.statistics
+            rows.append(["\(q.deviceQueue)", "\(s.packetsReceived)", "\(s.packetsConsumed)", "\(q.ipv4)",
+                         "\(s.dropsNoBuffer)", "\(s.dropsRxRingFull)", "\(s.dropsInvalidDescriptor)",
+                         "\(s.fillRingEmptyEvents)", "\(s.offloadedOut)", "\(s.offloadedIn)", "\(s.partialSlices)",
+                         "\(s.freeChunks)", "\(s.attachedChunks)", "\(s.capturedChunks)", "\(s.recycleRejected)"])
+        }
+        let t = queues.map(\.statistics)
+        rows.append(["total", "\(received)", "\(consumed)", "\(queues.reduce(0) { $0 + $1.ipv4 })",
+                     "\(t.reduce(0) { $0 + $1.dropsNoBuffer })", "\(t.reduce(0) { $0 + $1.dropsRxRingFull })",
+                     "\(t.reduce(0) { $0 + $1.dropsInvalidDescriptor })", "\(t.reduce(0) { $0 + $1.fillRingEmptyEvents })",
+                     "\(offloads)", "\(t.reduce(0) { $0 + $1.offloadedIn })", "\(t.reduce(0) { $0 + $1.partialSlices })",
+                     "", "", "", "\(t.reduce(0) { $0 + $1.recycleRejected })"])
+        let widths = header.indices.map { c in rows.map { $0[c].count }.max()! }
+        for r in rows {
+            out.append(r.enumerated().map { c, v in String(repeating: " ", count: widths[c] - v.count) + v }.joined(separator: "  "))
+        }
+        out.append("  * fill-empty: the kernel's rx_fill_ring_empty_descs (per packet in copy mode; overlaps no-buffer)")
+        out.append(contentsOf: ledger.tableLines)
+        out.append(ledger.verdict)
+        if let v = verification {
+            let perOrigin = v.origins.filter { $0.span > 0 || $0.unique > 0 }
+                .map { "gen queue \($0.queue): \($0.unique) unique of \($0.span), \($0.missing) missing" }
+                .joined(separator: "; ")
+            out.append("verify: \(v.clean ? "OK" : "FAILED") — \(perOrigin); \(v.duplicates) duplicates, \(v.checksumErrors) checksum errors, \(v.outOfOrder) out of order, \(v.foreign) foreign packets")
+        }
+        if let n = forwarded {
+            out.append("forwarded: \(n) packets sent zero-copy out of the --forward interface")
+        }
+        if let f = flows {
+            out.append("flows: \(f.flowsTotal) IPv4 flows, \(f.flowsSplit) processed by more than one consumer"
+                       + (f.overflowed ? " (a flow set filled up: lower bounds)" : ""))
+        }
+        return out.joined(separator: "\n")
+    }
+
+    /// The report as pretty JSON.
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "{}"
+    }
+}
