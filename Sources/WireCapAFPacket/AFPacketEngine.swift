@@ -90,9 +90,7 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
     public let fanoutGroup: UInt16
 
     private var rings: [AFPacketRing]
-    private var threads: [SystemThread] = []
-    private let running: UnsafeAtomic<Bool>
-    private let stopFD: Int32
+    private let captureThreads: CaptureThreadSet
     package let wakeups: ConsumerWakeups
     /// Ring mmap base per socket (the per-group-index base of ``memoryLayout``).
     private let bases: UnsafeMutablePointer<UnsafeMutableRawPointer>
@@ -150,9 +148,8 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
         fanoutGroup = fanoutID
         drainTimeout = 3 * UInt64(retire) * 1_000_000 + 200_000_000
         rings = built
-        running = .create(false)
         wakeups = ConsumerWakeups(consumers: sockets)
-        stopFD = (try? syscall("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }) ?? -1
+        captureThreads = CaptureThreadSet(wakeups: wakeups)
         bases = .allocate(capacity: sockets)
         labels = .allocate(capacity: sockets)
         for (i, r) in built.enumerated() {
@@ -163,8 +160,6 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
 
     deinit {
         close()
-        running.destroy()
-        if stopFD >= 0 { Sys.close(stopFD) }
         bases.deallocate()
         labels.deallocate()
     }
@@ -187,16 +182,13 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
     /// every socket of the fanout group receives (readiness).
     public func start() throws(XDPError) {
         precondition(lifecycle.state == .opened, "AFPacketEngine.start() in state \(lifecycle.state)")
-        // Relaxed: thread creation orders this store before the threads' first load.
-        running.store(true, ordering: .relaxed)
         let k = min(options.captureThreads ?? SystemThread.defaultCaptureThreads(queues: rings.count), rings.count)
         let sleep = min(1_000_000, max(100_000, group.configuration.partialTimeoutNanoseconds))
         do {
-            try SystemThread.startCaptureThreads(
-                count: k, items: rings, name: "wc-afp", cpus: options.cpus, nice: options.captureThreadNice,
-                into: &threads
-            ) { _, served in
-                let worker = AFPacketCaptureThread(rings: served, running: running, stopFD: stopFD, heldSleep: sleep,
+            let threads = captureThreads
+            try threads.start(count: k, items: rings, name: "wc-afp", cpus: options.cpus,
+                              nice: options.captureThreadNice) { _, served in
+                let worker = AFPacketCaptureThread(rings: served, running: threads.running, stopFD: threads.stopFD, heldSleep: sleep,
                                                    wakeups: wakeups, group: group, drainTimeout: drainTimeout)
                 return { worker.run() }
             }
@@ -208,7 +200,7 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
             }
         } catch {
             for r in rings { try? r.socket.closeFilter() }
-            stopCaptureThreads()
+            captureThreads.stop()
             throw error
         }
         lifecycleState.withLock { $0.advance(to: .started) }
@@ -230,22 +222,10 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
         guard lifecycle.needsStop else { return }
         lifecycleState.withLock { $0.advance(to: .stopping) }
         for r in rings { try? r.socket.closeFilter() }
-        stopCaptureThreads()
+        captureThreads.stop()
         // The capture threads are joined: this thread is now the counters' only writer.
         for r in rings { r.publishKernelStatistics() }
         lifecycleState.withLock { $0.advance(to: .drained) }
-    }
-
-    private func stopCaptureThreads() {
-        // Relaxed: the eventfd write wakes pollers; join orders the rest.
-        running.store(false, ordering: .relaxed)
-        if stopFD >= 0 {
-            var one: UInt64 = 1
-            _ = write(stopFD, &one, 8)
-        }
-        threads.forEach { $0.join() }
-        threads = []
-        wakeups.wakeAll()
     }
 
     /// Stops if needed, then closes the sockets (unmapping their rings). Idempotent.

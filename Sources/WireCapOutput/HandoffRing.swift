@@ -3,28 +3,21 @@ import WireCapCore
 import WireCapSystem
 import WireCapEngine
 
-/// A single-producer single-consumer ring of chunk handles on their way from a
-/// capture consumer (producer) to the capture writer (consumer), each with the
-/// chunk's keep mask: bit `i` set = packet `i` of the handle passed the filter
-/// and the sampler. Fixed capacity, allocated once; the producer writes an
-/// entry in place (``reserve()`` then ``publish()``), the consumer reads it in
-/// place (``peek()``) and frees it (``release()``), so nothing is copied or
-/// allocated per chunk.
+/// The ring of chunk handles on their way from a capture consumer (producer) to
+/// the capture writer (consumer), each with the chunk's keep mask: bit `i` set =
+/// packet `i` of the handle passed the filter and the sampler. It is the core's
+/// ``SPSCRing`` of ``ChunkHandle``s, written and read in place (reserve/commit,
+/// peek/release), with the per-entry data in arrays beside it at the ring's slot
+/// positions, so nothing is copied or allocated per chunk.
 ///
 /// ```
-///   entry k:  handle (ChunkHandle) | kept (Int) | filtered | published (mono ns) | mask words[0 ..< ⌈M/64⌉]
-///   head (producer writes, consumer reads)  — own cache line
-///   tail (consumer writes, producer reads)  — own cache line
+///   entry k:  handle (the ring's slot) | kept (Int) | filtered | published (mono ns) | mask words[0 ..< ⌈M/64⌉]
 /// ```
 ///
-/// Orderings:
-/// - (A) ``publish()`` stores `head` with release: pairs with (B), so the writer
-///   sees the entry's handle and mask written before it.
-/// - (B) ``peek()`` loads `head` with acquire.
-/// - (C) ``release()`` stores `tail` with release: pairs with (D), so the
-///   producer reuses the slot only after the writer stopped reading it.
-/// - (D) ``reserve()`` loads `tail` with acquire.
-/// Each side reads its own index relaxed (it is the only writer of it).
+/// Orderings are the ring's, (A)–(D) in `SPSCRing.swift`: ``publish()`` commits
+/// with release after the handle and the side data are written, the writer's
+/// ``available()``/``peek(_:)`` acquire it; ``release()`` frees the slot with
+/// release after the writer's reads, the producer's ``reserve()`` acquires it.
 ///
 /// - warning: One producer thread and one consumer thread.
 package final class HandoffRing: @unchecked Sendable {
@@ -39,76 +32,67 @@ package final class HandoffRing: @unchecked Sendable {
         package let published: UnsafeMutablePointer<UInt64>
     }
 
-    package let capacity: Int
+    package var capacity: Int { ring.capacity }
     package let maskWords: Int
-    private let handles: UnsafeMutablePointer<ChunkHandle>
+    private let ring: SPSCRing<ChunkHandle>
     private let kept: UnsafeMutablePointer<Int>
     private let filtered: UnsafeMutablePointer<Bool>
     private let masks: UnsafeMutablePointer<UInt64>
     private let publishedAt: UnsafeMutablePointer<UInt64>
-    private let indices: UnsafeMutableRawPointer   // head at +0, tail at +128
-    private var head: UnsafeAtomic<Int> { UnsafeAtomic(at: indices.assumingMemoryBound(to: Int.AtomicRepresentation.self)) }
-    private var tail: UnsafeAtomic<Int> {
-        UnsafeAtomic(at: (indices + 128).assumingMemoryBound(to: Int.AtomicRepresentation.self))
-    }
 
-    /// - Parameters: capacity: entries (chunks in flight); cellsPerChunk: M.
+    /// - Parameters: capacity: entries (chunks in flight; rounded up to a power of two); cellsPerChunk: M.
     package init(capacity: Int, cellsPerChunk: Int) {
         precondition(capacity >= 1)
-        self.capacity = capacity
+        ring = .allocate(capacity: capacity)
+        let n = ring.capacity
         maskWords = (cellsPerChunk + 63) / 64
-        handles = .allocate(capacity: capacity)
-        kept = .allocate(capacity: capacity)
-        kept.initialize(repeating: 0, count: capacity)
-        filtered = .allocate(capacity: capacity)
-        filtered.initialize(repeating: false, count: capacity)
-        masks = .allocate(capacity: capacity * maskWords)
-        masks.initialize(repeating: 0, count: capacity * maskWords)
-        publishedAt = .allocate(capacity: capacity)
-        publishedAt.initialize(repeating: 0, count: capacity)
-        indices = .allocate(byteCount: 256, alignment: 128)
-        indices.bindMemory(to: Int.AtomicRepresentation.self, capacity: 1).initialize(to: .init(0))
-        (indices + 128).bindMemory(to: Int.AtomicRepresentation.self, capacity: 1).initialize(to: .init(0))
+        kept = .allocate(capacity: n)
+        kept.initialize(repeating: 0, count: n)
+        filtered = .allocate(capacity: n)
+        filtered.initialize(repeating: false, count: n)
+        masks = .allocate(capacity: n * maskWords)
+        masks.initialize(repeating: 0, count: n * maskWords)
+        publishedAt = .allocate(capacity: n)
+        publishedAt.initialize(repeating: 0, count: n)
     }
 
     deinit {
-        handles.deallocate(); kept.deallocate(); filtered.deallocate(); masks.deallocate(); indices.deallocate()
-        publishedAt.deallocate()
+        ring.deallocate(); kept.deallocate(); filtered.deallocate(); masks.deallocate(); publishedAt.deallocate()
     }
 
-    private func entry(_ position: Int) -> Entry {
-        let k = position % capacity
-        return Entry(handle: handles + k, kept: kept + k, mask: masks + k * maskWords, filtered: filtered + k, published: publishedAt + k)
+    private func entry(_ index: UInt32) -> Entry {
+        let k = ring.position(index)
+        return Entry(handle: ring.slot(index), kept: kept + k, mask: masks + k * maskWords, filtered: filtered + k,
+                     published: publishedAt + k)
     }
 
     // MARK: Producer (the capture consumer thread)
 
     /// The next free entry, or `nil` when the ring is full (the writer is behind).
     package func reserve() -> Entry? {
-        let h = head.load(ordering: .relaxed)                       // own index
-        guard h &- tail.load(ordering: .acquiring) < capacity else { return nil }   // (D)
-        return entry(h)
+        let (index, count) = ring.reserve(1, bulk: true)
+        return count == 1 ? entry(index) : nil
     }
 
     /// Makes the reserved entry visible to the writer.
     package func publish() {
-        head.wrappingIncrement(ordering: .releasing)                // (A)
+        ring.commit(1)
     }
 
     // MARK: Consumer (the writer thread)
 
-    /// Entries published and not yet released, oldest first: `offset` 0 is the oldest.
+    /// Entries published and not yet released.
     package func available() -> Int {
-        head.load(ordering: .acquiring) &- tail.load(ordering: .relaxed)   // (B); tail: own index
+        ring.peek().count
     }
 
     /// The entry `offset` places after the oldest unreleased one (`offset < available()`).
     package func peek(_ offset: Int = 0) -> Entry {
-        entry(tail.load(ordering: .relaxed) &+ offset)
+        entry(ring.peek(0).index &+ UInt32(truncatingIfNeeded: offset))
     }
 
     /// Frees the oldest entry.
     package func release() {
-        tail.wrappingIncrement(ordering: .releasing)                // (C)
+        ring.release(1)
     }
 }

@@ -112,6 +112,71 @@ public struct SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
         return capacity - Int(tail &- cachedConsumer.pointee)
     }
 
+    /// Reserves free slots to write in place, then ``commit(_:)`` publishes them.
+    /// Producer only.
+    ///
+    /// - Parameters:
+    ///   - n: slots wanted.
+    ///   - bulk: all `n` or none (`count` 0); otherwise a burst: as many as are free, up to `n`.
+    /// - Returns: the ring index of the first reserved slot (``slot(_:)`` finds it; the
+    ///   next ones follow, wrapping) and how many were reserved. Reserving again
+    ///   before committing returns the same slots.
+    @inlinable @inline(__always)
+    public func reserve(_ n: Int, bulk: Bool = false) -> (index: UInt32, count: Int) {
+        // Relaxed: only this producer writes producerIndex.
+        let tail = producerIndex.load(ordering: .relaxed)
+        var free = capacity - Int(tail &- cachedConsumer.pointee)
+        if free < n {
+            // (A) acquire: pairs with (D); the consumer is done reading the slots we reuse.
+            cachedConsumer.pointee = consumerIndex.load(ordering: .acquiring)
+            free = capacity - Int(tail &- cachedConsumer.pointee)
+        }
+        let k = min(n, free)
+        return (tail, bulk && k < n ? 0 : k)
+    }
+
+    /// Publishes the first `n` slots of the last ``reserve(_:bulk:)``, written in place. Producer only.
+    @inlinable @inline(__always)
+    public func commit(_ n: Int) {
+        let tail = producerIndex.load(ordering: .relaxed)
+        // (B) release: pairs with (C); the slots are written before the index moves.
+        producerIndex.store(tail &+ UInt32(truncatingIfNeeded: n), ordering: .releasing)
+    }
+
+    /// The slot of ring index `index` (from ``reserve(_:bulk:)`` or ``peek(_:)``).
+    @inlinable @inline(__always)
+    public func slot(_ index: UInt32) -> UnsafeMutablePointer<Element> { slots + position(index) }
+
+    /// The array position (0 ..< capacity) of ring index `index`, for data kept beside the ring.
+    @inlinable @inline(__always)
+    public func position(_ index: UInt32) -> Int { Int(index & mask) }
+
+    // MARK: Consumer, in place
+
+    /// The published elements not yet released, oldest first, to read in place;
+    /// ``release(_:)`` then frees them. Consumer only.
+    /// - Returns: the ring index of the oldest and how many there are (at most `n`).
+    @inlinable @inline(__always)
+    public func peek(_ n: Int = Int.max) -> (index: UInt32, count: Int) {
+        // Relaxed: only this consumer writes consumerIndex.
+        let head = consumerIndex.load(ordering: .relaxed)
+        var ready = Int(cachedProducer.pointee &- head)
+        if ready < n {
+            // (C) acquire: pairs with (B); the slots' contents are visible.
+            cachedProducer.pointee = producerIndex.load(ordering: .acquiring)
+            ready = Int(cachedProducer.pointee &- head)
+        }
+        return (head, min(n, ready))
+    }
+
+    /// Frees the `n` oldest elements after they were read in place. Consumer only.
+    @inlinable @inline(__always)
+    public func release(_ n: Int) {
+        let head = consumerIndex.load(ordering: .relaxed)
+        // (D) release: pairs with (A); the reads are done before the producer may reuse the slots.
+        consumerIndex.store(head &+ UInt32(truncatingIfNeeded: n), ordering: .releasing)
+    }
+
     // MARK: Consumer
 
     /// Removes the oldest element, or returns `nil` when the ring is empty. Consumer only.

@@ -105,9 +105,7 @@ public final class CaptureEngine: @unchecked Sendable {
 
     /// Where the capture is in its life. Any thread.
     public var lifecycle: CaptureLifecycle { shared.withLock { $0.lifecycle } }
-    private var threads: [SystemThread] = []
-    private let running: UnsafeAtomic<Bool>
-    private let stopFD: Int32
+    private let captureThreads: CaptureThreadSet
     /// Futex words consumers sleep on while their capture queue is empty.
     private let wakeups: ConsumerWakeups
     private let bases: UnsafeMutablePointer<UnsafeMutableRawPointer>
@@ -172,9 +170,8 @@ public final class CaptureEngine: @unchecked Sendable {
         zeroCopy = built.map { $0.socket.isZeroCopy }
         rxQueues = built
 
-        running = .create(false)
         wakeups = ConsumerWakeups(consumers: group.queueCount)
-        stopFD = (try? syscall("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }) ?? -1
+        captureThreads = CaptureThreadSet(wakeups: wakeups)
         bases = .allocate(capacity: queues.count)
         deviceQueues = .allocate(capacity: queues.count)
         for (i, rx) in built.enumerated() {
@@ -189,8 +186,6 @@ public final class CaptureEngine: @unchecked Sendable {
 
     deinit {
         close()
-        running.destroy()
-        if stopFD >= 0 { Sys.close(stopFD) }
         bases.deallocate()
         deviceQueues.deallocate()
     }
@@ -213,16 +208,13 @@ public final class CaptureEngine: @unchecked Sendable {
         for rx in rxQueues { rx.refill() }   // attach: the first N/M chunks go to each fill ring
         attachMode = try program.attach(force: options.force, preferredMode: options.attachMode,
                                         attachment: options.attachment, quiet: options.quiet)
-        // Relaxed: thread creation orders this store before the threads' first load.
-        running.store(true, ordering: .relaxed)
         let k = min(options.captureThreads ?? Self.defaultCaptureThreads(queues: rxQueues.count), rxQueues.count)
         let timeout = group.configuration.partialTimeoutNanoseconds
         do {
-            try SystemThread.startCaptureThreads(
-                count: k, items: rxQueues, name: "wc-capture", cpus: options.cpus, nice: options.captureThreadNice,
-                into: &threads
-            ) { _, served in
-                let worker = CaptureThread(queues: served, running: running, stopFD: stopFD, policy: options.wakePolicy,
+            let threads = captureThreads
+            try threads.start(count: k, items: rxQueues, name: "wc-capture", cpus: options.cpus,
+                              nice: options.captureThreadNice) { _, served in
+                let worker = CaptureThread(queues: served, running: threads.running, stopFD: threads.stopFD, policy: options.wakePolicy,
                                            batch: options.batchSize, timeout: timeout, wakeups: wakeups)
                 return { worker.run() }
             }
@@ -231,7 +223,7 @@ public final class CaptureEngine: @unchecked Sendable {
             for rx in rxQueues { try program.insert(socketFD: rx.socket.fd, queue: rx.deviceQueue) }
         } catch {
             for rx in rxQueues { program.remove(queue: rx.deviceQueue) }
-            stopCaptureThreads()
+            captureThreads.stop()
             program.detach()
             shared.withLock { $0.counting = false }
             throw error
@@ -252,7 +244,7 @@ public final class CaptureEngine: @unchecked Sendable {
         let deviceFinal = devices.read()
         shared.withLock { $0.deviceFinal = deviceFinal }
         // 2.–3. Capture threads drain the rx rings and flush partial chunks, then exit.
-        stopCaptureThreads()
+        captureThreads.stop()
         // 4. Nothing is redirected any more: detach (closing the link removes the program).
         program.detach()
         // The capture threads are joined: this thread is now the counters' only writer.
@@ -263,18 +255,6 @@ public final class CaptureEngine: @unchecked Sendable {
             $0.counting = false
             $0.lifecycle.advance(to: .drained)
         }
-    }
-
-    private func stopCaptureThreads() {
-        // Relaxed: the eventfd write wakes pollers; join orders the rest.
-        running.store(false, ordering: .relaxed)
-        if stopFD >= 0 {
-            var one: UInt64 = 1
-            _ = write(stopFD, &one, 8)
-        }
-        threads.forEach { $0.join() }
-        threads = []
-        wakeups.wakeAll()
     }
 
     /// The consumer endpoint of group queue `index` (0 ..< queues.count).
