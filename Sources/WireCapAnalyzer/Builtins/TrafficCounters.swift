@@ -1,4 +1,5 @@
 import WireCap
+import WireCapTrace
 import WireCapSystem
 import WireCapEngine
 
@@ -24,37 +25,15 @@ public struct TrafficCounters: Analyzer {
             packets &+= 1
             bytes &+= UInt64(packet.wireLength)
             if packet.wasOffloaded { offloaded &+= 1 }
-            let b = packet.bytes
-            var etherType: UInt16 = 0
-            var offset = 14
-            if packet.linkType == 1 {
-                guard b.count >= 14 else { otherNetwork &+= 1; return }
-                etherType = UInt16(b[12]) << 8 | UInt16(b[13])
-                var tags = 0
-                while etherType == 0x8100 || etherType == 0x88A8, tags < 4, b.count >= offset + 4 {
-                    etherType = UInt16(b[offset + 2]) << 8 | UInt16(b[offset + 3])
-                    offset += 4
-                    tags += 1
-                }
-            } else {
-                offset = 0
-                etherType = b.count > 0 && b[0] >> 4 == 6 ? 0x86DD : 0x0800
+            guard let h = PacketHeaders.parse(packet.bytes, linkType: packet.linkType) else { otherNetwork &+= 1; return }
+            switch h.etherType {
+            case 0x0800: ipv4 &+= 1
+            case 0x86DD: ipv6 &+= 1
+            case 0x0806: arp &+= 1; return
+            default: otherNetwork &+= 1; return
             }
-            var proto: UInt8
-            switch etherType {
-            case 0x0800:
-                ipv4 &+= 1
-                guard b.count > offset + 9 else { otherTransport &+= 1; return }
-                proto = b[offset + 9]
-            case 0x86DD:
-                ipv6 &+= 1
-                guard b.count > offset + 6 else { otherTransport &+= 1; return }
-                proto = b[offset + 6]
-            case 0x0806:
-                arp &+= 1; return
-            default:
-                otherNetwork &+= 1; return
-            }
+            guard h.version != 0 else { otherTransport &+= 1; return }
+            let proto = h.proto
             switch proto {
             case 6: tcp &+= 1
             case 17: udp &+= 1

@@ -1,4 +1,5 @@
 import WireCap
+import WireCapTrace
 
 /// A flow's identity: IP version, protocol, addresses, ports and the outer VLAN id.
 ///
@@ -21,18 +22,8 @@ public struct FlowKey: Hashable, Sendable, BitwiseCopyable, CustomStringConverti
 
     public init() {}
 
-    /// Where a packet sits in a fragmented IP datagram.
-    public struct Fragment: Sendable, Hashable {
-        /// The IP identification (IPv4: 16 bits; IPv6 fragment header: 32 bits).
-        public var id: UInt32
-        /// `true` for the first fragment (offset 0: it carries the ports).
-        public var isFirst: Bool
-
-        @inlinable public init(id: UInt32, isFirst: Bool) {
-            self.id = id
-            self.isFirst = isFirst
-        }
-    }
+    /// Where a packet sits in a fragmented IP datagram (the one parser's type).
+    public typealias Fragment = PacketHeaders.Fragment
 
     /// A mixing hash (not Swift's seeded `Hasher`: tables use it on the hot path).
     @inlinable
@@ -46,8 +37,8 @@ public struct FlowKey: Hashable, Sendable, BitwiseCopyable, CustomStringConverti
         return h ^ (h >> 29)
     }
 
-    /// Parses an Ethernet frame (up to 4 VLAN tags) or, for raw link types, a bare
-    /// IP packet. Never reads out of bounds. - Returns: nil for non-IP packets.
+    /// Parses a frame with ``PacketHeaders`` (Ethernet with up to 4 VLAN tags, Linux
+    /// cooked SLL/SLL2, raw IP). Never reads out of bounds. - Returns: nil for non-IP packets.
     @inlinable
     public static func parse(_ packet: Packet) -> FlowKey? {
         parse(packet.bytes, linkType: packet.linkType)
@@ -66,78 +57,15 @@ public struct FlowKey: Hashable, Sendable, BitwiseCopyable, CustomStringConverti
     @inlinable
     public static func parseWithFragment(_ b: UnsafeRawBufferPointer, linkType: UInt32 = 1)
         -> (key: FlowKey, fragment: Fragment?)? {
+        guard let h = PacketHeaders.parse(b, linkType: linkType), h.version != 0 else { return nil }
         var key = FlowKey()
-        var fragment: Fragment?
-        var offset = 0
-        var etherType: UInt16
-        switch linkType {
-        case 1:
-            guard b.count >= 14 else { return nil }
-            etherType = be16(b, 12)
-            offset = 14
-            var tags = 0
-            while etherType == 0x8100 || etherType == 0x88A8 || etherType == 0x9100, tags < 4 {
-                guard b.count >= offset + 4 else { return nil }
-                if tags == 0 { key.vlan = be16(b, offset) & 0x0FFF }
-                etherType = be16(b, offset + 2)
-                offset += 4
-                tags += 1
-            }
-        case 101, 12, 14, 228, 229:
-            guard b.count >= 1 else { return nil }
-            etherType = b[0] >> 4 == 6 ? 0x86DD : 0x0800
-        default:
-            return nil
-        }
-        let l4: Int
-        if etherType == 0x0800 {
-            guard b.count >= offset + 20 else { return nil }
-            let ihl = Int(b[offset] & 0x0F) * 4
-            key.version = 4
-            key.proto = b[offset + 9]
-            key.sourceLow = UInt64(be32(b, offset + 12))
-            key.destinationLow = UInt64(be32(b, offset + 16))
-            let flags = be16(b, offset + 6)
-            if flags & 0x3FFF != 0 {   // MF set or offset non-zero: a fragment
-                fragment = Fragment(id: UInt32(be16(b, offset + 4)), isFirst: flags & 0x1FFF == 0)
-                // Later fragments carry no ports.
-                if flags & 0x1FFF != 0 { return (key, fragment) }
-            }
-            l4 = offset + ihl
-        } else if etherType == 0x86DD {
-            guard b.count >= offset + 40 else { return nil }
-            key.version = 6
-            key.proto = b[offset + 6]
-            key.sourceHigh = be64(b, offset + 8)
-            key.sourceLow = be64(b, offset + 16)
-            key.destinationHigh = be64(b, offset + 24)
-            key.destinationLow = be64(b, offset + 32)
-            var next = offset + 40
-            if key.proto == 44 {   // fragment header: next header, offset|M, id
-                guard b.count >= next + 8 else { return (key, nil) }
-                key.proto = b[next]
-                let offsetField = be16(b, next + 2) & 0xFFF8
-                fragment = Fragment(id: be32(b, next + 4), isFirst: offsetField == 0)
-                next += 8
-                if offsetField != 0 { return (key, fragment) }
-            }
-            l4 = next
-        } else {
-            return nil
-        }
-        if key.proto == 6 || key.proto == 17 || key.proto == 132, b.count >= l4 + 4 {
-            key.sourcePort = be16(b, l4)
-            key.destinationPort = be16(b, l4 + 2)
-        }
-        return (key, fragment)
-    }
-
-    @inlinable static func be16(_ b: UnsafeRawBufferPointer, _ o: Int) -> UInt16 { UInt16(b[o]) << 8 | UInt16(b[o + 1]) }
-    @inlinable static func be32(_ b: UnsafeRawBufferPointer, _ o: Int) -> UInt32 {
-        UInt32(be16(b, o)) << 16 | UInt32(be16(b, o + 2))
-    }
-    @inlinable static func be64(_ b: UnsafeRawBufferPointer, _ o: Int) -> UInt64 {
-        UInt64(be32(b, o)) << 32 | UInt64(be32(b, o + 4))
+        key.version = h.version
+        key.proto = h.proto
+        key.vlan = h.vlan
+        key.sourceHigh = h.sourceHigh; key.sourceLow = h.sourceLow
+        key.destinationHigh = h.destinationHigh; key.destinationLow = h.destinationLow
+        key.sourcePort = h.sourcePort; key.destinationPort = h.destinationPort
+        return (key, h.fragment)
     }
 
     public var description: String {

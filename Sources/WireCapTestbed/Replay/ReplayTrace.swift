@@ -151,27 +151,9 @@ extension ReplayTrace {
     /// (`nil` for Ethernet, which is sent as it is) and the rest; `nil` for what
     /// cannot be sent as Ethernet.
     package static func ethernetParts(linkType: UInt32, data: UnsafeRawBufferPointer) -> (UInt16?, UnsafeRawBufferPointer)? {
-        func ether(_ type: UInt16, _ skip: Int) -> (UInt16?, UnsafeRawBufferPointer)? {
-            guard data.count >= skip else { return nil }
-            return (type, UnsafeRawBufferPointer(rebasing: data[skip...]))
-        }
-        func ipType(_ o: Int) -> UInt16? {
-            guard data.count > o else { return nil }
-            switch data[o] >> 4 { case 4: return 0x0800; case 6: return 0x86DD; default: return nil }
-        }
-        switch linkType {
-        case 1: return (nil, data)
-        case 113:  // SLL: protocol at 14, header 16
-            guard data.count >= 16 else { return nil }
-            return ether(UInt16(data[14]) << 8 | UInt16(data[15]), 16)
-        case 276:  // SLL2: protocol at 0, header 20
-            guard data.count >= 20 else { return nil }
-            return ether(UInt16(data[0]) << 8 | UInt16(data[1]), 20)
-        case 101, 12, 14, 228, 229:
-            guard let t = ipType(0) else { return nil }
-            return ether(t, 0)
-        default:
-            return nil
-        }
+        guard let h = PacketHeaders.parse(data, linkType: linkType) else { return nil }
+        if linkType == 1 { return (nil, data) }
+        guard h.etherType != 0 else { return nil }
+        return (h.etherType, UnsafeRawBufferPointer(rebasing: data[h.networkOffset...]))
     }
 }
