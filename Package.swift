@@ -135,6 +135,7 @@ let package = Package(
             name: "WireCap",
             dependencies: ["WireCapCore", "WireCapSystem", "WireCapEngine", "WireCapXDP", "WireCapAFPacket",
                            "WireCapFilter", "WireCapTrace",
+                           .product(name: "Atomics", package: "swift-atomics"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "Metrics", package: "swift-metrics"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
@@ -145,7 +146,8 @@ let package = Package(
         // Multi-threaded analyzers (flow tables, counters, top-N) over WireCap.
         .target(
             name: "WireCapAnalyzer",
-            dependencies: ["WireCap", "WireCapCore", "WireCapSystem", "WireCapEngine", "WireCapTrace", "WireCapFilter"],
+            dependencies: ["WireCap", "WireCapCore", "WireCapSystem", "WireCapEngine", "WireCapTrace", "WireCapFilter",
+                           .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strict),
         .target(
             name: "WireCapSimulator",
@@ -157,6 +159,7 @@ let package = Package(
             dependencies: [
                 "WireCapCore", "WireCapTrace", "WireCapSystem", "WireCapEngine", "WireCapXDP", "WireCapAFPacket", "WireCapOutput", "WireCapTestbed", "WireCapSession", "WireCapSimulator",
                 "WireCapFilter", "WireCap", "WireCapAnalyzer",
+                .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

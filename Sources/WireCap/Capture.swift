@@ -1,4 +1,4 @@
-import Synchronization
+import Atomics
 import WireCapCore
 import WireCapXDP
 import WireCapSystem
@@ -101,7 +101,9 @@ public final class Capture: @unchecked Sendable {
     private let state: State
 
     final class State: ChunkSourceState {
-        let closed = Atomic<Bool>(false)
+        let closed = ManagedAtomic<Bool>(false)
+        // Acquire: pairs with the release stores in stop() and finish(), so the chunks the
+        // engines flushed before them are seen by a handle that sees the flag.
         var isFinished: Bool { closed.load(ordering: .acquiring) }
     }
 
@@ -207,6 +209,7 @@ public final class Capture: @unchecked Sendable {
     /// ``close()`` once they are done. Idempotent.
     public func stop() {
         engines.forEach { $0.stop() }
+        // Release: pairs with the acquire in isFinished (the engines stopped and flushed first).
         state.closed.store(true, ordering: .releasing)
     }
 
@@ -234,7 +237,10 @@ public final class Capture: @unchecked Sendable {
 
     /// Only marks the capture finished, so handles drain and return
     /// ``DispatchResult/finished``; call ``close()`` after they stopped.
-    public func finish() { state.closed.store(true, ordering: .releasing) }
+    public func finish() {
+        // Release: pairs with the acquire in isFinished.
+        state.closed.store(true, ordering: .releasing)
+    }
 
     deinit { close() }
 }

@@ -1,4 +1,4 @@
-import Synchronization
+import Atomics
 import WireCapCore
 
 /// The WireCap pipeline without a kernel: pools, buddy-group offload and
@@ -25,7 +25,8 @@ public final class SyntheticCapture: @unchecked Sendable {
     private let state = State()
 
     final class State: ChunkSourceState {
-        let finished = Atomic<Bool>(false)
+        let finished = ManagedAtomic<Bool>(false)
+        // Acquire: pairs with the release store in finish(), so chunks delivered before it are seen.
         var isFinished: Bool { finished.load(ordering: .acquiring) }
     }
 
@@ -115,6 +116,7 @@ public final class SyntheticCapture: @unchecked Sendable {
     /// queued, then return ``DispatchResult/finished``.
     public func finish() {
         flush(now: UInt64.max / 2)
+        // Release: pairs with the acquire in isFinished; the last deliveries happen before it.
         state.finished.store(true, ordering: .releasing)
     }
 }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
+import Atomics
 import WireCapCore
 import WireCapXDP
 import WireCapSystem
@@ -144,8 +144,8 @@ public final class CaptureHandle: @unchecked Sendable {
     /// The longest single futex sleep of a blocking wait: how late ``Capture/finish()``
     /// may be seen (``breakLoop()`` wakes the wait at once).
     public static let breakCheckNanoseconds: UInt64 = 100_000_000
-    private let breakRequest = Atomic<Bool>(false)
-    private let nonBlocking = Atomic<Bool>(false)
+    private let breakRequest = ManagedAtomic<Bool>(false)
+    private let nonBlocking = ManagedAtomic<Bool>(false)
     /// The chunk being processed and the next packet in it (a dispatch with
     /// `maxPackets` smaller than the chunk leaves the rest for the next call).
     @usableFromInline var current: ChunkHandle?
@@ -184,6 +184,7 @@ public final class CaptureHandle: @unchecked Sendable {
 
     /// Non-blocking mode (pcap_setnonblock): calls return at once when no chunk waits.
     public var isNonBlocking: Bool {
+        // Relaxed both ways: a mode flag that orders no data.
         get { nonBlocking.load(ordering: .relaxed) }
         set { nonBlocking.store(newValue, ordering: .relaxed) }
     }
@@ -202,6 +203,7 @@ public final class CaptureHandle: @unchecked Sendable {
     }
 
     @inlinable var breakRequested: Bool { breakRequestFlag }
+    // Relaxed: the flag orders no data (the futex wake in breakLoop() does the waking).
     @usableFromInline var breakRequestFlag: Bool { breakRequest.load(ordering: .relaxed) }
     @usableFromInline func clearBreak() { breakRequest.store(false, ordering: .relaxed) }
 

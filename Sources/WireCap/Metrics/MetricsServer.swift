@@ -4,7 +4,7 @@ import Glibc
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import Synchronization
+import Atomics
 
 /// The Prometheus endpoint: `GET /metrics` (or `/`) answers `200` with the
 /// exporter's text exposition; another path `404`, another method `405`.
@@ -31,7 +31,7 @@ public final class MetricsServer: @unchecked Sendable {
 
     private let group: MultiThreadedEventLoopGroup
     private let channel: Channel
-    private let stopped = Atomic<Bool>(false)
+    private let stopped = ManagedAtomic<Bool>(false)
 
     /// Parses `host:port` (IPv4 dotted quad; host defaults to 127.0.0.1).
     public static func parse(_ text: String) -> (host: String, port: UInt16)? {
@@ -81,6 +81,7 @@ public final class MetricsServer: @unchecked Sendable {
 
     /// Stops serving and closes every connection. Idempotent.
     public func stop() {
+        // Acquire-release: the one caller that flips it runs the shutdown; a second caller returns.
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         try? channel.close().wait()
         try? group.syncShutdownGracefully()

@@ -1,4 +1,4 @@
-import Synchronization
+import Atomics
 import WireCap
 import WireCapSystem
 import WireCapEngine
@@ -26,7 +26,7 @@ public final class AnalyzerRunner<A: Analyzer>: @unchecked Sendable {
     public let handles: [CaptureHandle]
     /// CPUs for the workers (empty: unpinned).
     public let cpus: [Int]
-    private let stopping = Atomic<Bool>(false)
+    private let stopping = ManagedAtomic<Bool>(false)
     private var threads: [SystemThread] = []
     // One slot per worker, written by the worker before it returns; read after join.
     private var slots: [Slot]
@@ -74,6 +74,7 @@ public final class AnalyzerRunner<A: Analyzer>: @unchecked Sendable {
 
     /// Like ``stop()``, returning the merged state itself.
     public func stopAndMerge() -> A.State {
+        // Relaxed: the flag carries no data; the join publishes the states.
         stopping.store(true, ordering: .relaxed)
         handles.forEach { $0.breakLoop() }
         threads.forEach { $0.join() }

@@ -1,4 +1,5 @@
 import Foundation
+import Atomics
 import Synchronization
 import WireCap
 import WireCapXDP
@@ -72,7 +73,7 @@ final class StatisticsTicker: Sendable {
     private let interval: Double
     private let printLines: Bool
     private let exporter: MetricsExporter?
-    private let stopping = Atomic<Bool>(false)
+    private let stopping = ManagedAtomic<Bool>(false)
     private let thread = Mutex<SystemThread?>(nil)
 
     /// - Parameters:
