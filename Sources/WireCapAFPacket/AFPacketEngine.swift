@@ -340,7 +340,8 @@ package final class AFPacketRing: @unchecked Sendable {
                 return bytes
             }
             let handle = ChunkHandle(queue: UInt16(index), chunk: UInt32(cursor),
-                                     generation: UInt32(truncatingIfNeeded: sequence), start: 0, count: count)
+                                     generation: UInt32(truncatingIfNeeded: sequence), start: 0, count: count,
+                                     group: group.identity)
             outstanding[cursor] = 1
             outstandingCount &+= 1
             // Never fails: lanes hold 2·R ≥ blocks handles and at most `blocks` are out.
@@ -371,7 +372,10 @@ package final class AFPacketRing: @unchecked Sendable {
         while let handle = group.nextRecycled(owner: index) {
             any = true
             let b = Int(handle.chunk)
-            guard b < blocks, outstanding[b] != 0, handle.start == 0 else { rejected &+= 1; continue }
+            guard handle.group == group.identity, b < blocks, outstanding[b] != 0, handle.start == 0 else {
+                rejected &+= 1
+                continue
+            }
             let block = socket.block(b)
             guard UInt32(truncatingIfNeeded: TPacketBlock.sequence(block)) == handle.generation,
                   TPacketBlock.count(block) == handle.count else { rejected &+= 1; continue }

@@ -144,6 +144,28 @@ struct ChunkPoolTests {
         #expect(pool.invariantViolations().isEmpty)
     }
 
+    /// Two captures' groups: a handle of one recycled into the other (same queue,
+    /// chunk and generation numbers) is refused as another group's, and changes nothing.
+    @Test func aHandleOfAnotherGroupIsRejected() throws {
+        let configuration = CaptureConfiguration(geometry: geometry, mode: .basic)
+        let a = try BuddyGroup(queueCount: 1, configuration: configuration)
+        let b = try BuddyGroup(queueCount: 1, configuration: configuration)
+        #expect(a.identity != b.identity && a.identity != 0 && b.identity != 0)
+        #expect(MemoryLayout<ChunkHandle>.stride == 20, "the group id took padding, not space")
+        var handles: [[ChunkHandle]] = [[], []]
+        for (k, pool) in [a.pools[0], b.pools[0]].enumerated() {
+            let (_, addrs) = attach(pool)!
+            for x in addrs { _ = pool.record(address: x, length: 1, timestamp: 0) }
+            _ = pool.deliverReady(now: 0, timeout: 1) { handles[k].append($0); return true }
+        }
+        let (fromA, fromB) = (handles[0][0], handles[1][0])
+        #expect(fromA.group == a.identity && fromB.group == b.identity)
+        #expect(fromA.chunk == fromB.chunk && fromA.generation == fromB.generation, "alike but for the group")
+        #expect(b.pools[0].recycle(fromA) == .wrongPool)
+        #expect(b.pools[0].state(of: Int(fromB.chunk)) == .captured, "the other group's chunk is untouched")
+        #expect(b.pools[0].recycle(fromB) == nil && a.pools[0].recycle(fromA) == nil)
+    }
+
     @Test func exhaustionIsCountedOncePerEpisode() {
         let pool = ChunkPool(queue: 0, geometry: geometry)
         for _ in 0..<6 { #expect(pool.attach() != nil) }

@@ -130,8 +130,9 @@ struct AFPacketTests {
             #expect(packets == Int(handle.count))
             // While the block is out: a stale generation and a block beyond the ring.
             consumer.recycle(ChunkHandle(queue: handle.queue, chunk: handle.chunk, generation: handle.generation &+ 7,
-                                         start: 0, count: handle.count))
-            consumer.recycle(ChunkHandle(queue: handle.queue, chunk: 1_000, generation: handle.generation, start: 0, count: 1))
+                                         start: 0, count: handle.count, group: handle.group))
+            consumer.recycle(ChunkHandle(queue: handle.queue, chunk: 1_000, generation: handle.generation, start: 0, count: 1,
+                                         group: handle.group))
             consumer.recycle(handle)       // accepted
             consumer.recycle(handle)       // duplicate
             // Everything else back, so the ring ends empty of user blocks.

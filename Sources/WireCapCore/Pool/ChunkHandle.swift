@@ -4,7 +4,8 @@
 /// The packets themselves never move. A handle names cells `start ..< start+count`
 /// of chunk `chunk` in the pool of queue `queue`, as of the chunk's `generation`
 /// (which changes every time the chunk is attached again, so a stale handle is
-/// recognised and rejected on recycle).
+/// recognised and rejected on recycle), in the buddy group `group` (so a handle
+/// recycled into another capture's group is rejected too).
 ///
 /// A full chunk is delivered as one handle with `start == 0, count == M`. A chunk
 /// whose packets waited longer than the partial-chunk timeout is delivered in
@@ -14,6 +15,9 @@
 public struct ChunkHandle: Sendable, Hashable, BitwiseCopyable, CustomStringConvertible {
     /// Index of the origin queue (its pool) within its ``BuddyGroup``.
     public var queue: UInt16
+    /// The ``BuddyGroup/identity`` of the group whose pool made the handle (0 for a
+    /// pool made alone, as tests do). Fills what was padding: the handle stays 20 bytes.
+    public var group: UInt16
     /// Index of the chunk within its pool.
     public var chunk: UInt32
     /// The chunk's attach generation when this handle was made.
@@ -24,8 +28,9 @@ public struct ChunkHandle: Sendable, Hashable, BitwiseCopyable, CustomStringConv
     public var count: UInt32
 
     @inlinable
-    public init(queue: UInt16, chunk: UInt32, generation: UInt32, start: UInt32, count: UInt32) {
+    public init(queue: UInt16, chunk: UInt32, generation: UInt32, start: UInt32, count: UInt32, group: UInt16 = 0) {
         self.queue = queue
+        self.group = group
         self.chunk = chunk
         self.generation = generation
         self.start = start
@@ -33,7 +38,7 @@ public struct ChunkHandle: Sendable, Hashable, BitwiseCopyable, CustomStringConv
     }
 
     public var description: String {
-        "q\(queue)/c\(chunk)@g\(generation)[\(start)..<\(start + count)]"
+        "q\(queue)/c\(chunk)@g\(generation)[\(start)..<\(start + count)]" + (group == 0 ? "" : " in group \(group)")
     }
 }
 
@@ -61,7 +66,7 @@ public struct CellDescriptor: Sendable, Hashable, BitwiseCopyable {
 
 /// Why a recycle was refused (paper §3.2.2c: recycles are strictly validated).
 public enum RecycleRejection: Int, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-    /// The handle names another queue's pool.
+    /// The handle names another queue's pool, or a pool of another buddy group.
     case wrongPool
     /// The chunk index is outside the pool.
     case unknownChunk

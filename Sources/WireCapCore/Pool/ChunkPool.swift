@@ -36,6 +36,8 @@
 public final class ChunkPool: @unchecked Sendable {
     /// Index of this pool's queue within its buddy group (copied into every handle).
     public let queue: UInt16
+    /// The identity of the buddy group the pool belongs to (0: none); its handles carry it.
+    public let group: UInt16
     /// The pool's shape.
     public let geometry: PoolGeometry
     /// Most handles that may be outstanding at once (2·R).
@@ -82,9 +84,10 @@ public final class ChunkPool: @unchecked Sendable {
 
     /// Creates a pool; every chunk starts `free`. Traps on an invalid geometry
     /// (validate it first with ``PoolGeometry/validate()``).
-    public init(queue: UInt16, geometry: PoolGeometry) {
+    public init(queue: UInt16, geometry: PoolGeometry, group: UInt16 = 0) {
         do { try geometry.validate() } catch { preconditionFailure("ChunkPool: \(error)") }
         self.queue = queue
+        self.group = group
         self.geometry = geometry
         self.itemBudget = 2 * geometry.chunksPerPool
         m = UInt32(geometry.cellsPerChunk)
@@ -230,7 +233,7 @@ public final class ChunkPool: @unchecked Sendable {
                 let timedOut = now >= oldest && now &- oldest >= timeout
                 if full || timedOut {
                     let handle = ChunkHandle(
-                        queue: queue, chunk: chunk, generation: generation[c], start: done, count: got &- done)
+                        queue: queue, chunk: chunk, generation: generation[c], start: done, count: got &- done, group: group)
                     if place(handle) {
                         sliceLength[c &* mm &+ Int(done)] = got &- done
                         outstanding[c] &+= 1
@@ -300,7 +303,7 @@ public final class ChunkPool: @unchecked Sendable {
     /// What ``recycle(_:)`` would say about `handle` now, without recycling it:
     /// `nil` means the handle is outstanding and valid.
     public func validate(_ handle: ChunkHandle) -> RecycleRejection? {
-        guard handle.queue == queue else { return .wrongPool }
+        guard handle.queue == queue, handle.group == group else { return .wrongPool }
         guard handle.chunk < r else { return .unknownChunk }
         let c = Int(handle.chunk)
         guard handle.generation == generation[c] else { return .staleGeneration }

@@ -1,3 +1,4 @@
+import Atomics
 /// The receive queues of one application, with their pools, their work-queue
 /// pairs and the offload policy (paper §3.2.1 "Buddy-group-based offloading",
 /// §3.2.2a advanced mode).
@@ -33,6 +34,18 @@
 public final class BuddyGroup: @unchecked Sendable {
     /// Queues in the group.
     public let queueCount: Int
+    /// This group's identity, carried by every ``ChunkHandle`` its pools make (and by
+    /// the AF_PACKET backend's block handles), so a handle recycled into another
+    /// group is rejected. 1 … 65535, then wrapping (0 is for pools made alone).
+    public let identity: UInt16
+
+    private static let identities = ManagedAtomic<UInt32>(0)
+
+    private static func nextIdentity() -> UInt16 {
+        // Relaxed: a unique number is all it gives; it orders nothing.
+        let n = identities.loadThenWrappingIncrement(ordering: .relaxed)
+        return UInt16(truncatingIfNeeded: n % 65535 + 1)
+    }
     /// The configuration every queue shares.
     public let configuration: CaptureConfiguration
     /// The pools, one per queue, indexed like the queues.
@@ -68,7 +81,9 @@ public final class BuddyGroup: @unchecked Sendable {
         // "Passes T% of capacity": offload when length · 100 > T · R.
         thresholdItems = capacity * configuration.offloadThresholdPercent / 100
         cellsPerChunk = configuration.geometry.cellsPerChunk
-        let pools = (0..<queueCount).map { ChunkPool(queue: UInt16($0), geometry: configuration.geometry) }
+        let identity = Self.nextIdentity()
+        self.identity = identity
+        let pools = (0..<queueCount).map { ChunkPool(queue: UInt16($0), geometry: configuration.geometry, group: identity) }
         self.pools = pools
         let laneCapacity = 2 * capacity
         captureLanes = .allocate(capacity: n * n)
