@@ -36,21 +36,32 @@ extension CaptureHandle {
         let descriptors = group.descriptors(of: handle)
         let origin = Int(handle.queue)
         let limit = maxPackets <= 0 ? Int.max : maxPackets
+        // Per-packet state in locals, written back once per call: no class property
+        // is modified per packet (each would cost a dynamic exclusivity check).
+        var next = position
+        var rejected: UInt64 = 0
         var n = 0
         defer {
+            position = next
+            filteredCount &+= rejected
             processedCount &+= UInt64(n)
-            if position >= descriptors.count { releaseCurrent() }
+            if next >= descriptors.count { releaseCurrent() }
         }
-        while position < descriptors.count, n < limit {
+        let base = UnsafeRawPointer(bases[origin])
+        let snap = snapLength, arrival = queue, originQueue = deviceQueues[origin]
+        let matcher = self.matcher
+        while next < descriptors.count, n < limit {
             if breakRequestFlag {
                 if n == 0 { clearBreak(); return .broken }
                 break
             }
-            let packet = view(descriptors[position], origin: origin)
-            position &+= 1
-            guard accepts(packet) else { continue }
+            let d = descriptors[next]
+            next &+= 1
+            let length = Int(d.length)
+            let bytes = UnsafeRawBufferPointer(start: base + Int(d.address), count: min(length, snap))
+            if let matcher, !matcher(bytes, length) { rejected &+= 1; continue }
             n &+= 1
-            try body(packet)
+            try body(Packet(bytes: bytes, wireLength: length, timestamp: d.timestamp, queue: arrival, originQueue: originQueue))
         }
         return .processed(n)
     }

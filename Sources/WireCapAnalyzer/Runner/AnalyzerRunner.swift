@@ -26,12 +26,16 @@ public final class AnalyzerRunner<A: Analyzer>: @unchecked Sendable {
     public let handles: [CaptureHandle]
     /// CPUs for the workers (empty: unpinned).
     public let cpus: [Int]
-    private let stopping = ManagedAtomic<Bool>(false)
-    private var threads: [SystemThread] = []
+    @usableFromInline let stopping = ManagedAtomic<Bool>(false)
+    @usableFromInline var threads: [SystemThread] = []
     // One slot per worker, written by the worker before it returns; read after join.
-    private var slots: [Slot]
+    @usableFromInline var slots: [Slot]
 
-    final class Slot: @unchecked Sendable { var state: A.State?; var packets: UInt64 = 0 }
+    @usableFromInline final class Slot: @unchecked Sendable {
+        @usableFromInline var state: A.State?
+        @usableFromInline var packets: UInt64 = 0
+        @usableFromInline init() {}
+    }
 
     public init(analyzer: A, handles: [CaptureHandle], cpus: [Int] = []) {
         self.analyzer = analyzer
@@ -41,7 +45,11 @@ public final class AnalyzerRunner<A: Analyzer>: @unchecked Sendable {
     }
 
     /// Starts the workers.
+    ///
+    /// Inlinable, so the worker loop is specialised for the caller's analyzer:
+    /// `process(packet:)` is a direct (inlinable) call per packet, not a witness call.
     /// - Throws: ``CaptureError`` when a thread cannot be created.
+    @inlinable
     public func start() throws(CaptureError) {
         precondition(threads.isEmpty, "AnalyzerRunner.start() called twice")
         for (w, handle) in handles.enumerated() {

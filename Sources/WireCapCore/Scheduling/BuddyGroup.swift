@@ -59,8 +59,17 @@ public final class BuddyGroup: @unchecked Sendable {
     @usableFromInline let cellTables: UnsafeMutablePointer<UnsafeMutablePointer<CellDescriptor>>
     @usableFromInline let cellsPerChunk: Int
     @usableFromInline let consumerCursor: UnsafeMutablePointer<Int>  // one cache line per consumer
-    /// Offload counters: [i * n + j] = handles capture thread i placed on j (written by i only).
+    /// Per consumer j, on a cache line of its own: handles in its capture queue (all
+    /// lanes i→j). Capture threads add 1 before they enqueue (and take it back when
+    /// the lane is full), consumer j subtracts 1 after it dequeues, so the count is
+    /// never below the lanes' true total. Relaxed: it orders nothing — the lanes'
+    /// own acquire/release pairs carry the handles, and ConsumerWakeups' fences (S)/(P)
+    /// order this count against a sleeping consumer's flag, as they did the lane indices.
+    @usableFromInline let queued: UnsafeMutableRawPointer
+    /// Offload counters: [i * offloadRow + j] = handles capture thread i placed on j
+    /// (written by i only); each capture thread's row starts a cache line of its own.
     @usableFromInline let offloads: CounterBlock
+    @usableFromInline let offloadRow: Int
     @usableFromInline let captureBlocks: [CounterBlock]
     @usableFromInline let consumerBlocks: [CounterBlock]
     /// Per consumer j: ``OriginCounter``s for each origin pool i, at `[i * OriginCounter.count + k]`
@@ -96,7 +105,10 @@ public final class BuddyGroup: @unchecked Sendable {
         for q in 0..<n { (cellTables + q).initialize(to: pools[q].cells) }
         consumerCursor = .allocate(capacity: n * 8)
         consumerCursor.initialize(repeating: 0, count: n * 8)
-        offloads = .allocate(count: n * n)
+        queued = .allocate(byteCount: n * 64, alignment: 64)
+        for j in 0..<n { (queued + j * 64).bindMemory(to: Int.AtomicRepresentation.self, capacity: 1).initialize(to: .init(0)) }
+        offloadRow = (n + 7) & ~7   // 8 UInt64 counters per 64-byte line
+        offloads = .allocate(count: n * offloadRow)
         captureBlocks = (0..<n).map { _ in .allocate(count: CaptureCounter.allCases.count) }
         consumerBlocks = (0..<n).map { _ in .allocate(count: ConsumerCounter.allCases.count) }
         let originCount = queueCount * OriginCounter.count
@@ -107,7 +119,7 @@ public final class BuddyGroup: @unchecked Sendable {
     deinit {
         for k in 0..<(n * n) { captureLanes[k].deallocate(); recycleLanes[k].deallocate() }
         captureLanes.deallocate(); recycleLanes.deallocate(); cellTables.deallocate()
-        consumerCursor.deallocate(); offloads.deallocate()
+        consumerCursor.deallocate(); offloads.deallocate(); queued.deallocate()
         captureBlocks.forEach { $0.deallocate() }
         consumerBlocks.forEach { $0.deallocate() }
         originBlocks.forEach { $0.deallocate() }
@@ -119,9 +131,23 @@ public final class BuddyGroup: @unchecked Sendable {
     /// Handles waiting in queue `j`'s capture queue now. Any thread.
     @inlinable
     public func captureQueueLength(_ j: Int) -> Int {
-        var total = 0
-        for i in 0..<n { total &+= captureLanes[i &* n &+ j].count }
-        return total
+        queuedCount(j).load(ordering: .relaxed)
+    }
+
+    /// Consumer j's ``queued`` count.
+    @inlinable @inline(__always)
+    func queuedCount(_ j: Int) -> UnsafeAtomic<Int> {
+        UnsafeAtomic(at: (queued + j &* 64).assumingMemoryBound(to: Int.AtomicRepresentation.self))
+    }
+
+    /// Enqueues on lane i→j, keeping j's count (see ``queued``).
+    @inlinable @inline(__always)
+    func enqueue(_ handle: ChunkHandle, from i: Int, to j: Int) -> Bool {
+        let count = queuedCount(j)
+        count.wrappingIncrement(ordering: .relaxed)
+        if captureLanes[i &* n &+ j].enqueue(handle) { return true }
+        count.wrappingDecrement(ordering: .relaxed)
+        return false
     }
 
     // MARK: Capture thread i
@@ -143,14 +169,14 @@ public final class BuddyGroup: @unchecked Sendable {
                     let length = captureQueueLength(j)
                     if length < bestLength { best = j; bestLength = length }
                 }
-                if best != i, captureLanes[i &* n &+ best].enqueue(handle) {
-                    offloads.add(i &* n &+ best, 1)
+                if best != i, enqueue(handle, from: i, to: best) {
+                    offloads.add(i &* offloadRow &+ best, 1)
                     captureBlocks[i].add(CaptureCounter.offloadedOut.rawValue, 1)
                     return true
                 }
             }
         }
-        return captureLanes[i &* n &+ i].enqueue(handle)
+        return enqueue(handle, from: i, to: i)
     }
 
     /// The next handle a consumer gave back to queue `i`'s pool, if any. Capture thread `i` only.
@@ -173,6 +199,7 @@ public final class BuddyGroup: @unchecked Sendable {
         var i = cursor.pointee
         for _ in 0..<n {
             if let handle = captureLanes[i &* n &+ j].dequeue() {
+                queuedCount(j).wrappingDecrement(ordering: .relaxed)
                 let next = i &+ 1
                 cursor.pointee = next == n ? 0 : next
                 let block = consumerBlocks[j]
@@ -291,7 +318,7 @@ public final class BuddyGroup: @unchecked Sendable {
     }
 
     /// Handles capture thread `from` placed on queue `to`'s capture queue. Any thread.
-    public func offloadCount(from: Int, to: Int) -> UInt64 { offloads.load(from * n + to) }
+    public func offloadCount(from: Int, to: Int) -> UInt64 { offloads.load(from * offloadRow + to) }
 
     /// A snapshot of queue `q`'s counters. Any thread.
     public func statistics(queue q: Int) -> QueueStatistics {
@@ -305,7 +332,7 @@ public final class BuddyGroup: @unchecked Sendable {
         s.chunksCaptured = c(.fullChunks) &+ c(.completingSlices)
         s.partialSlices = c(.partialSlices)
         s.offloadedOut = c(.offloadedOut)
-        s.offloadedIn = (0..<n).filter { $0 != q }.reduce(0) { $0 &+ offloads.load($1 * n + q) }
+        s.offloadedIn = (0..<n).filter { $0 != q }.reduce(0) { $0 &+ offloads.load($1 * offloadRow + q) }
         s.recycled = c(.recycled)
         s.recycleRejected = c(.recycleRejected)
         s.invalidDescriptors = c(.invalidDescriptors)
