@@ -169,6 +169,7 @@ let package = Package(
         // print, never by sleeping).
         .target(
             name: "WireCapTestSupport",
+            dependencies: ["WireCapTestbed", .product(name: "Atomics", package: "swift-atomics")],
             path: "Tests/WireCapTestSupport",
             swiftSettings: strict),
         .testTarget(

@@ -205,12 +205,8 @@ public final class CaptureSession: @unchecked Sendable {
     }
 
     private func consume<C: ChunkConsumer>(_ consumer: C, slot: Int) {
-        let tally = verifier == nil ? nil : tallies[slot]
-        var v4 = 0
-        var matched = 0
-        let cost = self.cost
-        let verifier = self.verifier
-        let flowTracker = self.flowTracker
+        var work = SessionPacketWork(cost: cost, verifier: verifier, tally: verifier == nil ? nil : tallies[slot],
+                                     flowTracker: flowTracker, slot: slot)
         let forwarder = self.forwarder
         let group = engine.group
         var sent = 0
@@ -231,13 +227,7 @@ public final class CaptureSession: @unchecked Sendable {
                 if ending { break }
                 continue
             }
-            consumer.withPackets(of: handle) { packet in
-                let b = packet.bytes
-                if b.count >= 14, b[12] == 0x08, b[13] == 0x00 { v4 &+= 1 }
-                matched &+= cost.apply(b)
-                if let verifier, let tally { verifier.check(packet, tally) }
-                if let flowTracker { flowTracker.record(b, worker: slot) }
-            }
+            consumer.withPackets(of: handle) { work.visit($0) }
             // Forwarding returns once the kernel completed every frame, so the chunk may go back.
             if let forwarder {
                 // A chunk goes back to the fill ring only once the kernel completed every
@@ -265,8 +255,8 @@ public final class CaptureSession: @unchecked Sendable {
             }
             for (handle, _) in parked { consumer.count(.txStalled, Int(handle.count), of: handle) }
         }
-        ipv4[slot] = v4
-        matches[slot] = matched
+        ipv4[slot] = work.ipv4
+        matches[slot] = work.matched
         forwarded[slot] = sent
     }
 
@@ -304,11 +294,11 @@ public final class CaptureSession: @unchecked Sendable {
     /// recycling) or, when the writer is behind, is dropped at once and counted
     /// as delivery drops. No allocation, lock or syscall per packet.
     private func consumeSelecting<C: ChunkConsumer>(_ consumer: C, slot: Int) {
-        let tally = verifier == nil ? nil : tallies[slot]
-        var v4 = 0, matched = 0, rejectedHere = 0, skippedHere = 0, inFlight = 0
+        var work = SessionPacketWork(cost: cost, verifier: verifier, tally: verifier == nil ? nil : tallies[slot],
+                                     flowTracker: flowTracker, slot: slot)
+        var rejectedHere = 0, skippedHere = 0, inFlight = 0
         var countdown = 0
-        let cost = self.cost, verifier = self.verifier, filter = self.filter, every = self.sampleEvery
-        let flowTracker = self.flowTracker
+        let filter = self.filter, every = self.sampleEvery
         let writer = self.writer
         let scratchWords = (engine.maxPacketsPerChunk + 63) / 64
         let scratch = UnsafeMutablePointer<UInt64>.allocate(capacity: scratchWords)
@@ -331,11 +321,8 @@ public final class CaptureSession: @unchecked Sendable {
             var kept = 0
             var i = 0
             consumer.withPackets(of: handle) { packet in
+                work.visit(packet)
                 let b = packet.bytes
-                if b.count >= 14, b[12] == 0x08, b[13] == 0x00 { v4 &+= 1 }
-                matched &+= cost.apply(b)
-                if let verifier, let tally { verifier.check(packet, tally) }
-                if let flowTracker { flowTracker.record(b, worker: slot) }
                 var keep = true
                 if let filter, !filter(b) { keep = false; rejectedHere &+= 1 }
                 if keep && every > 1 {
@@ -375,8 +362,8 @@ public final class CaptureSession: @unchecked Sendable {
                 if inFlight > 0 { Sys.sleep(nanoseconds: 1_000_000) }
             }
         }
-        ipv4[slot] = v4
-        matches[slot] = matched
+        ipv4[slot] = work.ipv4
+        matches[slot] = work.matched
         rejected[slot] = rejectedHere
         skipped[slot] = skippedHere
     }
@@ -469,5 +456,27 @@ public final class CaptureSession: @unchecked Sendable {
     /// Any thread while the capture runs (the statistics ticker).
     public func ledger(final: Bool = false) -> CaptureLedger {
         engine.ledger(final: final, writer: writer)
+    }
+}
+
+/// What every session consumer does with each packet before deciding its fate:
+/// count IPv4, run the consumer cost (the paper's x), check the generator's
+/// sequence numbers, record flow splits. One per consumer thread; no allocation.
+struct SessionPacketWork {
+    let cost: ConsumerCost
+    let verifier: SequenceVerifier?
+    let tally: SequenceVerifier.Tally?
+    let flowTracker: FlowSplitTracker?
+    let slot: Int
+    var ipv4 = 0
+    var matched = 0
+
+    @inline(__always)
+    mutating func visit(_ packet: PacketView) {
+        let b = packet.bytes
+        if b.count >= 14, b[12] == 0x08, b[13] == 0x00 { ipv4 &+= 1 }
+        matched &+= cost.apply(b)
+        if let verifier, let tally { verifier.check(packet, tally) }
+        if let flowTracker { flowTracker.record(b, worker: slot) }
     }
 }

@@ -175,18 +175,10 @@ struct LiveCaptureAPITests {
 
 /// Testbed and binary helpers of the live API tests.
 enum LiveAPI {
-    /// Live tests run as root, and always in CI (`CI=true`): there a missing
-    /// privilege or a kernel without veth/netns must fail the suite, not skip it.
-    /// Elsewhere they skip, saying why.
-    static var isRoot: Bool { geteuid() == 0 || ProcessInfo.processInfo.environment["CI"] == "true" }
-    private static let counter = Atomic<Int>(0)
-
-    /// Runs `body` with a fresh testbed (unique name) and always removes it.
+    /// See ``LiveTestbeds`` (shared by every live test target).
+    static var isRoot: Bool { LiveTestbeds.enabled }
     static func withTestbed<T>(queues: Int, _ body: (Testbed) throws -> T) throws -> T {
-        let n = counter.add(1, ordering: .relaxed).newValue
-        let bed = try Testbed.up(name: "wa\(getpid() % 100_000)x\(n)", queues: queues)
-        defer { bed.down() }
-        return try body(bed)
+        try LiveTestbeds.withTestbed(queues: queues, prefix: "wa", body)
     }
 
     /// `wirecap generate --netns BED -i GEN --queue-count Q --json`: packets sent.

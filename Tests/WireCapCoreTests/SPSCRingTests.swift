@@ -105,23 +105,14 @@ struct SPSCRingTests {
                 i += UInt64(count)
             }
         }
-        var received: UInt64 = 0
-        var ordered = true
-        let consumer = TestThread {
-            var expected: UInt64 = 0
+        let (received, ordered) = Self.consume(total, joining: producer) { expected in
+            let (head, count) = ring.peek(5)
+            guard count > 0 else { return nil }
             var ok = true
-            while expected < total {
-                let (head, count) = ring.peek(5)
-                if count == 0 { sched_yield(); continue }
-                for k in 0..<count where ring.slot(head &+ UInt32(k)).pointee != (expected + UInt64(k)) &* 0x9E37_79B9_7F4A_7C15 { ok = false }
-                ring.release(count)
-                expected += UInt64(count)
-            }
-            received = expected
-            ordered = ok
+            for k in 0..<count where ring.slot(head &+ UInt32(k)).pointee != (expected + UInt64(k)) &* 0x9E37_79B9_7F4A_7C15 { ok = false }
+            ring.release(count)
+            return (count, ok)
         }
-        producer.join()
-        consumer.join()
         #expect(received == total && ordered)
         #expect(ring.isEmpty)
     }
@@ -152,27 +143,38 @@ struct SPSCRingTests {
                 if ring.enqueue(Item(seq: i, check: i &* 0x9E37_79B9_7F4A_7C15)) { i += 1 } else { sched_yield() }
             }
         }
-        var received: UInt64 = 0
-        var ordered = true
+        let (received, ordered) = Self.consume(total, joining: producer) { expected in
+            guard let item = ring.dequeue() else { return nil }
+            return (1, item.seq == expected && item.check == expected &* 0x9E37_79B9_7F4A_7C15)
+        }
+        #expect(received == total)
+        #expect(ordered)
+        #expect(ring.isEmpty)
+    }
+}
+
+extension SPSCRingTests {
+    /// Runs a consumer on its own thread until `total` items were taken: `take(expected)`
+    /// returns how many it took and whether they were the expected ones (nil: nothing
+    /// waiting; it then yields, never locks). Joins `producer` too.
+    static func consume(_ total: UInt64, joining producer: TestThread,
+                        _ take: @escaping (UInt64) -> (Int, Bool)?) -> (received: UInt64, ordered: Bool) {
+        final class Outcome: @unchecked Sendable { var received: UInt64 = 0; var ordered = true }
+        let outcome = Outcome()
         let consumer = TestThread {
             var expected: UInt64 = 0
             var ok = true
             while expected < total {
-                if let item = ring.dequeue() {
-                    if item.seq != expected || item.check != expected &* 0x9E37_79B9_7F4A_7C15 { ok = false }
-                    expected += 1
-                } else {
-                    sched_yield()
-                }
+                guard let (n, right) = take(expected) else { sched_yield(); continue }
+                if !right { ok = false }
+                expected += UInt64(n)
             }
-            received = expected
-            ordered = ok
+            outcome.received = expected
+            outcome.ordered = ok
         }
         producer.join()
         consumer.join()
-        #expect(received == total)
-        #expect(ordered)
-        #expect(ring.isEmpty)
+        return (outcome.received, outcome.ordered)
     }
 }
 

@@ -13,26 +13,12 @@ import WireCapSession
 
 /// Shared helpers of the live (root) tests.
 enum Live {
-    /// Live tests need root (CAP_NET_ADMIN, CAP_BPF, netns): CI runs them as root.
-    /// Live tests run as root, and always in CI (`CI=true`): there a missing
-    /// privilege or a kernel without veth/netns must fail the suite, not skip it.
-    /// Elsewhere they skip, saying why.
-    static var isRoot: Bool { geteuid() == 0 || ProcessInfo.processInfo.environment["CI"] == "true" }
-    static let skipReason: Comment = "needs root (CAP_NET_ADMIN+CAP_BPF and network namespaces): run the suite as root (in CI, CI=true, it runs and fails instead)"
-
-    private static let counter = Atomic<Int>(0)
-
-    /// A testbed name unique to this process and call (≤ 12 characters: interface names derive from it).
-    static func uniqueName() -> String {
-        let n = counter.add(1, ordering: .relaxed).newValue
-        return "wt\(getpid() % 100_000)x\(n)"
-    }
-
-    /// Runs `body` with a fresh testbed and always removes it.
+    /// See ``LiveTestbeds`` (shared by every live test target).
+    static var isRoot: Bool { LiveTestbeds.enabled }
+    static let skipReason = Comment(rawValue: LiveTestbeds.skipReason)
+    static func uniqueName() -> String { LiveTestbeds.uniqueName() }
     static func withTestbed<T>(queues: Int, _ body: (Testbed) throws -> T) throws -> T {
-        let bed = try Testbed.up(name: uniqueName(), queues: queues)
-        defer { bed.down() }
-        return try body(bed)
+        try LiveTestbeds.withTestbed(queues: queues, body)
     }
 
     struct Run {
