@@ -280,11 +280,11 @@ package final class AFPacketRing: @unchecked Sendable {
     /// Per block: 1 while the block is handed out (placed, not yet recycled).
     package let outstanding: UnsafeMutablePointer<UInt8>
     /// The next block the kernel retires (it fills blocks in ring order).
-    package var cursor = 0
-    package var outstandingCount = 0
-    package var recycled: UInt64 = 0
-    package var rejected: UInt64 = 0
-    package var lastStatisticsRead: UInt64 = 0
+    var cursor = 0
+    var outstandingCount = 0
+    var recycled: UInt64 = 0
+    var rejected: UInt64 = 0
+    var lastStatisticsRead: UInt64 = 0
 
     package init(index: Int, socket: AFPacketSocket, group: BuddyGroup) {
         self.index = index

@@ -23,7 +23,7 @@ public enum FanoutMode: String, Sendable, CaseIterable {
     /// the closest peer of one AF_XDP socket per queue. The corresponding C constant is `PACKET_FANOUT_QM`.
     case qm
 
-    package var kernelValue: Int32 {
+    var kernelValue: Int32 {
         switch self {
         case .hash: PACKET_FANOUT_HASH
         case .cpu: PACKET_FANOUT_CPU
@@ -239,12 +239,12 @@ package final class AFPacketSocket: @unchecked Sendable {
 /// to give it back. Everything else in a user-owned block is read-only for us
 /// and untouched by the kernel until the status is KERNEL again.
 package enum TPacketBlock {
-    package static let statusOffset = MemoryLayout<tpacket_block_desc>.offset(of: \.hdr)! + MemoryLayout<tpacket_hdr_v1>.offset(of: \.block_status)!
-    package static let countOffset = MemoryLayout<tpacket_block_desc>.offset(of: \.hdr)! + MemoryLayout<tpacket_hdr_v1>.offset(of: \.num_pkts)!
-    package static let firstOffset = MemoryLayout<tpacket_block_desc>.offset(of: \.hdr)! + MemoryLayout<tpacket_hdr_v1>.offset(of: \.offset_to_first_pkt)!
-    package static let sequenceOffset = MemoryLayout<tpacket_block_desc>.offset(of: \.hdr)! + MemoryLayout<tpacket_hdr_v1>.offset(of: \.seq_num)!
+    static let statusOffset = MemoryLayout<tpacket_block_desc>.offset(of: \.hdr)! + MemoryLayout<tpacket_hdr_v1>.offset(of: \.block_status)!
+    static let countOffset = MemoryLayout<tpacket_block_desc>.offset(of: \.hdr)! + MemoryLayout<tpacket_hdr_v1>.offset(of: \.num_pkts)!
+    static let firstOffset = MemoryLayout<tpacket_block_desc>.offset(of: \.hdr)! + MemoryLayout<tpacket_hdr_v1>.offset(of: \.offset_to_first_pkt)!
+    static let sequenceOffset = MemoryLayout<tpacket_block_desc>.offset(of: \.hdr)! + MemoryLayout<tpacket_hdr_v1>.offset(of: \.seq_num)!
     /// The corresponding C constants are `TP_STATUS_KERNEL`, `TP_STATUS_USER`, `TP_STATUS_BLK_TMO`.
-    package static let kernel = UInt32(TP_STATUS_KERNEL), user = UInt32(TP_STATUS_USER), retiredByTimer = UInt32(TP_STATUS_BLK_TMO)
+    static let kernel = UInt32(TP_STATUS_KERNEL), user = UInt32(TP_STATUS_USER), retiredByTimer = UInt32(TP_STATUS_BLK_TMO)
 
     @inline(__always)
     package static func status(_ block: UnsafeMutableRawPointer) -> UnsafeAtomic<UInt32> {

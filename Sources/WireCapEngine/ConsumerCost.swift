@@ -55,7 +55,7 @@ public final class ConsumerCost: @unchecked Sendable {
 
     deinit { program.deallocate() }
 
-    package static let known: Set<UInt16> = [
+    static let known: Set<UInt16> = [
         0x20, 0x28, 0x30, 0x40, 0x48, 0x50, 0x00, 0x01, 0xb1,         // ld abs, ind, imm; ldx imm, msh
         0x05, 0x15, 0x25, 0x35, 0x45, 0x1d, 0x2d, 0x3d, 0x4d,          // ja, jeq/jgt/jge/jset k and x
         0x54, 0x04, 0x14, 0x74, 0x64,                                 // and, add, sub, rsh, lsh (k)

@@ -74,8 +74,8 @@ public struct InterfaceStatistics: Sendable, Hashable {
 ///
 /// - warning: One thread (the writer's).
 @_spi(Benchmarks) public final class CaptureFile {
-    package static let batchRecords = 340          // 3 iovecs per record, ≤ IOV_MAX (1024)
-    package static let headerStride = 32
+    static let batchRecords = 340          // 3 iovecs per record, ≤ IOV_MAX (1024)
+    static let headerStride = 32
 
     package let base: String
     package let format: CaptureFileFormat
@@ -83,9 +83,9 @@ public struct InterfaceStatistics: Sendable, Hashable {
     package let linkType: UInt32
     package let interfaceNames: [String]
     package let rotation: RotationPolicy
-    package private(set) var fd: Int32 = -1
-    package private(set) var fileIndex = -1
-    package private(set) var filesOpened = 0
+    private(set) var fd: Int32 = -1
+    private(set) var fileIndex = -1
+    private(set) var filesOpened = 0
     private var fileBytes = 0          // bytes in the current file (written + queued)
     private var fileHasPackets = false
     private var openedAt: UInt64 = 0
@@ -103,17 +103,17 @@ public struct InterfaceStatistics: Sendable, Hashable {
     /// Bytes of the current file known to be on disk (a record boundary).
     private var durableBytes = 0
     /// Per origin queue: packets written / lost to a write error.
-    package private(set) var writtenByOrigin: [Int]
-    package private(set) var lostByOrigin: [Int]
+    private(set) var writtenByOrigin: [Int]
+    private(set) var lostByOrigin: [Int]
     /// The first write error; once set the file takes nothing more (every later
     /// packet is lost and counted), and it ends on the last whole record.
-    package private(set) var failure: XDPError?
+    private(set) var failure: XDPError?
     /// pcapng: the statistics of interface id `k` when a file closes (rotation or the
     /// end); each becomes an Interface Statistics Block after the last packet.
-    package var statisticsAtClose: ((Int) -> InterfaceStatistics)?
+    var statisticsAtClose: ((Int) -> InterfaceStatistics)?
     /// Packets and bytes (records) written.
-    package private(set) var packets = 0
-    package private(set) var bytes = 0
+    private(set) var packets = 0
+    private(set) var bytes = 0
 
     @_spi(Benchmarks) public init(base: String, format: CaptureFileFormat, snapLength: Int, linkType: UInt32, interfaceNames: [String],
          rotation: RotationPolicy, origins: Int = 1) {
@@ -264,7 +264,7 @@ public struct InterfaceStatistics: Sendable, Hashable {
     }
 
     /// Records dropped because a write failed (disk full, …).
-    package private(set) var lost = 0
+    private(set) var lost = 0
 
     /// Writes everything queued (`writev`, continuing after short writes).
     ///

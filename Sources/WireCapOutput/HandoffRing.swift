@@ -32,7 +32,7 @@ package final class HandoffRing: @unchecked Sendable {
         package let published: UnsafeMutablePointer<UInt64>
     }
 
-    package var capacity: Int { ring.capacity }
+    var capacity: Int { ring.capacity }
     package let maskWords: Int
     private let ring: SPSCRing<ChunkHandle>
     private let kept: UnsafeMutablePointer<Int>

@@ -33,7 +33,7 @@ public struct DeviceCounters: Sendable {
     public let interface: String
     /// The device rx queues captured (kept for per-queue counters).
     public let queues: [Int]
-    package static let names = ["rx_missed_errors", "rx_fifo_errors", "rx_over_errors"]
+    static let names = ["rx_missed_errors", "rx_fifo_errors", "rx_over_errors"]
 
     public init(interface: String, queues: [Int]) {
         self.interface = interface

@@ -33,10 +33,10 @@ public enum InterfaceInfo {
 public enum Privileges {
     /// A capability's bit and name.
     package struct Capability { let bit: UInt64; let name: String }
-    package static let netAdmin = Capability(bit: 12, name: "CAP_NET_ADMIN")
-    package static let netRaw = Capability(bit: 13, name: "CAP_NET_RAW")
-    package static let bpf = Capability(bit: 39, name: "CAP_BPF")
-    package static let sysAdmin = Capability(bit: 21, name: "CAP_SYS_ADMIN")
+    static let netAdmin = Capability(bit: 12, name: "CAP_NET_ADMIN")
+    static let netRaw = Capability(bit: 13, name: "CAP_NET_RAW")
+    static let bpf = Capability(bit: 39, name: "CAP_BPF")
+    static let sysAdmin = Capability(bit: 21, name: "CAP_SYS_ADMIN")
 
     /// Throws a `.permission` error naming every missing capability unless the
     /// process is root or holds CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF (or

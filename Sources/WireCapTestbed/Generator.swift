@@ -47,7 +47,7 @@ public struct GeneratorConfiguration: Sendable {
         return Int((Double(count) * shares[i]).rounded(.down))
     }
 
-    package var normalizedShares: [Double] {
+    var normalizedShares: [Double] {
         let raw = share.isEmpty ? Array(repeating: 1.0, count: queues.count) : share
         let total = raw.reduce(0, +)
         return raw.map { $0 / total }
@@ -144,19 +144,19 @@ package final class Sender: @unchecked Sendable {
     package let target: Int
     package let rate: Double?
     /// Shortest pacing sleep of a rate-limited sender (see the run loop).
-    package static let pacingQuantum: UInt64 = 200_000
+    static let pacingQuantum: UInt64 = 200_000
     package let burst: Int?
     package let idle: UInt64
     package let size: Int
     package let flows: Int
     package let transmit: TransmitQueue
     package let headers: UnsafeMutableRawPointer   // flows × 42 bytes
-    package var sent = 0
-    package var seconds = 0.0
-    package var failure: XDPError?
+    var sent = 0
+    var seconds = 0.0
+    var failure: XDPError?
 
-    package static let frameCount = 4096
-    package static let ringSize = 2048
+    static let frameCount = 4096
+    static let ringSize = 2048
 
     package init(configuration c: GeneratorConfiguration, queue: Int, packets: Int, rate: Double?, burst: Int?) throws(XDPError) {
         self.queue = queue

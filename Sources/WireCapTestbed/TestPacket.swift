@@ -20,7 +20,7 @@ public enum TestPacket {
     public static let minimumSize = 64
     public static let maximumSize = 1514
     public static let magic: UInt32 = 0x5743_4150  // "WCAP"
-    package static let magicOffset = 42, queueOffset = 46, flowOffset = 48, sequenceOffset = 50, checksumOffset = 58, fillerOffset = 62
+    static let magicOffset = 42, queueOffset = 46, flowOffset = 48, sequenceOffset = 50, checksumOffset = 58, fillerOffset = 62
 
     /// The 42-byte Ethernet/IPv4/UDP header of flow `flow` for a frame of `size` bytes.
     public static func header(flow: Int, size: Int) -> [UInt8] {

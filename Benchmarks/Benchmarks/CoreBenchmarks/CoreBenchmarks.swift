@@ -5,8 +5,11 @@ import WireCapCore
 /// (attach → M records → deliver → consume → recycle → reclaim). Mallocs are the
 /// deterministic metric: steady state must allocate nothing per chunk.
 let benchmarks: @Sendable () -> Void = {
+    // Time is wall clock over scaled iterations (ns resolution). Process CPU time is
+    // left out: read per sample at the scheduler's tick, it showed 0–20 ns for a
+    // 2 µs chunk cycle, so a regression in time could not be seen.
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput],
+        metrics: [.wallClock, .mallocCountTotal, .throughput],
         warmupIterations: 10,
         scalingFactor: .mega,
         maxDuration: .seconds(3),

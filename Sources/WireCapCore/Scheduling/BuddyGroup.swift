@@ -59,8 +59,9 @@ public final class BuddyGroup: @unchecked Sendable {
     @usableFromInline let cellTables: UnsafeMutablePointer<UnsafeMutablePointer<CellDescriptor>>
     @usableFromInline let cellsPerChunk: Int
     @usableFromInline let consumerCursor: UnsafeMutablePointer<Int>  // one cache line per consumer
-    /// Per consumer j, on a cache line of its own: handles in its capture queue (all
-    /// lanes i→j). Capture threads add 1 before they enqueue (and take it back when
+    /// Per consumer j, on a cache line of its own, in advanced mode: handles in its
+    /// capture queue (all lanes i→j). (In basic mode only lane j→j is ever used, so
+    /// its own count is the length, and no counter is kept.) Capture threads add 1 before they enqueue (and take it back when
     /// the lane is full), consumer j subtracts 1 after it dequeues, so the count is
     /// never below the lanes' true total. Relaxed: it orders nothing — the lanes'
     /// own acquire/release pairs carry the handles, and ConsumerWakeups' fences (S)/(P)
@@ -131,7 +132,7 @@ public final class BuddyGroup: @unchecked Sendable {
     /// Handles waiting in queue `j`'s capture queue now. Any thread.
     @inlinable
     public func captureQueueLength(_ j: Int) -> Int {
-        queuedCount(j).load(ordering: .relaxed)
+        advanced ? queuedCount(j).load(ordering: .relaxed) : captureLanes[j &* n &+ j].count
     }
 
     /// Consumer j's ``queued`` count.
@@ -143,6 +144,7 @@ public final class BuddyGroup: @unchecked Sendable {
     /// Enqueues on lane i→j, keeping j's count (see ``queued``).
     @inlinable @inline(__always)
     func enqueue(_ handle: ChunkHandle, from i: Int, to j: Int) -> Bool {
+        guard advanced else { return captureLanes[i &* n &+ j].enqueue(handle) }
         let count = queuedCount(j)
         count.wrappingIncrement(ordering: .relaxed)
         if captureLanes[i &* n &+ j].enqueue(handle) { return true }
@@ -199,7 +201,7 @@ public final class BuddyGroup: @unchecked Sendable {
         var i = cursor.pointee
         for _ in 0..<n {
             if let handle = captureLanes[i &* n &+ j].dequeue() {
-                queuedCount(j).wrappingDecrement(ordering: .relaxed)
+                if advanced { queuedCount(j).wrappingDecrement(ordering: .relaxed) }
                 let next = i &+ 1
                 cursor.pointee = next == n ? 0 : next
                 let block = consumerBlocks[j]

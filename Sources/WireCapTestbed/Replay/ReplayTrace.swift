@@ -145,7 +145,7 @@ public struct ReplayFrame {
 }
 
 extension ReplayTrace {
-    package static let syntheticMACs: [UInt8] = [0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01]
+    static let syntheticMACs: [UInt8] = [0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01]
 
     /// The EtherType of the synthetic Ethernet header to put in front of `data`
     /// (`nil` for Ethernet, which is sent as it is) and the rest; `nil` for what

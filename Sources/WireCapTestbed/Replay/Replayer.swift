@@ -145,15 +145,15 @@ package final class ReplayLoop: @unchecked Sendable {
     package let speed: Double?
     package let loops: Int
     package let start: UInt64
-    package var errors: [Int64] = []
-    package var seconds = 0.0
-    package var read = 0
-    package var skipped = 0
-    package var failure: XDPError?
+    var errors: [Int64] = []
+    var seconds = 0.0
+    var read = 0
+    var skipped = 0
+    var failure: XDPError?
 
-    package static let maximumErrorSamples = 1 << 20
+    static let maximumErrorSamples = 1 << 20
     /// Frames staged per queue before they are submitted together.
-    package static let batch = 64
+    static let batch = 64
 
     deinit { dueTimes.forEach { $0.deallocate() } }
 

@@ -45,17 +45,17 @@ package final class RxQueue: @unchecked Sendable {
     // the others are `noFrame` (the capture thread was late to refill). The split is
     // exact to one getsockopt: the counter is read when a starvation begins and when
     // it ends (rare events), never per packet.
-    package var starving = false
-    package var droppedAtStarvation: UInt64 = 0
-    package var poolExhaustedDrops: UInt64 = 0
+    var starving = false
+    var droppedAtStarvation: UInt64 = 0
+    var poolExhaustedDrops: UInt64 = 0
 
     // Capture-thread-private rate estimate (packets per nanosecond, EWMA).
-    package var rate: Double = 0
-    package var lastPassTime: UInt64 = 0
-    package var packetsSinceRate: Int = 0
-    package var lastStatisticsRead: UInt64 = 0
+    var rate: Double = 0
+    var lastPassTime: UInt64 = 0
+    var packetsSinceRate: Int = 0
+    var lastStatisticsRead: UInt64 = 0
     /// Packets the latest pass handed to capture queues (consumers may need a wake-up).
-    package var deliveredInLastPass = 0
+    var deliveredInLastPass = 0
 
     package init(index: Int, deviceQueue: UInt32, umem: UMEM, socket: XSKSocket, group: BuddyGroup, countsFD: Int32) {
         self.countsFD = countsFD
@@ -147,10 +147,10 @@ package final class RxQueue: @unchecked Sendable {
     }
 
     /// `true` when the fill ring has no room for another chunk (the kernel holds all it can).
-    package var fillIsFull: Bool { xsk_prod_nb_free(fill, fillSize) < cellsPerChunk }
+    var fillIsFull: Bool { xsk_prod_nb_free(fill, fillSize) < cellsPerChunk }
 
     /// `true` when the kernel asked for a wake-up to process the fill ring.
-    package var fillNeedsWakeup: Bool { xsk_ring_prod__needs_wakeup(fill) != 0 }
+    var fillNeedsWakeup: Bool { xsk_ring_prod__needs_wakeup(fill) != 0 }
 
     /// Copies the socket's kernel drop counters into the queue's counter block,
     /// splitting `rx_dropped` into no-frame and pool-exhausted drops (see `starving`).

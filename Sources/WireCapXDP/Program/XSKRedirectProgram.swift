@@ -13,7 +13,7 @@ public enum XDPAttachMode: String, Sendable, Codable {
     /// Generic XDP in the networking stack. The corresponding C flag is `XDP_FLAGS_SKB_MODE`.
     case generic
 
-    package var flag: UInt32 {
+    var flag: UInt32 {
         switch self {
         case .driver: UInt32(XDP_FLAGS_DRV_MODE)
         case .generic: UInt32(XDP_FLAGS_SKB_MODE)

@@ -38,7 +38,7 @@ package enum XDPLib {
     /// Silences libbpf's and libxdp's own stderr printing (e.g. `libbpf: Kernel
     /// error message: …`), once: every failure reaches the user as one line of
     /// WireCap's, built from the errno the call returned.
-    package static let silenced: Void = {
+    static let silenced: Void = {
         _ = libbpf_set_print(nil)
         _ = libxdp_set_print(nil)
     }()
@@ -62,7 +62,7 @@ package enum XDPLib {
     }
 
     /// CPUs a per-CPU map has a value for (`libbpf_num_possible_cpus`).
-    package static let possibleCPUs: Int = max(1, Int(libbpf_num_possible_cpus()))
+    static let possibleCPUs: Int = max(1, Int(libbpf_num_possible_cpus()))
 
     /// The sum over CPUs of a per-CPU 64-bit counter (`bpf_map_lookup_elem` fills one
     /// value per possible CPU); 0 when the key is missing. Allocates its buffer: a
@@ -251,7 +251,7 @@ package enum XDPLib {
 /// libnuma, wrapped once.
 package enum NUMA {
     /// `true` when the kernel and libnuma support NUMA policy (`numa_available() >= 0`).
-    package static var isAvailable: Bool { numa_available() >= 0 }
+    static var isAvailable: Bool { numa_available() >= 0 }
 
     /// The node of the calling thread's current CPU (the "local node").
     package static func localNode() -> Int32 {

@@ -25,12 +25,19 @@ package final class TransmitQueue {
     package let ringSize: Int
     /// Frames free to fill (a stack of UMEM addresses).
     private let free: UnsafeMutablePointer<UInt64>
-    package private(set) var freeFrames: Int
+    private var free_: Int
+    private var staged_ = 0, submitted_ = 0, completed_ = 0, bytes_ = 0
+    // Read by other modules through getters only; the stored counters stay private
+    // to this file, so their per-packet updates need no dynamic exclusivity checks.
+    /// Frames free to fill.
+    package var freeFrames: Int { free_ }
     /// Descriptors written into the tx ring and not yet submitted.
-    package private(set) var staged = 0
-    package private(set) var submitted = 0
-    package private(set) var completed = 0
-    package private(set) var bytes = 0
+    package var staged: Int { staged_ }
+    /// Descriptors submitted, and completed by the kernel.
+    package var submitted: Int { submitted_ }
+    package var completed: Int { completed_ }
+    /// Bytes staged.
+    package var bytes: Int { bytes_ }
 
     /// Opens the socket on `interface`'s tx queue `queue` with `frames` frames of 2 KiB.
     package init(interface: String, queue: Int, frames: Int, ringSize: Int, label: String) throws(XDPError) {
@@ -42,13 +49,13 @@ package final class TransmitQueue {
         socket = try XSKSocket(interface: interface, queue: UInt32(queue), umem: umem, rxSize: 0, txSize: ringSize)
         free = .allocate(capacity: frames)
         for i in 0..<frames { free[i] = UInt64((frames - 1 - i) * frameSize) }
-        freeFrames = frames
+        free_ = frames
     }
 
     deinit { free.deallocate() }
 
     /// Frames sent and not yet completed.
-    package var inFlight: Int { submitted - completed }
+    package var inFlight: Int { submitted_ - completed_ }
 
     /// Takes completed frames back; returns how many.
     @discardableResult
@@ -57,11 +64,11 @@ package final class TransmitQueue {
         let done = xsk_ring_cons__peek(umem.completion, UInt32(ringSize), &index)
         guard done > 0 else { return 0 }
         for i in 0..<done {
-            free[freeFrames] = xsk_ring_cons__comp_addr(umem.completion, index &+ i)!.pointee
-            freeFrames += 1
+            free[free_] = xsk_ring_cons__comp_addr(umem.completion, index &+ i)!.pointee
+            free_ += 1
         }
         xsk_ring_cons__release(umem.completion, done)
-        completed += Int(done)
+        completed_ += Int(done)
         return Int(done)
     }
 
@@ -70,21 +77,21 @@ package final class TransmitQueue {
     /// - Returns: how many were staged.
     @inline(__always)
     package func stage(upTo count: Int, _ write: (UnsafeMutableRawPointer, Int) -> Int) -> Int {
-        let wanted = min(count, freeFrames)
+        let wanted = min(count, free_)
         guard wanted > 0 else { return 0 }
         var index: UInt32 = 0
         let n = Int(xsk_ring_prod__reserve(socket.tx!, UInt32(wanted), &index))
         for i in 0..<n {
-            freeFrames -= 1
-            let address = free[freeFrames]
+            free_ -= 1
+            let address = free[free_]
             let length = write(umem.area + Int(address), i)
             let desc = xsk_ring_prod__tx_desc(socket.tx!, index &+ UInt32(i))!
             desc.pointee.addr = address
             desc.pointee.len = UInt32(length)
             desc.pointee.options = 0
-            bytes += length
+            bytes_ += length
         }
-        staged += n
+        staged_ += n
         return n
     }
 
@@ -92,11 +99,11 @@ package final class TransmitQueue {
     /// (copy-mode transmit handles a bounded batch per call).
     /// - Returns: how many were submitted.
     package func submit() throws(XDPError) -> Int {
-        let n = staged
+        let n = staged_
         if n > 0 {
             xsk_ring_prod__submit(socket.tx!, UInt32(n))
-            submitted += n
-            staged = 0
+            submitted_ += n
+            staged_ = 0
         }
         if inFlight > 0 { _ = try Sys.kickTransmit(socket.fd) }
         return n
