@@ -18,35 +18,15 @@ public struct InterfaceSelection: Sendable, Hashable {
     }
 }
 
-/// Which kernel path a ``Capture`` reads packets from.
-///
-/// Both give the same handles, with the same zero-copy packet views: a handle
-/// reads a chunk through the buddy group's descriptors and the backend's
-/// memory bases whichever backend filled them (see `CaptureBackend` in WireCapXDP).
-public enum CaptureBackendChoice: Sendable, Hashable {
-    /// AF_XDP: one XSK socket per device rx queue, an XDP program redirecting to them,
-    /// frames in the pools (the WireCAP design proper). Needs CAP_NET_ADMIN+CAP_BPF.
-    case xdp
-    /// AF_PACKET TPACKET_V3 rings, one socket per selected queue (an
-    /// ``InterfaceSelection``'s `queues` gives the socket count; nil: one per rx
-    /// queue), joined in one PACKET_FANOUT group; a retired block is a chunk. The
-    /// fallback without AF_XDP and the stock-Linux baseline. Needs CAP_NET_RAW.
-    /// - Parameters:
-    ///   - fanout: how the kernel spreads packets over the sockets.
-    ///   - rollover: PACKET_FANOUT_FLAG_ROLLOVER (a full ring's packets go to another socket).
-    case afpacket(fanout: FanoutMode, rollover: Bool)
-}
-
-/// Everything ``Capture/open(_:configuration:)`` needs besides the interfaces.
+/// Everything ``Capture/open(_:configuration:)`` needs besides the interfaces:
+/// the engine's settings (one ``EngineSettings``, shared with the CLI, whose fields
+/// read and write through this type: `settings.core`, `settings.backend`, …) and
+/// what the handles do with packets.
+@dynamicMemberLookup
 public struct CaptureSettings: Sendable {
-    /// The backend, default ``CaptureBackendChoice/xdp``.
-    public var backend = CaptureBackendChoice.xdp
-    /// Ring shape per socket with ``CaptureBackendChoice/afpacket(fanout:rollover:)``
-    /// (it replaces the core's pool geometry there; mode, T and the timeout still apply).
-    public var afpacketGeometry = AFPacketGeometry.default
-    /// M, R, N, frame size, T, basic/advanced mode and the partial-chunk timeout
-    /// (pcap's buffer timeout: a partly filled chunk is delivered after it).
-    public var core = CaptureConfiguration()
+    /// The engine: backend, M, R, N, T, mode, partial timeout, threads, placement.
+    /// The API is quiet by default (`engine.quiet = true`).
+    public var engine: EngineSettings
     /// The capture filter (nil: every packet), applied per packet in the handle;
     /// build it from WireCapFilter's `PacketFilter` (see ``PacketPredicate``).
     public var filter: PacketPredicate?
@@ -54,22 +34,17 @@ public struct CaptureSettings: Sendable {
     public var snapLength = 262_144
     /// How long blocking calls wait for a chunk before a timeout result, default 100 ms.
     public var readTimeoutNanoseconds: UInt64 = 100_000_000
-    /// CPUs for the capture threads (thread t → `cpus[t % count]`); empty: unpinned.
-    public var captureCPUs: [Int] = []
-    /// Capture threads per interface; nil: one per queue.
-    public var captureThreads: Int?
-    /// Busy-poll the rings instead of the adaptive sleep (one core per capture thread).
-    public var busyPoll = false
-    /// Back the pools with huge pages (falls back with a warning).
-    public var hugePages = false
-    /// Replace an XDP program already attached to an interface (AF_XDP).
-    public var force = false
-    /// Force generic (SKB) XDP (AF_XDP).
-    public var genericXDP = false
-    /// Suppress the engine's notes on stderr.
-    public var quiet = true
 
-    public init() {}
+    public init() {
+        engine = EngineSettings()
+        engine.quiet = true
+    }
+
+    /// The engine settings' fields, as if they were this type's.
+    public subscript<Value>(dynamicMember path: WritableKeyPath<EngineSettings, Value>) -> Value {
+        get { engine[keyPath: path] }
+        set { engine[keyPath: path] = newValue }
+    }
 }
 
 /// A running capture: one engine (and buddy group) per interface, one
@@ -127,47 +102,15 @@ public final class Capture: @unchecked Sendable {
         if let dup = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
             throw CaptureError(.usage, "interface \(dup) given twice: list each interface once")
         }
-        do { try settings.core.validate() } catch { throw CaptureError(.usage, error.message) }
         guard settings.snapLength >= 1 else { throw CaptureError(.usage, "snap length must be at least 1 byte, got \(settings.snapLength)") }
-        if settings.backend == .xdp {
-            do { try Privileges.require() } catch { throw CaptureError(.permission, error.description) }
-        } else {
-            do { try settings.afpacketGeometry.validate() } catch { throw CaptureError(error) }
-        }
-        for i in interfaces where !InterfaceInfo.exists(i.name) {
-            throw CaptureError(.usage, "unknown interface \(i.name): check the name with `ip link`")
-        }
-        var options = EngineOptions()
-        options.cpus = settings.captureCPUs
-        options.captureThreads = settings.captureThreads
-        options.wakePolicy = settings.busyPoll ? .busyPoll : .adaptive
-        options.hugePages = settings.hugePages
-        options.force = settings.force
-        options.attachMode = settings.genericXDP ? .generic : nil
-        options.quiet = settings.quiet
         var engines: [any CaptureBackend] = []
         let state = State()
         var handles: [CaptureHandle] = []
         for i in interfaces {
-            let queues = i.queues ?? Array(0..<InterfaceInfo.rxQueueCount(i.name))
             let engine: any CaptureBackend
-            do throws(XDPError) {
-                switch settings.backend {
-                case .xdp:
-                    engine = try CaptureEngine(interface: i.name, queues: queues, configuration: settings.core, options: options)
-                case .afpacket(let fanout, let rollover):
-                    var a = AFPacketOptions()
-                    a.geometry = settings.afpacketGeometry
-                    a.fanout = fanout
-                    a.rollover = rollover
-                    a.cpus = settings.captureCPUs
-                    a.captureThreads = settings.captureThreads
-                    a.quiet = settings.quiet
-                    engine = try AFPacketEngine(interface: i.name, sockets: queues.count, configuration: settings.core, options: a)
-                }
-            } catch {
+            do { engine = try openEngine(i, settings: settings.engine) } catch {
                 engines.forEach { $0.close() }
-                throw CaptureError(error)
+                throw error
             }
             engines.append(engine)
             handles += makeHandles(engine, interface: i.name, settings: settings, state: state)
@@ -175,17 +118,41 @@ public final class Capture: @unchecked Sendable {
         return Capture(engines: engines, handles: handles, settings: settings, state: state)
     }
 
-    /// One handle per group index of `engine`. Reads packets the same way on both
-    /// backends (descriptors + `memoryLayout` bases); the consumer endpoint is
-    /// passed only for its futex wait.
+    /// Opens one engine (one buddy group) on `selection` with `settings`: the one
+    /// place an engine is built, for ``open(_:configuration:)`` and for the CLI
+    /// (which drives the engine with its own consumers). On AF_PACKET the
+    /// selection's queue count is the socket count (nil: one per rx queue).
+    ///
+    /// - Throws: ``CaptureError`` — `.usage` for an unknown interface, a queue out
+    ///   of range or a bad configuration; `.busy` when another XDP program is
+    ///   attached (set `force`); `.permission` without root / CAP_NET_ADMIN+CAP_BPF
+    ///   (AF_PACKET: CAP_NET_RAW).
+    public static func openEngine(_ selection: InterfaceSelection, settings: EngineSettings) throws(CaptureError) -> any CaptureBackend {
+        do { try settings.core.validate() } catch { throw CaptureError(.usage, error.message) }
+        do throws(XDPError) {
+            if settings.backend == .xdp { try Privileges.require() } else { try settings.afpacketGeometry.validate() }
+        } catch { throw CaptureError(error) }
+        guard InterfaceInfo.exists(selection.name) else {
+            throw CaptureError(.usage, "unknown interface \(selection.name): check the name with `ip link`")
+        }
+        let queues = selection.queues ?? Array(0..<InterfaceInfo.rxQueueCount(selection.name))
+        do throws(XDPError) {
+            switch settings.backend {
+            case .xdp:
+                return try CaptureEngine(interface: selection.name, queues: queues, settings: settings)
+            case .afpacket:
+                return try AFPacketEngine(interface: selection.name, sockets: queues.count, settings: settings)
+            }
+        } catch { throw CaptureError(error) }
+    }
+
+    /// One handle per group index of `engine`, each owning the queue's consumer
+    /// endpoint (both backends: descriptors + `memoryLayout` bases).
     private static func makeHandles(_ engine: any CaptureBackend, interface: String, settings: CaptureSettings,
                                     state: State) -> [CaptureHandle] {
-        let layout = engine.memoryLayout
-        return (0..<engine.queues.count).map { j in
-            CaptureHandle(interface: interface, index: j, group: engine.group, bases: layout.bases,
-                          deviceQueues: layout.deviceQueues, source: state, filter: settings.filter,
+        (0..<engine.queues.count).map { j in
+            CaptureHandle(interface: interface, consumer: engine.consumer(j), source: state, filter: settings.filter,
                           snapLength: settings.snapLength, readTimeoutNanoseconds: settings.readTimeoutNanoseconds,
-                          consumer: engine.consumer(j),
                           ledger: { [engine] in engine.ledger(final: engine.lifecycle.state == .closed) })
         }
     }

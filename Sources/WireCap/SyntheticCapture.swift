@@ -1,5 +1,6 @@
 import Atomics
 import WireCapCore
+import WireCapEngine
 
 /// The WireCap pipeline without a kernel: pools, buddy-group offload and
 /// ``CaptureHandle``s over WireCapCore, fed with packets by the caller
@@ -23,6 +24,9 @@ public final class SyntheticCapture: @unchecked Sendable {
     private var posted: [[UInt64]]
     private var postedHead: [Int]
     private let state = State()
+    /// The handles' futex words: the synthetic NIC wakes a sleeping handle when it
+    /// delivers a chunk to its queue, as a capture thread does.
+    private let wakeups: ConsumerWakeups
 
     final class State: ChunkSourceState {
         let finished = ManagedAtomic<Bool>(false)
@@ -53,11 +57,15 @@ public final class SyntheticCapture: @unchecked Sendable {
         }
         posted = Array(repeating: [], count: queues)
         postedHead = Array(repeating: 0, count: queues)
+        let wakeups = ConsumerWakeups(consumers: queues)
+        self.wakeups = wakeups
         let state = self.state
         handles = (0..<queues).map { q in
-            CaptureHandle(interface: "synthetic", index: q, group: group, bases: UnsafePointer(memory),
-                          deviceQueues: UnsafePointer(queueNumbers), source: state, filter: compiled,
-                          snapLength: snapLength, readTimeoutNanoseconds: readTimeoutNanoseconds)
+            CaptureHandle(interface: "synthetic",
+                          consumer: CaptureConsumer(index: q, group: group, bases: UnsafePointer(memory),
+                                                    deviceQueues: UnsafePointer(queueNumbers), wakeups: wakeups),
+                          source: state, filter: compiled, snapLength: snapLength,
+                          readTimeoutNanoseconds: readTimeoutNanoseconds)
         }
         for q in 0..<queues { refill(q) }
     }
@@ -92,7 +100,7 @@ public final class SyntheticCapture: @unchecked Sendable {
         if length > 0 { (memory[q] + Int(address)).copyMemory(from: bytes.baseAddress!, byteCount: length) }
         _ = drivers[q].record(address: address, length: UInt32(length), timestamp: timestamp)
         drivers[q].countReceived(packets: 1, bytes: length)
-        drivers[q].deliver(now: timestamp)
+        if drivers[q].deliver(now: timestamp) > 0 { wakeConsumers() }
         return true
     }
 
@@ -110,6 +118,13 @@ public final class SyntheticCapture: @unchecked Sendable {
             drivers[q].deliver(now: now)
             refill(q)
         }
+        wakeConsumers()
+    }
+
+    /// Wakes the handles that sleep on a capture queue that now has work.
+    private func wakeConsumers() {
+        let group = self.group
+        wakeups.wakeSleepers { group.captureQueueLength($0) > 0 }
     }
 
     /// Delivers everything and marks the source finished: handles drain what is
@@ -118,5 +133,6 @@ public final class SyntheticCapture: @unchecked Sendable {
         flush(now: UInt64.max / 2)
         // Release: pairs with the acquire in isFinished; the last deliveries happen before it.
         state.finished.store(true, ordering: .releasing)
+        wakeups.wakeAll()
     }
 }

@@ -48,3 +48,4 @@
 //         return total.packets.load(ordering: .relaxed)
 //     }
 @_exported import WireCapCore
+@_exported import WireCapEngine

@@ -2,32 +2,10 @@
 import Glibc
 #endif
 import Atomics
-import Synchronization
 import CXDP
 import WireCapCore
 import WireCapSystem
 import WireCapEngine
-
-/// Options of the AF_PACKET backend.
-public struct AFPacketOptions: Sendable {
-    /// Ring shape per socket.
-    public var geometry = AFPacketGeometry.default
-    /// How the fanout group spreads packets over the sockets.
-    public var fanout: FanoutMode = .hash
-    /// PACKET_FANOUT_FLAG_ROLLOVER: when a socket's ring is full the kernel moves
-    /// the packet to another socket (the kernel's own per-packet offload).
-    public var rollover = false
-    /// CPUs to pin capture threads to (thread t → `cpus[t % count]`); empty: unpinned.
-    public var cpus: [Int] = []
-    /// Capture threads; nil: ``CaptureEngine/defaultCaptureThreads(queues:)``.
-    public var captureThreads: Int?
-    /// Nice value of the capture threads (see ``EngineOptions/captureThreadNice``).
-    public var captureThreadNice: Int32? = -10
-    /// Suppress notes on stderr.
-    public var quiet = false
-
-    public init() {}
-}
 
 /// WireCAP's buddy-group scheduling on stock Linux: Q AF_PACKET sockets, each
 /// with a TPACKET_V3 RX_RING, joined in one PACKET_FANOUT group. The fallback for
@@ -71,6 +49,13 @@ public struct AFPacketOptions: Sendable {
 /// the consumer walk from ≈ 7.5 to 5.5–6 ns (≈ 20 to 3–5 ns at 1500 bytes): the
 /// work moves from consumers to the capture thread, the total stays about the same.
 ///
+/// **Recycles are validated by the core.** Each socket's ``ChunkPool`` (R = blocks)
+/// tracks its blocks like frame chunks: a block the kernel owns is `attached`, a
+/// retired block is `captured` (``ChunkPool/completeWhole(chunk:count:retiredByTimer:)``),
+/// and its handle comes back through ``ChunkPool/recycle(_:)``, the same
+/// validation as on AF_XDP (group, chunk, generation, slice, count); only an
+/// accepted handle gives the block back to the kernel.
+///
 /// **What differs from AF_XDP.** A block cannot be handed out in slices (the
 /// kernel owns it until it retires), and blocks come back to the kernel in any
 /// order but the kernel fills them in ring order: a block still held by a slow
@@ -81,159 +66,108 @@ public struct AFPacketOptions: Sendable {
 /// - warning: `start`, `close` and `consumer(_:)` from one control thread. Each
 ///   consumer from its own thread. Consumers must stop before `close()`.
 public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
-    public let interface: String
-    /// Socket labels 0 ..< Q (the "queues" of this backend).
-    public let queues: [Int]
-    public let group: BuddyGroup
-    public let options: AFPacketOptions
+    public let shell: EngineShell
     /// The fanout group id the kernel assigned.
     public let fanoutGroup: UInt16
-
+    /// How the fanout group spreads packets, and whether full rings roll over.
+    public let fanout: (mode: FanoutMode, rollover: Bool)
     private var rings: [AFPacketRing]
-    private let captureThreads: CaptureThreadSet
-    package let wakeups: ConsumerWakeups
-    /// Ring mmap base per socket (the per-group-index base of ``memoryLayout``).
-    private let bases: UnsafeMutablePointer<UnsafeMutableRawPointer>
-    /// Socket label per group index (``queues``).
-    private let labels: UnsafeMutablePointer<Int>
-    /// Where the capture is in its life; read by other threads (the API's ledger), so under a lock.
-    private let lifecycleState = Mutex(CaptureLifecycle())
-    /// Where the capture is in its life. Any thread.
-    public var lifecycle: CaptureLifecycle { lifecycleState.withLock { $0 } }
     /// The drain's longest wait for the kernel's last partial block to retire.
     private let drainTimeout: UInt64
+    /// The longest sleep while consumers hold blocks (see ``HeldBlockPolicy``).
+    private let heldSleep: UInt64
 
-    /// Opens `sockets` AF_PACKET sockets on `interface` in one fanout group.
+    /// Opens `sockets` AF_PACKET sockets on `interface` in one fanout group
+    /// (fanout mode and rollover from `settings.backend`; `.hash` without rollover
+    /// if it names AF_XDP).
     ///
-    /// - Parameters:
-    ///   - configuration: mode, offload threshold and partial-chunk timeout are used;
-    ///     the pool geometry is replaced by the ring's (see the type's documentation).
-    ///     The block retire timeout is the partial-chunk timeout rounded up to whole
-    ///     milliseconds (the kernel's unit; at least 1 ms).
-    public init(interface: String, sockets: Int, configuration: CaptureConfiguration,
-                options: AFPacketOptions = AFPacketOptions()) throws(XDPError) {
+    /// The pool geometry of `settings.core` is replaced by the ring's (see the
+    /// type's documentation); mode, offload threshold and partial-chunk timeout
+    /// apply. The block retire timeout is the partial-chunk timeout rounded up to
+    /// whole milliseconds (the kernel's unit; at least 1 ms).
+    public init(interface: String, sockets: Int, settings: EngineSettings = EngineSettings()) throws(XDPError) {
         guard (1...1024).contains(sockets) else {
             throw XDPError.usage("sockets", "the AF_PACKET backend needs 1...1024 sockets, got \(sockets)")
         }
-        try options.geometry.validate()
-        if let k = options.captureThreads, k < 1 {
+        let geometry = settings.afpacketGeometry
+        try geometry.validate()
+        if let k = settings.captureThreads, k < 1 {
             throw XDPError.usage("capture-threads", "--capture-threads must be at least 1, got \(k)")
         }
         guard Sys.isRoot || Self.hasNetRaw() else {
             throw XDPError("privileges", kind: .permission, message: "the AF_PACKET backend needs root or CAP_NET_RAW")
         }
-        try MemoryBudget.rings(sockets: sockets, geometry: options.geometry).check()
+        try MemoryBudget.rings(sockets: sockets, geometry: geometry).check()
         let ifindex = try Sys.interfaceIndex(interface)
-        var config = configuration
-        config.geometry = options.geometry.poolGeometry
+        var config = settings.core
+        config.geometry = geometry.poolGeometry
+        let group: BuddyGroup
         do { group = try BuddyGroup(queueCount: sockets, configuration: config) } catch {
             throw XDPError("configuration", kind: .usage, message: error.message)
         }
-        self.interface = interface
-        self.options = options
-        queues = Array(0..<sockets)
+        if case .afpacket(let mode, let rollover) = settings.backend { fanout = (mode, rollover) } else { fanout = (.hash, false) }
         precondition(TPacketBlock.firstOffset == 16, "tpacket_hdr_v1 layout changed: the block walk reads offset_to_first_pkt at 16")
-        let retire = UInt32(max(1, (configuration.partialTimeoutNanoseconds + 999_999) / 1_000_000))
+        let retire = UInt32(max(1, (settings.core.partialTimeoutNanoseconds + 999_999) / 1_000_000))
 
         var built: [AFPacketRing] = []
         var fanoutID: UInt16 = 0
         for i in 0..<sockets {
-            let socket = try AFPacketSocket(ifindex: ifindex, interface: interface, geometry: options.geometry,
+            let socket = try AFPacketSocket(ifindex: ifindex, interface: interface, geometry: geometry,
                                             retireMilliseconds: retire)
-            fanoutID = try socket.joinFanout(id: i == 0 ? 0 : fanoutID, mode: options.fanout, rollover: options.rollover,
+            fanoutID = try socket.joinFanout(id: i == 0 ? 0 : fanoutID, mode: fanout.mode, rollover: fanout.rollover,
                                              unique: i == 0)
             built.append(AFPacketRing(index: i, socket: socket, group: group))
         }
         // Every socket is in the group; packets are let in by start().
         fanoutGroup = fanoutID
         drainTimeout = 3 * UInt64(retire) * 1_000_000 + 200_000_000
+        heldSleep = min(1_000_000, max(100_000, settings.core.partialTimeoutNanoseconds))
         rings = built
-        wakeups = ConsumerWakeups(consumers: sockets)
-        captureThreads = CaptureThreadSet(wakeups: wakeups)
-        bases = .allocate(capacity: sockets)
-        labels = .allocate(capacity: sockets)
-        for (i, r) in built.enumerated() {
-            (bases + i).initialize(to: r.socket.ring)
-            (labels + i).initialize(to: i)
-        }
+        shell = EngineShell(interface: interface, queues: Array(0..<sockets), group: group, settings: settings,
+                            bases: built.map { $0.socket.ring })
     }
 
-    deinit {
-        close()
-        bases.deallocate()
-        labels.deallocate()
-    }
+    deinit { close() }
 
     /// CAP_NET_RAW (bit 13) in the effective set.
     private static func hasNetRaw() -> Bool { Sys.effectiveCapabilities() & (1 << 13) != 0 }
 
-    /// Where packets live, per group index: the socket's ring mmap base (descriptor
-    /// addresses are offsets from it) and the socket label. Valid until the engine
-    /// is released (``close()`` unmaps the rings: read no packet after it).
-    public var memoryLayout: (bases: UnsafePointer<UnsafeMutableRawPointer>, deviceQueues: UnsafePointer<Int>) {
-        (UnsafePointer(bases), UnsafePointer(labels))
-    }
-
-    public var attachDescription: String { "afpacket/\(options.fanout.rawValue)\(options.rollover ? "+rollover" : "")" }
-    public var maxPacketsPerChunk: Int { options.geometry.maxPacketsPerBlock }
-    public var geometryDescription: String { "TPACKET_V3 \(options.geometry)" }
+    public var attachDescription: String { "afpacket/\(fanout.mode.rawValue)\(fanout.rollover ? "+rollover" : "")" }
+    public var maxPacketsPerChunk: Int { settings.afpacketGeometry.maxPacketsPerBlock }
+    public var geometryDescription: String { "TPACKET_V3 \(settings.afpacketGeometry)" }
 
     /// Starts the capture threads, then opens every socket's filter: when it returns
     /// every socket of the fanout group receives (readiness).
     public func start() throws(XDPError) {
-        precondition(lifecycle.state == .opened, "AFPacketEngine.start() in state \(lifecycle.state)")
-        let k = min(options.captureThreads ?? SystemThread.defaultCaptureThreads(queues: rings.count), rings.count)
-        let sleep = min(1_000_000, max(100_000, group.configuration.partialTimeoutNanoseconds))
-        do {
-            let threads = captureThreads
-            try threads.start(count: k, items: rings, name: "wc-afp", cpus: options.cpus,
-                              nice: options.captureThreadNice) { _, served in
-                let worker = AFPacketCaptureThread(rings: served, running: threads.running, stopFD: threads.stopFD, heldSleep: sleep,
-                                                   wakeups: wakeups, group: group, drainTimeout: drainTimeout)
-                return { worker.run() }
-            }
-            for r in rings {
-                // Start the socket's PACKET_STATISTICS (reset by a read) from zero at the
-                // capture window's opening: `offered` counts from here.
-                _ = r.socket.readStatistics()
-                try r.socket.openFilter()
-            }
-        } catch {
-            for r in rings { try? r.socket.closeFilter() }
-            captureThreads.stop()
-            throw error
-        }
-        lifecycleState.withLock { $0.advance(to: .started) }
-    }
-
-    /// The consumer of socket `index`. It is the AF_XDP engine's ``CaptureConsumer``:
-    /// the capture thread writes each block's descriptors into the group's table, so
-    /// packets are read the same way (descriptors + the socket ring's base address).
-    public func consumer(_ index: Int) -> CaptureConsumer {
-        precondition(index >= 0 && index < queues.count, "consumer index \(index) out of range")
-        return CaptureConsumer(index: index, group: group, bases: UnsafePointer(bases), deviceQueues: UnsafePointer(labels),
-                               wakeups: wakeups)
+        let rings = self.rings, heldSleep = self.heldSleep
+        try shell.start(rings, threads: shell.captureThreadCount(queues: rings.count), name: "wc-afp",
+                        policy: { HeldBlockPolicy(heldSleep: heldSleep) }, drainTimeout: drainTimeout,
+                        openIntake: { () throws(XDPError) in
+                            for r in rings {
+                                // Start the socket's PACKET_STATISTICS (reset by a read) from zero at
+                                // the capture window's opening: `offered` counts from here.
+                                _ = r.socket.readStatistics()
+                                try r.socket.openFilter()
+                            }
+                        },
+                        undo: { for r in rings { try? r.socket.closeFilter() } })
     }
 
     /// Stops receiving (every socket filters everything again), lets the capture
     /// threads wait for the kernel to retire its last partial blocks and place them,
     /// and joins them (``CaptureLifecycle/State/drained``). Idempotent.
     public func stop() {
-        guard lifecycle.needsStop else { return }
-        lifecycleState.withLock { $0.advance(to: .stopping) }
-        for r in rings { try? r.socket.closeFilter() }
-        captureThreads.stop()
-        // The capture threads are joined: this thread is now the counters' only writer.
-        for r in rings { r.publishKernelStatistics() }
-        lifecycleState.withLock { $0.advance(to: .drained) }
+        let rings = self.rings
+        shell.stop(closeIntake: { for r in rings { try? r.socket.closeFilter() } },
+                   afterJoin: { for r in rings { r.publishKernelStatistics() } })
     }
 
     /// Stops if needed, then closes the sockets (unmapping their rings). Idempotent.
     public func close() {
-        guard lifecycle.state != .closed else { return }
-        stop()
-        rings = []
-        lifecycleState.withLock { $0.advance(to: .closed) }
+        let rings = self.rings
+        shell.close(closeIntake: { for r in rings { try? r.socket.closeFilter() } },
+                    afterJoin: { for r in rings { r.publishKernelStatistics() } },
+                    release: { self.rings = [] })
     }
 
     public var offeredSource: OfferedSource { .packetStatistics }
@@ -254,59 +188,52 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
         }
         return (rows, QueueLedger(queue: -1), "none (AF_PACKET)")
     }
-
-    public var isOpen: Bool { lifecycle.state != .closed }
-
-    public func statistics() -> [QueueStatistics] {
-        (0..<queues.count).map { group.statistics(queue: $0) }
-    }
 }
 
-/// One socket's ring as its capture thread sees it: which blocks are in user
-/// space, the next block the kernel will retire, and the socket's counters.
+/// One socket's ring as its capture thread sees it: its pool (which blocks are
+/// the kernel's, which are in user space), the next block the kernel retires,
+/// and the socket's counters.
 ///
 /// - warning: Only the capture thread serving it (and, after that thread is
 ///   joined, the engine's control thread) touches it.
-package final class AFPacketRing: @unchecked Sendable {
+package final class AFPacketRing: CaptureQueue, @unchecked Sendable {
     package let index: Int
     package let socket: AFPacketSocket
     package let group: BuddyGroup
+    package let driver: CaptureDriver
     package let counters: CounterBlock
     package let blocks: Int
     /// Bytes per block (block b starts at `ring + b · blockSize`).
     package let blockSize: Int
-    /// The descriptor table's cells per block (M): packets in a block never exceed it.
-    package let maxPackets: Int
-    /// Per block: 1 while the block is handed out (placed, not yet recycled).
-    package let outstanding: UnsafeMutablePointer<UInt8>
     /// The next block the kernel retires (it fills blocks in ring order).
     var cursor = 0
-    var outstandingCount = 0
-    var recycled: UInt64 = 0
-    var rejected: UInt64 = 0
-    var lastStatisticsRead: UInt64 = 0
+    package var lastStatisticsRead: UInt64 = 0
+    package var pollFD: Int32 { socket.fd }
 
     package init(index: Int, socket: AFPacketSocket, group: BuddyGroup) {
         self.index = index
         self.socket = socket
         self.group = group
+        driver = CaptureDriver(group: group, queue: index)
         counters = group.captureCounters(index)
         blocks = socket.geometry.blocks
         blockSize = socket.geometry.blockSize
-        maxPackets = group.configuration.geometry.cellsPerChunk
-        outstanding = .allocate(capacity: blocks)
-        outstanding.initialize(repeating: 0, count: blocks)
-        publishGauges()
+        // Every block starts with the kernel: attach them all, in ring order.
+        for b in 0..<blocks {
+            let chunk = driver.pool.attach()
+            precondition(chunk == UInt32(b), "AF_PACKET: pool attached chunk \(String(describing: chunk)) for block \(b)")
+        }
+        group.publish(queue: index)
     }
 
-    deinit { outstanding.deallocate() }
-
     /// Takes recycles back, then places every newly retired block.
-    /// - Returns: blocks placed.
+    /// - Returns: packets in the blocks placed.
     package func pass() -> Int {
-        drainRecycles()
-        var placed = 0
-        while outstanding[cursor] == 0 {
+        reclaim()
+        var packets = 0
+        var placed = false
+        let pool = driver.pool
+        while pool.state(of: cursor) == .attached {
             let block = socket.block(cursor)
             // (A) acquire: pairs with the kernel's smp_wmb() before it stores
             // TP_STATUS_USER in prb_close_block(): once we see USER, the block's
@@ -314,7 +241,6 @@ package final class AFPacketRing: @unchecked Sendable {
             let status = TPacketBlock.status(block).load(ordering: .acquiring)
             guard status & TPacketBlock.user != 0 else { break }
             let count = TPacketBlock.count(block)
-            let sequence = TPacketBlock.sequence(block)
             if count == 0 {
                 // The kernel retires no empty block; should one appear, give it back.
                 TPacketBlock.status(block).store(TPacketBlock.kernel, ordering: .releasing)
@@ -324,7 +250,8 @@ package final class AFPacketRing: @unchecked Sendable {
             // One walk over the packet headers (a cache line each; the frames are
             // left to the consumers): the block's descriptor table and the bytes.
             // Plain stores, published by the capture lane's release in place().
-            precondition(Int(count) <= maxPackets, "AF_PACKET: block of \(count) packets > bound \(maxPackets)")
+            precondition(Int(count) <= group.configuration.geometry.cellsPerChunk,
+                         "AF_PACKET: block of \(count) packets > bound \(group.configuration.geometry.cellsPerChunk)")
             let blockOffset = UInt64(cursor &* blockSize)
             let bytes = group.withDescriptorTable(queue: index, chunk: cursor) { cells -> UInt64 in
                 var offset = TPacketBlock.firstPacket(block)
@@ -339,66 +266,44 @@ package final class AFPacketRing: @unchecked Sendable {
                 }
                 return bytes
             }
-            let handle = ChunkHandle(queue: UInt16(index), chunk: UInt32(cursor),
-                                     generation: UInt32(truncatingIfNeeded: sequence), start: 0, count: count,
-                                     group: group.identity)
-            outstanding[cursor] = 1
-            outstandingCount &+= 1
+            guard let handle = pool.completeWhole(chunk: UInt32(cursor), count: count,
+                                                  retiredByTimer: status & TPacketBlock.retiredByTimer != 0) else {
+                preconditionFailure("AF_PACKET: block \(cursor) retired but its chunk is not attached — a WireCap bug")
+            }
             // Never fails: lanes hold 2·R ≥ blocks handles and at most `blocks` are out.
             let ok = group.place(handle, from: index)
-            precondition(ok, "AF_PACKET: capture lane full with \(outstandingCount) of \(blocks) blocks out — a WireCap bug")
-            counters.add(CaptureCounter.packetsReceived.rawValue, UInt64(count))
-            counters.add(CaptureCounter.packetsDelivered.rawValue, UInt64(count))
-            counters.add(CaptureCounter.bytesReceived.rawValue, bytes)
-            counters.add(status & TPacketBlock.retiredByTimer != 0 ? CaptureCounter.partialSlices.rawValue
-                                                                   : CaptureCounter.fullChunks.rawValue, 1)
+            precondition(ok, "AF_PACKET: capture lane full with \(pool.outstandingItems) of \(blocks) blocks out — a WireCap bug")
+            driver.countReceived(packets: Int(count), bytes: Int(bytes))
             cursor = cursor &+ 1 == blocks ? 0 : cursor &+ 1
-            placed &+= 1
+            packets &+= Int(count)
+            placed = true
         }
-        if placed > 0 { publishGauges() }
-        return placed
+        if placed { group.publish(queue: index) }
+        return packets
     }
 
-    /// Validates each recycled handle and gives its block back to the kernel.
-    ///
-    /// A handle is accepted only if its block index is in range, the block is
-    /// handed out now (its outstanding bit is set: a second recycle of the same
-    /// handle is refused), and its generation and count match the block's
-    /// tp_seq_num (low 32 bits) and num_pkts, which the kernel does not touch
-    /// while the block is ours: a stale handle of an earlier turn of the block is
-    /// refused. Refusals are counted (``CaptureCounter/recycleRejected``).
-    package func drainRecycles() {
+    /// Takes each recycled handle back through the pool's validation (a second
+    /// recycle, a stale handle of an earlier turn of the block, a wrong count or
+    /// group are refused and counted), and gives each accepted block back to the
+    /// kernel at once.
+    package func reclaim() {
         var any = false
+        let pool = driver.pool
         while let handle = group.nextRecycled(owner: index) {
             any = true
-            let b = Int(handle.chunk)
-            guard handle.group == group.identity, b < blocks, outstanding[b] != 0, handle.start == 0 else {
-                rejected &+= 1
-                continue
-            }
-            let block = socket.block(b)
-            guard UInt32(truncatingIfNeeded: TPacketBlock.sequence(block)) == handle.generation,
-                  TPacketBlock.count(block) == handle.count else { rejected &+= 1; continue }
-            outstanding[b] = 0
-            outstandingCount &-= 1
-            recycled &+= 1
+            guard pool.recycle(handle) == nil else { continue }
+            // The block is free and on top of the pool's free stack (every other
+            // block is attached or captured): attaching takes exactly it.
+            let b = pool.attach()
+            precondition(b == handle.chunk, "AF_PACKET: reattached chunk \(String(describing: b)) for block \(handle.chunk)")
             // (B) release: pairs with the kernel's read of block_status before it
             // writes into the block (prb_dispatch_next_block / prb_queue_frozen).
             // Every read of the block — by a consumer, ordered before this store by
             // the recycle lane's release/acquire pair — happens before the kernel
             // may overwrite it.
-            TPacketBlock.status(block).store(TPacketBlock.kernel, ordering: .releasing)
+            TPacketBlock.status(socket.block(Int(handle.chunk))).store(TPacketBlock.kernel, ordering: .releasing)
         }
-        if any { publishGauges() }
-    }
-
-    package func publishGauges() {
-        counters.set(CaptureCounter.recycled.rawValue, recycled)
-        counters.set(CaptureCounter.recycleRejected.rawValue, rejected)
-        counters.set(CaptureCounter.attachedChunks.rawValue, UInt64(blocks - outstandingCount))
-        counters.set(CaptureCounter.freeChunks.rawValue, 0)
-        counters.set(CaptureCounter.capturedChunks.rawValue, UInt64(outstandingCount))
-        counters.set(CaptureCounter.outstandingItems.rawValue, UInt64(outstandingCount))
+        if any { group.publish(queue: index) }
     }
 
     /// Adds PACKET_STATISTICS (reset by the kernel on every read) to the counters:
@@ -416,15 +321,26 @@ package final class AFPacketRing: @unchecked Sendable {
         let s = socket.readStatistics()
         if s.packets > 0 { counters.add(CaptureCounter.kernelOffered.rawValue, s.packets) }
         if s.drops > 0 {
-            let cause: CaptureCounter = outstanding[cursor] != 0 ? .dropsPoolExhausted : .dropsNoBuffer
+            let cause: CaptureCounter = driver.pool.state(of: cursor) == .captured ? .dropsPoolExhausted : .dropsNoBuffer
             counters.add(cause.rawValue, s.drops)
         }
         if s.freezes > 0 { counters.add(CaptureCounter.fillRingEmptyEvents.rawValue, s.freezes) }
     }
 
-    /// `true` when every packet PACKET_STATISTICS offered is received or counted as a
-    /// drop (reads the statistics, a getsockopt).
-    package func isBalanced() -> Bool {
+    package func drainPass() -> Int { pass() }
+
+    /// `true` when the kernel holds nothing more for this socket (the block it
+    /// would fill next is in user space, or it is the kernel's and still empty) and
+    /// every packet PACKET_STATISTICS offered is received or counted as a drop (a
+    /// packet that passed the old filter just before it closed may still be landing).
+    package func isDrained() -> Bool {
+        let pool = driver.pool
+        if pool.state(of: cursor) != .captured {
+            let block = socket.block(cursor)
+            // (A) acquire: see pass().
+            let status = TPacketBlock.status(block).load(ordering: .acquiring)
+            guard status & TPacketBlock.user == 0 && TPacketBlock.count(block) == 0 else { return false }
+        }
         publishKernelStatistics()
         let offered = counters.load(CaptureCounter.kernelOffered.rawValue)
         let received = counters.load(CaptureCounter.packetsReceived.rawValue)
@@ -432,18 +348,14 @@ package final class AFPacketRing: @unchecked Sendable {
         return offered == received &+ drops
     }
 
-    /// `true` when the kernel holds no packet for this socket: the block it would
-    /// fill next is held by user space, or it is the kernel's and still empty.
-    package func kernelHoldsNothing() -> Bool {
-        if outstanding[cursor] != 0 { return true }
-        let block = socket.block(cursor)
-        // (A) acquire: see pass().
-        let status = TPacketBlock.status(block).load(ordering: .acquiring)
-        return status & TPacketBlock.user == 0 && TPacketBlock.count(block) == 0
+    /// Blocks are placed whole as they retire: nothing partial waits here.
+    package func flush() -> Int {
+        reclaim()
+        return 0
     }
 }
 
-/// A capture thread serving one or more AF_PACKET rings.
+/// How an AF_PACKET capture thread runs and waits.
 ///
 /// **Waiting.** `poll()` on a TPACKET_V3 socket reports POLLIN while the block
 /// before the kernel's current one is not TP_STATUS_KERNEL — which is also true
@@ -455,77 +367,24 @@ package final class AFPacketRing: @unchecked Sendable {
 ///   sleeps `heldSleep` (the partial-chunk timeout, 0.1…1 ms) between passes
 ///   instead: recycles come back through lanes that signal nothing, and no
 ///   wait is ever a spin.
-package final class AFPacketCaptureThread: @unchecked Sendable {
-    package let rings: [AFPacketRing]
-    package let running: UnsafeAtomic<Bool>
-    package let stopFD: Int32
+package final class HeldBlockPolicy: CapturePolicy {
     package let heldSleep: UInt64
-    package let wakeups: ConsumerWakeups
-    package let group: BuddyGroup
-    /// How often PACKET_STATISTICS is read (a getsockopt per socket).
-    package let statisticsInterval: UInt64 = 10_000_000
 
-    /// Longest wait, once stopping, for the kernel to retire its last partial blocks.
-    package let drainTimeout: UInt64
+    package init(heldSleep: UInt64) { self.heldSleep = heldSleep }
 
-    package init(rings: [AFPacketRing], running: UnsafeAtomic<Bool>, stopFD: Int32, heldSleep: UInt64,
-         wakeups: ConsumerWakeups, group: BuddyGroup, drainTimeout: UInt64) {
-        self.drainTimeout = drainTimeout
-        self.rings = rings
-        self.running = running
-        self.stopFD = stopFD
-        self.heldSleep = heldSleep
-        self.wakeups = wakeups
-        self.group = group
+    package func round(_ rings: [AFPacketRing]) -> CaptureRound {
+        var round = CaptureRound()
+        for r in rings { round.packets &+= r.pass() }
+        round.delivered = round.packets
+        round.more = round.packets > 0
+        return round
     }
 
-    package func run() {
-        let fds = UnsafeMutablePointer<pollfd>.allocate(capacity: rings.count + 1)
-        defer { fds.deallocate() }
-        for (i, r) in rings.enumerated() { fds[i] = pollfd(fd: r.socket.fd, events: Int16(POLLIN), revents: 0) }
-        fds[rings.count] = pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0)
-        // Relaxed: the flag carries no data; close() joins the thread afterwards.
-        while running.load(ordering: .relaxed) {
-            var placed = 0
-            for r in rings { placed &+= r.pass() }
-            if placed > 0 { wakeConsumers() }
-            let now = Sys.monotonicNanoseconds()
-            for r in rings where now &- r.lastStatisticsRead >= statisticsInterval {
-                r.lastStatisticsRead = now
-                r.publishKernelStatistics()
-            }
-            if placed > 0 { continue }
-            if rings.contains(where: { $0.outstandingCount > 0 }) {
-                Sys.sleep(nanoseconds: heldSleep)
-            } else {
-                for i in 0...rings.count { fds[i].revents = 0 }
-                _ = try? Sys.poll(fds, count: rings.count + 1, timeoutMilliseconds: 10)
-            }
+    package func wait(_ rings: [AFPacketRing], after round: CaptureRound, now: UInt64, blockInPoll: (Int32) -> Void) {
+        if rings.contains(where: { $0.driver.pool.outstandingItems > 0 }) {
+            Sys.sleep(nanoseconds: heldSleep)
+        } else {
+            blockInPoll(10)
         }
-        // Stopping: the sockets filter everything now. The kernel retires a partly
-        // filled block only after tp_retire_blk_tov: place blocks until none holds
-        // a packet, then publish the final counters.
-        let start = Sys.monotonicNanoseconds()
-        while true {
-            var placed = 0
-            for r in rings { placed &+= r.pass() }
-            if placed > 0 { wakeConsumers() }
-            // Done when the kernel holds nothing more and every packet it offered is
-            // received or counted as dropped (a packet that passed the old filter just
-            // before it closed may still be landing).
-            if rings.allSatisfy({ $0.kernelHoldsNothing() && $0.isBalanced() })
-                || Sys.monotonicNanoseconds() &- start >= drainTimeout { break }
-            Sys.sleep(nanoseconds: 500_000)
-        }
-        for r in rings {
-            r.drainRecycles()
-            r.publishKernelStatistics()
-        }
-        wakeConsumers()
-    }
-
-    private func wakeConsumers() {
-        let group = self.group
-        wakeups.wakeSleepers { group.captureQueueLength($0) > 0 }
     }
 }

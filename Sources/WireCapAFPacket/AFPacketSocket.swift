@@ -11,18 +11,7 @@ import WireCapEngine
 // which retries EINTR and converts errno): socket, the TPACKET_V3 ring setup,
 // bind, fanout, the drop-all filter and PACKET_STATISTICS.
 
-/// How a PACKET_FANOUT group spreads packets over its sockets.
-public enum FanoutMode: String, Sendable, CaseIterable {
-    /// By the flow hash (`skb_get_hash`): a flow stays on one socket. The corresponding C constant is `PACKET_FANOUT_HASH`.
-    case hash
-    /// By the CPU that received the packet. The corresponding C constant is `PACKET_FANOUT_CPU`.
-    case cpu
-    /// Round-robin per packet. The corresponding C constant is `PACKET_FANOUT_LB`.
-    case lb
-    /// By the recorded rx queue (`skb_get_rx_queue`): device queue q → socket q mod Q,
-    /// the closest peer of one AF_XDP socket per queue. The corresponding C constant is `PACKET_FANOUT_QM`.
-    case qm
-
+extension FanoutMode {
     var kernelValue: Int32 {
         switch self {
         case .hash: PACKET_FANOUT_HASH
@@ -30,64 +19,6 @@ public enum FanoutMode: String, Sendable, CaseIterable {
         case .lb: PACKET_FANOUT_LB
         case .qm: PACKET_FANOUT_QM
         }
-    }
-}
-
-/// The shape of one socket's TPACKET_V3 RX_RING.
-///
-/// ```
-///  ring (mmap'd, blocks · blockSize bytes, shared with the kernel)
-///  ┌─ block 0 ────────────────────────────────────────────────────────────┐
-///  │ tpacket_block_desc (block_status (k/u), num_pkts, seq_num, …)         │
-///  │ tpacket3_hdr ─tp_next_offset─▶ tpacket3_hdr ─▶ …  (tp_mac: the frame) │
-///  ├─ block 1 …                                                           │
-/// ```
-public struct AFPacketGeometry: Sendable, Hashable, CustomStringConvertible {
-    /// Bytes per block: a power of two, at least one page. A block is one chunk.
-    public var blockSize: Int
-    /// Blocks per socket (at least 2).
-    public var blocks: Int
-
-    /// Defaults: 256 KiB × 64 blocks = 16 MiB per socket. At 64-byte frames a block
-    /// holds about 2,700 packets (96 bytes each with the TPACKET_V3 header), so the
-    /// ring buffers ~170k packets per socket, about what the AF_XDP default
-    /// R·M = 128k does, and at 100 kpps per socket a block retires every ~27 ms.
-    public static let `default` = AFPacketGeometry(blockSize: 256 * 1024, blocks: 64)
-
-    public init(blockSize: Int, blocks: Int) {
-        self.blockSize = blockSize
-        self.blocks = blocks
-    }
-
-    /// An upper bound of packets in one block: every packet takes at least 64
-    /// bytes (its 48-byte `tpacket3_hdr` plus the frame, 16-byte aligned).
-    /// A power of two (the block size is one), 64 … 65536.
-    public var maxPacketsPerBlock: Int { blockSize / 64 }
-
-    /// The geometry of the buddy group's pools on this backend: R = ``blocks``,
-    /// M = N = ``maxPacketsPerBlock`` (so R > N/M = 1 holds and every block has a
-    /// descriptor table big enough for any block), frame size 2048. The pools'
-    /// frames are never used (the ring holds the packets); M and R size the
-    /// descriptor tables, the lanes (2·R) and the offload threshold (T% of R).
-    public var poolGeometry: PoolGeometry {
-        PoolGeometry(cellsPerChunk: maxPacketsPerBlock, chunksPerPool: blocks, fillRingSize: maxPacketsPerBlock, frameSize: 2048)
-    }
-
-    /// Checks the block size (a power of two, 4 KiB … 4 MiB) and count (2 … 2^20).
-    ///
-    /// The 4 MiB limit: a block's descriptor table has ``maxPacketsPerBlock`` cells,
-    /// which as the pool's M must divide an N of at most 65536.
-    public func validate() throws(XDPError) {
-        guard blockSize >= 4096, blockSize <= 1 << 22, blockSize & (blockSize - 1) == 0 else {
-            throw XDPError.usage("block size", "--block-size must be a power of two, 4 KiB ... 4 MiB, got \(blockSize) bytes")
-        }
-        guard blocks >= 2, blocks <= 1 << 20 else {
-            throw XDPError.usage("blocks", "--blocks must be 2...1048576, got \(blocks)")
-        }
-    }
-
-    public var description: String {
-        "blocks=\(blocks) × \(ByteCount(blockSize)) (\(ByteCount(blocks * blockSize)) per socket)"
     }
 }
 

@@ -1,45 +1,62 @@
 import WireCapCore
 import WireCapSystem
 
-/// One received packet, seen in place in UMEM (zero-copy).
-///
-/// Only valid inside ``CaptureConsumer/withPackets(of:_:)``: the frame belongs
-/// to the chunk, and the chunk goes back to the kernel after ``CaptureConsumer/recycle(_:)``.
-/// Never store `bytes` or the view itself.
+/// The packets of one chunk (or slice) as a consumer sees them: its descriptors
+/// read against its pool's memory, each shown as a ``Packet``. What
+/// ``CaptureConsumer/packets(of:)`` returns; valid while the chunk is held.
 @frozen
-public struct PacketView {
-    /// The packet's bytes, starting at the Ethernet header (frame headroom is 0).
-    public let bytes: UnsafeRawBufferPointer
-    /// Capture time: CLOCK_REALTIME nanoseconds, read once per received batch.
-    public let timestamp: UInt64
-    /// The device rx queue whose consumer is processing this packet (where it was delivered).
-    public let rxQueue: Int
-    /// The device rx queue the packet arrived on (its pool's queue). Differs from
-    /// ``rxQueue`` when the chunk was offloaded to a buddy (advanced mode).
+public struct ChunkPackets {
+    /// Where each packet is (address relative to `base`), its length and time.
+    public let descriptors: UnsafeBufferPointer<CellDescriptor>
+    /// The memory of the pool the chunk belongs to.
+    @usableFromInline let base: UnsafeRawPointer
+    /// The device rx queue of the consumer processing the chunk.
+    public let queue: Int
+    /// The device rx queue the chunk arrived on.
     public let originQueue: Int
 
-    /// Captured length in bytes.
-    @inlinable public var length: Int { bytes.count }
-
     @inlinable
-    package init(bytes: UnsafeRawBufferPointer, timestamp: UInt64, rxQueue: Int, originQueue: Int) {
-        self.bytes = bytes
-        self.timestamp = timestamp
-        self.rxQueue = rxQueue
+    init(descriptors: UnsafeBufferPointer<CellDescriptor>, base: UnsafeRawPointer, queue: Int, originQueue: Int) {
+        self.descriptors = descriptors
+        self.base = base
+        self.queue = queue
         self.originQueue = originQueue
+    }
+
+    /// Packets in the chunk.
+    @inlinable public var count: Int { descriptors.count }
+
+    /// Packet `i`, its bytes cut to `snapLength` (the wire length is kept).
+    @inlinable @inline(__always)
+    public func packet(_ i: Int, snapLength: Int = .max) -> Packet {
+        let d = descriptors[i]
+        let length = Int(d.length)
+        return Packet(bytes: UnsafeRawBufferPointer(start: base + Int(d.address), count: min(length, snapLength)),
+                      wireLength: length, timestamp: d.timestamp, queue: queue, originQueue: originQueue)
+    }
+
+    /// The same chunk from packet `start` on.
+    @inlinable
+    public func dropFirst(_ start: Int) -> ChunkPackets {
+        ChunkPackets(descriptors: UnsafeBufferPointer(rebasing: descriptors[min(start, descriptors.count)...]),
+                     base: base, queue: queue, originQueue: originQueue)
     }
 }
 
-/// The consumer endpoint of one queue of a ``CaptureEngine``: takes captured
-/// chunks from the queue's capture queue (its own and offloaded ones), shows
-/// their packets in place, and recycles them to their owner.
+/// The consumer endpoint of one queue of a capture engine (either backend):
+/// takes captured chunks from the queue's capture queue (its own and offloaded
+/// ones), shows their packets in place, and recycles them to their owner.
+///
+/// Noncopyable, and handed out once per queue by the engine
+/// (``CaptureBackend/consumer(_:)``): a capture queue is a single-consumer ring,
+/// so there is exactly one endpoint that can take from it.
 ///
 /// Nothing on this path allocates, locks or makes a syscall, except the futex
 /// sleep of ``waitChunk(timeoutNanoseconds:)`` when the capture queue is empty.
 ///
 /// - warning: One thread per consumer. The engine must not be closed while a
 ///   consumer holds chunks or runs.
-public struct CaptureConsumer: @unchecked Sendable {
+public struct CaptureConsumer: ~Copyable, @unchecked Sendable {
     /// Index of the queue in the engine's buddy group.
     public let index: Int
     /// The device rx queue this consumer serves.
@@ -103,19 +120,21 @@ public struct CaptureConsumer: @unchecked Sendable {
         wakeups.interrupt(consumer: index)
     }
 
-    /// Calls `body` with each packet of `handle`, in receive order, as a view
-    /// into UMEM. The views must not escape `body`.
+    /// The packets of `handle`, in receive order, as views into its pool's memory.
+    /// Valid until the handle is recycled.
     @inlinable
-    public func withPackets(of handle: ChunkHandle, _ body: (PacketView) throws -> Void) rethrows {
+    public func packets(of handle: ChunkHandle) -> ChunkPackets {
         let origin = Int(handle.queue)
-        let base = UnsafeRawPointer(bases[origin])
-        let originDevice = deviceQueues[origin]
-        let own = deviceQueue
-        for d in group.descriptors(of: handle) {
-            try body(PacketView(
-                bytes: UnsafeRawBufferPointer(start: base + Int(d.address), count: Int(d.length)),
-                timestamp: d.timestamp, rxQueue: own, originQueue: originDevice))
-        }
+        return ChunkPackets(descriptors: group.descriptors(of: handle), base: UnsafeRawPointer(bases[origin]),
+                            queue: deviceQueue, originQueue: deviceQueues[origin])
+    }
+
+    /// Calls `body` with each packet of `handle`, in receive order, as a view
+    /// into its pool's memory. The views must not escape `body`.
+    @inlinable
+    public func withPackets<E: Error>(of handle: ChunkHandle, _ body: (Packet) throws(E) -> Void) throws(E) {
+        let packets = self.packets(of: handle)
+        for i in 0..<packets.count { try body(packets.packet(i)) }
     }
 
     /// Gives the chunk back to its owner queue's capture thread.

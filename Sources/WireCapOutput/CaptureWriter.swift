@@ -177,7 +177,7 @@ public final class CaptureWriter: @unchecked Sendable {
 
     /// Recycles every chunk the writer has finished with. - Returns: how many.
     @discardableResult
-    package func reclaim<C: ChunkConsumer>(_ j: Int, consumer: C) -> Int {
+    package func reclaim(_ j: Int, consumer: borrowing CaptureConsumer) -> Int {
         var k = 0
         while let h = done[j].dequeue() { consumer.recycle(h); k += 1 }
         return k

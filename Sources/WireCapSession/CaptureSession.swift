@@ -172,16 +172,8 @@ public final class CaptureSession: @unchecked Sendable {
     /// ring is posted. On failure everything started is stopped again.
     public func start() throws(XDPError) {
         try writer?.start()
-        // One dynamic dispatch here, on the concrete backend: the loops below are
-        // then specialized for its consumer type.
         do {
-            if let xdp = engine as? CaptureEngine {
-                try startConsumers(xdp)
-            } else if let afp = engine as? AFPacketEngine {
-                try startConsumers(afp)
-            } else {
-                try startConsumers(engine)
-            }
+            try startConsumers()
             started = Sys.monotonicNanoseconds()
             try engine.start()
         } catch {
@@ -190,9 +182,12 @@ public final class CaptureSession: @unchecked Sendable {
         }
     }
 
-    private func startConsumers<B: CaptureBackend>(_ backend: B) throws(XDPError) {
-        for j in 0..<backend.queues.count {
-            let consumer = backend.consumer(j)
+    /// One thread per queue, each with the queue's consumer endpoint (both
+    /// backends hand out the same concrete ``CaptureConsumer``: the loops below
+    /// have no existential or witness call per packet).
+    private func startConsumers() throws(XDPError) {
+        for j in 0..<engine.queues.count {
+            let consumer = engine.consumer(j)
             let cpus = consumerCPUs.isEmpty ? [] : [consumerCPUs[j % consumerCPUs.count]]
             consumers.append(try SystemThread(name: "wc-consume-\(j)", cpus: cpus) { [self] in
                 if self.filter == nil && self.sampleEvery == 1 && self.writer == nil {
@@ -204,7 +199,7 @@ public final class CaptureSession: @unchecked Sendable {
         }
     }
 
-    private func consume<C: ChunkConsumer>(_ consumer: C, slot: Int) {
+    private func consume(_ consumer: borrowing CaptureConsumer, slot: Int) {
         var work = SessionPacketWork(cost: cost, verifier: verifier, tally: verifier == nil ? nil : tallies[slot],
                                      flowTracker: flowTracker, slot: slot)
         let forwarder = self.forwarder
@@ -262,7 +257,7 @@ public final class CaptureSession: @unchecked Sendable {
 
     /// Accounts a forwarded chunk whose posted frames all completed (posted packets
     /// delivered, the rest tx-stalled) and recycles it. - Returns: packets sent.
-    private static func settle<C: ChunkConsumer>(_ handle: ChunkHandle, posted: Int, _ consumer: C) -> Int {
+    private static func settle(_ handle: ChunkHandle, posted: Int, _ consumer: borrowing CaptureConsumer) -> Int {
         consumer.count(.delivered, posted, of: handle)
         consumer.count(.txStalled, Int(handle.count) &- posted, of: handle)
         consumer.recycle(handle)
@@ -270,8 +265,8 @@ public final class CaptureSession: @unchecked Sendable {
     }
 
     /// Recycles every parked chunk whose frames the kernel has completed since.
-    private func settleParked<C: ChunkConsumer>(_ parked: inout [(ChunkHandle, Int)], _ forwarder: Forwarder,
-                                                _ consumer: C) -> Int {
+    private func settleParked(_ parked: inout [(ChunkHandle, Int)], _ forwarder: Forwarder,
+                              _ consumer: borrowing CaptureConsumer) -> Int {
         var sent = 0
         let group = engine.group
         var i = 0
@@ -293,7 +288,7 @@ public final class CaptureSession: @unchecked Sendable {
     /// handoff entry; the chunk goes to the writer (which hands it back for
     /// recycling) or, when the writer is behind, is dropped at once and counted
     /// as delivery drops. No allocation, lock or syscall per packet.
-    private func consumeSelecting<C: ChunkConsumer>(_ consumer: C, slot: Int) {
+    private func consumeSelecting(_ consumer: borrowing CaptureConsumer, slot: Int) {
         var work = SessionPacketWork(cost: cost, verifier: verifier, tally: verifier == nil ? nil : tallies[slot],
                                      flowTracker: flowTracker, slot: slot)
         var rejectedHere = 0, skippedHere = 0, inFlight = 0
@@ -370,7 +365,7 @@ public final class CaptureSession: @unchecked Sendable {
 
     /// Recycles every chunk the writer finished with (``CaptureWriter/reclaim(_:consumer:)``
     /// for any consumer type). - Returns: how many.
-    private func reclaim<C: ChunkConsumer>(_ writer: CaptureWriter, _ j: Int, _ consumer: C) -> Int {
+    private func reclaim(_ writer: CaptureWriter, _ j: Int, _ consumer: borrowing CaptureConsumer) -> Int {
         var k = 0
         while let h = writer.done[j].dequeue() { consumer.recycle(h); k += 1 }
         return k
@@ -472,7 +467,7 @@ struct SessionPacketWork {
     var matched = 0
 
     @inline(__always)
-    mutating func visit(_ packet: PacketView) {
+    mutating func visit(_ packet: Packet) {
         let b = packet.bytes
         if b.count >= 14, b[12] == 0x08, b[13] == 0x00 { ipv4 &+= 1 }
         matched &+= cost.apply(b)

@@ -104,6 +104,17 @@ package enum Sys {
         try syscall("open(\(path))") { Glibc.open(path, flags) }
     }
 
+    /// A non-blocking, close-on-exec eventfd (a wake-up a thread can `poll()` beside its sockets).
+    package static func eventFD() throws(XDPError) -> Int32 {
+        try syscall("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
+    }
+
+    /// Adds one to an eventfd's counter (makes it readable: wakes its pollers).
+    package static func signal(eventFD fd: Int32) {
+        var one: UInt64 = 1
+        _ = Glibc.write(fd, &one, 8)
+    }
+
     /// `poll(2)` on `fds` for at most `timeoutMilliseconds`. - Returns: ready descriptors.
     @discardableResult
     package static func poll(_ fds: UnsafeMutablePointer<pollfd>, count: Int, timeoutMilliseconds: Int32) throws(XDPError) -> Int32 {

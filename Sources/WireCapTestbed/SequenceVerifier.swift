@@ -62,7 +62,7 @@ public final class SequenceVerifier: @unchecked Sendable {
 
     /// Checks one packet. Called by the consumer that owns `tally`; allocates nothing.
     @inlinable
-    public func check(_ packet: PacketView, _ tally: Tally) {
+    public func check(_ packet: Packet, _ tally: Tally) {
         tally.packets &+= 1
         guard let f = TestPacket.parse(packet.bytes), f.queue < origins else {
             tally.foreign &+= 1

@@ -15,20 +15,20 @@ import WireCapSession
 /// always removed. Skipped, with the reason shown, when not root.
 @Suite("Live AF_PACKET backend", .serialized, .enabled(if: Live.isRoot, Live.skipReason))
 struct AFPacketTests {
-    static func options(blocks: Int = 64, blockKiB: Int = 256, fanout: FanoutMode = .qm) -> AFPacketOptions {
-        var o = AFPacketOptions()
-        o.geometry = AFPacketGeometry(blockSize: blockKiB * 1024, blocks: blocks)
-        o.fanout = fanout
-        o.quiet = true
-        return o
+    /// Quiet AF_PACKET settings: `configuration` for mode, T and timeout, and the ring shape.
+    static func settings(_ configuration: CaptureConfiguration, blocks: Int = 64, blockKiB: Int = 256,
+                         fanout: FanoutMode = .qm) -> EngineSettings {
+        var s = Live.settings(configuration)
+        s.backend = .afpacket(fanout: fanout, rollover: false)
+        s.afpacketGeometry = AFPacketGeometry(blockSize: blockKiB * 1024, blocks: blocks)
+        return s
     }
 
     /// An AF_PACKET engine with a verifying session on the testbed, `generator` sent
     /// from the namespace, stopped once drained.
-    static func capture(on bed: Testbed, _ configuration: CaptureConfiguration, _ options: AFPacketOptions,
+    static func capture(on bed: Testbed, _ settings: EngineSettings,
                         generator: GeneratorConfiguration, packetDelayNanoseconds: UInt64 = 0) throws -> Live.Run {
-        let engine = try AFPacketEngine(interface: bed.captureInterface, sockets: bed.queues,
-                                        configuration: configuration, options: options)
+        let engine = try AFPacketEngine(interface: bed.captureInterface, sockets: bed.queues, settings: settings)
         let session = CaptureSession(engine: engine, verify: true, packetDelayNanoseconds: packetDelayNanoseconds)
         try session.start()
         let sent: GeneratorResult
@@ -76,11 +76,13 @@ struct AFPacketTests {
             let slow: UInt64 = 30_000   // ≈ 33 kpps per consumer
             let traffic = Live.generator(bed, count: 60_000, rate: 100_000, share: [0.9, 0.1])
             let geometry = PoolGeometry.default   // replaced by the ring's; mode, T and timeout count
-            let small = Self.options(blocks: 16, blockKiB: 16)
-            let basic = try Self.capture(on: bed, CaptureConfiguration(geometry: geometry, mode: .basic), small,
+            let basic = try Self.capture(on: bed, Self.settings(CaptureConfiguration(geometry: geometry, mode: .basic),
+                                                                blocks: 16, blockKiB: 16),
                                          generator: traffic, packetDelayNanoseconds: slow)
-            let advanced = try Self.capture(on: bed, CaptureConfiguration(geometry: geometry, mode: .advanced, offloadThresholdPercent: 60),
-                                            small, generator: traffic, packetDelayNanoseconds: slow)
+            let advanced = try Self.capture(on: bed, Self.settings(CaptureConfiguration(geometry: geometry, mode: .advanced,
+                                                                                        offloadThresholdPercent: 60),
+                                                                   blocks: 16, blockKiB: 16),
+                                            generator: traffic, packetDelayNanoseconds: slow)
             let b = basic.report, a = advanced.report
             print("afpacket test 2: basic drops \(b.drops) of \(basic.sent.sent); advanced drops \(a.drops) of \(advanced.sent.sent), offloads \(a.offloads)")
             #expect(b.offloads == 0)
@@ -93,7 +95,7 @@ struct AFPacketTests {
                 for q in r.queues {
                     let s = q.statistics
                     #expect(s.capturedChunks == 0 && s.outstandingItems == 0, "socket \(q.deviceQueue): blocks still out")
-                    #expect(s.attachedChunks == UInt64(small.geometry.blocks))
+                    #expect(s.attachedChunks == 16)
                     #expect(s.recycleRejected == 0)
                     consumed += s.itemsConsumed
                     recycled += s.recycled
@@ -114,18 +116,19 @@ struct AFPacketTests {
     func rejectedRecycles() throws {
         try Live.withTestbed(queues: 2) { bed in
             let engine = try AFPacketEngine(interface: bed.captureInterface, sockets: 2,
-                                            configuration: CaptureConfiguration(geometry: .default, mode: .basic),
-                                            options: Self.options(blocks: 8, blockKiB: 64))
+                                            settings: Self.settings(CaptureConfiguration(geometry: .default, mode: .basic),
+                                                                    blocks: 8, blockKiB: 64))
             defer { engine.close() }
             try engine.start()
             _ = try Generator.run(Live.generator(bed, count: 2_000, rate: 200_000), inNamespace: bed.name)
-            let consumer = engine.consumer(0)
-            let handle = try #require(consumer.waitChunk(timeoutNanoseconds: 2_000_000_000), "no block arrived")
+            let consumer = engine.consumer(0), other = engine.consumer(1)
+            let arrived = consumer.waitChunk(timeoutNanoseconds: 2_000_000_000)
+            let handle = try #require(arrived, "no block arrived")
             var packets = 0
             consumer.withPackets(of: handle) { p in
                 packets += 1
-                #expect(p.originQueue == 0 && p.rxQueue == 0)
-                #expect(p.length == 64)
+                #expect(p.originQueue == 0 && p.queue == 0)
+                #expect(p.capturedLength == 64 && p.wireLength == 64)
             }
             #expect(packets == Int(handle.count))
             // While the block is out: a stale generation and a block beyond the ring.
@@ -136,10 +139,8 @@ struct AFPacketTests {
             consumer.recycle(handle)       // accepted
             consumer.recycle(handle)       // duplicate
             // Everything else back, so the ring ends empty of user blocks.
-            for j in 0..<2 {
-                let c = engine.consumer(j)
-                while let h = c.waitChunk(timeoutNanoseconds: 100_000_000) { c.recycle(h) }
-            }
+            while let h = consumer.waitChunk(timeoutNanoseconds: 100_000_000) { consumer.recycle(h) }
+            while let h = other.waitChunk(timeoutNanoseconds: 100_000_000) { other.recycle(h) }
             var s = engine.statistics()
             WirecapProcess.wait(seconds: 5) {
                 s = engine.statistics()
@@ -194,10 +195,12 @@ struct AFPacketConfigurationTests {
     func missingInterface() {
         guard geteuid() == 0 else { return }
         do {
-            _ = try AFPacketEngine(interface: "wcnosuch0", sockets: 2, configuration: CaptureConfiguration(geometry: .default))
+            _ = try AFPacketEngine(interface: "wcnosuch0", sockets: 2, settings: AFPacketTests.settings(CaptureConfiguration(geometry: .default)))
             Issue.record("expected an error")
-        } catch {
+        } catch let error as XDPError {
             #expect(error.kind == .usage)
+        } catch {
+            Issue.record("unexpected \(error)")
         }
     }
 }

@@ -128,8 +128,7 @@ struct LiveEngineTests {
             let config = CaptureConfiguration(
                 geometry: PoolGeometry(cellsPerChunk: 256, chunksPerPool: 16, fillRingSize: 1024),
                 mode: .basic, partialTimeoutNanoseconds: timeout)
-            let engine = try CaptureEngine(interface: bed.captureInterface, queues: [0], configuration: config,
-                                           options: Live.quietOptions)
+            let engine = try CaptureEngine(interface: bed.captureInterface, queues: [0], settings: Live.settings(config))
             defer { engine.close() }
             try engine.start()
             let consumer = engine.consumer(0)
@@ -170,13 +169,12 @@ struct LiveEngineTests {
     func teardownAfterClose() throws {
         try Live.withTestbed(queues: 2) { bed in
             let config = CaptureConfiguration(geometry: PoolGeometry(cellsPerChunk: 64, chunksPerPool: 16, fillRingSize: 256))
-            let engine = try CaptureEngine(interface: bed.captureInterface, queues: [0, 1], configuration: config,
-                                           options: Live.quietOptions)
+            let engine = try CaptureEngine(interface: bed.captureInterface, queues: [0, 1], settings: Live.settings(config))
             try engine.start()
             #expect(try Live.attachedProgram(bed.captureInterface) != 0)
             // A second engine on the same interface is refused with a clear message…
             #expect {
-                _ = try CaptureEngine(interface: bed.captureInterface, queues: [0], configuration: config, options: Live.quietOptions)
+                _ = try CaptureEngine(interface: bed.captureInterface, queues: [0], settings: Live.settings(config))
             } throws: { error in
                 // …naming the process that holds it (this one) and why --force cannot help.
                 (error as? XDPError)?.kind == .busy && "\(error)".contains("on \(bed.captureInterface) is held by pid \(getpid()) through BPF link")
@@ -199,13 +197,11 @@ struct LiveEngineTests {
             let id = try Live.attachedProgram(bed.captureInterface)
             #expect(id != 0)
             #expect {
-                _ = try CaptureEngine(interface: bed.captureInterface, queues: [0], configuration: config, options: Live.quietOptions)
+                _ = try CaptureEngine(interface: bed.captureInterface, queues: [0], settings: Live.settings(config))
             } throws: { error in
                 "\(error)" == "XDP program \"wirecap_rx\" (id \(id)) is attached to \(bed.captureInterface) by netlink, left behind by a WireCap that did not exit cleanly: use --force to replace it (or `ip link set dev \(bed.captureInterface) xdp off`)"
             }
-            var force = Live.quietOptions
-            force.force = true
-            let engine = try CaptureEngine(interface: bed.captureInterface, queues: [0], configuration: config, options: force)
+            let engine = try CaptureEngine(interface: bed.captureInterface, queues: [0], settings: Live.settings(config, force: true))
             #expect(try Live.attachedProgram(bed.captureInterface) == id, "opened: nothing attached or replaced yet")
             try engine.start()
             #expect(try Live.attachedProgram(bed.captureInterface) != id)

@@ -57,7 +57,7 @@ struct OutputReplayTests {
         try Live.withTestbed(queues: 2) { bed in
             let replay = try ReplayTrace(path: input, queueCount: 2, steering: .toeplitz(key: ToeplitzHasher.microsoftKey))
             let engine = try CaptureEngine(interface: bed.captureInterface, queues: [0, 1],
-                                           configuration: CaptureConfiguration(), options: Live.quietOptions)
+                                           settings: Live.settings(CaptureConfiguration()))
             var o = CaptureOutput(path: output)
             o.format = .pcapng
             let writer = try CaptureWriter(output: o, engine: engine)
@@ -203,7 +203,7 @@ struct OutputReplayTests {
         #expect(readFD >= 0)
         try Live.withTestbed(queues: 2) { bed in
             let engine = try CaptureEngine(interface: bed.captureInterface, queues: [0, 1],
-                                           configuration: CaptureConfiguration(), options: Live.quietOptions)
+                                           settings: Live.settings(CaptureConfiguration()))
             var o = CaptureOutput(path: fifo)
             o.queueCapacity = 4
             let writer = try CaptureWriter(output: o, engine: engine)

@@ -30,9 +30,9 @@ enum Live {
     /// sends `generator` from the namespace (in-process, on a thread that setns's),
     /// waits until the engine is drained and closes it.
     static func capture(on bed: Testbed, _ configuration: CaptureConfiguration, generator: GeneratorConfiguration,
-                        packetDelayNanoseconds: UInt64 = 0, options: EngineOptions = quietOptions) throws -> Run {
+                        packetDelayNanoseconds: UInt64 = 0) throws -> Run {
         let engine = try CaptureEngine(interface: bed.captureInterface, queues: Array(0..<bed.queues),
-                                       configuration: configuration, options: options)
+                                       settings: settings(configuration))
         let session = CaptureSession(engine: engine, verify: true, packetDelayNanoseconds: packetDelayNanoseconds)
         try session.start()
         let sent: GeneratorResult
@@ -46,10 +46,13 @@ enum Live {
         return Run(report: report, sent: sent)
     }
 
-    static var quietOptions: EngineOptions {
-        var o = EngineOptions()
-        o.quiet = true
-        return o
+    /// Quiet engine settings with `configuration` as the core's.
+    static func settings(_ configuration: CaptureConfiguration, force: Bool = false) -> EngineSettings {
+        var s = EngineSettings()
+        s.core = configuration
+        s.quiet = true
+        s.force = force
+        return s
     }
 
     /// Generator settings for the testbed: all its queues.

@@ -1,4 +1,5 @@
 import WireCapCore
+import WireCapEngine
 
 /// A chunk's packets copied out of the pool, as the async sequence yields them.
 public struct CopiedChunk: Sendable {
@@ -41,12 +42,11 @@ public struct CaptureChunks: AsyncSequence, Sendable {
                 let (acquired, why) = handle.acquire(wait: false)
                 if let h = acquired {
                     defer { handle.releaseCurrent() }
-                    let all = handle.group.descriptors(of: h)
-                    let rest = UnsafeBufferPointer(rebasing: all[handle.position...])
+                    let chunk = Chunk(handle: handle, packets: handle.consumer.packets(of: h).dropFirst(handle.position))
                     var packets: [CopiedPacket] = []
-                    packets.reserveCapacity(rest.count)
-                    Chunk(handle: handle, descriptors: rest, origin: Int(h.queue)).forEach { packets.append(CopiedPacket($0)) }
-                    return CopiedChunk(packets: packets, originQueue: handle.deviceQueues[Int(h.queue)])
+                    packets.reserveCapacity(chunk.count)
+                    chunk.forEach { packets.append(CopiedPacket($0)) }
+                    return CopiedChunk(packets: packets, originQueue: chunk.originQueue)
                 }
                 if why == .finished { return nil }
                 try await Task.sleep(for: pollInterval)

@@ -33,8 +33,7 @@ extension CaptureHandle {
             default: return .processed(0)
             }
         }
-        let descriptors = group.descriptors(of: handle)
-        let origin = Int(handle.queue)
+        let packets = consumer.packets(of: handle)
         let limit = maxPackets <= 0 ? Int.max : maxPackets
         // Per-packet state in locals, written back once per call: no class property
         // is modified per packet (each would cost a dynamic exclusivity check).
@@ -45,23 +44,20 @@ extension CaptureHandle {
             position = next
             filteredCount &+= rejected
             processedCount &+= UInt64(n)
-            if next >= descriptors.count { releaseCurrent() }
+            if next >= packets.count { releaseCurrent() }
         }
-        let base = UnsafeRawPointer(bases[origin])
-        let snap = snapLength, arrival = queue, originQueue = deviceQueues[origin]
+        let snap = snapLength
         let matcher = self.matcher
-        while next < descriptors.count, n < limit {
+        while next < packets.count, n < limit {
             if breakRequestFlag {
                 if n == 0 { clearBreak(); return .broken }
                 break
             }
-            let d = descriptors[next]
+            let packet = packets.packet(next, snapLength: snap)
             next &+= 1
-            let length = Int(d.length)
-            let bytes = UnsafeRawBufferPointer(start: base + Int(d.address), count: min(length, snap))
-            if let matcher, !matcher(bytes, length) { rejected &+= 1; continue }
+            if let matcher, !matcher(packet.bytes, packet.wireLength) { rejected &+= 1; continue }
             n &+= 1
-            try body(Packet(bytes: bytes, wireLength: length, timestamp: d.timestamp, queue: arrival, originQueue: originQueue))
+            try body(packet)
         }
         return .processed(n)
     }
@@ -135,9 +131,7 @@ extension CaptureHandle {
             }
         }
         defer { releaseCurrent() }
-        let all = group.descriptors(of: handle)
-        let rest = UnsafeBufferPointer(rebasing: all[position...])
-        let chunk = Chunk(handle: self, descriptors: rest, origin: Int(handle.queue))
+        let chunk = Chunk(handle: self, packets: consumer.packets(of: handle).dropFirst(position))
         return .packet(try body(chunk))
     }
 }
@@ -148,19 +142,17 @@ extension CaptureHandle {
 /// packets it shows. Filter and snap length apply as in `dispatch`.
 public struct Chunk: ~Copyable {
     @usableFromInline let handle: CaptureHandle
-    @usableFromInline let descriptors: UnsafeBufferPointer<CellDescriptor>
-    @usableFromInline let origin: Int
+    @usableFromInline let packets: ChunkPackets
 
-    init(handle: CaptureHandle, descriptors: UnsafeBufferPointer<CellDescriptor>, origin: Int) {
+    init(handle: CaptureHandle, packets: ChunkPackets) {
         self.handle = handle
-        self.descriptors = descriptors
-        self.origin = origin
+        self.packets = packets
     }
 
     /// Packets in the chunk, before the filter.
-    public var count: Int { descriptors.count }
+    public var count: Int { packets.count }
     /// The device rx queue whose pool holds the chunk.
-    public var originQueue: Int { handle.deviceQueues[origin] }
+    public var originQueue: Int { packets.originQueue }
     /// `true` when a buddy offloaded this chunk to the handle's queue.
     public var wasOffloaded: Bool { originQueue != handle.queue }
 
@@ -170,10 +162,16 @@ public struct Chunk: ~Copyable {
     @discardableResult
     public func forEach<E: Error>(_ body: (Packet) throws(E) -> Void) throws(E) -> Int {
         var n = 0
-        defer { handle.processedCount &+= UInt64(n) }
-        for d in descriptors {
-            let packet = handle.view(d, origin: origin)
-            guard handle.accepts(packet) else { continue }
+        var rejected: UInt64 = 0
+        defer {
+            handle.processedCount &+= UInt64(n)
+            handle.filteredCount &+= rejected
+        }
+        let snap = handle.snapLength
+        let matcher = handle.matcher
+        for i in 0..<packets.count {
+            let packet = packets.packet(i, snapLength: snap)
+            if let matcher, !matcher(packet.bytes, packet.wireLength) { rejected &+= 1; continue }
             n &+= 1
             try body(packet)
         }

@@ -134,13 +134,10 @@ public final class CaptureHandle: @unchecked Sendable {
     /// How long a blocking call waits for a chunk before returning a timeout, in nanoseconds.
     public let readTimeoutNanoseconds: UInt64
 
-    @usableFromInline let group: BuddyGroup
-    @usableFromInline let bases: UnsafePointer<UnsafeMutableRawPointer>
-    @usableFromInline let deviceQueues: UnsafePointer<Int>
+    /// The queue's consumer endpoint, owned by this handle: chunks are taken,
+    /// read and recycled through it, and blocking waits sleep on its futex.
+    @usableFromInline let consumer: CaptureConsumer
     @usableFromInline let source: any ChunkSourceState
-    /// The engine's consumer endpoint of this queue, whose futex the blocking waits sleep on
-    /// (nil for handles without an engine).
-    let consumer: (any ChunkConsumer)?
     /// The longest single futex sleep of a blocking wait: how late ``Capture/finish()``
     /// may be seen (``breakLoop()`` wakes the wait at once).
     public static let breakCheckNanoseconds: UInt64 = 100_000_000
@@ -157,28 +154,25 @@ public final class CaptureHandle: @unchecked Sendable {
     /// The capture's ledger of this handle's interface (nil without an engine).
     let ledgerSource: (@Sendable () -> CaptureLedger)?
 
-    /// Makes a handle for group index `index` of `group`, whose pools live at
-    /// `bases` (per group index) and whose device queues are `deviceQueues`.
-    /// `source` must keep that memory alive. Capture and SyntheticCapture call this;
-    /// Capture passes the engine's `consumer` for the queue so blocking waits sleep on its futex.
-    public init(interface: String, index: Int, group: BuddyGroup, bases: UnsafePointer<UnsafeMutableRawPointer>,
-                deviceQueues: UnsafePointer<Int>, source: any ChunkSourceState, filter: PacketPredicate?,
-                snapLength: Int, readTimeoutNanoseconds: UInt64, consumer: (any ChunkConsumer)? = nil,
-                ledger: (@Sendable () -> CaptureLedger)? = nil) {
-        self.consumer = consumer
+    /// Makes the handle of `consumer`'s queue; the handle owns the endpoint.
+    /// `source` must keep the queue's memory alive. Capture and SyntheticCapture call this.
+    package init(interface: String, consumer: consuming CaptureConsumer, source: any ChunkSourceState,
+                 filter: PacketPredicate?, snapLength: Int, readTimeoutNanoseconds: UInt64,
+                 ledger: (@Sendable () -> CaptureLedger)? = nil) {
         ledgerSource = ledger
         self.interface = interface
-        self.index = index
-        self.group = group
-        self.bases = bases
-        self.deviceQueues = deviceQueues
+        index = consumer.index
+        queue = consumer.deviceQueue
+        self.consumer = consumer
         self.source = source
         self.filter = filter
         matcher = filter?.matchesWire
         self.snapLength = max(1, snapLength)
         self.readTimeoutNanoseconds = readTimeoutNanoseconds
-        queue = deviceQueues[index]
     }
+
+    /// The buddy group the handle's queue belongs to.
+    @inlinable var group: BuddyGroup { consumer.group }
 
     // MARK: Modes
 
@@ -199,7 +193,7 @@ public final class CaptureHandle: @unchecked Sendable {
         // Relaxed: the flag orders no other data; interruptWait's fence orders this store
         // before it looks whether the consumer sleeps (see ConsumerWakeups).
         breakRequest.store(true, ordering: .relaxed)
-        consumer?.interruptWait()
+        consumer.interruptWait()
     }
 
     @inlinable var breakRequested: Bool { breakRequestFlag }
@@ -214,35 +208,29 @@ public final class CaptureHandle: @unchecked Sendable {
     @usableFromInline
     func acquire(wait: Bool) -> (ChunkHandle?, Why) {
         if let current { return (current, .none) }
-        if let h = group.nextChunk(consumer: index) { take(h); return (h, .none) }
+        if let h = consumer.nextChunk() { take(h); return (h, .none) }
         if !wait || readTimeoutNanoseconds == 0 {
             return (nil, source.isFinished ? .finished : .timeout)
         }
-        let deadline = Clock.monotonic() &+ readTimeoutNanoseconds
-        var backoff: UInt64 = 100_000
+        let deadline = Sys.monotonicNanoseconds() &+ readTimeoutNanoseconds
         while true {
             if breakRequestFlag { return (nil, .broken) }
             if source.isFinished {
                 // Re-check: chunks delivered before the source finished still count.
-                if let h = group.nextChunk(consumer: index) { take(h); return (h, .none) }
+                if let h = consumer.nextChunk() { take(h); return (h, .none) }
                 return (nil, .finished)
             }
-            let now = Clock.monotonic()
+            let now = Sys.monotonicNanoseconds()
             if now >= deadline { return (nil, .timeout) }
-            if let consumer {
-                // The futex sleep: woken by the capture thread when a chunk lands on this
-                // queue's capture queue, or by breakLoop() (interruptWait). A slice ends
-                // early enough to see Capture.finish(), which wakes nobody.
-                let slice = min(Self.breakCheckNanoseconds, deadline &- now)
-                let source = self.source
-                if let h = consumer.waitChunk(timeoutNanoseconds: slice, unless: {
-                    self.breakRequestFlag || source.isFinished
-                }) { take(h); return (h, .none) }
-                continue
-            }
-            Clock.sleep(nanoseconds: min(backoff, deadline &- now))
-            if let h = group.nextChunk(consumer: index) { take(h); return (h, .none) }
-            backoff = min(backoff &* 2, 1_000_000)
+            // The futex sleep: woken by the capture thread (or the synthetic NIC) when
+            // a chunk lands on this queue's capture queue, or by breakLoop()
+            // (interruptWait). A slice ends early enough to see Capture.finish(),
+            // which wakes nobody.
+            let slice = min(Self.breakCheckNanoseconds, deadline &- now)
+            let source = self.source
+            if let h = consumer.waitChunk(timeoutNanoseconds: slice, unless: {
+                self.breakRequestFlag || source.isFinished
+            }) { take(h); return (h, .none) }
         }
     }
 
@@ -263,30 +251,12 @@ public final class CaptureHandle: @unchecked Sendable {
     func releaseCurrent() {
         if let h = current {
             let rejected = Int(filteredCount &- filteredAtTake)
-            group.count(.filtered, rejected, origin: Int(h.queue), consumer: index)
-            group.count(.delivered, Int(h.count) &- rejected, origin: Int(h.queue), consumer: index)
-            group.recycle(h, consumer: index)
+            consumer.count(.filtered, rejected, of: h)
+            consumer.count(.delivered, Int(h.count) &- rejected, of: h)
+            consumer.recycle(h)
         }
         current = nil
         position = 0
-    }
-
-    /// The view of packet `i` of `handle`, cut to the snap length.
-    @inlinable
-    func view(_ d: CellDescriptor, origin: Int) -> Packet {
-        let length = Int(d.length)
-        return Packet(bytes: UnsafeRawBufferPointer(start: UnsafeRawPointer(bases[origin]) + Int(d.address),
-                                                    count: min(length, snapLength)),
-                      wireLength: length, timestamp: d.timestamp, queue: queue, originQueue: deviceQueues[origin])
-    }
-
-    /// Whether the filter accepts `packet` (counts rejections).
-    @inlinable
-    func accepts(_ packet: Packet) -> Bool {
-        guard let matcher else { return true }
-        if matcher(packet.bytes, packet.wireLength) { return true }
-        filteredCount &+= 1
-        return false
     }
 
     // MARK: pcap_stats
@@ -302,23 +272,3 @@ public final class CaptureHandle: @unchecked Sendable {
     }
 }
 
-/// The monotonic clock and a sleep, for waits.
-enum Clock {
-    static func monotonic() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-    }
-
-    static func realtime() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-    }
-
-    static func sleep(nanoseconds: UInt64) {
-        var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
-        var remaining = timespec()
-        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
-    }
-}

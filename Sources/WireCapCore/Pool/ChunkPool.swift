@@ -71,6 +71,8 @@ public final class ChunkPool: @unchecked Sendable {
     @usableFromInline var attachedCount: Int
 
     @usableFromInline var capturedCount: Int = 0
+    /// `true` once the kernel filled a whole chunk (``completeWhole(chunk:count:retiredByTimer:)``).
+    var fillsWhole = false
     @usableFromInline var outstandingCount: Int = 0
     @usableFromInline var stored = PoolCounters()
 
@@ -263,6 +265,43 @@ public final class ChunkPool: @unchecked Sendable {
         return packets
     }
 
+    // MARK: Whole chunks filled by the kernel
+
+    /// For a backend whose kernel fills a whole chunk and returns it at once (a
+    /// TPACKET_V3 block, retired full or by its timer): attached chunk `chunk` came
+    /// back holding `count` packets, whose descriptors the caller wrote into cells
+    /// `0 ..< count` of the chunk's table. The chunk goes to `captured` with one
+    /// outstanding handle, which is returned; it comes back through
+    /// ``recycle(_:)`` and its validation like any other.
+    ///
+    /// - Returns: `nil` (counted in ``PoolCounters/invalidDescriptors``) when the
+    ///   chunk is not attached, already holds packets, `count` is 0 or above M, or
+    ///   the item budget is spent: a backend bug, never silent.
+    public func completeWhole(chunk: UInt32, count: UInt32, retiredByTimer: Bool) -> ChunkHandle? {
+        let c = Int(chunk)
+        guard chunk < r, state[c] == .attached, returned[c] == 0, count > 0, count <= m,
+              outstandingCount < itemBudget,
+              let i = (0..<attachedCount).first(where: { attachedList[$0] == chunk }) else {
+            stored.invalidDescriptors &+= 1
+            return nil
+        }
+        // Blocks retire in ring order, which is attach order: `i` is 0 but for the
+        // first turn after a block was held; the shift is over R entries at most.
+        for j in i..<(attachedCount - 1) { attachedList[j] = attachedList[j + 1] }
+        attachedCount -= 1
+        returned[c] = count
+        delivered[c] = count
+        sliceLength[c &* Int(m)] = count
+        outstanding[c] = 1
+        outstandingCount += 1
+        state[c] = .captured
+        capturedCount += 1
+        fillsWhole = true
+        if retiredByTimer { stored.partialSlices &+= 1 } else { stored.fullChunks &+= 1 }
+        stored.packetsDelivered &+= UInt64(count)
+        return ChunkHandle(queue: queue, chunk: chunk, generation: generation[c], start: 0, count: count, group: group)
+    }
+
     // MARK: Recycle
 
     /// Takes back a handle from user space after strict validation.
@@ -370,7 +409,11 @@ public final class ChunkPool: @unchecked Sendable {
                 if delivered[c] == m { problems.append("attached chunk \(c) fully delivered") }
             case .captured:
                 captured += 1
-                if delivered[c] != m { problems.append("captured chunk \(c) not fully delivered") }
+                // A whole chunk the kernel filled (``completeWhole(chunk:count:retiredByTimer:)``)
+                // is captured with as many packets as it holds.
+                if delivered[c] != m && !(fillsWhole && delivered[c] == returned[c]) {
+                    problems.append("captured chunk \(c) not fully delivered")
+                }
                 if outstanding[c] == 0 { problems.append("captured chunk \(c) has nothing outstanding") }
             }
             if state[c] != .free && inFreeStack[c] { problems.append("non-free chunk \(c) in the free stack") }

@@ -8,37 +8,6 @@ import WireCapCore
 import WireCapSystem
 import WireCapEngine
 
-/// Engine options beyond the pool geometry.
-public struct EngineOptions: Sendable {
-    /// CPUs to pin capture threads to (thread t → `cpus[t % count]`); empty: unpinned.
-    public var cpus: [Int] = []
-    /// Capture threads; nil: one per queue. Fewer threads serve queues round-robin.
-    public var captureThreads: Int?
-    /// How capture threads wait (adaptive sleep by default; busy-poll is opt-in).
-    public var wakePolicy: WakePolicy = .adaptive
-    /// Try `MAP_HUGETLB` for the UMEMs (falls back with a warning).
-    public var hugePages = false
-    /// Replace an XDP program already attached to the interface.
-    public var force = false
-    /// Attach mode; nil: driver mode, falling back to generic with a note.
-    public var attachMode: XDPAttachMode?
-    /// BPF link (default: the kernel removes the program however the process ends)
-    /// or netlink (the fallback; forced only to test leftover handling).
-    public var attachment: XDPAttachment = .link
-    /// Most rx descriptors taken per pass.
-    public var batchSize = 256
-    /// Nice value of the capture threads (nil: inherit). The paper dedicates cores
-    /// to capture threads; on a box where they share cores with the application and
-    /// the traffic source, a higher priority is the equivalent: a capture thread
-    /// runs briefly once per chunk, and when it waits for a CPU the kernel runs out
-    /// of posted frames. Lowering nice needs CAP_SYS_NICE; failure is ignored.
-    public var captureThreadNice: Int32? = -10
-    /// Suppress notes on stderr.
-    public var quiet = false
-
-    public init() {}
-}
-
 /// The live AF_XDP capture engine: WireCAP's ring-buffer pools and buddy-group
 /// offload (WireCapCore) on AF_XDP sockets.
 ///
@@ -49,7 +18,7 @@ public struct EngineOptions: Sendable {
 ///                                                                  ◀── recycle lanes ◀── consumers
 /// ```
 ///
-/// Lifecycle (``CaptureLifecycle``): ``init(interface:queues:configuration:options:)``
+/// Lifecycle (``CaptureLifecycle``, run by the shared ``EngineShell``): ``init(interface:queues:settings:)``
 /// checks privileges and the interface, creates per queue a UMEM (the pool) and
 /// a socket, and loads the program; nothing captures yet (**opened**).
 /// ``start()`` posts the first chunks to every fill ring, attaches the program
@@ -65,13 +34,8 @@ public struct EngineOptions: Sendable {
 ///
 /// - warning: `start`, `stop`, `close` and `consumer(_:)` from one control thread.
 ///   Each consumer from its own thread. Consumers must stop before `close()`.
-public final class CaptureEngine: @unchecked Sendable {
-    /// The interface captured from.
-    public let interface: String
-    /// Device rx queue per group index.
-    public let queues: [Int]
-    /// The pools, work queues and counters.
-    public let group: BuddyGroup
+public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
+    public let shell: EngineShell
     /// How the program is attached (known once started; `preferred` until then).
     public private(set) var attachMode: XDPAttachMode
     /// NUMA node of the UMEMs (nil: NUMA unavailable).
@@ -80,14 +44,12 @@ public final class CaptureEngine: @unchecked Sendable {
     public let hugePages: Bool
     /// What the pools take (checked against the machine before allocating).
     public let memory: MemoryBudget
-    public let options: EngineOptions
 
     private var program: XSKRedirectProgram?
     private var rxQueues: [RxQueue]
-    /// What other threads read (``lifecycle``, ``captureLedger()``: the statistics
-    /// ticker, API handles), under one lock the control thread takes to change it.
+    /// What other threads read (``captureLedger()``: the statistics ticker, API
+    /// handles), under one lock the control thread takes to change it.
     private struct Shared {
-        var lifecycle = CaptureLifecycle()
         /// `true` while COUNTS is read live (from start() until stop() froze it; the
         /// program, and so `countsFD`, stays open at least as long).
         var counting = false
@@ -102,18 +64,16 @@ public final class CaptureEngine: @unchecked Sendable {
     private let countsFD: Int32
     /// Per group index: the socket is bound zero-copy (fill-ring-empty events are then uncounted losses).
     private let zeroCopy: [Bool]
-
-    /// Where the capture is in its life. Any thread.
-    public var lifecycle: CaptureLifecycle { shared.withLock { $0.lifecycle } }
-    private let captureThreads: CaptureThreadSet
-    /// Futex words consumers sleep on while their capture queue is empty.
-    private let wakeups: ConsumerWakeups
-    private let bases: UnsafeMutablePointer<UnsafeMutableRawPointer>
-    private let deviceQueues: UnsafeMutablePointer<Int>
+    /// The device's own counters (before-socket drops).
+    private let devices: DeviceCounters
+    /// Longest wait, after redirecting stopped, for packets still in flight in the
+    /// kernel (a NAPI poll that looked the socket up before the XSKMAP entry went)
+    /// to land in the rx ring or in a drop counter.
+    private static let drainTimeout: UInt64 = 500_000_000
 
     /// Opens `queues` of `interface` for capture (see the type's documentation).
-    public init(interface: String, queues: [Int], configuration: CaptureConfiguration,
-                options: EngineOptions = EngineOptions()) throws(XDPError) {
+    public init(interface: String, queues: [Int], settings: EngineSettings = EngineSettings()) throws(XDPError) {
+        let configuration = settings.core
         do { try configuration.validate() } catch {
             throw XDPError("configuration", kind: .usage, message: error.message)
         }
@@ -125,7 +85,7 @@ public final class CaptureEngine: @unchecked Sendable {
         for q in queues where q < 0 || q >= deviceQueueCount {
             throw XDPError.usage("queue \(q)", "queue \(q) is beyond \(interface)'s \(deviceQueueCount) rx queue\(deviceQueueCount == 1 ? "" : "s") (valid: 0...\(deviceQueueCount - 1))")
         }
-        if let k = options.captureThreads, k < 1 {
+        if let k = settings.captureThreads, k < 1 {
             throw XDPError.usage("capture-threads", "--capture-threads must be at least 1, got \(k)")
         }
         // The memory, computed and checked before anything is allocated.
@@ -134,9 +94,7 @@ public final class CaptureEngine: @unchecked Sendable {
         Sys.raiseMemlockLimit()
         Sys.mountBPFFSIfMissing()
 
-        self.interface = interface
-        self.queues = queues
-        self.options = options
+        let group: BuddyGroup
         do { group = try BuddyGroup(queueCount: queues.count, configuration: configuration) } catch {
             throw XDPError("configuration", kind: .usage, message: error.message)
         }
@@ -146,7 +104,7 @@ public final class CaptureEngine: @unchecked Sendable {
         // Refuse early (before allocating UMEMs) if another program is attached,
         // saying whether a running process holds it or a dead one left it.
         if let owner = try XSKRedirectProgram.owner(ifindex: ifindex, interface: interface),
-           !options.force || owner.linkID != nil {
+           !settings.force || owner.linkID != nil {
             throw XDPError("bpf_xdp_query_id(\(interface))", kind: .busy, message: owner.describe(interface: interface))
         }
         let program = try XSKRedirectProgram(interface: interface, ifindex: ifindex, entries: deviceQueueCount)
@@ -155,48 +113,26 @@ public final class CaptureEngine: @unchecked Sendable {
         for (index, q) in queues.enumerated() {
             let umem = try UMEM(frames: geometry.cellsPerPool, frameSize: geometry.frameSize,
                                 fillSize: geometry.fillRingSize, completionSize: Forwarder.ringSize,
-                                numaNode: node, hugePages: options.hugePages, label: "\(interface) queue \(q)")
+                                numaNode: node, hugePages: settings.hugePages, label: "\(interface) queue \(q)")
             huge = huge && umem.hugePages
             let socket = try XSKSocket(interface: interface, queue: UInt32(q), umem: umem,
                                        rxSize: 2 * geometry.fillRingSize, txSize: 0)
             built.append(RxQueue(index: index, deviceQueue: UInt32(q), umem: umem, socket: socket, group: group,
-                                 countsFD: program.countsFD))
+                                 countsFD: program.countsFD, batch: settings.batchSize))
         }
         numaNode = node
         hugePages = huge
-        attachMode = options.attachMode ?? .driver
+        attachMode = settings.attachMode ?? .driver
         self.program = program
         countsFD = program.countsFD
         zeroCopy = built.map { $0.socket.isZeroCopy }
         rxQueues = built
-
-        wakeups = ConsumerWakeups(consumers: group.queueCount)
-        captureThreads = CaptureThreadSet(wakeups: wakeups)
-        bases = .allocate(capacity: queues.count)
-        deviceQueues = .allocate(capacity: queues.count)
-        for (i, rx) in built.enumerated() {
-            (bases + i).initialize(to: rx.umem.area)
-            (deviceQueues + i).initialize(to: queues[i])
-        }
         devices = DeviceCounters(interface: interface, queues: queues)
+        shell = EngineShell(interface: interface, queues: queues, group: group, settings: settings,
+                            bases: built.map { $0.umem.area })
     }
 
-    /// The device's own counters (before-socket drops).
-    private let devices: DeviceCounters
-
-    deinit {
-        close()
-        bases.deallocate()
-        deviceQueues.deallocate()
-    }
-
-    /// Capture threads when none are asked for: one per queue, but at most half the
-    /// online CPUs (at least one). Capture threads sleep most of the time, and each
-    /// one wakes about once per partial-chunk timeout: on a 2-core machine one thread
-    /// serving every queue halves those wake-ups and leaves a core to the consumers.
-    public static func defaultCaptureThreads(queues: Int) -> Int {
-        SystemThread.defaultCaptureThreads(queues: queues)
-    }
+    deinit { close() }
 
     /// Starts capturing (see the type's documentation): every fill ring posted, the
     /// program attached, capture threads running, every socket in the XSKMAP. When
@@ -206,29 +142,21 @@ public final class CaptureEngine: @unchecked Sendable {
         precondition(lifecycle.state == .opened, "CaptureEngine.start() in state \(lifecycle.state)")
         guard let program else { preconditionFailure("CaptureEngine: no program") }
         for rx in rxQueues { rx.refill() }   // attach: the first N/M chunks go to each fill ring
-        attachMode = try program.attach(force: options.force, preferredMode: options.attachMode,
-                                        attachment: options.attachment, quiet: options.quiet)
-        let k = min(options.captureThreads ?? Self.defaultCaptureThreads(queues: rxQueues.count), rxQueues.count)
-        let timeout = group.configuration.partialTimeoutNanoseconds
-        do {
-            let threads = captureThreads
-            try threads.start(count: k, items: rxQueues, name: "wc-capture", cpus: options.cpus,
-                              nice: options.captureThreadNice) { _, served in
-                let worker = CaptureThread(queues: served, running: threads.running, stopFD: threads.stopFD, policy: options.wakePolicy,
-                                           batch: options.batchSize, timeout: timeout, wakeups: wakeups)
-                return { worker.run() }
-            }
-            let baseline = devices.read()
-            shared.withLock { $0.deviceBaseline = baseline; $0.counting = true }
-            for rx in rxQueues { try program.insert(socketFD: rx.socket.fd, queue: rx.deviceQueue) }
-        } catch {
-            for rx in rxQueues { program.remove(queue: rx.deviceQueue) }
-            captureThreads.stop()
-            program.detach()
-            shared.withLock { $0.counting = false }
-            throw error
-        }
-        shared.withLock { $0.lifecycle.advance(to: .started) }
+        attachMode = try program.attach(force: settings.force, preferredMode: settings.attachMode,
+                                        attachment: settings.attachment, quiet: settings.quiet)
+        let rxQueues = self.rxQueues, devices = self.devices, wake = settings.wakePolicy
+        try shell.start(rxQueues, threads: shell.captureThreadCount(queues: rxQueues.count), name: "wc-capture",
+                        policy: { AdaptiveWaitPolicy(policy: wake) }, drainTimeout: Self.drainTimeout,
+                        openIntake: { () throws(XDPError) in
+                            let baseline = devices.read()
+                            shared.withLock { $0.deviceBaseline = baseline; $0.counting = true }
+                            for rx in rxQueues { try program.insert(socketFD: rx.socket.fd, queue: rx.deviceQueue) }
+                        },
+                        undo: {
+                            for rx in rxQueues { program.remove(queue: rx.deviceQueue) }
+                            program.detach()
+                            shared.withLock { $0.counting = false }
+                        })
     }
 
     /// Stops capturing without losing what was received (see the type's
@@ -237,46 +165,45 @@ public final class CaptureEngine: @unchecked Sendable {
     /// program is detached. Consumers keep running: they still have to take what
     /// is in their lanes. Idempotent; a no-op unless started.
     public func stop() {
-        guard lifecycle.needsStop, let program else { return }
-        shared.withLock { $0.lifecycle.advance(to: .stopping) }
-        // 1. Stop redirecting: from here on packets of these queues go to the stack.
+        guard let program else { return }
+        shell.stop(closeIntake: { stopRedirecting(program) }, afterJoin: { finishCounting(program) })
+    }
+
+    /// Stop step 1: from here on packets of these queues go to the stack.
+    private func stopRedirecting(_ program: XSKRedirectProgram) {
         for rx in rxQueues { program.remove(queue: rx.deviceQueue) }
         let deviceFinal = devices.read()
         shared.withLock { $0.deviceFinal = deviceFinal }
-        // 2.–3. Capture threads drain the rx rings and flush partial chunks, then exit.
-        captureThreads.stop()
-        // 4. Nothing is redirected any more: detach (closing the link removes the program).
+    }
+
+    /// After the capture threads drained, flushed and exited: nothing is redirected
+    /// any more, so detach (closing the link removes the program), then freeze the
+    /// counts. This thread is now the counters' only writer.
+    private func finishCounting(_ program: XSKRedirectProgram) {
         program.detach()
-        // The capture threads are joined: this thread is now the counters' only writer.
         for rx in rxQueues { rx.publishKernelStatistics() }
         let redirected = rxQueues.map { program.redirectedPackets(queue: $0.deviceQueue) }
         shared.withLock {
             $0.redirectedFinal = redirected
             $0.counting = false
-            $0.lifecycle.advance(to: .drained)
         }
-    }
-
-    /// The consumer endpoint of group queue `index` (0 ..< queues.count).
-    public func consumer(_ index: Int) -> CaptureConsumer {
-        precondition(index >= 0 && index < queues.count, "consumer index \(index) out of range")
-        return CaptureConsumer(index: index, group: group, bases: bases, deviceQueues: deviceQueues, wakeups: wakeups)
     }
 
     /// Stops (``stop()``) if still started, then closes the sockets and frees the
     /// UMEMs. Consumers must have stopped. Idempotent.
     public func close() {
-        guard lifecycle.state != .closed else { return }
-        stop()
-        if lifecycle.state == .opened { program?.detach() }
-        // stop() ended live COUNTS reads (under the lock): the map may close now.
-        program = nil
-        // Dropping the queues closes each socket, then (its last reference gone) its UMEM.
-        // Their counters stay readable: the group keeps them.
-        rxQueues = []
-        shared.withLock { $0.lifecycle.advance(to: .closed) }
+        let program = self.program
+        shell.close(closeIntake: { if let program { stopRedirecting(program) } },
+                    afterJoin: { if let program { finishCounting(program) } },
+                    release: {
+                        if lifecycle.state == .opened { program?.detach() }
+                        // stop() ended live COUNTS reads (under the lock): the map may close now.
+                        self.program = nil
+                        // Dropping the queues closes each socket, then (its last reference gone)
+                        // its UMEM. Their counters stay readable: the group keeps them.
+                        rxQueues = []
+                    })
     }
-
     /// The capture side of the loss ledger, per queue (group order): offered (what
     /// the program redirected), received, the socket drops by cause; and the
     /// device's before-socket drops as the interface row. Any thread until
@@ -308,28 +235,12 @@ public final class CaptureEngine: @unchecked Sendable {
         return (rows, interfaceRow, devices.description)
     }
 
-    /// `true` until ``close()``.
-    public var isOpen: Bool { lifecycle.state != .closed }
-
-    /// The UMEM base address of each group index (pool memory: frame addresses in
-    /// descriptors are offsets from it), and the device rx queue of each group index,
-    /// for consumers built outside this module (the WireCap application API).
-    /// Valid as long as the engine lives; the memory is unmapped by ``close()``.
-    public var memoryLayout: (bases: UnsafePointer<UnsafeMutableRawPointer>, deviceQueues: UnsafePointer<Int>) {
-        (UnsafePointer(bases), UnsafePointer(deviceQueues))
-    }
-
     /// The UMEM (pool memory) of group index `index`: a ``Forwarder`` shares it with a
     /// TX socket on another device. Valid until ``close()``.
     public func umem(ofQueue index: Int) -> UMEM { rxQueues[index].umem }
-
-    /// Per-queue statistics (group order). Any thread.
-    public func statistics() -> [QueueStatistics] {
-        (0..<queues.count).map { group.statistics(queue: $0) }
-    }
 }
 
-extension CaptureEngine: CaptureBackend {
+extension CaptureEngine {
     public var offeredSource: OfferedSource { .xdpProgram }
     public var attachDescription: String { attachMode.rawValue }
     public var maxPacketsPerChunk: Int { group.configuration.geometry.cellsPerChunk }

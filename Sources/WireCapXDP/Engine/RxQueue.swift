@@ -9,7 +9,7 @@ import WireCapEngine
 /// One receive queue as its capture thread sees it: the UMEM (= the queue's
 /// pool memory), the socket, and the core's ``CaptureDriver``.
 ///
-/// One pass (``pass(batch:)``) is the loop of ``CaptureDriver``:
+/// One pass (``pass()``) is the loop of ``CaptureDriver``:
 ///
 /// ```
 ///   reclaim()                         recycled chunks → pool (validated)
@@ -23,7 +23,7 @@ import WireCapEngine
 ///
 /// - warning: Every method but ``publishKernelStatistics()`` after the capture
 ///   thread stopped belongs to the queue's capture thread.
-package final class RxQueue: @unchecked Sendable {
+package final class RxQueue: CaptureQueue, @unchecked Sendable {
     /// Index in the buddy group.
     package let index: Int
     /// Device queue id.
@@ -38,6 +38,8 @@ package final class RxQueue: @unchecked Sendable {
     package let counters: CounterBlock
     /// The program's counters map (`COUNTS[deviceQueue]`: packets redirected here).
     package let countsFD: Int32
+    /// Most rx descriptors taken per pass.
+    package let batch: UInt32
 
     // Pool-exhaustion attribution (capture thread; the engine after the join).
     // The kernel's `rx_dropped` counts packets dropped for want of a posted frame.
@@ -51,14 +53,17 @@ package final class RxQueue: @unchecked Sendable {
 
     // Capture-thread-private rate estimate (packets per nanosecond, EWMA).
     var rate: Double = 0
-    var lastPassTime: UInt64 = 0
+    var lastPassTime = Sys.monotonicNanoseconds()
     var packetsSinceRate: Int = 0
-    var lastStatisticsRead: UInt64 = 0
+    package var lastStatisticsRead: UInt64 = 0
+    package var pollFD: Int32 { socket.fd }
     /// Packets the latest pass handed to capture queues (consumers may need a wake-up).
     var deliveredInLastPass = 0
 
-    package init(index: Int, deviceQueue: UInt32, umem: UMEM, socket: XSKSocket, group: BuddyGroup, countsFD: Int32) {
+    package init(index: Int, deviceQueue: UInt32, umem: UMEM, socket: XSKSocket, group: BuddyGroup, countsFD: Int32,
+                 batch: Int) {
         self.countsFD = countsFD
+        self.batch = UInt32(batch)
         self.index = index
         self.deviceQueue = deviceQueue
         self.umem = umem
@@ -116,7 +121,7 @@ package final class RxQueue: @unchecked Sendable {
     /// One pass; see the type's documentation.
     /// - Returns: packets taken from the rx ring.
     @inline(__always)
-    package func pass(batch: UInt32) -> Int {
+    package func pass() -> Int {
         driver.reclaim()
         var idx: UInt32 = 0
         let n = xsk_ring_cons__peek(rx, batch, &idx)
@@ -155,9 +160,11 @@ package final class RxQueue: @unchecked Sendable {
     /// Copies the socket's kernel drop counters into the queue's counter block,
     /// splitting `rx_dropped` into no-frame and pool-exhausted drops (see `starving`).
     /// The capture thread calls it; the engine calls it once more after that thread exited.
-    /// - Returns: the socket's drops of every cause (for the drain's balance check).
-    @discardableResult
-    package func publishKernelStatistics() -> UInt64 {
+    package func publishKernelStatistics() { _ = publishSocketDrops() }
+
+    /// ``publishKernelStatistics()``, returning the socket's drops of every cause
+    /// (for the drain's balance check).
+    private func publishSocketDrops() -> UInt64 {
         guard let s = try? socket.statistics() else { return 0 }
         let exhausted = poolExhaustedDrops &+ (starving ? s.rx_dropped &- droppedAtStarvation : 0)
         counters.set(CaptureCounter.dropsPoolExhausted.rawValue, exhausted)
@@ -171,11 +178,19 @@ package final class RxQueue: @unchecked Sendable {
     /// Packets the XDP program redirected to this queue's socket (a bpf syscall).
     package func redirectedPackets() -> UInt64 { XDPLib.lookupPerCPUCounter(countsFD, key: deviceQueue) }
 
+    package func drainPass() -> Int { pass() }
+
+    package func flush() -> Int {
+        driver.reclaim()
+        driver.flush()
+        return driver.pool.undeliveredPackets
+    }
+
     /// `true` when every packet the program redirected here is accounted for: received
     /// from the rx ring or counted as a socket drop. Once redirecting has stopped this
     /// becomes true as soon as the last in-flight packet has landed.
-    package func isBalanced() -> Bool {
-        let drops = publishKernelStatistics()
+    package func isDrained() -> Bool {
+        let drops = publishSocketDrops()
         return redirectedPackets() == counters.load(CaptureCounter.packetsReceived.rawValue) &+ drops
     }
 }

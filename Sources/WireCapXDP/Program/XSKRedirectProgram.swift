@@ -6,29 +6,13 @@ import WireCapCore
 import WireCapSystem
 import WireCapEngine
 
-/// How an XDP program is attached to an interface.
-public enum XDPAttachMode: String, Sendable, Codable {
-    /// Native (driver) XDP. The corresponding C flag is `XDP_FLAGS_DRV_MODE`.
-    case driver
-    /// Generic XDP in the networking stack. The corresponding C flag is `XDP_FLAGS_SKB_MODE`.
-    case generic
-
+extension XDPAttachMode {
     var flag: UInt32 {
         switch self {
         case .driver: UInt32(XDP_FLAGS_DRV_MODE)
         case .generic: UInt32(XDP_FLAGS_SKB_MODE)
         }
     }
-}
-
-/// How the program is bound to the interface.
-public enum XDPAttachment: String, Sendable, Codable {
-    /// A BPF link (`bpf_link_create` with `BPF_XDP`, Linux ≥ 5.9): the kernel
-    /// removes the program when the process ends, however it ends. The default.
-    case link
-    /// The netlink attachment (`bpf_xdp_attach`): survives the process; only the
-    /// fallback for kernels without XDP links (or forced, to test leftover detection).
-    case netlink
 }
 
 /// Who holds an XDP program found on an interface, for the "already attached" message.

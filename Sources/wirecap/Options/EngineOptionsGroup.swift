@@ -57,6 +57,30 @@ struct EngineOptionsGroup: ParsableArguments {
         return c
     }
 
+    /// The one ``EngineSettings`` of a live subcommand: this group's fields and the
+    /// backend's; a subcommand sets what only it has (threads, attach mode) on top.
+    func engineSettings(_ backend: BackendOptionsGroup) throws(CaptureError) -> EngineSettings {
+        var s = EngineSettings()
+        s.core = try configuration()
+        s.backend = backend.choice
+        s.afpacketGeometry = backend.geometry
+        s.captureCPUs = cpus.flatMap(IndexList.parse) ?? []
+        s.wakePolicy = busyPoll ? .busyPoll : .adaptive
+        s.hugePages = hugepages
+        s.force = force
+        return s
+    }
+
+    /// What each `-i` captures. AF_PACKET: `-q N` is a socket count, a list one
+    /// socket per entry (the selection's queues give the sockets).
+    func selections(_ backend: BackendOptionsGroup) -> [InterfaceSelection] {
+        interfaces.map { name in
+            backend.isAFPacket
+                ? InterfaceSelection(name, queues: Array(0..<BackendOptionsGroup.sockets(queues: queues, interface: name)))
+                : InterfaceSelection(name, queues: queues.flatMap(IndexList.parse))
+        }
+    }
+
     func validate() throws {
         do { _ = try configuration() } catch { throw ValidationError(error.message) }
         if let q = queues, IndexList.parse(q) == nil { throw ValidationError("invalid queue list '\(q)': use e.g. 0,1 or 0-3") }

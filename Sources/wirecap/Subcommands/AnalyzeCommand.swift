@@ -96,7 +96,7 @@ struct AnalyzeCommand: ParsableCommand {
     func run() throws {
         do {
             if let file = readFile { try offline(file) } else { try live() }
-        } catch let error as CaptureError {
+        } catch {
             CLI.fail(error)
         }
     }
@@ -118,24 +118,13 @@ struct AnalyzeCommand: ParsableCommand {
     private func live() throws(CaptureError) {
         Signals.block()
         let log = Logger(label: "wirecap.analyze")
-        let core = try engine.configuration()
         var settings = CaptureSettings()
-        settings.core = core
+        settings.engine = try engine.engineSettings(backendOptions)
+        settings.quiet = true
         settings.filter = try predicate()
         settings.snapLength = snapLength
-        settings.captureCPUs = engine.cpus.flatMap(IndexList.parse) ?? []
-        settings.busyPoll = engine.busyPoll
-        settings.hugePages = engine.hugepages
-        settings.force = engine.force
-        settings.backend = backendOptions.choice
-        settings.afpacketGeometry = backendOptions.geometry
-        let selections = engine.interfaces.map { name in
-            // AF_PACKET: -q N is a socket count (as in `capture`); the selection's queues give the sockets.
-            backendOptions.isAFPacket
-                ? InterfaceSelection(name, queues: Array(0..<BackendOptionsGroup.sockets(queues: engine.queues, interface: name)))
-                : InterfaceSelection(name, queues: engine.queues.flatMap(IndexList.parse))
-        }
-        let capture = try Capture.open(selections, configuration: settings)
+        let core = settings.core
+        let capture = try Capture.open(engine.selections(backendOptions), configuration: settings)
         var server: MetricsServer?
         let exporter = MetricsExporter()
         if let m = runOptions.metrics {

@@ -136,48 +136,33 @@ struct CaptureCommand: ParsableCommand {
 
     func run() throws {
         Signals.block()   // before any thread exists: every thread inherits the mask
-        let configuration: CaptureConfiguration
-        do { configuration = try engineOptions.configuration() } catch { CLI.usage(error.message) }
-        var options = EngineOptions()
-        options.cpus = engineOptions.cpus.flatMap(IndexList.parse) ?? []
-        options.captureThreads = captureThreads
-        options.wakePolicy = engineOptions.busyPoll ? .busyPoll : .adaptive
-        options.hugePages = engineOptions.hugepages
-        options.force = engineOptions.force
-        options.attachMode = skbMode ? .generic : nil
+        var settings: EngineSettings
+        do { settings = try engineOptions.engineSettings(backendOptions) } catch { CLI.usage(error.message) }
+        settings.captureThreads = captureThreads
+        settings.attachMode = skbMode ? .generic : nil
         guard let attachment = XDPAttachment(rawValue: xdpAttach) else { CLI.usage("--xdp-attach must be link or netlink") }
-        options.attachment = attachment
+        settings.attachment = attachment
         let passed: Bool
-        do { passed = try capture(configuration, options) } catch { CLI.fail(error) }
+        do { passed = try capture(settings) } catch let error as CaptureError {
+            CLI.fail(error)
+        } catch let error as XDPError {
+            CLI.fail(error)
+        } catch {
+            CLI.fail("\(error)")
+        }
         if !passed { throw ExitCode(1) }
     }
 
     /// - Returns: `false` when --verify found a problem or a file write failed.
-    private func capture(_ configuration: CaptureConfiguration, _ options: EngineOptions) throws(XDPError) -> Bool {
-        if !isAFPacket { try Privileges.require() }
-        for name in engineOptions.interfaces where !InterfaceInfo.exists(name) {
-            throw XDPError("if_nametoindex(\(name))", kind: .usage, message: "unknown interface \(name): check the name with `ip link`")
-        }
+    private func capture(_ settings: EngineSettings) throws -> Bool {
+        let configuration = settings.core
         let filter = try? packetFilter()   // compiled in validate()
-        // One engine (one buddy group) and one session per interface.
+        // One engine (one buddy group) and one session per interface, each engine
+        // built by the API's one engine factory.
         var sessions: [CaptureSession] = []
-        do throws(XDPError) {
-            for name in engineOptions.interfaces {
-                let engine: any CaptureBackend
-                if isAFPacket {
-                    var a = AFPacketOptions()
-                    a.geometry = backendOptions.geometry
-                    a.fanout = backendOptions.fanoutMode
-                    a.rollover = backendOptions.rollover
-                    a.cpus = options.cpus
-                    a.captureThreads = options.captureThreads
-                    a.quiet = options.quiet
-                    engine = try AFPacketEngine(interface: name, sockets: BackendOptionsGroup.sockets(queues: engineOptions.queues, interface: name),
-                                                configuration: configuration, options: a)
-                } else {
-                    let queueList = engineOptions.queues.flatMap(IndexList.parse) ?? Array(0..<InterfaceInfo.rxQueueCount(name))
-                    engine = try CaptureEngine(interface: name, queues: queueList, configuration: configuration, options: options)
-                }
+        do {
+            for selection in engineOptions.selections(backendOptions) {
+                let engine = try Capture.openEngine(selection, settings: settings)
                 // The writer reads either backend's chunks the same way (descriptors + memory bases).
                 let writer: CaptureWriter?
                 do { writer = try captureOutput().map { o throws(XDPError) in try CaptureWriter(output: o, engine: engine) } } catch {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WireCapCore
+import WireCap
 import WireCapXDP
 import WireCapSystem
 import WireCapEngine
@@ -47,10 +48,12 @@ struct DemoCommand: ParsableCommand {
             let config = CaptureConfiguration(
                 geometry: PoolGeometry(cellsPerChunk: 256, chunksPerPool: 128, fillRingSize: 4096),
                 mode: .advanced, offloadThresholdPercent: 60)
-            var options = EngineOptions()
-            options.force = true
-            let engine = try CaptureEngine(interface: bed.captureInterface, queues: Array(0..<queues),
-                                           configuration: config, options: options)
+            var settings = EngineSettings()
+            settings.core = config
+            settings.force = true
+            let engine: any CaptureBackend
+            do { engine = try Capture.openEngine(InterfaceSelection(bed.captureInterface, queues: Array(0..<queues)),
+                                                 settings: settings) } catch { CLI.fail(error) }
             let session = CaptureSession(engine: engine, consumerCost: consumerCost, verify: true)
             try session.start()
             var gen = GeneratorConfiguration(interface: bed.generatorInterface, queues: Array(0..<queues),

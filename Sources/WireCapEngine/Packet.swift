@@ -1,10 +1,18 @@
-/// One packet seen in place in its chunk's memory (zero-copy).
+/// One packet seen in place in its chunk's memory (zero-copy): the one packet
+/// view of WireCap, for consumers, the writer, the API's handles and analyzers.
 ///
 /// A `Packet` is only valid inside the closure it is passed to
-/// (``CaptureHandle/dispatch(maxPackets:_:)``, ``CaptureHandle/loop(count:_:)``,
-/// ``Chunk/forEach(_:)``, …): the frame belongs to a chunk that goes back to the
+/// (``CaptureConsumer/withPackets(of:_:)``, the API's `dispatch`, `loop`,
+/// `Chunk.forEach`, …): the frame belongs to a chunk that goes back to the
 /// kernel as soon as the closure returns. Never store `bytes` or the view; copy
 /// what must outlive the call (``CopiedPacket/init(_:)``).
+///
+/// Why it is not `~Escapable`: in Swift 6.3 a non-escapable type with an
+/// initializer needs the experimental `Lifetimes` feature (`@_lifetime`), which a
+/// library should not ship, and `bytes` must stay an `UnsafeRawBufferPointer` for
+/// C callers (libpcap, checksum code). The rule is documented and kept by the
+/// closure-scoped API; the view becomes `~Escapable` with a `RawSpan` when
+/// lifetime annotations are part of the language.
 @frozen
 public struct Packet {
     /// The captured bytes from the link-layer header on, at most the snapshot length.
@@ -13,7 +21,7 @@ public struct Packet {
     public let wireLength: Int
     /// Capture time, CLOCK_REALTIME nanoseconds.
     public let timestamp: UInt64
-    /// The device rx queue whose handle processes the packet.
+    /// The device rx queue whose consumer processes the packet (where it was delivered).
     public let queue: Int
     /// The device rx queue the packet arrived on; differs from ``queue`` after an offload.
     public let originQueue: Int
