@@ -215,3 +215,74 @@ struct ChunkPoolTests {
         #expect(pool.invariantViolations().isEmpty)
     }
 }
+
+/// Whole chunks the kernel fills (TPACKET_V3 blocks): the AF_PACKET backend's use of the pool.
+@Suite("ChunkPool: whole chunks")
+struct WholeChunkTests {
+    let geometry = PoolGeometry(cellsPerChunk: 8, chunksPerPool: 4, fillRingSize: 8)
+
+    /// A pool with every chunk attached in order, as the AF_PACKET ring starts.
+    func ring() -> ChunkPool {
+        let pool = ChunkPool(queue: 1, geometry: geometry, group: 9)
+        for b in 0..<4 { #expect(pool.attach() == UInt32(b)) }
+        return pool
+    }
+
+    @Test("a block goes attached → captured → (validated recycle) → free → attached again, with a new generation")
+    func wholeCycle() throws {
+        let pool = ring()
+        let h = try #require(pool.completeWhole(chunk: 0, count: 5, retiredByTimer: false))
+        #expect(h == ChunkHandle(queue: 1, chunk: 0, generation: 1, start: 0, count: 5, group: 9))
+        #expect(pool.state(of: 0) == .captured && pool.outstandingItems == 1)
+        #expect(pool.descriptors(of: h).count == 5)
+        #expect(pool.invariantViolations().isEmpty, "\(pool.invariantViolations())")
+        #expect(pool.recycle(h) == nil)
+        #expect(pool.state(of: 0) == .free && pool.outstandingItems == 0)
+        #expect(pool.attach() == 0, "the freed block is the one attached next")
+        let again = try #require(pool.completeWhole(chunk: 0, count: 8, retiredByTimer: true))
+        #expect(again.generation == 2)
+        #expect(pool.counters.fullChunks == 1 && pool.counters.partialSlices == 1 && pool.counters.packetsDelivered == 13)
+        #expect(pool.invariantViolations().isEmpty, "\(pool.invariantViolations())")
+    }
+
+    @Test("blocks retire out of attach order after a held block: each leaves the attached list")
+    func outOfOrder() throws {
+        let pool = ring()
+        let b2 = try #require(pool.completeWhole(chunk: 2, count: 1, retiredByTimer: false))
+        let b0 = try #require(pool.completeWhole(chunk: 0, count: 1, retiredByTimer: false))
+        #expect(pool.attachedChunks == 2 && pool.capturedChunks == 2)
+        #expect(pool.invariantViolations().isEmpty, "\(pool.invariantViolations())")
+        #expect(pool.recycle(b0) == nil && pool.recycle(b2) == nil)
+        #expect(pool.invariantViolations().isEmpty, "\(pool.invariantViolations())")
+    }
+
+    @Test("a block that is not attached, empty, over M, or completed twice is refused and counted")
+    func refusals() throws {
+        let pool = ring()
+        #expect(pool.completeWhole(chunk: 1, count: 0, retiredByTimer: false) == nil)
+        #expect(pool.completeWhole(chunk: 1, count: 9, retiredByTimer: false) == nil)
+        #expect(pool.completeWhole(chunk: 4, count: 1, retiredByTimer: false) == nil)
+        _ = try #require(pool.completeWhole(chunk: 1, count: 3, retiredByTimer: false))
+        #expect(pool.completeWhole(chunk: 1, count: 3, retiredByTimer: false) == nil)
+        #expect(pool.counters.invalidDescriptors == 4)
+        #expect(pool.invariantViolations().isEmpty, "\(pool.invariantViolations())")
+    }
+
+    @Test("recycles of a block are validated like any chunk's: duplicate, stale, wrong count, wrong group")
+    func recycleValidation() throws {
+        let pool = ring()
+        let h = try #require(pool.completeWhole(chunk: 3, count: 4, retiredByTimer: false))
+        var wrongCount = h; wrongCount.count = 3
+        var wrongGroup = h; wrongGroup.group = 8
+        var stale = h; stale.generation &+= 1
+        #expect(pool.recycle(wrongCount) == .lengthMismatch)
+        #expect(pool.recycle(wrongGroup) == .wrongPool)
+        #expect(pool.recycle(stale) == .staleGeneration)
+        #expect(pool.recycle(h) == nil)
+        #expect(pool.recycle(h) == .notCaptured)
+        #expect(pool.attach() == 3)
+        #expect(pool.recycle(h) == .staleGeneration, "a handle of the block's previous turn")
+        #expect(pool.counters.rejectedTotal == 5)
+        #expect(pool.invariantViolations().isEmpty, "\(pool.invariantViolations())")
+    }
+}
