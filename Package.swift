@@ -58,6 +58,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         // System libraries (module maps; libraries found by the linker).
@@ -108,7 +109,8 @@ let package = Package(
         .target(
             name: "WireCapOutput",
             dependencies: ["WireCapCore", "WireCapSystem", "WireCapEngine",
-                           .product(name: "Atomics", package: "swift-atomics")],
+                           .product(name: "Atomics", package: "swift-atomics"),
+                           .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: strict),
         // Used by tests, the demo and benchmarks, never by the engine: the veth
         // testbed, the generator and replay on one transmit path, the sequence verifier.

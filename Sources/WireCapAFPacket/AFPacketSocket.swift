@@ -101,7 +101,7 @@ package final class AFPacketSocket: @unchecked Sendable {
         Sys.close(fd)
     }
 
-    private static func setOption<T>(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: inout T,
+    private static func setOption<T: BitwiseCopyable>(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: inout T,
                                      _ what: @autoclosure () -> String) throws(XDPError) {
         let size = socklen_t(MemoryLayout<T>.size)
         try syscall("setsockopt(\(what()))") { setsockopt(fd, level, name, &value, size) }

@@ -46,7 +46,7 @@ package struct CaptureRound: Sendable {
 
 /// A backend's part of the capture loop: how one round runs and how the thread
 /// waits between rounds. One instance per capture thread (it may keep state).
-package protocol CapturePolicy: AnyObject {
+package protocol CapturePolicy: AnyObject, SendableMetatype {
     associatedtype Queue: CaptureQueue
     /// One pass over every queue the thread serves.
     func round(_ queues: [Queue]) -> CaptureRound

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Atomics
+import HeapModule
 import WireCapCore
 import WireCapSystem
 import WireCapEngine
@@ -71,18 +72,25 @@ public struct CaptureWriterReport: Sendable, Codable {
 /// which one captured them.
 ///
 /// ```
-///  consumer j ──HandoffRing j──▶ writer thread ──writev──▶ file(s)
-///      ▲                              │
-///      └──────── done ring j ◀────────┘   (consumer j recycles: the recycle
-///                                          lanes are single-producer)
+///  capture lane ──▶ consumer j ──HandoffRing j──▶ writer thread ──writev──▶ file(s)
+///                                                      │
+///  capture thread i ◀── writer lane (w → i) ◀───────────┘   (after the flush)
 /// ```
 ///
+/// A written chunk crosses three rings: the capture lane, the handoff ring and
+/// the buddy group's writer lane back to its owner (``BuddyGroup/recycleFromWriter(_:)``),
+/// the writer being that lane's single producer.
+///
+/// **The merged file** takes, again and again, the oldest head packet over all
+/// queues. The heads are kept in a min-heap by timestamp (swift-collections'
+/// `Heap`), so a packet costs O(log Q), not a scan of every queue.
+///
 /// A full handoff ring (the disk is slower than the traffic) makes the consumer
-/// drop the chunk at once, counted as delivery drops (``ChunkConsumer/count(_:_:of:)``):
+/// drop the chunk at once, counted as delivery drops (``CaptureConsumer/count(_:_:of:)``):
 /// capture threads never wait for the disk.
 ///
-/// - warning: ``reserve(_:)``, ``publish(_:)``, ``reclaim(_:consumer:)`` and
-///   ``closeQueue(_:)`` only from consumer thread `j`.
+/// - warning: ``reserve(_:)``, ``publish(_:)`` and ``closeQueue(_:)`` only from
+///   consumer thread `j`.
 public final class CaptureWriter: @unchecked Sendable {
     public let output: CaptureOutput
     /// The backend's buddy group (descriptors of handed-over chunks).
@@ -92,7 +100,6 @@ public final class CaptureWriter: @unchecked Sendable {
     /// Keeps the backend (and so `bases`) alive as long as the writer.
     private let backend: any CaptureBackend
     package let handoff: [HandoffRing]
-    package let done: [SPSCRing<ChunkHandle>]
     package let files: [CaptureFile]
     /// Per queue: the consumer submits nothing more (release store by the consumer,
     /// acquire load by the writer: pairs so the writer sees every entry published before).
@@ -106,6 +113,11 @@ public final class CaptureWriter: @unchecked Sendable {
     private var finishedEntries: [Int]
     private var cursor: [Int]
     private var lastMerged: UInt64 = 0
+    /// Merged file: the queues whose next kept packet is known, by its timestamp.
+    private var heads = Heap<MergeHead>()
+    /// Merged file: queues with nothing available that may still deliver (not closed).
+    private var emptyOpen: [Bool]
+    private var emptyOpenCount = 0
     private var written = 0
     private var finished = false
     /// Per origin queue: packets not written because `-c` was reached.
@@ -124,11 +136,11 @@ public final class CaptureWriter: @unchecked Sendable {
         let geometry = engine.group.configuration.geometry
         let capacity = output.queueCapacity > 0 ? output.queueCapacity : max(1, geometry.chunksPerPool / 2)
         handoff = (0..<n).map { _ in HandoffRing(capacity: capacity, cellsPerChunk: max(geometry.cellsPerChunk, engine.maxPacketsPerChunk)) }
-        done = (0..<n).map { _ in SPSCRing<ChunkHandle>.allocate(capacity: Self.powerOfTwo(atLeast: capacity)) }
         closed = (0..<n).map { _ in UnsafeAtomic<Bool>.create(false) }
         finishing = .create(false)
         finishedEntries = Array(repeating: 0, count: n)
         cursor = Array(repeating: 0, count: n)
+        emptyOpen = Array(repeating: false, count: n)
         let names = engine.queues.map { "\(engine.interface)@q\($0)" }
         if output.perQueueFiles {
             files = engine.queues.enumerated().map { i, q in
@@ -151,15 +163,8 @@ public final class CaptureWriter: @unchecked Sendable {
     }
 
     deinit {
-        done.forEach { $0.deallocate() }
         closed.forEach { $0.destroy() }
         finishing.destroy()
-    }
-
-    package static func powerOfTwo(atLeast n: Int) -> Int {
-        var p = 1
-        while p < n { p <<= 1 }
-        return p
     }
 
     /// Starts the writer thread.
@@ -175,19 +180,11 @@ public final class CaptureWriter: @unchecked Sendable {
     /// Hands the reserved entry to the writer.
     package func publish(_ j: Int) { handoff[j].publish() }
 
-    /// Recycles every chunk the writer has finished with. - Returns: how many.
-    @discardableResult
-    package func reclaim(_ j: Int, consumer: borrowing CaptureConsumer) -> Int {
-        var k = 0
-        while let h = done[j].dequeue() { consumer.recycle(h); k += 1 }
-        return k
-    }
-
     /// Consumer `j` hands over nothing more.
     package func closeQueue(_ j: Int) { closed[j].store(true, ordering: .releasing) }
 
     /// Waits for the writer to write everything handed over, closes the files.
-    /// Call after every consumer called ``closeQueue(_:)`` and reclaimed its chunks.
+    /// Call after every consumer called ``closeQueue(_:)``.
     public func finish() -> CaptureWriterReport {
         if finished { return report }
         finished = true
@@ -264,15 +261,15 @@ public final class CaptureWriter: @unchecked Sendable {
         }
     }
 
-    /// Returns finished entries' chunks to their consumers (after the flush: the
-    /// iovecs pointed into them).
+    /// Gives finished entries' chunks back to their owners on the writer's recycle
+    /// lane (after the flush: the iovecs pointed into them).
     private func releaseFinished() {
         for j in 0..<handoff.count where finishedEntries[j] > 0 {
             for _ in 0..<finishedEntries[j] {
                 let handle = handoff[j].peek().handle.pointee
                 handoff[j].release()
-                // Never full: entries in flight ≤ the handoff capacity ≤ its capacity.
-                _ = done[j].enqueue(handle)
+                // Never full: the lane holds the owner pool's whole item budget.
+                group.recycleFromWriter(handle)
             }
             finishedEntries[j] = 0
         }
@@ -339,6 +336,10 @@ public final class CaptureWriter: @unchecked Sendable {
     /// no queue that may still deliver something older is empty (or the writer has
     /// waited the merge window for it, or the capture is ending). Bounded per round.
     ///
+    /// The heads are a min-heap, rebuilt at the start of a round (Q insertions) and
+    /// kept per packet (one pop and at most one insertion). Empty open queues are
+    /// looked at again only when the round would otherwise stop for them.
+    ///
     /// The wait is measured on the monotonic clock from when the packet's chunk was
     /// handed to the writer, not by comparing packet stamps with the wall clock: a
     /// step of the wall clock (NTP) can then neither stall the file nor hurry it.
@@ -346,28 +347,56 @@ public final class CaptureWriter: @unchecked Sendable {
         let now = Sys.monotonicNanoseconds()
         let file = files[0]
         var emitted = 0
-        while emitted < 16_384 {
-            var best = -1
-            var bestHead: (CellDescriptor, ChunkHandle, UInt64)?
-            var waiting = false
-            for j in 0..<handoff.count {
-                if let h = head(j) {
-                    if bestHead == nil || h.0.timestamp < bestHead!.0.timestamp { best = j; bestHead = h }
-                } else if !closed[j].load(ordering: .acquiring) {
-                    waiting = true
-                }
+        while heads.popMin() != nil {}   // empty, keeping the storage
+        for j in 0..<handoff.count where emptyOpen[j] { emptyOpen[j] = false }
+        emptyOpenCount = 0
+        for j in 0..<handoff.count { track(j) }
+        while emitted < 16_384, let top = heads.min {
+            let j = top.queue
+            guard let (d, handle, published) = head(j) else { preconditionFailure("merge head of queue \(j) vanished") }
+            if emptyOpenCount > 0 && !draining && published &+ output.mergeWindowNanoseconds > now {
+                // It would wait for an empty queue: look whether one has something now
+                // (or has closed).
+                let before = emptyOpenCount
+                for k in 0..<handoff.count where emptyOpen[k] { track(k) }
+                if emptyOpenCount < before { continue }
+                break
             }
-            guard let (d, handle, published) = bestHead else { break }
-            if waiting && !draining && published &+ output.mergeWindowNanoseconds > now { break }
+            _ = heads.popMin()
             if d.timestamp < lastMerged { report.late += 1 }
             lastMerged = max(lastMerged, d.timestamp)
-            emit(file, best, d, handle)
-            cursor[best] += 1
+            emit(file, j, d, handle)
+            cursor[j] += 1
             emitted += 1
+            track(j)
         }
         // Entries whose last packet was just written.
         for j in 0..<handoff.count { _ = head(j) }
         return emitted > 0
+    }
+
+    /// Puts queue `j`'s head on the heap, or marks it empty and open (neither when
+    /// it is empty and closed). `j` must not be on the heap.
+    @inline(__always)
+    private func track(_ j: Int) {
+        if emptyOpen[j] { emptyOpen[j] = false; emptyOpenCount -= 1 }
+        if let h = head(j) {
+            heads.insert(MergeHead(timestamp: h.0.timestamp, queue: j))
+        } else if !closed[j].load(ordering: .acquiring) {
+            emptyOpen[j] = true
+            emptyOpenCount += 1
+        }
+    }
+}
+
+/// One queue's next packet in the merged file: oldest first, ties by queue
+/// (a stable order for equal timestamps).
+struct MergeHead: Comparable {
+    var timestamp: UInt64
+    var queue: Int
+
+    static func < (a: MergeHead, b: MergeHead) -> Bool {
+        a.timestamp != b.timestamp ? a.timestamp < b.timestamp : a.queue < b.queue
     }
 }
 

@@ -291,7 +291,7 @@ public final class CaptureSession: @unchecked Sendable {
     private func consumeSelecting(_ consumer: borrowing CaptureConsumer, slot: Int) {
         var work = SessionPacketWork(cost: cost, verifier: verifier, tally: verifier == nil ? nil : tallies[slot],
                                      flowTracker: flowTracker, slot: slot)
-        var rejectedHere = 0, skippedHere = 0, inFlight = 0
+        var rejectedHere = 0, skippedHere = 0
         var countdown = 0
         let filter = self.filter, every = self.sampleEvery
         let writer = self.writer
@@ -301,7 +301,6 @@ public final class CaptureSession: @unchecked Sendable {
         let stopping = self.stopping
         let wait: UInt64 = writer == nil ? 10_000_000 : 2_000_000
         while true {
-            if let writer { inFlight -= reclaim(writer, slot, consumer) }
             // (S2) acquire: see consume(_:slot:).
             let ending = stopping.load(ordering: .acquiring)
             guard let handle = consumer.nextChunk() ?? (ending ? nil : consumer.waitChunk(
@@ -339,8 +338,8 @@ public final class CaptureSession: @unchecked Sendable {
                     entry.filtered.pointee = kept != Int(handle.count)
                     entry.published.pointee = Sys.monotonicNanoseconds()
                     consumer.count(.toWriter, kept, of: handle)
+                    // The writer recycles the chunk itself once written (its own lane).
                     writer.publish(slot)
-                    inFlight += 1
                     continue
                 }
                 consumer.count(.deliveryDrops, kept, of: handle)
@@ -350,25 +349,11 @@ public final class CaptureSession: @unchecked Sendable {
             consumer.recycle(handle)
             if packetDelay > 0 { Sys.sleep(nanoseconds: packetDelay &* UInt64(handle.count)) }
         }
-        if let writer {
-            writer.closeQueue(slot)
-            while inFlight > 0 {
-                inFlight -= reclaim(writer, slot, consumer)
-                if inFlight > 0 { Sys.sleep(nanoseconds: 1_000_000) }
-            }
-        }
+        writer?.closeQueue(slot)
         ipv4[slot] = work.ipv4
         matches[slot] = work.matched
         rejected[slot] = rejectedHere
         skipped[slot] = skippedHere
-    }
-
-    /// Recycles every chunk the writer finished with (``CaptureWriter/reclaim(_:consumer:)``
-    /// for any consumer type). - Returns: how many.
-    private func reclaim(_ writer: CaptureWriter, _ j: Int, _ consumer: borrowing CaptureConsumer) -> Int {
-        var k = 0
-        while let h = writer.done[j].dequeue() { consumer.recycle(h); k += 1 }
-        return k
     }
 
     /// Waits (on the calling thread) until `condition` holds, then stops consumers

@@ -13,10 +13,14 @@ import Atomics
 /// ```
 ///   capture lane  (i → j): producer = capture thread i, consumer = consumer j
 ///   recycle lane  (j → i): producer = consumer j,       consumer = capture thread i
+///   writer lane   (w → i): producer = the capture writer, consumer = capture thread i
 ///
 ///   capture queue of j = lanes (0 → j) … (n-1 → j)    (j's consumer reads them round-robin)
-///   recycle queue of i = lanes (i ← 0) … (i ← n-1)    (i's capture thread drains them)
+///   recycle queue of i = lanes (i ← 0) … (i ← n-1), (i ← w)   (i's capture thread drains them)
 /// ```
+///
+/// The writer lane lets a chunk handed to the capture writer (`-w`) go home from
+/// the writer thread directly, instead of back through its consumer.
 ///
 /// Each lane holds 2·R handles, the pool's whole ``ChunkPool/itemBudget``, so a
 /// lane can never be full with valid handles.
@@ -55,7 +59,9 @@ public final class BuddyGroup: @unchecked Sendable {
     @usableFromInline let advanced: Bool
     @usableFromInline let thresholdItems: Int      // own length above which we offload
     @usableFromInline let captureLanes: UnsafeMutablePointer<SPSCRing<ChunkHandle>>   // [i * n + j]: i → j
-    @usableFromInline let recycleLanes: UnsafeMutablePointer<SPSCRing<ChunkHandle>>   // [i * n + j]: consumer j → owner i
+    @usableFromInline let recycleLanes: UnsafeMutablePointer<SPSCRing<ChunkHandle>>   // [i * (n+1) + j]: consumer j (j == n: the writer) → owner i
+    /// Recycle lanes per owner: one per consumer and the writer's.
+    @usableFromInline let recyclers: Int
     @usableFromInline let cellTables: UnsafeMutablePointer<UnsafeMutablePointer<CellDescriptor>>
     @usableFromInline let cellsPerChunk: Int
     @usableFromInline let consumerCursor: UnsafeMutablePointer<Int>  // one cache line per consumer
@@ -96,12 +102,11 @@ public final class BuddyGroup: @unchecked Sendable {
         let pools = (0..<queueCount).map { ChunkPool(queue: UInt16($0), geometry: configuration.geometry, group: identity) }
         self.pools = pools
         let laneCapacity = 2 * capacity
+        recyclers = n + 1
         captureLanes = .allocate(capacity: n * n)
-        recycleLanes = .allocate(capacity: n * n)
-        for k in 0..<(n * n) {
-            (captureLanes + k).initialize(to: .allocate(capacity: laneCapacity))
-            (recycleLanes + k).initialize(to: .allocate(capacity: laneCapacity))
-        }
+        recycleLanes = .allocate(capacity: n * recyclers)
+        for k in 0..<(n * n) { (captureLanes + k).initialize(to: .allocate(capacity: laneCapacity)) }
+        for k in 0..<(n * recyclers) { (recycleLanes + k).initialize(to: .allocate(capacity: laneCapacity)) }
         cellTables = .allocate(capacity: n)
         for q in 0..<n { (cellTables + q).initialize(to: pools[q].cells) }
         consumerCursor = .allocate(capacity: n * 8)
@@ -118,7 +123,8 @@ public final class BuddyGroup: @unchecked Sendable {
     }
 
     deinit {
-        for k in 0..<(n * n) { captureLanes[k].deallocate(); recycleLanes[k].deallocate() }
+        for k in 0..<(n * n) { captureLanes[k].deallocate() }
+        for k in 0..<(n * recyclers) { recycleLanes[k].deallocate() }
         captureLanes.deallocate(); recycleLanes.deallocate(); cellTables.deallocate()
         consumerCursor.deallocate(); offloads.deallocate(); queued.deallocate()
         captureBlocks.forEach { $0.deallocate() }
@@ -184,8 +190,9 @@ public final class BuddyGroup: @unchecked Sendable {
     /// The next handle a consumer gave back to queue `i`'s pool, if any. Capture thread `i` only.
     @inlinable
     public func nextRecycled(owner i: Int) -> ChunkHandle? {
-        for j in 0..<n {
-            if let handle = recycleLanes[i &* n &+ j].dequeue() { return handle }
+        let lanes = recycleLanes + i &* recyclers
+        for j in 0..<recyclers {
+            if let handle = lanes[j].dequeue() { return handle }
         }
         return nil
     }
@@ -226,11 +233,22 @@ public final class BuddyGroup: @unchecked Sendable {
     @discardableResult
     public func recycle(_ handle: ChunkHandle, consumer j: Int) -> Bool {
         let owner = Int(handle.queue)
-        guard owner < n, recycleLanes[owner &* n &+ j].enqueue(handle) else {
+        guard owner < n, recycleLanes[owner &* recyclers &+ j].enqueue(handle) else {
             consumerBlocks[j].add(ConsumerCounter.recycleRefused.rawValue, 1)
             return false
         }
         return true
+    }
+
+    /// Gives a chunk the capture writer has finished with back to its owner, on the
+    /// writer's own lane. The writer thread only (one writer per group).
+    /// - Returns: `false` (the handle is dropped: an invalid handle, never a valid
+    ///   one, as each lane holds the pool's whole item budget) when it cannot be queued.
+    @discardableResult
+    public func recycleFromWriter(_ handle: ChunkHandle) -> Bool {
+        let owner = Int(handle.queue)
+        guard owner < n else { return false }
+        return recycleLanes[owner &* recyclers &+ n].enqueue(handle)
     }
 
     /// Records what became of `packets` packets of a handle from pool `origin`
