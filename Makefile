@@ -3,7 +3,7 @@
 #   make test   install what is needed, build, and run every test (root needed for the AF_XDP ones)
 SWIFT ?= swift
 
-.PHONY: bootstrap build release demo test test-tsan bench sim fuzz clean
+.PHONY: bootstrap build release demo test test-tsan bench bench-check sim fuzz clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -49,6 +49,11 @@ fuzz: bootstrap
 
 bench: bootstrap
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
+
+# Fails when a benchmark is worse than its committed threshold (Benchmarks/Thresholds)
+# beyond its tolerance: time 35% (the file write 200%), mallocs exactly (per sample: ±2).
+bench-check: bootstrap
+	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark thresholds check
 
 clean:
 	rm -rf .build .build-* Benchmarks/.build Fuzz/.build

@@ -34,6 +34,7 @@ let package = Package(
                 .product(name: "WireCap", package: "WireCap"),
                 .product(name: "WireCapTrace", package: "WireCap"),
                 .product(name: "WireCapCore", package: "WireCap"),
+                .product(name: "WireCapAnalyzer", package: "WireCap"),
             ],
             path: "Benchmarks/CaptureBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v6)],
