@@ -13,10 +13,12 @@
 //                            (tests, demo and benchmarks; never the engine).
 //   Sources/WireCapOutput    the capture writer and rotation.
 //   Sources/WireCapXDP       the AF_XDP backend: UMEM, XSK sockets, the XDP
-//                            program and its link, rx threads, forwarding, TX.
+//                            program and its link, rx queues and their wait
+//                            policy, forwarding, TX.
 //   Sources/WireCapAFPacket  the TPACKET_V3 backend.
-//   Sources/WireCapEngine    backend-neutral: CaptureBackend, consumers,
-//                            wake-ups, the ledger over a backend.
+//   Sources/WireCapEngine    backend-neutral: the engine shell (lifecycle,
+//                            capture threads, one capture loop), settings,
+//                            consumers, the packet view, wake-ups, the ledger.
 //   Sources/WireCapSystem    every syscall and C call, wrapped once (XDPError).
 //   Sources/WireCapCore      portable core: pools, rings, buddy groups, stats.
 //                            No syscalls, no C modules; the simulator runs it.
