@@ -125,7 +125,7 @@ let package = Package(
         .target(
             name: "WireCapSession",
             dependencies: ["WireCapCore", "WireCapSystem", "WireCapEngine", "WireCapXDP", "WireCapAFPacket",
-                           "WireCapOutput", "WireCapTestbed", "CXDP",
+                           "WireCapOutput", "WireCapTestbed", "WireCapFilter", "CXDP",
                            .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strict),
         // libpcap's filter compiler and bpf_filter. Its own module: <pcap/bpf.h> and
@@ -180,7 +180,7 @@ let package = Package(
             name: "WireCapCoreTests", dependencies: ["WireCapCore", "WireCapTrace", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "WireCapXDPTests", dependencies: ["WireCapCore", "WireCapTrace", "WireCapSystem", "WireCapEngine", "WireCapXDP", "WireCapAFPacket", "WireCapOutput", "WireCapTestbed", "WireCapSession", "WireCapTestSupport"],
+            name: "WireCapXDPTests", dependencies: ["WireCapFilter", "WireCapCore", "WireCapTrace", "WireCapSystem", "WireCapEngine", "WireCapXDP", "WireCapAFPacket", "WireCapOutput", "WireCapTestbed", "WireCapSession", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "WireCapFilterTests", dependencies: ["WireCapFilter", "WireCapTrace"],

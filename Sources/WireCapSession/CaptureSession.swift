@@ -10,6 +10,7 @@ import WireCapXDP
 import WireCapAFPacket
 import WireCapOutput
 import WireCapTestbed
+import WireCapFilter
 
 /// When a ``CaptureSession`` stops (whichever comes first).
 public struct StopCondition: Sendable {

@@ -14,7 +14,7 @@ import WireCapSession
 @Suite struct ReplayTraceTests {
     static func write(_ bytes: [UInt8], _ name: String) -> String {
         let path = "/tmp/wirecap-replaytrace-\(getpid())-\(name)"
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         return path
     }
 

@@ -59,6 +59,25 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(matched)
     }
 
+    // The paper's consumer cost x: libpcap's bpf_filter x times per packet, the same
+    // call the C baselines make; x = 300 must cost about 300 filter runs.
+    for runs in [1, 300] {
+        Benchmark("ConsumerCost_x=\(runs)_(per_packet)",
+                  configuration: .init(scalingFactor: runs == 1 ? .mega : .kilo)) { benchmark in
+            let cost = ConsumerCost(runs: runs)
+            let packet = frame()
+            defer { packet.deallocate() }
+            // The frame goes to UDP port 9, as the generator's packets do: it matches.
+            let view = UnsafeRawBufferPointer(packet)
+            var matched = 0
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations { matched &+= cost.apply(view) }
+            benchmark.stopMeasurement()
+            precondition(matched > 0, "the cost filter matched nothing")
+            blackHole(matched)
+        }
+    }
+
     /// The writer's record path: `packet` appended to a pcap file at `path` and written with writev.
     func appendAndWrite(_ benchmark: Benchmark, path: String, packet: UnsafeRawBufferPointer) {
         let file = CaptureFile(base: path, format: .pcap, snapLength: 262_144, linkType: 1,

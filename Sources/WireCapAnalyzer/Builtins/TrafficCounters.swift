@@ -2,6 +2,7 @@ import WireCap
 import WireCapTrace
 import WireCapSystem
 import WireCapEngine
+import WireCapFilter
 
 /// Packets and bytes, per network and transport protocol.
 public struct TrafficCounters: Analyzer {
@@ -100,7 +101,8 @@ public struct IPv4Counter: Analyzer {
 }
 
 /// The paper's `pkt_handler` load (§4): each packet is run through a BPF filter
-/// x times (WireCapXDP's ``ConsumerCost``: `udp and dst port 9` by default).
+/// x times (WireCapFilter's `ConsumerCost`: libpcap's `bpf_filter` with
+/// `udp and dst port 9`, as the C baselines do).
 public struct PacketHandlerLoad: Analyzer {
     public var name: String { "load" }
     /// x: filter runs per packet.
