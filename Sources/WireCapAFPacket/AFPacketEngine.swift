@@ -20,8 +20,8 @@ import WireCapEngine
 /// **A block is a chunk.** TPACKET_V3 already does what WireCAP's chunks do: the
 /// kernel packs packets into a block and hands the whole block to user space
 /// when it is full or when `tp_retire_blk_tov` expires (a partial chunk). The
-/// block travels as `ChunkHandle(queue: socket, chunk: block, generation: low 32
-/// bits of the block's tp_seq_num, start: 0, count: num_pkts)` through the same
+/// block travels as `ChunkHandle(queue: socket, chunk: block, generation: the
+/// pool's turn of the block, start: 0, count: num_pkts)` through the same
 /// ``BuddyGroup`` lanes as AF_XDP chunks, so basic/advanced mode and offload
 /// between consumers are the very same code. The group's ``ChunkPool``s hold no
 /// frames (the ring is the pool): the group is built with the geometry
@@ -150,7 +150,8 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
                                 try r.socket.openFilter()
                             }
                         },
-                        undo: { for r in rings { try? r.socket.closeFilter() } })
+                        undo: { for r in rings { try? r.socket.closeFilter() } },
+                        afterUndo: { for r in rings { r.publishKernelStatistics() } })
     }
 
     /// Stops receiving (every socket filters everything again), lets the capture

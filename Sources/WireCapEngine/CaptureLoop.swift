@@ -126,16 +126,18 @@ package final class CaptureLoop<Policy: CapturePolicy>: @unchecked Sendable {
     /// The stopping phase (``CaptureLifecycle/State/stopping``); see the type's documentation.
     private func stopping() {
         var start = Sys.monotonicNanoseconds()
-        var pending = queues
         while true {
-            for q in pending {
+            // Every queue, every time, until all balance in the same round: a packet
+            // that passed the intake just before it closed may land on a queue that
+            // balanced a round earlier (an AF_PACKET filter swap does not wait for
+            // readers in flight).
+            for q in queues {
                 // Bounded too: should removing a socket from the steering have failed,
                 // traffic would never end.
                 while q.drainPass() > 0 && Sys.monotonicNanoseconds() &- start < drainTimeout {}
             }
             wakeConsumers()
-            pending.removeAll { $0.isDrained() }
-            if pending.isEmpty || Sys.monotonicNanoseconds() &- start >= drainTimeout { break }
+            if queues.allSatisfy({ $0.isDrained() }) || Sys.monotonicNanoseconds() &- start >= drainTimeout { break }
             Sys.sleep(nanoseconds: 200_000)
         }
         start = Sys.monotonicNanoseconds()

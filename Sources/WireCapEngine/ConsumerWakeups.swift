@@ -89,8 +89,12 @@ package final class ConsumerWakeups: @unchecked Sendable {
         }
     }
 
-    /// Wakes every consumer (engine shutdown).
+    /// Wakes every consumer (engine shutdown). Any thread; the caller made the
+    /// consumers' stop condition true before calling.
     package func wakeAll() {
+        // (P') seq_cst fence, as in interrupt(consumer:): the caller's stop store is
+        // ordered before the words are cleared; pairs with (S).
+        Atomics.atomicMemoryFence(ordering: .sequentiallyConsistent)
         for j in 0..<count {
             atomic(j).store(0, ordering: .relaxed)
             let raw = UnsafeMutableRawPointer(word(j)).assumingMemoryBound(to: UInt32.self)

@@ -91,13 +91,17 @@ public final class EngineShell: @unchecked Sendable {
     /// queues at positions ≡ t mod `threads`, each running a ``CaptureLoop`` with
     /// its own `policy()`), then calls `openIntake` (XSKMAP inserts, AF_PACKET
     /// filters opened): when it returns, every socket receives (readiness). On a
-    /// failure `undo` runs, the threads are joined and the engine stays opened
-    /// (it can only be closed).
+    /// failure it unwinds like a stop: `undo` closes the intake, the threads drain
+    /// and are joined, `afterUndo` runs; the engine stays opened (a new `start`
+    /// may be tried, or it is closed).
     package func start<Policy: CapturePolicy>(
         _ items: [Policy.Queue], threads: Int, name: String, policy: () -> Policy, drainTimeout: UInt64,
-        openIntake: () throws(XDPError) -> Void, undo: () -> Void
+        openIntake: () throws(XDPError) -> Void, undo: () -> Void, afterUndo: () -> Void
     ) throws(XDPError) {
         precondition(lifecycle.state == .opened, "\(name): start() in state \(lifecycle.state)")
+        // A failed start left the stop eventfd readable: empty it, or the new threads'
+        // poll() would return at once forever.
+        if stopFD >= 0 { Sys.reset(eventFD: stopFD) }
         running.store(true, ordering: .relaxed)
         do {
             let running = self.running, stopFD = self.stopFD, wakeups = self.wakeups, group = self.group
@@ -111,6 +115,7 @@ public final class EngineShell: @unchecked Sendable {
         } catch {
             undo()
             joinThreads()
+            afterUndo()
             throw error
         }
         shared.withLock { $0.lifecycle.advance(to: .started) }

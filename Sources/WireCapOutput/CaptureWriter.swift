@@ -115,9 +115,9 @@ public final class CaptureWriter: @unchecked Sendable {
     private var lastMerged: UInt64 = 0
     /// Merged file: the queues whose next kept packet is known, by its timestamp.
     private var heads = Heap<MergeHead>()
-    /// Merged file: queues with nothing available that may still deliver (not closed).
-    private var emptyOpen: [Bool]
-    private var emptyOpenCount = 0
+    /// Merged file: the queues with nothing available that may still deliver (not
+    /// closed), in no order; storage reserved for every queue.
+    private var emptyOpen: [Int] = []
     private var written = 0
     private var finished = false
     /// Per origin queue: packets not written because `-c` was reached.
@@ -128,6 +128,9 @@ public final class CaptureWriter: @unchecked Sendable {
     /// the default queue capacity is half the pool's R (AF_PACKET: half the blocks).
     /// - Throws: `open(2)` failures.
     public init(output: CaptureOutput, engine: any CaptureBackend) throws(XDPError) {
+        guard engine.group.claimWriterLanes() else {
+            throw XDPError.usage("writer", "\(engine.interface) already has a capture writer: one writer per engine")
+        }
         self.output = output
         let n = engine.queues.count
         backend = engine
@@ -140,7 +143,7 @@ public final class CaptureWriter: @unchecked Sendable {
         finishing = .create(false)
         finishedEntries = Array(repeating: 0, count: n)
         cursor = Array(repeating: 0, count: n)
-        emptyOpen = Array(repeating: false, count: n)
+        emptyOpen.reserveCapacity(n)
         let names = engine.queues.map { "\(engine.interface)@q\($0)" }
         if output.perQueueFiles {
             files = engine.queues.enumerated().map { i, q in
@@ -269,7 +272,8 @@ public final class CaptureWriter: @unchecked Sendable {
                 let handle = handoff[j].peek().handle.pointee
                 handoff[j].release()
                 // Never full: the lane holds the owner pool's whole item budget.
-                group.recycleFromWriter(handle)
+                let queued = group.recycleFromWriter(handle)
+                precondition(queued, "writer lane refused \(handle) — a WireCap bug")
             }
             finishedEntries[j] = 0
         }
@@ -337,8 +341,9 @@ public final class CaptureWriter: @unchecked Sendable {
     /// waited the merge window for it, or the capture is ending). Bounded per round.
     ///
     /// The heads are a min-heap, rebuilt at the start of a round (Q insertions) and
-    /// kept per packet (one pop and at most one insertion). Empty open queues are
-    /// looked at again only when the round would otherwise stop for them.
+    /// kept per packet (one pop and at most one insertion). While some queue is
+    /// empty but open, it is looked at again before every packet (one acquire load
+    /// each): a packet it gets meanwhile takes its place in the order at once.
     ///
     /// The wait is measured on the monotonic clock from when the packet's chunk was
     /// handed to the writer, not by comparing packet stamps with the wall clock: a
@@ -348,44 +353,56 @@ public final class CaptureWriter: @unchecked Sendable {
         let file = files[0]
         var emitted = 0
         while heads.popMin() != nil {}   // empty, keeping the storage
-        for j in 0..<handoff.count where emptyOpen[j] { emptyOpen[j] = false }
-        emptyOpenCount = 0
-        for j in 0..<handoff.count { track(j) }
-        while emitted < 16_384, let top = heads.min {
+        emptyOpen.removeAll(keepingCapacity: true)
+        for j in 0..<handoff.count where place(j) == .emptyOpen { emptyOpen.append(j) }
+        while emitted < 16_384 {
+            var i = 0
+            while i < emptyOpen.count {
+                if place(emptyOpen[i]) == .emptyOpen {
+                    i += 1
+                } else {
+                    emptyOpen.swapAt(i, emptyOpen.count - 1)
+                    emptyOpen.removeLast()
+                }
+            }
+            guard let top = heads.min else { break }
             let j = top.queue
             guard let (d, handle, published) = head(j) else { preconditionFailure("merge head of queue \(j) vanished") }
-            if emptyOpenCount > 0 && !draining && published &+ output.mergeWindowNanoseconds > now {
-                // It would wait for an empty queue: look whether one has something now
-                // (or has closed).
-                let before = emptyOpenCount
-                for k in 0..<handoff.count where emptyOpen[k] { track(k) }
-                if emptyOpenCount < before { continue }
-                break
-            }
+            // A queue that may still deliver something older is empty: wait for it,
+            // up to the merge window (or not at all when the capture is ending).
+            if !emptyOpen.isEmpty && !draining && published &+ output.mergeWindowNanoseconds > now { break }
             _ = heads.popMin()
             if d.timestamp < lastMerged { report.late += 1 }
             lastMerged = max(lastMerged, d.timestamp)
             emit(file, j, d, handle)
             cursor[j] += 1
             emitted += 1
-            track(j)
+            if place(j) == .emptyOpen { emptyOpen.append(j) }
         }
         // Entries whose last packet was just written.
         for j in 0..<handoff.count { _ = head(j) }
         return emitted > 0
     }
 
-    /// Puts queue `j`'s head on the heap, or marks it empty and open (neither when
-    /// it is empty and closed). `j` must not be on the heap.
+    /// Where queue `j` stands in the merge.
+    private enum MergeState { case onHeap, emptyOpen, done }
+
+    /// Puts queue `j`'s head on the heap if it has one (`j` must not be on it).
+    /// - Returns: `.onHeap`; else `.emptyOpen` (it may still deliver) or `.done`
+    ///   (closed and empty).
+    ///
+    /// `closed` is read before the ring: (acquire) pairs with the consumer's release
+    /// store in ``closeQueue(_:)``, made after its last publish, so a queue seen
+    /// closed and then empty has nothing more to give. (Read the other way round,
+    /// a last entry published between the two reads would be skipped.)
     @inline(__always)
-    private func track(_ j: Int) {
-        if emptyOpen[j] { emptyOpen[j] = false; emptyOpenCount -= 1 }
+    private func place(_ j: Int) -> MergeState {
+        let isClosed = closed[j].load(ordering: .acquiring)
         if let h = head(j) {
             heads.insert(MergeHead(timestamp: h.0.timestamp, queue: j))
-        } else if !closed[j].load(ordering: .acquiring) {
-            emptyOpen[j] = true
-            emptyOpenCount += 1
+            return .onHeap
         }
+        return isClosed ? .done : .emptyOpen
     }
 }
 

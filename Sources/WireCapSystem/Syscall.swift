@@ -109,6 +109,12 @@ package enum Sys {
         try syscall("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
     }
 
+    /// Empties an eventfd's counter (a non-blocking read), so it is no longer readable.
+    package static func reset(eventFD fd: Int32) {
+        var value: UInt64 = 0
+        _ = Glibc.read(fd, &value, 8)
+    }
+
     /// Adds one to an eventfd's counter (makes it readable: wakes its pollers).
     package static func signal(eventFD fd: Int32) {
         var one: UInt64 = 1

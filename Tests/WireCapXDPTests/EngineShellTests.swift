@@ -86,7 +86,8 @@ struct EngineShellTests {
         let queues = [ScriptedQueue(inFlight: 3, undelivered: 2, log: f.log), ScriptedQueue(inFlight: 0, undelivered: 0, log: f.log)]
         #expect(f.shell.lifecycle.state == .opened)
         try f.shell.start(queues, threads: 1, name: "wc-test", policy: { ScriptedPolicy() }, drainTimeout: 5_000_000_000,
-                          openIntake: { () throws(XDPError) in f.note("intake open") }, undo: { f.note("undo") })
+                          openIntake: { () throws(XDPError) in f.note("intake open") }, undo: { f.note("undo") },
+                          afterUndo: { f.note("after undo") })
         #expect(f.shell.lifecycle.state == .started)
         // The loop runs: wait for a round, with a deadline (no sleep orders anything).
         let deadline = Sys.monotonicNanoseconds() + 10_000_000_000
@@ -105,20 +106,32 @@ struct EngineShellTests {
         #expect(f.entries.suffix(2) == ["joined", "released"])
     }
 
-    @Test("a failing intake undoes, joins the threads and leaves the engine opened (closable)")
+    @Test("a failing intake unwinds like a stop (undo, drain, join, afterUndo) and leaves the engine opened; a retry starts it")
     func failedStart() throws {
         let f = try Fixture(queues: 1)
-        let queues = [ScriptedQueue(inFlight: 0, undelivered: 0, log: f.log)]
+        let queues = [ScriptedQueue(inFlight: 1, undelivered: 0, log: f.log)]
         #expect(throws: XDPError.self) {
-            try f.shell.start(queues, threads: 1, name: "wc-test", policy: { ScriptedPolicy() }, drainTimeout: 1_000_000,
+            try f.shell.start(queues, threads: 1, name: "wc-test", policy: { ScriptedPolicy() }, drainTimeout: 1_000_000_000,
                               openIntake: { () throws(XDPError) in throw XDPError.usage("intake", "refused") },
-                              undo: { f.note("undo") })
+                              undo: { f.note("undo") }, afterUndo: { f.note("after undo") })
         }
         #expect(f.shell.lifecycle.state == .opened)
-        #expect(f.entries == ["undo"])
+        #expect(f.entries == ["undo", "drained one", "after undo"])
+        try f.shell.start(queues, threads: 1, name: "wc-test", policy: { ScriptedPolicy() }, drainTimeout: 1_000_000_000,
+                          openIntake: { () throws(XDPError) in f.note("intake open") },
+                          undo: { f.note("never") }, afterUndo: { f.note("never") })
+        #expect(f.shell.lifecycle.state == .started)
+        f.shell.close(closeIntake: { f.note("intake closed") }, afterJoin: { f.note("joined") }, release: { f.note("released") })
+        #expect(f.shell.lifecycle.state == .closed)
+        #expect(f.entries.suffix(4) == ["intake open", "intake closed", "joined", "released"])
+    }
+
+    @Test("an engine that never started closes without stopping")
+    func closeUnstarted() throws {
+        let f = try Fixture(queues: 1)
         f.shell.close(closeIntake: { f.note("never") }, afterJoin: { f.note("never") }, release: { f.note("released") })
         #expect(f.shell.lifecycle.state == .closed)
-        #expect(f.entries == ["undo", "released"], "an engine that never started has nothing to stop")
+        #expect(f.entries == ["released"])
     }
 
     @Test("each queue's consumer endpoint is handed out once; it reads through the shell's memory layout")

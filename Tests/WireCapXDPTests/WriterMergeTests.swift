@@ -82,6 +82,9 @@ struct WriterMergeTests {
         var output = CaptureOutput(path: path)
         output.queueCapacity = 64
         let writer = try CaptureWriter(output: output, engine: backend)
+        #expect(throws: XDPError.self, "the writer lanes are single-producer: a second writer is refused") {
+            _ = try CaptureWriter(output: CaptureOutput(path: path + ".second"), engine: backend)
+        }
         // Queue 0 keeps only its even packets (a filtered entry: the keep mask).
         var expected: [(UInt64, Int, Int)] = []
         for q in 0..<queues {

@@ -285,10 +285,12 @@ public final class ChunkPool: @unchecked Sendable {
             stored.invalidDescriptors &+= 1
             return nil
         }
-        // Blocks retire in ring order, which is attach order: `i` is 0 but for the
-        // first turn after a block was held; the shift is over R entries at most.
-        for j in i..<(attachedCount - 1) { attachedList[j] = attachedList[j + 1] }
+        // Swap-remove: a whole pool never delivers slices, so the attached list's
+        // order (used by deliverReady) does not matter here. The search is O(R)
+        // compares once per block (R is hundreds to thousands of blocks, each holding
+        // up to thousands of packets).
         attachedCount -= 1
+        attachedList[i] = attachedList[attachedCount]
         returned[c] = count
         delivered[c] = count
         sliceLength[c &* Int(m)] = count

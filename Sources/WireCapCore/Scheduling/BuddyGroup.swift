@@ -240,8 +240,19 @@ public final class BuddyGroup: @unchecked Sendable {
         return true
     }
 
+    /// `true` once a writer claimed the writer lanes (see ``claimWriterLanes()``).
+    private let writerClaimed = ManagedAtomic<Bool>(false)
+
+    /// Claims the writer lanes for one capture writer: they are single-producer, so
+    /// a second writer on the same group is refused. - Returns: `false` if taken.
+    public func claimWriterLanes() -> Bool {
+        // Relaxed: the claim only has to be unique; the writer thread's creation
+        // orders everything it then does.
+        writerClaimed.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+    }
+
     /// Gives a chunk the capture writer has finished with back to its owner, on the
-    /// writer's own lane. The writer thread only (one writer per group).
+    /// writer's own lane. The writer thread of the writer that claimed the lanes only.
     /// - Returns: `false` (the handle is dropped: an invalid handle, never a valid
     ///   one, as each lane holds the pool's whole item budget) when it cannot be queued.
     @discardableResult

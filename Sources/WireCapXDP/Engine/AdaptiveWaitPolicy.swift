@@ -40,6 +40,8 @@ package final class AdaptiveWaitPolicy: CapturePolicy {
     package let starvedSleep: UInt64 = 100_000
     /// When a round last took a packet.
     private var lastPacket: UInt64
+    /// `false` until the first round (which starts every queue's rate clock).
+    private var started = false
 
     package init(policy: WakePolicy) {
         self.policy = policy
@@ -47,6 +49,12 @@ package final class AdaptiveWaitPolicy: CapturePolicy {
     }
 
     package func round(_ queues: [RxQueue]) -> CaptureRound {
+        if !started {
+            started = true
+            let now = Sys.monotonicNanoseconds()
+            for q in queues { q.lastPassTime = now }
+            lastPacket = now
+        }
         var round = CaptureRound()
         for q in queues {
             let n = q.pass()

@@ -152,11 +152,8 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
                             shared.withLock { $0.deviceBaseline = baseline; $0.counting = true }
                             for rx in rxQueues { try program.insert(socketFD: rx.socket.fd, queue: rx.deviceQueue) }
                         },
-                        undo: {
-                            for rx in rxQueues { program.remove(queue: rx.deviceQueue) }
-                            program.detach()
-                            shared.withLock { $0.counting = false }
-                        })
+                        undo: { stopRedirecting(program) },
+                        afterUndo: { finishCounting(program) })
     }
 
     /// Stops capturing without losing what was received (see the type's

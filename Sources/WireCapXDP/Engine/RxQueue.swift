@@ -53,7 +53,7 @@ package final class RxQueue: CaptureQueue, @unchecked Sendable {
 
     // Capture-thread-private rate estimate (packets per nanosecond, EWMA).
     var rate: Double = 0
-    var lastPassTime = Sys.monotonicNanoseconds()
+    var lastPassTime: UInt64 = 0
     var packetsSinceRate: Int = 0
     package var lastStatisticsRead: UInt64 = 0
     package var pollFD: Int32 { socket.fd }
