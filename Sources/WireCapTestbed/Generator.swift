@@ -25,6 +25,10 @@ public struct GeneratorConfiguration: Sendable {
     /// Distinct flows per queue (source address/port pairs; queue q's are q·K ..< q·K+K),
     /// spread over each queue's packets.
     public var flows: Int = 16
+    /// An elephant: flow 0 of the first queue carries this percentage (0 ... 100) of
+    /// that queue's packets, the rest going round-robin over its other flows. One
+    /// 5-tuple, so no flow hash can spread it (the harness's elephant case). 0: off.
+    public var elephantPercent = 0
     /// Burst mode: `burst` packets (total, split by share) at full speed, then `idleNanoseconds` of silence.
     public var burst: Int?
     public var idleNanoseconds: UInt64 = 0
@@ -60,6 +64,12 @@ public struct GeneratorConfiguration: Sendable {
             throw XDPError.usage("size", "--size must be \(TestPacket.minimumSize)...\(TestPacket.maximumSize) bytes, got \(size)")
         }
         guard flows >= 1 && flows <= 65535 else { throw XDPError.usage("flows", "--flows must be 1...65535") }
+        guard (0...100).contains(elephantPercent) else {
+            throw XDPError.usage("elephant", "--elephant must be a percentage, 0...100, got \(elephantPercent)")
+        }
+        if elephantPercent > 0 && elephantPercent < 100 && flows < 2 {
+            throw XDPError.usage("elephant", "--elephant \(elephantPercent) needs --flows 2 or more (the elephant and the rest)")
+        }
         if !share.isEmpty {
             guard share.count == queues.count else {
                 throw XDPError.usage("share", "--share has \(share.count) values for \(queues.count) queues")
@@ -149,6 +159,8 @@ package final class Sender: @unchecked Sendable {
     package let idle: UInt64
     package let size: Int
     package let flows: Int
+    /// Percentage of this queue's packets on flow 0 (0: every flow alike).
+    package let elephant: Int
     package let transmit: TransmitQueue
     package let headers: UnsafeMutableRawPointer   // flows × 42 bytes
     var sent = 0
@@ -166,6 +178,7 @@ package final class Sender: @unchecked Sendable {
         idle = c.idleNanoseconds
         size = c.size
         flows = c.flows
+        elephant = queue == c.queues.first ? c.elephantPercent : 0
         transmit = try TransmitQueue(interface: c.interface, queue: queue, frames: Self.frameCount, ringSize: Self.ringSize,
                                      label: "generator queue \(queue)")
         headers = .allocate(byteCount: c.flows * 42, alignment: 8)
@@ -178,6 +191,16 @@ package final class Sender: @unchecked Sendable {
     }
 
     deinit { headers.deallocate() }
+
+    /// The flow of packet `seq`: round-robin over `flows`, or with an elephant,
+    /// flow 0 for `elephant`% of the packets (`seq mod 100 < elephant`) and the
+    /// others round-robin over flows 1 ..< `flows`.
+    @inline(__always)
+    package static func flow(of seq: Int, flows: Int, elephant: Int) -> Int {
+        if elephant == 0 { return seq % flows }
+        if seq % 100 < elephant || flows == 1 { return 0 }
+        return 1 + seq % (flows - 1)
+    }
 
     package func run() {
         do { try send() } catch { failure = error }
@@ -207,7 +230,7 @@ package final class Sender: @unchecked Sendable {
                 let first = tx.submitted
                 let n = tx.stage(upTo: allowed) { frame, i in
                     let seq = first + i
-                    let flow = seq % flows
+                    let flow = Self.flow(of: seq, flows: flows, elephant: elephant)
                     TestPacket.write(into: frame, size: size, header: headers + flow * 42,
                                      queue: UInt16(queue), flow: UInt16(flow), sequence: UInt64(seq))
                     return size

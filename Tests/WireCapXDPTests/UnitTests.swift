@@ -68,4 +68,22 @@ struct UnitTests {
         #expect(parts.reduce(0, +) == 1001)
         #expect(parts[0] == 900)
     }
+
+    @Test("an elephant takes its percentage of the queue's packets; the other flows share the rest evenly")
+    func elephantFlows() throws {
+        var perFlow = [Int](repeating: 0, count: 16)
+        for seq in 0..<10_000 { perFlow[Sender.flow(of: seq, flows: 16, elephant: 75)] += 1 }
+        #expect(perFlow[0] == 7_500)
+        #expect(perFlow.dropFirst().allSatisfy { (166...167).contains($0) }, "\(perFlow)")
+        #expect((0..<32).map { Sender.flow(of: $0, flows: 16, elephant: 0) } == (0..<32).map { $0 % 16 })
+        #expect((0..<100).allSatisfy { Sender.flow(of: $0, flows: 16, elephant: 100) == 0 })
+        var g = GeneratorConfiguration(interface: "x", queues: [0, 1], count: 10)
+        g.elephantPercent = 101
+        #expect(throws: XDPError.self) { try g.validate() }
+        g.elephantPercent = 60
+        g.flows = 1
+        #expect(throws: XDPError.self) { try g.validate() }
+        g.flows = 2
+        try g.validate()
+    }
 }

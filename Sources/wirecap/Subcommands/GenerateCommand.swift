@@ -48,6 +48,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Number of flows.")
     var flows = 16
 
+    @Option(help: ArgumentHelp("An elephant: flow 0 of the first queue carries this percentage of that queue's packets (one 5-tuple no flow hash can spread); 0: off.", valueName: "percent"))
+    var elephant = 0
+
     @Option(help: "Burst size: packets (all queues) sent at full speed before each idle period.")
     var burst: Int?
 
@@ -75,6 +78,7 @@ struct GenerateCommand: ParsableCommand {
         config.share = share.map { $0.split(separator: ",").compactMap { Double($0) } } ?? []
         config.size = size
         config.flows = flows
+        config.elephantPercent = elephant
         config.burst = burst
         config.idleNanoseconds = UInt64(idle * 1e6)
         config.cpus = cpus.flatMap(IndexList.parse) ?? []
