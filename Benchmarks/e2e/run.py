@@ -40,6 +40,7 @@ ENGINES = [
     ("wirecap_afpacket", "WireCap on AF_PACKET backend"),
     ("afpacket_hash", "AF_PACKET V3 fanout hash"),
     ("afpacket_hash_rollover", "AF_PACKET V3 hash+ROLLOVER"),
+    ("afpacket_qm", "AF_PACKET V3 fanout qm (queue-bound)"),
     ("pcap", "libpcap pcap_loop"),
     ("recvmmsg", "recvmmsg raw socket"),
     ("xdp_min", "minimal AF_XDP (limit)"),
@@ -242,9 +243,10 @@ class Testbed:
 class Generator:
     """`wirecap generate` when it works, else the fallback gen_afpacket."""
 
-    def __init__(self, bed, wirecap, caps, prefer, flows):
+    def __init__(self, bed, wirecap, caps, prefer, flows, elephant=0):
         self.bed = bed
         self.flows = flows
+        self.elephant = elephant
         self.kind = "gen_afpacket"
         if prefer != "afpacket" and wirecap and "--share" in caps.get("generate", ""):
             self.kind = "wirecap"
@@ -253,6 +255,8 @@ class Generator:
             if not ok or ok.get("sent", 0) < 2000:
                 log(f"wirecap generate did not work here ({ok}); falling back to gen_afpacket")
                 self.kind = "gen_afpacket"
+        if self.elephant and self.kind != "wirecap":
+            raise RuntimeError("the elephant case needs `wirecap generate --elephant`")
         if prefer == "wirecap" and self.kind != "wirecap":
             raise RuntimeError("--generator wirecap requested but `wirecap generate` is not usable")
 
@@ -260,7 +264,8 @@ class Generator:
         if self.kind == "wirecap":
             return [self.wirecap, "generate", "--netns", self.bed.name, "-i", self.bed.gen,
                     "--queue-count", str(self.bed.queues), "--count", str(count), "--rate", str(rate),
-                    "--share", share, "--flows", str(self.flows * self.bed.queues), "--json"]
+                    "--share", share, "--flows", str(self.flows * self.bed.queues), "--json"] + (
+                        ["--elephant", str(self.elephant)] if self.elephant else [])
         return ["ip", "netns", "exec", self.bed.name, os.path.join(BUILD, "gen_afpacket"), "-i", self.bed.gen,
                 "--queues", str(self.bed.queues), "--count", str(count), "--rate", str(rate),
                 "--share", share, "--flows", str(self.flows)]
@@ -289,15 +294,20 @@ class Generator:
 
 
 def last_json(text):
-    """The last JSON object in a command's output (single- or multi-line)."""
+    """The last JSON object in a command's output (single- or multi-line). Event
+    lines (`{"event": "ready"|"stats", ...}`, which `wirecap capture --json` prints
+    before its multi-line report) are not reports and are skipped."""
     text = (text or "").strip()
     for line in reversed(text.splitlines()):
         line = line.strip()
         if line.startswith("{") and line.endswith("}"):
             try:
-                return json.loads(line)
+                j = json.loads(line)
             except ValueError:
-                pass
+                continue
+            if isinstance(j, dict) and "event" in j:
+                break
+            return j
     i = text.find("{")
     while i >= 0:
         try:
@@ -373,26 +383,26 @@ class Runner:
         q = str(self.bed.queues)
         b = lambda n: os.path.join(BUILD, n)
         track = ["--flows"] if flows else []
+        mem = memory_knobs(self.args, self.bed.queues)
         if engine.startswith("wirecap"):
             qs = ",".join(str(i) for i in range(self.bed.queues))
             argv = [self.wirecap, "capture", "-i", self.bed.cap, "-q", qs,
-                    "-M", str(self.args.M), "-R", str(self.args.R), "--consumer-cpus", qs,
+                    "-M", str(self.args.M), "-R", str(mem["wirecap_R"]), "--consumer-cpus", qs,
                     "--mode", "basic" if engine == "wirecap_basic" else "advanced",
-                    "--consumer-cost", str(cost), "--json"]
+                    "--consumer-cost", str(cost), "--json", "--stats-interval", "0"]
             if engine == "wirecap_afpacket":
-                argv += ["--backend", "afpacket", "--fanout", "hash"]
+                argv += ["--backend", "afpacket", "--fanout", "hash"] + mem["wirecap_afpacket"]
             return argv + track + self.args.wirecap_args.split()
-        if engine == "afpacket_hash":
-            return [b("afpacket_v3"), "-i", self.bed.cap, "-q", q, "--fanout", "hash", "--cost", str(cost)] + track
-        if engine == "afpacket_hash_rollover":
-            return [b("afpacket_v3"), "-i", self.bed.cap, "-q", q, "--fanout", "hash", "--rollover",
-                    "--cost", str(cost)] + track
+        if engine in ("afpacket_hash", "afpacket_hash_rollover", "afpacket_qm"):
+            return ([b("afpacket_v3"), "-i", self.bed.cap, "-q", q, "--fanout", "qm" if engine == "afpacket_qm" else "hash"]
+                    + (["--rollover"] if engine == "afpacket_hash_rollover" else [])
+                    + ["--cost", str(cost)] + mem["afpacket"] + track)
         if engine == "pcap":
-            return [b("pcap_loop"), "-i", self.bed.cap, "-q", "1", "--cost", str(cost)]
+            return [b("pcap_loop"), "-i", self.bed.cap, "-q", "1", "--cost", str(cost)] + mem["pcap"]
         if engine == "recvmmsg":
-            return [b("recvmmsg"), "-i", self.bed.cap, "-q", q, "--fanout", "hash", "--cost", str(cost)] + track
+            return [b("recvmmsg"), "-i", self.bed.cap, "-q", q, "--fanout", "hash", "--cost", str(cost)] + mem["recvmmsg"] + track
         if engine == "xdp_min":
-            return [b("xdp_min"), "-i", self.bed.cap, "-q", q, "--cost", str(cost)] + track
+            return [b("xdp_min"), "-i", self.bed.cap, "-q", q, "--cost", str(cost)] + mem["xdp_min"] + track
         raise ValueError(engine)
 
     def run(self, engine, count, rate, share, cost, flows=False, gen=None):
@@ -535,6 +545,62 @@ def normalize_consumer(engine, j):
             "flows_total": flows_total, "flows_split": flows_split, "offloads": offloads}
 
 
+# ---------------------------------------------------------------- equal memory
+
+IMIX = [(64, 7), (576, 4), (1500, 1)]  # simple IMIX: 7:4:1 of 64/576/1,500-byte frames
+
+
+def tpacket_bytes(frame):
+    """Bytes one frame takes in a TPACKET_V3 block (Linux tpacket_rcv): the 48-byte
+    tpacket3_hdr and sockaddr_ll (tp_hdrlen 68), the MAC header placed so the network
+    header lands 16-aligned (macoff = ALIGN16(68 + 16) - 14 = 82), the frame, and the
+    next header 16-aligned. A frame of L bytes on the wire is L - 4 captured (no FCS)."""
+    captured = frame - 4
+    return (82 + captured + 15) // 16 * 16
+
+
+def memory_knobs(args, queues):
+    """Each engine's own knob for the per-queue buffer budget (--buffer-mib), or the
+    harness's historic defaults when no budget is given."""
+    if not args.buffer_mib:
+        return {"wirecap_R": args.R, "wirecap_afpacket": [], "afpacket": [], "pcap": [], "recvmmsg": [],
+                "xdp_min": []}
+    budget = args.buffer_mib * 2**20
+    block = args.block_kib * 1024
+    frames = budget // 2048
+    return {
+        # AF_XDP: R chunks of M 2 KiB frames per queue.
+        "wirecap_R": budget // (args.M * 2048),
+        "wirecap_afpacket": ["--blocks", str(budget // block), "--block-size", str(args.block_kib)],
+        "afpacket": ["--blocks", str(budget // block), "--block-size", str(block)],
+        # One libpcap handle serves every queue: it gets every queue's budget.
+        "pcap": ["--buffer-mb", str(args.buffer_mib * queues)],
+        "recvmmsg": ["--rcvbuf-mb", str(args.buffer_mib)],
+        "xdp_min": ["--frames", str(frames)],
+    }
+
+
+def capacity_table(args):
+    """Packets one queue's buffer holds at 64 B, IMIX and 1,500 B frames, per engine
+    kind, at the budget in use (computed from each engine's layout, not measured)."""
+    budget = (args.buffer_mib or 0) * 2**20
+    sizes = {"64 B": [(64, 1)], "IMIX 7:4:1": IMIX, "1,500 B": [(1500, 1)]}
+    def per_size(bytes_per_frame):
+        out = {}
+        for name, mix in sizes.items():
+            total = sum(w for _, w in mix)
+            mean = sum(bytes_per_frame(f) * w for f, w in mix) / total
+            out[name] = int(budget / mean) if budget else None
+        return out
+    block = args.block_kib * 1024
+    # A block's 48-byte header, and a block holds whole frames only (the rest of it is lost).
+    tpacket = lambda f: tpacket_bytes(f) * block / ((block - 48) // tpacket_bytes(f) * tpacket_bytes(f))
+    return {
+        "AF_XDP (WireCap, minimal AF_XDP): 2 KiB frame per packet": per_size(lambda f: 2048),
+        f"TPACKET_V3 (AF_PACKET engines, libpcap, WireCap on AF_PACKET), {args.block_kib} KiB blocks": per_size(tpacket),
+    }
+
+
 # ---------------------------------------------------------------- experiment plan
 
 def cost_check(runner, gen, engines, heavy, reps):
@@ -589,6 +655,13 @@ def main():
     ap.add_argument("--imbalance-factor", type=float, default=1.2,
                     help="90/10 load = this x the calibrated heavy single-consumer rate")
     ap.add_argument("--flows", type=int, default=64, help="flows per queue")
+    ap.add_argument("--buffer-mib", type=int, help="equal memory: every engine's buffer per queue, MiB, through its own "
+                    "knob (WireCap -R, TPACKET_V3 blocks, libpcap buffer, rcvbuf, AF_XDP frames); default: each engine's own")
+    ap.add_argument("--block-kib", type=int, default=256, help="TPACKET_V3 block size under --buffer-mib")
+    ap.add_argument("--elephant-percent", type=int, default=75,
+                    help="elephant case: share of queue 0's packets in its one elephant flow (share 0.8/0.2: 60%% of all)")
+    ap.add_argument("--elephant-factor", type=float, default=1.8,
+                    help="elephant case: offered load in calibrated heavy consumers (1.8: the elephant alone is 1.08 of one)")
     ap.add_argument("-M", type=int, default=256, help="WireCap cells per chunk")
     ap.add_argument("-R", type=int, default=500, help="WireCap chunks per pool")
     ap.add_argument("--drain-max", type=float, default=12.0, help="max seconds to wait for a consumer to drain")
@@ -600,7 +673,7 @@ def main():
     ap.add_argument("--wirecap-ref", help="build wirecap from this commit (git archive) instead of the working tree")
     ap.add_argument("--skip-swift-build", action="store_true", help="use an existing .build-bench/release/wirecap")
     ap.add_argument("--no-wirecap", action="store_true", help="baselines only")
-    ap.add_argument("--skip", default="", help="comma list of phases to skip: costcheck,matrix,imbalance,burst")
+    ap.add_argument("--skip", default="", help="comma list of phases to skip: costcheck,matrix,imbalance,elephant,burst")
     ap.add_argument("--out", help="output directory (default Benchmarks/results, quick: Benchmarks/e2e/build)")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -633,6 +706,7 @@ def main():
         "loadavg_start": open("/proc/loadavg").read().split()[:3], "quick": args.quick, "reps": reps,
         "heavy_cost": args.heavy, "wirecap_args": args.wirecap_args, "heavy_ns_per_packet_c": heavy_cal["ns_per_packet"],
         "heavy_pps_c": heavy_cal["packets_per_second"], "M": args.M, "R": args.R,
+        "buffer_mib": args.buffer_mib, "block_kib": args.block_kib, "capacity": capacity_table(args),
         "git": sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], check=False).stdout.strip(),
         "wirecap_source": (open(os.path.join(BUILD, "wirecap-src", ".wirecap-commit")).read().strip()
                            if args.wirecap_ref and os.path.exists(os.path.join(BUILD, "wirecap-src", ".wirecap-commit"))
@@ -715,7 +789,21 @@ def main():
             meta["imbalance_generator"] = g_imb.kind
             do_point("imbalance", int(imb_rate * seconds * 2), str(imb_rate), "0.9,0.1", args.heavy, flows=True,
                      g=g_imb)
-        # 3. Bursts of P packets at max rate on queue 0, heavy consumers.
+        # 3. Elephants: one flow carries elephant-percent of queue 0's packets (share 0.8/0.2:
+        #    60% of all at the default), more than one heavy consumer can take; the rest are
+        #    small flows on both queues. No flow hash can spread the elephant.
+        if "elephant" not in skip:
+            ele_rate = int(args.elephant_factor * heavy_cal["packets_per_second"])
+            meta["elephant"] = {"rate": ele_rate, "percent_of_queue0": args.elephant_percent, "share": "0.8,0.2",
+                                "elephant_share_of_all": 0.8 * args.elephant_percent / 100}
+            try:
+                g_ele = Generator(bed, wirecap, caps, "wirecap", args.flows, elephant=args.elephant_percent)
+                do_point("elephant", int(ele_rate * seconds * 2), str(ele_rate), "0.8,0.2", args.heavy, flows=True,
+                         g=g_ele)
+            except RuntimeError as ex:
+                log(f"elephant case skipped: {ex}")
+                meta["elephant"]["skipped"] = str(ex)
+        # 4. Bursts of P packets at max rate on queue 0, heavy consumers.
         if "burst" not in skip:
             for P in [int(x) for x in args.bursts.split(",")]:
                 do_point("burst", P, "max", "1,0", args.heavy, n=1, extra={"burst": P})
@@ -841,6 +929,21 @@ def render_markdown(meta, rows, gen_alone):
              f"`udp and dst port 9` per packet: {meta['heavy_ns_per_packet_c']:.0f} ns/packet in C "
              f"(≈ {meta['heavy_pps_c']:.0f} pps per consumer). WireCap: M={meta['M']}, R={meta['R']}, other "
              f"options default{' + ' + meta['wirecap_args'] if meta.get('wirecap_args') else ''}.\n")
+    if meta.get("buffer_mib"):
+        L.append(f"**Equal memory**: every engine gets {meta['buffer_mib']} MiB of buffer per queue, through its own "
+                 f"knob: WireCap R = {meta['buffer_mib'] * 2**20 // (meta['M'] * 2048)} chunks of M = {meta['M']} "
+                 f"2 KiB frames (the `-R` above is not used); TPACKET_V3 (the AF_PACKET engines and WireCap on "
+                 f"AF_PACKET) {meta['buffer_mib'] * 1024 // meta['block_kib']} blocks of {meta['block_kib']} KiB per "
+                 f"socket; libpcap one handle with {meta['buffer_mib']} MiB per queue; recvmmsg SO_RCVBUFFORCE "
+                 f"{meta['buffer_mib']} MiB per socket; minimal AF_XDP {meta['buffer_mib'] * 2**20 // 2048} frames per "
+                 "queue. Packets one queue's buffer holds (computed from each layout, not measured; recvmmsg's "
+                 "depends on the kernel's per-skb accounting and is not computed):\n")
+        sizes = list(next(iter(meta["capacity"].values())).keys())
+        L.append("| buffer layout | " + " | ".join(sizes) + " |")
+        L.append("|---|" + "---|" * len(sizes))
+        for layout, caps in meta["capacity"].items():
+            L.append(f"| {layout} | " + " | ".join(f"{caps[k]:,}" for k in sizes) + " |")
+        L.append("")
     if meta.get("skipped_engines"):
         L.append("Not run: " + "; ".join(f"{LABEL[k]} — {v}" for k, v in meta["skipped_engines"].items()) + ".\n")
     L.append("CPU columns are CPU-seconds per million delivered packets: **proc** = the consumer process's own "
@@ -945,6 +1048,23 @@ def render_markdown(meta, rows, gen_alone):
           extra_cols=[("flows split", split_col), ("per-worker packets (median run)", worker_col),
                       ("WireCap offloaded chunks", lambda rs: fmt(median([r.get("offloads") for r in rs]), 0))])
 
+    ele = meta.get("elephant") or {}
+    if ele:
+        L.append("\n## Elephants: one flow no hash can spread, heavy consumers\n")
+        if ele.get("skipped"):
+            L.append(f"Not run: {ele['skipped']}.\n")
+        else:
+            L.append(f"Offered {ele['rate']} pps = {ele['rate'] / max(1, meta['heavy_pps_c']):.2f}× the calibrated "
+                     f"single-consumer rate, share {ele['share']}; one flow carries {ele['percent_of_queue0']}% of queue 0's "
+                     f"packets = {100 * ele['elephant_share_of_all']:.0f}% of all "
+                     f"({ele['rate'] * ele['elephant_share_of_all'] / max(1, meta['heavy_pps_c']):.2f}× what one consumer "
+                     "can take), the rest in small flows on both queues. An engine that keeps every flow on one worker "
+                     "must lose the elephant's excess; one that splits it can deliver everything, at the price of "
+                     "flows processed by two workers.\n")
+            table("elephant", ["rate", "consumer_cost"], lambda pt: f"elephant at {pt[0]} pps, X={pt[1]}",
+                  extra_cols=[("flows split", split_col), ("per-worker packets (median run)", worker_col),
+                              ("WireCap offloaded chunks", lambda rs: fmt(median([r.get("offloads") for r in rs]), 0))])
+
     # Burst test with the simulator formula.
     bursts = [r for r in ok if r.get("phase") == "burst"]
     if bursts:
@@ -957,7 +1077,7 @@ def render_markdown(meta, rows, gen_alone):
                 r = max(big, key=lambda r: r["burst"])
                 if r.get("window"):
                     rate_pp[e] = r["captured"] / r["window"]
-        RM = meta["R"] * meta["M"]
+        RM = (meta["buffer_mib"] * 2**20 // 2048) if meta.get("buffer_mib") else meta["R"] * meta["M"]
         L.append(f"Prediction (paper §3.2.2 / simulator): a pool of R·M = {RM} packets absorbs a burst up to "
                  "B = P_m·R·M/(P_m − P_p); a burst of P > B loses (P − B)·(1 − P_p/P_m). P_m = the generator's measured "
                  "rate on queue 0 in that run; P_p = WireCap basic's measured drain rate (delivered / time until its "
