@@ -652,6 +652,10 @@ def main():
     ap.add_argument("--seconds", type=float, help="traffic seconds per rated run (default 1.0, quick 0.7)")
     ap.add_argument("--max-count", type=int, help="packets per max-rate run (default 400000, quick 200000)")
     ap.add_argument("--bursts", default="1000,10000,100000,1000000", help="burst sizes P")
+    ap.add_argument("--burst-flows", type=int, default=1,
+                    help="flows of a burst (default 1: one flow on one queue, which no flow hash can spread)")
+    ap.add_argument("--burst-rate", default="max",
+                    help="burst rate, pps or max; on shared cores 'max' depends on the engine (see the README)")
     ap.add_argument("--imbalance-factor", type=float, default=1.2,
                     help="90/10 load = this x the calibrated heavy single-consumer rate")
     ap.add_argument("--flows", type=int, default=64, help="flows per queue")
@@ -674,6 +678,7 @@ def main():
     ap.add_argument("--skip-swift-build", action="store_true", help="use an existing .build-bench/release/wirecap")
     ap.add_argument("--no-wirecap", action="store_true", help="baselines only")
     ap.add_argument("--skip", default="", help="comma list of phases to skip: costcheck,matrix,imbalance,elephant,burst")
+    ap.add_argument("--tag", help="appended to the results file name (e2e-DATE-HOST-TAG), to keep several runs of a day")
     ap.add_argument("--out", help="output directory (default Benchmarks/results, quick: Benchmarks/e2e/build)")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -805,8 +810,11 @@ def main():
                 meta["elephant"]["skipped"] = str(ex)
         # 4. Bursts of P packets at max rate on queue 0, heavy consumers.
         if "burst" not in skip:
+            g_burst = gen if args.burst_flows == args.flows else Generator(bed, wirecap, caps, args.generator,
+                                                                             args.burst_flows)
+            meta["burst"] = {"flows": args.burst_flows, "rate": args.burst_rate}
             for P in [int(x) for x in args.bursts.split(",")]:
-                do_point("burst", P, "max", "1,0", args.heavy, n=1, extra={"burst": P})
+                do_point("burst", P, args.burst_rate, "1,0", args.heavy, n=1, extra={"burst": P}, g=g_burst)
     except KeyboardInterrupt:
         log("interrupted: cleaning up and writing what was measured")
         meta["interrupted"] = True
@@ -883,7 +891,8 @@ def write_results(out_dir, meta, rows, gen_alone, args):
     os.makedirs(out_dir, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d")
     host = re.sub(r"[^A-Za-z0-9_.-]", "_", platform.node()) or "host"
-    base = os.path.join(out_dir, f"e2e-{stamp}-{host}{'-quick' if meta['quick'] else ''}")
+    tag = f"-{args.tag}" if args.tag else ""
+    base = os.path.join(out_dir, f"e2e-{stamp}-{host}{tag}{'-quick' if meta['quick'] else ''}")
     for r in rows:
         r["cpu_per_M_proc"] = per_m(r.get("proc_cpu"), r.get("captured"))
         r["cpu_per_M_machine"] = per_m(r.get("capture_machine"), r.get("captured"))
@@ -1068,7 +1077,9 @@ def render_markdown(meta, rows, gen_alone):
     # Burst test with the simulator formula.
     bursts = [r for r in ok if r.get("phase") == "burst"]
     if bursts:
-        L.append("\n## Short-term imbalance: one burst of P packets at max rate on queue 0, heavy consumers\n")
+        bm = meta.get("burst") or {"flows": "?", "rate": "max"}
+        L.append(f"\n## Short-term imbalance: one burst of P packets on queue 0 ({bm['flows']} flow(s), rate "
+                 f"{bm['rate']}), heavy consumers\n")
         # Measured consumer rate P_p per engine: delivered packets / consumer window of the largest burst.
         rate_pp = {}
         for e, _ in ENGINES:
@@ -1121,6 +1132,14 @@ def render_markdown(meta, rows, gen_alone):
                 er = [r for r in rs if r["engine"] == e]
                 line.append(cell([r["loss_pct"] for r in er]) if er else "n/a")
             L.append("| " + " | ".join(line) + " |")
+        # The rate each engine actually received the burst at: on shared cores a consumer's
+        # kernel work slows the generator, so "max" is not the same burst for every engine.
+        L.append("\nGenerator rate each engine received the burst at (pps, P: " +
+                 ", ".join(str(P) for P in sorted({r["burst"] for r in bursts})) + "):\n")
+        for e, _ in ENGINES:
+            er = sorted((r for r in bursts if r["engine"] == e), key=lambda r: r["burst"])
+            if er:
+                L.append(f"- {LABEL[e]}: " + ", ".join(f"{r['gen_rate']:.0f}" if r.get("gen_rate") else "n/a" for r in er))
         L.append("\nMeasured drain rate per engine (largest burst): " +
                  ", ".join(f"{LABEL[e]} {v:.0f} pps" for e, v in rate_pp.items()) + ".")
     L.append("\n## Generator alone (one run before each repetition; CPU-seconds, subtracted above)\n")

@@ -122,6 +122,15 @@ struct CLITraceTests {
             #expect(stderr.split(separator: "\n").count == 1 && stderr.contains(message), "\(argv): \(stderr)")
         }
     }
+    @Test("simulate --scenario refuses engine options it would ignore, naming them, before running anything")
+    func scenarioRefusesIgnoredOptions() throws {
+        let binary = try #require(Live.wirecapBinary(), "build wirecap first")
+        let p = try WirecapProcess([binary, "simulate", "--scenario", "table1", "-M", "128", "--nic-buffer", "0", "--no-plot"])
+        let (status, _, stderr) = p.finish(seconds: 60)
+        #expect(status == 2, "exit \(status): \(stderr)")
+        #expect(stderr.split(separator: "\n").count == 1 && stderr.contains("-M, --nic-buffer would be ignored"), "\(stderr)")
+    }
+
     /// A capture larger than the memory the reader may use, through a pipe:
     /// `trace info` and `analyze -r` stream it under a 128 MiB data limit (reading
     /// the whole file first, as before, died at its allocation with exit 134).

@@ -58,40 +58,50 @@ struct SimulateCommand: ParsableCommand {
     var steering: String = "rss"
 
     // Engine.
-    @Option(help: "netmap | dna | pfring | wirecap-basic | wirecap-advanced.")
-    var engine: String = "wirecap-basic"
-    @Option(help: "Receive queues (one consumer each).")
-    var queues: Int = 1
-    @Option(name: .customShort("M"), help: "Cells per chunk (descriptor segment).")
-    var m: Int = 256
-    @Option(name: .customShort("R"), help: "Chunks per pool.")
-    var r: Int = 100
-    @Option(name: .customShort("N"), help: "Receive ring descriptors.")
-    var n: Int = 1024
-    @Option(name: .customShort("T"), help: "Offload threshold, percent (advanced mode).")
-    var t: Int = 60
+    @Option(help: "netmap | dna | pfring | wirecap-basic | wirecap-advanced (default wirecap-basic).")
+    var engine: String?
+    @Option(help: "Receive queues (one consumer each; default 1).")
+    var queues: Int?
+    @Option(name: .customShort("M"), help: "Cells per chunk (descriptor segment; default 256).")
+    var m: Int?
+    @Option(name: .customShort("R"), help: "Chunks per pool (default 100).")
+    var r: Int?
+    @Option(name: .customShort("N"), help: "Receive ring descriptors (default 1024).")
+    var n: Int?
+    @Option(name: .customShort("T"), help: "Offload threshold, percent (advanced mode; default 60).")
+    var t: Int?
     @Option(help: "Consumer processing rate, packets per second.")
     var consumerRate: Double?
     @Option(name: .customLong("x"), help: "BPF runs per packet (the paper's x).")
     var x: Int?
     @Option(help: "Cost of one BPF run in ns for --x (default: the paper's 2.4 GHz calibration, 85.8 ns).")
-    var bpfCost: Double = ConsumerModel.paperBPFCostNanoseconds
+    var bpfCost: Double?
     @Option(help: "Capture-thread poll interval, ns.")
     var pollInterval: UInt64 = 2_000
-    @Option(help: "Partial-chunk timeout, ns.")
-    var timeout: UInt64 = 1_000_000
+    @Option(help: "Partial-chunk timeout, ns (default 1,000,000).")
+    var timeout: UInt64?
     @Option(help: "NIC receive packet buffer per queue, bytes (0 = none; the 82599 has 524288). Scenarios use 524288.")
-    var nicBuffer: Int = 0
-    @Option(help: "PF_RING per-packet copy cost, ns.")
-    var copyCost: Double = 100
-    @Option(help: "PF_RING buffer slots.")
-    var pfringBuffer: Int = 10_240
+    var nicBuffer: Int?
+    @Option(help: "PF_RING per-packet copy cost, ns (default 100).")
+    var copyCost: Double?
+    @Option(help: "PF_RING buffer slots (default 10240).")
+    var pfringBuffer: Int?
     @Flag(help: "Print the result as JSON.")
     var json = false
 
     func run() throws {
         if let name = scenario {
             if trace != nil || synthetic != nil { CLI.usage("--scenario cannot be combined with --trace or --synthetic") }
+            // A scenario runs the paper's own settings for each of its points: an engine
+            // option would be silently ignored, so it is refused.
+            let given = [("--engine", engine != nil), ("--queues", queues != nil), ("-M", m != nil), ("-R", r != nil),
+                         ("-N", n != nil), ("-T", t != nil), ("--consumer-rate", consumerRate != nil), ("--x", x != nil),
+                         ("--bpf-cost", bpfCost != nil), ("--timeout", timeout != nil), ("--nic-buffer", nicBuffer != nil),
+                         ("--copy-cost", copyCost != nil), ("--pfring-buffer", pfringBuffer != nil)]
+                .filter(\.1).map(\.0)
+            if !given.isEmpty {
+                CLI.usage("--scenario runs the paper's settings for every point; \(given.joined(separator: ", ")) would be ignored: drop \(given.count == 1 ? "it" : "them"), or simulate one configuration with --synthetic or --trace")
+            }
             try runScenarios(name)
             return
         }
@@ -114,24 +124,25 @@ struct SimulateCommand: ParsableCommand {
 
     func simulationConfiguration() -> SimulationConfiguration {
         var c = SimulationConfiguration()
+        let engine = self.engine ?? "wirecap-basic"
         guard let kind = EngineKind(rawValue: engine) else {
             CLI.usage("unknown engine '\(engine)' (netmap, dna, pfring, wirecap-basic, wirecap-advanced)")
         }
         c.engine = kind
-        c.queues = queues
-        c.cellsPerChunk = m
-        c.chunksPerPool = r
-        c.ringSize = n
-        c.offloadThresholdPercent = t
+        c.queues = queues ?? 1
+        c.cellsPerChunk = m ?? 256
+        c.chunksPerPool = r ?? 100
+        c.ringSize = n ?? 1024
+        c.offloadThresholdPercent = t ?? 60
         c.pollIntervalNanoseconds = pollInterval
-        c.partialTimeoutNanoseconds = timeout
-        c.nicBufferBytes = nicBuffer
-        c.typeI.copyNanoseconds = copyCost
-        c.typeI.bufferSlots = pfringBuffer
+        c.partialTimeoutNanoseconds = timeout ?? 1_000_000
+        c.nicBufferBytes = nicBuffer ?? 0
+        c.typeI.copyNanoseconds = copyCost ?? 100
+        c.typeI.bufferSlots = pfringBuffer ?? 10_240
         switch (consumerRate, x) {
         case (.some, .some): CLI.usage("give either --consumer-rate or --x, not both")
         case (.some(let rate), nil): c.consumer = .rate(rate)
-        case (nil, .some(let x)): c.consumer = x == 0 ? .none : .bpf(x: x, costNanoseconds: bpfCost)
+        case (nil, .some(let x)): c.consumer = x == 0 ? .none : .bpf(x: x, costNanoseconds: bpfCost ?? ConsumerModel.paperBPFCostNanoseconds)
         case (nil, nil): c.consumer = .none
         }
         switch speed {
