@@ -56,7 +56,7 @@ bench-check: bootstrap
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark thresholds check
 
 # The contest (Benchmarks/e2e/README.md): every engine at 64 MiB of buffer per queue;
-# loads x costs, 90/10, the elephant flow, and 1-flow bursts at 150 kpps. About 18
+# loads x costs, 90/10, the elephant flow, and 1-flow bursts at 150 kpps. About 13
 # minutes on the 2-core VM; writes Benchmarks/results/e2e-DATE-HOST.{md,csv,jsonl}.
 bench-e2e: bootstrap
 	python3 Benchmarks/e2e/run.py --buffer-mib 64 --bursts 10000,100000,1000000,4000000 --burst-rate 150000 --reps 2
