@@ -1048,14 +1048,17 @@ def render_markdown(meta, rows, gen_alone):
         pw = rs[len(rs) // 2].get("per_worker") or []
         return "/".join(str(x) for x in pw) if pw else "n/a"
 
+    # The columns of the cases where flows may be split between workers.
+    flow_cols = [("flows split", split_col), ("per-worker packets (median run)", worker_col),
+                 ("WireCap offloaded chunks", lambda rs: fmt(median([r.get("offloads") for r in rs]), 0))]
+
     L.append("\n## Long-term imbalance: 90/10 share, heavy consumers\n")
     L.append(f"Offered rate {meta.get('imbalance_rate')} pps = {meta.get('imbalance_rate', 0) / max(1, meta['heavy_pps_c']):.2f}× "
              "the calibrated single-consumer rate: queue 0 alone is overloaded, both consumers together are not. "
              "'flows split' = fraction of flows whose packets were processed by more than one worker "
              "(n/a where the engine does not report it).\n")
     table("imbalance", ["rate", "consumer_cost"], lambda pt: f"90/10 at {pt[0]} pps, X={pt[1]}",
-          extra_cols=[("flows split", split_col), ("per-worker packets (median run)", worker_col),
-                      ("WireCap offloaded chunks", lambda rs: fmt(median([r.get("offloads") for r in rs]), 0))])
+          extra_cols=flow_cols)
 
     ele = meta.get("elephant") or {}
     if ele:
@@ -1071,8 +1074,7 @@ def render_markdown(meta, rows, gen_alone):
                      "must lose the elephant's excess; one that splits it can deliver everything, at the price of "
                      "flows processed by two workers.\n")
             table("elephant", ["rate", "consumer_cost"], lambda pt: f"elephant at {pt[0]} pps, X={pt[1]}",
-                  extra_cols=[("flows split", split_col), ("per-worker packets (median run)", worker_col),
-                              ("WireCap offloaded chunks", lambda rs: fmt(median([r.get("offloads") for r in rs]), 0))])
+                  extra_cols=flow_cols)
 
     # Burst test with the simulator formula.
     bursts = [r for r in ok if r.get("phase") == "burst"]
