@@ -73,8 +73,12 @@ struct LiveCaptureAPITests {
         let binary = try #require(LiveAPI.wirecapBinary(), "build wirecap first")
         try LiveAPI.withTestbed(queues: 2) { bed in
             var settings = CaptureSettings()
+            // The test is about the API's counts, not capacity: the fill ring holds 4,096
+            // frames (≈ 120 ms of queue 0's 35 kpps), so a capture thread that a busy
+            // 2-core machine (the rest of the suite) delays for a few ms loses nothing.
+            // With 1,024 frames a ~30 ms delay once cost 622 no-frame drops.
             settings.core = CaptureConfiguration(
-                geometry: PoolGeometry(cellsPerChunk: 64, chunksPerPool: 64, fillRingSize: 1024), mode: .advanced)
+                geometry: PoolGeometry(cellsPerChunk: 64, chunksPerPool: 128, fillRingSize: 4096), mode: .advanced)
             // A read timeout far longer than the test: a dispatch that waited for it
             // instead of returning at once could not be mistaken for one that did.
             settings.readTimeoutNanoseconds = 60_000_000_000
