@@ -129,7 +129,11 @@ final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
                 context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             }
             let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-            if !keepAlive { done.whenComplete { [context] _ in context.close(promise: nil) } }
+            if !keepAlive {
+                // The channel (Sendable), not the context, crosses into the completion.
+                let channel = context.channel
+                done.whenComplete { _ in channel.close(promise: nil) }
+            }
         }
     }
 
