@@ -292,11 +292,7 @@ package final class AFPacketRing: CaptureQueue, @unchecked Sendable {
         let pool = driver.pool
         while let handle = group.nextRecycled(owner: index) {
             any = true
-            guard pool.recycle(handle) == nil else { continue }
-            // The block is free and on top of the pool's free stack (every other
-            // block is attached or captured): attaching takes exactly it.
-            let b = pool.attach()
-            precondition(b == handle.chunk, "AF_PACKET: reattached chunk \(String(describing: b)) for block \(handle.chunk)")
+            guard pool.recycleAndReattach(handle) == nil else { continue }
             // (B) release: pairs with the kernel's read of block_status before it
             // writes into the block (prb_dispatch_next_block / prb_queue_frozen).
             // Every read of the block — by a consumer, ordered before this store by

@@ -256,6 +256,17 @@ struct WholeChunkTests {
         #expect(pool.invariantViolations().isEmpty, "\(pool.invariantViolations())")
     }
 
+    @Test("recycleAndReattach gives each accepted block straight back to the kernel, in any order, and refuses a repeat")
+    func recycleAndReattach() throws {
+        let pool = ring()
+        let b2 = try #require(pool.completeWhole(chunk: 2, count: 1, retiredByTimer: false))
+        let b0 = try #require(pool.completeWhole(chunk: 0, count: 1, retiredByTimer: false))
+        #expect(pool.recycleAndReattach(b0) == nil && pool.recycleAndReattach(b2) == nil)
+        #expect(pool.state(of: 0) == .attached && pool.state(of: 2) == .attached && pool.freeChunks == 0)
+        #expect(pool.recycleAndReattach(b0) == .staleGeneration)
+        #expect(pool.invariantViolations().isEmpty, "\(pool.invariantViolations())")
+    }
+
     @Test("a block that is not attached, empty, over M, or completed twice is refused and counted")
     func refusals() throws {
         let pool = ring()

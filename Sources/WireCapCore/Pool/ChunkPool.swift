@@ -304,6 +304,17 @@ public final class ChunkPool: @unchecked Sendable {
         return ChunkHandle(queue: queue, chunk: chunk, generation: generation[c], start: 0, count: count, group: group)
     }
 
+    /// For a whole-chunk pool: takes a recycled handle back (validated like
+    /// ``recycle(_:)``) and attaches the same chunk again at once, as the kernel gets
+    /// the block back. The freed chunk is on top of the free stack, so ``attach()``
+    /// returns exactly it. - Returns: `nil` when accepted; otherwise why not.
+    public func recycleAndReattach(_ handle: ChunkHandle) -> RecycleRejection? {
+        if let rejection = recycle(handle) { return rejection }
+        let chunk = attach()
+        precondition(chunk == handle.chunk, "ChunkPool: reattached \(String(describing: chunk)) for \(handle.chunk)")
+        return nil
+    }
+
     // MARK: Recycle
 
     /// Takes back a handle from user space after strict validation.
