@@ -118,7 +118,8 @@ let package = Package(
         // testbed, the generator and replay on one transmit path, the sequence verifier.
         .target(
             name: "WireCapTestbed",
-            dependencies: ["WireCapCore", "WireCapTrace", "WireCapSystem", "WireCapEngine", "WireCapXDP", "CXDP"],
+            dependencies: ["WireCapCore", "WireCapTrace", "WireCapSystem", "WireCapEngine", "WireCapXDP", "CXDP",
+                           .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strict),
         // A capture session for the CLI: engine + consumers + writer + forwarding
         // + verification, run until a stop condition, with its report.

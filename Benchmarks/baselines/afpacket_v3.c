@@ -203,9 +203,7 @@ int main(int argc, char **argv) {
            "\"elapsed\":%.3f,\"wakeups\":%llu,\"ring_bytes_per_socket\":%zu,\"tov_ms\":%u,",
            (unsigned long long)dr, (unsigned long long)fr, (unsigned long long)dr,
            u1 - u0, s1 - s0, u1, s1, elapsed, (unsigned long long)wk, (size_t)block_size * nblocks, tov);
-    if (track_flows)
-        printf("\"duplicates\":%llu,\"foreign_ipv4\":%llu,\"flows_total\":%llu,\"flows_split\":%llu,\"flows_overflow\":%llu,",
-               (unsigned long long)wc_dups, (unsigned long long)wc_foreign, (unsigned long long)ftot, (unsigned long long)fsplit, (unsigned long long)fovf);
+    if (track_flows) wc_print_flows(ftot, fsplit, fovf);
     printf("\"sink\":%u}\n", sink);
     fflush(stdout);
     for (int w = 0; w < q; w++) { munmap(ws[w].map, ws[w].map_len); close(ws[w].fd); }

@@ -4,8 +4,9 @@
  * Every consumer touches every packet the same way (Benchmarks/e2e/README.md):
  *   - reads bytes 12-13 (the Ethertype) and counts IPv4 (0x0800);
  *   - optionally applies the synthetic per-packet cost X (wc_cost below);
- *   - optionally records which worker saw each flow (wc_flows_*), to report
- *     the fraction of flows whose packets were processed by more than one worker.
+ *   - optionally (--flows) records which worker saw each flow (wc_flows_*), to report
+ *     the fraction of flows whose packets were processed by more than one worker,
+ *     and checks test packets for duplicates and order within their flow (wc_seen_check).
  *
  * Synthetic cost X ("consumer cost", the paper's x): every packet is run X
  * times through the classic BPF filter "udp and dst port 9" (which matches
@@ -142,18 +143,29 @@ static __attribute__((unused)) void wc_flows_merge(wc_flowset *sets, int n, uint
     }
 }
 
-/* ---------- test-packet check (with --flows): duplicates and foreign packets ----------
- * Generator packets carry magic "WCAP" at 42, the generator queue (u16 LE) at 46
- * and a per-queue sequence (u64 LE) at 50. A bitmap shared by all workers marks
- * (queue, sequence); a bit already set is a duplicate. IPv4 packets without the
- * magic are counted as foreign. */
+/* ---------- test-packet check (with --flows): duplicates, order, foreign packets ----------
+ * Generator packets carry magic "WCAP" at 42, the generator queue (u16 LE) at 46,
+ * the flow (u16 LE) at 48 and a per-queue sequence (u64 LE) at 50. Every flow is
+ * sent from one generator queue, so the per-queue sequence also numbers each
+ * flow's packets in sending order.
+ *   - Duplicates: a bitmap shared by all workers marks (queue, sequence); a bit
+ *     already set is a duplicate.
+ *   - Order: a table shared by all workers holds, per (queue, flow), the highest
+ *     sequence processed so far (+1; 0: none). A packet whose sequence is below it
+ *     was processed after a later packet of its own flow, by this worker or any
+ *     other: it is counted out of order. This is what a flow's state sees when the
+ *     flow is processed by two workers (rollover, offload) or delivered late.
+ * IPv4 packets without the magic are counted as foreign. All counters are relaxed
+ * atomics: they are read once, after the workers joined (pthread_join orders them). */
 #define WC_SEQ_BITS (1u << 23)          /* sequences per queue tracked */
 #define WC_SEQ_QUEUES 4
-static uint64_t *wc_seen;
-static uint64_t wc_dups, wc_foreign;   /* updated atomically */
+#define WC_ORDER_FLOWS 65536u           /* the u16 flow field */
+static uint64_t *wc_seen, *wc_order;
+static uint64_t wc_dups, wc_foreign, wc_reordered;   /* updated atomically */
 
 static __attribute__((unused)) void wc_seen_init(void) {
     wc_seen = calloc((size_t)WC_SEQ_QUEUES * WC_SEQ_BITS / 64, sizeof(uint64_t));
+    wc_order = calloc((size_t)WC_SEQ_QUEUES * WC_ORDER_FLOWS, sizeof(uint64_t));
 }
 
 static inline void wc_seen_check(const uint8_t *p, uint32_t len) {
@@ -162,13 +174,28 @@ static inline void wc_seen_check(const uint8_t *p, uint32_t len) {
         __atomic_fetch_add(&wc_foreign, 1, __ATOMIC_RELAXED);
         return;
     }
-    uint16_t q; uint64_t seq;
-    memcpy(&q, p + 46, 2); memcpy(&seq, p + 50, 8);
-    if (q >= WC_SEQ_QUEUES || seq >= WC_SEQ_BITS) return;
+    uint16_t q, flow; uint64_t seq;
+    memcpy(&q, p + 46, 2); memcpy(&flow, p + 48, 2); memcpy(&seq, p + 50, 8);
+    if (q >= WC_SEQ_QUEUES) return;
+    uint64_t *highest = &wc_order[(size_t)q * WC_ORDER_FLOWS + flow];
+    uint64_t seen = __atomic_load_n(highest, __ATOMIC_RELAXED), mine = seq + 1;
+    for (;;) {
+        if (mine < seen) { __atomic_fetch_add(&wc_reordered, 1, __ATOMIC_RELAXED); break; }
+        if (__atomic_compare_exchange_n(highest, &seen, mine, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) break;
+    }
+    if (seq >= WC_SEQ_BITS) return;
     uint64_t bit = (uint64_t)q * WC_SEQ_BITS + seq;
     uint64_t mask = 1ull << (bit & 63);
     if (__atomic_fetch_or(&wc_seen[bit >> 6], mask, __ATOMIC_RELAXED) & mask)
         __atomic_fetch_add(&wc_dups, 1, __ATOMIC_RELAXED);
+}
+
+/* The --flows fields of a consumer's JSON line (a trailing comma included). */
+static __attribute__((unused)) void wc_print_flows(uint64_t total, uint64_t split, uint64_t overflow) {
+    printf("\"duplicates\":%llu,\"foreign_ipv4\":%llu,\"out_of_order\":%llu,\"flows_total\":%llu,"
+           "\"flows_split\":%llu,\"flows_overflow\":%llu,",
+           (unsigned long long)wc_dups, (unsigned long long)wc_foreign, (unsigned long long)wc_reordered,
+           (unsigned long long)total, (unsigned long long)split, (unsigned long long)overflow);
 }
 
 /* Calibration: ns per packet of wc_touch + wc_cost(x) on a 64-byte frame. */

@@ -10,7 +10,7 @@
  * 1 is supported (the harness runs it with one handle).
  *
  *   pcap_loop -i IF [-q 1] [--cost X] [--duration S] [--count N]
- *             [--buffer-mb MB] [--timeout MS] | --calibrate X
+ *             [--buffer-mb MB] [--timeout MS] [--flows] | --calibrate X
  */
 #include "common.h"
 #include <pcap/pcap.h>
@@ -20,6 +20,8 @@ static pcap_t *handle;
 static unsigned cost_x;
 static uint64_t packets, ipv4, count_limit;
 static uint32_t sink;
+static int track_flows;
+static wc_flowset flows;
 
 static void on_stop(int sig) { (void)sig; wc_stop = 1; if (handle) pcap_breakloop(handle); }
 
@@ -27,6 +29,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *p
     (void)user;
     ipv4 += wc_touch(p, h->caplen);
     if (cost_x) sink += wc_cost(p, h->caplen, cost_x);
+    if (track_flows) { wc_flowset_add(&flows, wc_flow_key(p, h->caplen)); wc_seen_check(p, h->caplen); }
     packets++;
     if (count_limit && packets >= count_limit) pcap_breakloop(handle);
 }
@@ -46,10 +49,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--count") && v) { count_limit = strtoull(v, NULL, 10); i++; }
         else if (!strcmp(a, "--buffer-mb") && v) { buffer_mb = atoi(v); i++; }
         else if (!strcmp(a, "--timeout") && v) { timeout = atoi(v); i++; }
+        else if (!strcmp(a, "--flows")) { track_flows = 1; wc_seen_init(); wc_flowset_init(&flows); }
         else { fprintf(stderr, "pcap_loop: bad argument %s\n", a); return 2; }
     }
     if (!ifname || q != 1) {
-        fprintf(stderr, "usage: pcap_loop -i IF [-q 1] [--cost X] [--duration S] [--count N] [--buffer-mb MB] [--timeout MS]\n");
+        fprintf(stderr, "usage: pcap_loop -i IF [-q 1] [--cost X] [--duration S] [--count N] [--buffer-mb MB] [--timeout MS] [--flows]\n");
         return 2;
     }
     wc_cost_init();
@@ -98,10 +102,16 @@ int main(int argc, char **argv) {
     printf("{\"engine\":\"pcap_loop\",\"queues\":1,\"consumer_cost\":%u,\"packets\":%llu,\"ipv4\":%llu,"
            "\"per_worker\":[%llu],\"drops\":{\"ps_drop\":%llu,\"ps_ifdrop\":%llu},\"drops_total\":%llu,"
            "\"ps_recv\":%u,\"cpu_user\":%.3f,\"cpu_sys\":%.3f,\"cpu_user_total\":%.3f,\"cpu_sys_total\":%.3f,"
-           "\"elapsed\":%.3f,\"buffer_bytes\":%d,\"timeout_ms\":%d,\"sink\":%u}\n",
+           "\"elapsed\":%.3f,\"buffer_bytes\":%d,\"timeout_ms\":%d,",
            cost_x, (unsigned long long)packets, (unsigned long long)ipv4, (unsigned long long)packets,
            drop, ifdrop, drop + ifdrop, st.ps_recv - st0.ps_recv, u1 - u0, s1 - s0, u1, s1, elapsed,
-           buffer_mb << 20, timeout, sink);
+           buffer_mb << 20, timeout);
+    if (track_flows) {
+        uint64_t total = 0, split = 0;
+        wc_flows_merge(&flows, 1, &total, &split);
+        wc_print_flows(total, split, flows.overflow);
+    }
+    printf("\"sink\":%u}\n", sink);
     fflush(stdout);
     pcap_close(handle);
     return 0;

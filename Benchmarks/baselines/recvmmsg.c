@@ -156,9 +156,9 @@ int main(int argc, char **argv) {
     double elapsed = (double)(wc_now_ns() - t0) / 1e9;
     double u1, s1;
     wc_cpu(&u1, &s1);
-    uint64_t pk = 0, ip = 0, dr = 0, calls = 0, ftot = 0, fsplit = 0;
+    uint64_t pk = 0, ip = 0, dr = 0, calls = 0, ftot = 0, fsplit = 0, fovf = 0;
     uint32_t sink = 0;
-    for (int w = 0; w < q; w++) { pk += ws[w].packets; ip += ws[w].ipv4; dr += ws[w].tp_drops; calls += ws[w].calls; sink ^= ws[w].sink; }
+    for (int w = 0; w < q; w++) { pk += ws[w].packets; ip += ws[w].ipv4; dr += ws[w].tp_drops; calls += ws[w].calls; sink ^= ws[w].sink; fovf += ws[w].flows.overflow; }
     if (track_flows) {
         wc_flowset *sets = calloc((size_t)q, sizeof *sets);
         for (int w = 0; w < q; w++) sets[w] = ws[w].flows;
@@ -172,7 +172,7 @@ int main(int argc, char **argv) {
            "\"cpu_user_total\":%.3f,\"cpu_sys_total\":%.3f,\"elapsed\":%.3f,\"calls\":%llu,\"rcvbuf_bytes\":%d,",
            (unsigned long long)dr, (unsigned long long)dr, u1 - u0, s1 - s0, u1, s1, elapsed,
            (unsigned long long)calls, rcvbuf_mb << 20);
-    if (track_flows) printf("\"duplicates\":%llu,\"foreign_ipv4\":%llu,\"flows_total\":%llu,\"flows_split\":%llu,", (unsigned long long)wc_dups, (unsigned long long)wc_foreign, (unsigned long long)ftot, (unsigned long long)fsplit);
+    if (track_flows) wc_print_flows(ftot, fsplit, fovf);
     printf("\"sink\":%u}\n", sink);
     fflush(stdout);
     for (int w = 0; w < q; w++) close(ws[w].fd);

@@ -217,12 +217,13 @@ int main(int argc, char **argv) {
     double u1, s1;
     wc_cpu(&u1, &s1);
     if (!rc) {
-        uint64_t pk = 0, ip = 0, rxd = 0, rxf = 0, rxi = 0, fe = 0, sl = 0, ki = 0, ftot = 0, fsplit = 0;
+        uint64_t pk = 0, ip = 0, rxd = 0, rxf = 0, rxi = 0, fe = 0, sl = 0, ki = 0, ftot = 0, fsplit = 0, fovf = 0;
         uint32_t sink = 0;
         for (int w = 0; w < q; w++) {
             pk += ws[w].packets; ip += ws[w].ipv4; sink ^= ws[w].sink; sl += ws[w].sleeps; ki += ws[w].kicks;
             rxd += ws[w].stats.rx_dropped; rxf += ws[w].stats.rx_ring_full;
             rxi += ws[w].stats.rx_invalid_descs; fe += ws[w].stats.rx_fill_ring_empty_descs;
+            fovf += ws[w].flows.overflow;
         }
         if (track_flows) {
             wc_flowset *sets = calloc((size_t)q, sizeof *sets);
@@ -239,7 +240,7 @@ int main(int argc, char **argv) {
                (unsigned long long)rxd, (unsigned long long)rxf, (unsigned long long)rxi,
                (unsigned long long)(rxd + rxf + rxi), (unsigned long long)fe, u1 - u0, s1 - s0, u1, s1, elapsed,
                (unsigned long long)sl, (unsigned long long)ki, nframes);
-        if (track_flows) printf("\"duplicates\":%llu,\"foreign_ipv4\":%llu,\"flows_total\":%llu,\"flows_split\":%llu,", (unsigned long long)wc_dups, (unsigned long long)wc_foreign, (unsigned long long)ftot, (unsigned long long)fsplit);
+        if (track_flows) wc_print_flows(ftot, fsplit, fovf);
         printf("\"sink\":%u}\n", sink);
         fflush(stdout);
     }

@@ -49,6 +49,7 @@ LABEL = dict(ENGINES)
 REFERENCE = "wirecap_advanced"
 
 CHILDREN = []  # Popen objects we started (only these are ever signalled)
+CAPTURE_THREADS = ("wc-capture", "wc-afp")  # WireCap's capture threads (the consumers are the others)
 
 
 def log(msg):
@@ -75,14 +76,47 @@ def machine_busy():
 
 
 def proc_cpu(pid):
-    """utime + stime (all threads) of a live process, seconds; None if gone."""
+    """CPU seconds of a live process's threads, to the nanosecond: the sum of each
+    thread's sum_exec_runtime (/proc/PID/task/TID/schedstat, field 1), not the
+    10 ms clock ticks of /proc/PID/stat (a 1,000,000-packet run at x = 0 costs some
+    tens of ticks, too few to compare engines by). Threads that already exited are
+    not counted (every consumer keeps its threads until it is stopped, after the
+    window). Falls back to utime + stime when schedstat is missing; None if gone."""
     try:
+        total, tasks = 0, os.listdir(f"/proc/{pid}/task")
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        if total:
+            return total / 1e9
         with open(f"/proc/{pid}/stat") as f:
             s = f.read()
     except OSError:
         return None
     fields = s[s.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def thread_cpu(pid, prefixes):
+    """CPU seconds (schedstat) of a live process's threads whose name starts with one
+    of `prefixes` (e.g. WireCap's capture threads, "wc-capture" / "wc-afp")."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                    if not f.read().strip().startswith(prefixes):
+                        continue
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    except OSError:
+        return None
+    return total / 1e9
 
 
 def link_stats(ifname, netns=None):
@@ -260,17 +294,19 @@ class Generator:
         if prefer == "wirecap" and self.kind != "wirecap":
             raise RuntimeError("--generator wirecap requested but `wirecap generate` is not usable")
 
-    def argv(self, count, rate, share):
+    def argv(self, count, rate, share, sizes="64"):
         if self.kind == "wirecap":
             return [self.wirecap, "generate", "--netns", self.bed.name, "-i", self.bed.gen,
                     "--queue-count", str(self.bed.queues), "--count", str(count), "--rate", str(rate),
-                    "--share", share, "--flows", str(self.flows * self.bed.queues), "--json"] + (
+                    "--share", share, "--flows", str(self.flows * self.bed.queues), "--size", sizes, "--json"] + (
                         ["--elephant", str(self.elephant)] if self.elephant else [])
+        if sizes != "64":
+            raise RuntimeError(f"frame sizes {sizes} need `wirecap generate` (gen_afpacket sends 64 B)")
         return ["ip", "netns", "exec", self.bed.name, os.path.join(BUILD, "gen_afpacket"), "-i", self.bed.gen,
                 "--queues", str(self.bed.queues), "--count", str(count), "--rate", str(rate),
                 "--share", share, "--flows", str(self.flows)]
 
-    def send(self, count, rate, share):
+    def send(self, count, rate, share, sizes="64"):
         """Runs the generator to completion; normalized result or None.
 
         `wirecap generate` started right after the previous one can fail to bind
@@ -278,7 +314,7 @@ class Generator:
         while creating its sockets, before sending anything, so it is retried."""
         for attempt in range(5):
             t0 = time.monotonic()
-            r = subprocess.run(self.argv(count, rate, share), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            r = subprocess.run(self.argv(count, rate, share, sizes), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, timeout=300)
             wall = time.monotonic() - t0
             j = last_json(r.stdout)
@@ -291,6 +327,27 @@ class Generator:
             time.sleep(0.2 * (attempt + 1))
         log(f"generator failed ({r.returncode}): {r.stderr.strip()[:300]}")
         return None
+
+
+class Replay:
+    """`wirecap replay` of one trace file, steered to the tx queues by Toeplitz RSS:
+    the same interface as Generator (count, rate, share and sizes are the file's)."""
+    kind = "replay"
+    counts_all = True
+
+    def __init__(self, bed, wirecap, path, speed):
+        self.bed, self.wirecap, self.path, self.speed = bed, wirecap, path, speed
+
+    def send(self, count, rate, share, sizes="64"):
+        t0 = time.monotonic()
+        r = subprocess.run([self.wirecap, "replay", "-r", self.path, "-i", self.bed.gen, "--netns", self.bed.name,
+                            "--speed", str(self.speed), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=300)
+        j = last_json(r.stdout)
+        if r.returncode != 0 or j is None:
+            log(f"replay failed ({r.returncode}): {r.stderr.strip()[:300]}")
+            return None
+        return normalize_generator(j, time.monotonic() - t0)
 
 
 def last_json(text):
@@ -379,8 +436,13 @@ class Runner:
                 if key not in args.engines.split(",") and self.available[key] is None:
                     self.available[key] = "not selected"
 
-    def argv(self, engine, cost, flows):
+    def argv(self, engine, cost, flows, timeout_ms=None):
+        """The consumer's command line. `timeout_ms`: the delivery-latency bound, through
+        each engine's own knob (WireCap --timeout, TPACKET_V3 block retire timeout,
+        libpcap timeout, the AF_XDP loop's idle sleep); None: each engine's default,
+        1 ms for all of them. recvmmsg returns packets as they come (no bound to set)."""
         q = str(self.bed.queues)
+        bound = lambda knob, scale=1: [knob, str(int(timeout_ms * scale))] if timeout_ms else []
         b = lambda n: os.path.join(BUILD, n)
         track = ["--flows"] if flows else []
         mem = memory_knobs(self.args, self.bed.queues)
@@ -389,27 +451,27 @@ class Runner:
             argv = [self.wirecap, "capture", "-i", self.bed.cap, "-q", qs,
                     "-M", str(self.args.M), "-R", str(mem["wirecap_R"]), "--consumer-cpus", qs,
                     "--mode", "basic" if engine == "wirecap_basic" else "advanced",
-                    "--consumer-cost", str(cost), "--json", "--stats-interval", "0"]
+                    "--consumer-cost", str(cost), "--json", "--stats-interval", "0"] + bound("--timeout")
             if engine == "wirecap_afpacket":
                 argv += ["--backend", "afpacket", "--fanout", "hash"] + mem["wirecap_afpacket"]
             return argv + track + self.args.wirecap_args.split()
         if engine in ("afpacket_hash", "afpacket_hash_rollover", "afpacket_qm"):
             return ([b("afpacket_v3"), "-i", self.bed.cap, "-q", q, "--fanout", "qm" if engine == "afpacket_qm" else "hash"]
                     + (["--rollover"] if engine == "afpacket_hash_rollover" else [])
-                    + ["--cost", str(cost)] + mem["afpacket"] + track)
+                    + ["--cost", str(cost)] + mem["afpacket"] + bound("--tov") + track)
         if engine == "pcap":
-            return [b("pcap_loop"), "-i", self.bed.cap, "-q", "1", "--cost", str(cost)] + mem["pcap"]
+            return [b("pcap_loop"), "-i", self.bed.cap, "-q", "1", "--cost", str(cost)] + mem["pcap"] + bound("--timeout") + track
         if engine == "recvmmsg":
             return [b("recvmmsg"), "-i", self.bed.cap, "-q", q, "--fanout", "hash", "--cost", str(cost)] + mem["recvmmsg"] + track
         if engine == "xdp_min":
-            return [b("xdp_min"), "-i", self.bed.cap, "-q", q, "--cost", str(cost)] + mem["xdp_min"] + track
+            return [b("xdp_min"), "-i", self.bed.cap, "-q", q, "--cost", str(cost)] + mem["xdp_min"] + bound("--sleep-us", 1000) + track
         raise ValueError(engine)
 
-    def run(self, engine, count, rate, share, cost, flows=False, gen=None):
+    def run(self, engine, count, rate, share, cost, flows=False, gen=None, timeout_ms=None, sizes="64"):
         """One measured run: consumer up, generator to completion, drain, stop. Row dict."""
         a = self.args
         gen = gen or self.gen
-        argv = self.argv(engine, cost, flows)
+        argv = self.argv(engine, cost, flows, timeout_ms)
         rx0, _, _ = link_stats(self.bed.cap)
         _, tx0, _ = link_stats(self.bed.gen, self.bed.name)
         errpath = os.path.join(BUILD, "consumer.err")
@@ -417,6 +479,7 @@ class Runner:
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errf, text=True)
         CHILDREN.append(p)
         row = {"engine": engine, "consumer_cost": cost, "share": share, "rate": rate, "count": count,
+               "latency_ms": None if engine == "recvmmsg" else (timeout_ms or 1), "sizes": sizes,
                "loadavg1": float(open("/proc/loadavg").read().split()[0])}
         try:
             # Ready: our baselines print READY; WireCap is ready once its XDP program is attached.
@@ -444,14 +507,16 @@ class Runner:
             time.sleep(0.2)
             m0, tot0, si0 = machine_busy()
             c0 = proc_cpu(p.pid)
+            k0 = thread_cpu(p.pid, CAPTURE_THREADS) if engine.startswith("wirecap") else None
             t0 = time.monotonic()
-            g = gen.send(count, rate, share)
+            g = gen.send(count, rate, share, sizes)
             if g is None:
                 raise RuntimeError("generator failed")
             t_gen = time.monotonic()
             # Drain: wait until the consumer has used < 1 tick of CPU for 3 samples in a row.
             quiet, last = 0, proc_cpu(p.pid)
             c_end, t_end = last, time.monotonic()
+            k_end = thread_cpu(p.pid, CAPTURE_THREADS) if k0 is not None else None
             while time.monotonic() - t_gen < a.drain_max:
                 time.sleep(0.1)
                 now = proc_cpu(p.pid)
@@ -461,6 +526,7 @@ class Runner:
                     quiet += 1
                 else:
                     quiet, c_end, t_end = 0, now, time.monotonic()
+                    k_end = thread_cpu(p.pid, CAPTURE_THREADS) if k0 is not None else None
                 last = now
                 if quiet >= 3:
                     break
@@ -494,6 +560,8 @@ class Runner:
         if j is None:
             raise RuntimeError(f"{engine}: no JSON report (exit {p.returncode}): {err_text.strip()[-400:]}")
         res = normalize_consumer(engine, j)
+        if getattr(gen, "counts_all", False):
+            res["captured"] = res["all_packets"]   # a trace: IPv6 and non-IP packets count too
         sent = g["sent"]
         captured = min(res["captured"], sent) if sent else res["captured"]
         veth_drops = (rx1.get("dropped", 0) - rx0.get("dropped", 0)) + (tx1.get("dropped", 0) - tx0.get("dropped", 0))
@@ -507,6 +575,8 @@ class Runner:
             per_worker=res["per_worker"], proc_cpu=proc, self_cpu=res["self_cpu"],
             machine_busy=m1 - m0, machine_softirq=si1 - si0, window=t_end - t0,
             flows_total=res.get("flows_total"), flows_split=res.get("flows_split"), gen_raw=g.get("raw"),
+            out_of_order=res.get("out_of_order"), all_packets=res.get("all_packets"),
+            capture_thread_cpu=(k_end - k0) if (k0 is not None and k_end is not None) else None,
             extra=max(0, res["captured"] - sent) if sent else 0,
             duplicates=j.get("duplicates"), foreign_ipv4=j.get("foreign_ipv4"),
             offloads=res.get("offloads"), exit_code=p.returncode, raw=j)
@@ -516,10 +586,12 @@ class Runner:
 def normalize_consumer(engine, j):
     """Maps a consumer's JSON report to captured / drops-by-cause / CPU."""
     if not engine.startswith("wirecap"):
-        return {"captured": int(j.get("ipv4", j.get("packets", 0))), "drops": j.get("drops", {}),
+        return {"captured": int(j.get("ipv4", j.get("packets", 0))), "all_packets": int(j.get("packets", 0)),
+                "drops": j.get("drops", {}),
                 "drops_total": int(j.get("drops_total", 0)), "per_worker": j.get("per_worker", []),
                 "self_cpu": (j.get("cpu_user", 0) or 0) + (j.get("cpu_sys", 0) or 0),
-                "flows_total": j.get("flows_total"), "flows_split": j.get("flows_split")}
+                "flows_total": j.get("flows_total"), "flows_split": j.get("flows_split"),
+                "out_of_order": j.get("out_of_order")}
     # WireCap: per-queue statistics (QueueStatistics) plus ipv4 counts.
     queues = j.get("queues") or find_key(j, ["queues"]) or []
     causes = {}
@@ -540,9 +612,11 @@ def normalize_consumer(engine, j):
     cpu = find_key(j, ["cpuSeconds", "cpu"])
     flows_total = find_key(j, ["flowsTotal", "flows_total"])
     flows_split = find_key(j, ["flowsSplit", "flows_split", "flowsOnSeveralWorkers"])
-    return {"captured": ipv4 if ipv4 else captured, "drops": causes, "drops_total": sum(causes.values()),
+    out_of_order = (j.get("flows") or {}).get("outOfOrder")
+    return {"captured": ipv4 if ipv4 else captured, "all_packets": captured, "drops": causes,
+            "drops_total": sum(causes.values()),
             "per_worker": per_worker, "self_cpu": cpu if isinstance(cpu, (int, float)) else None,
-            "flows_total": flows_total, "flows_split": flows_split, "offloads": offloads}
+            "flows_total": flows_total, "flows_split": flows_split, "offloads": offloads, "out_of_order": out_of_order}
 
 
 # ---------------------------------------------------------------- equal memory
@@ -650,7 +724,21 @@ def main():
     ap.add_argument("--loads", default="100000,200000,max", help="offered loads, pps or max")
     ap.add_argument("--heavy", type=int, default=300, help="heavy consumer cost X (BPF filter runs per packet)")
     ap.add_argument("--seconds", type=float, help="traffic seconds per rated run (default 1.0, quick 0.7)")
-    ap.add_argument("--max-count", type=int, help="packets per max-rate run (default 400000, quick 200000)")
+    ap.add_argument("--point-packets", type=int,
+                    help="packets per steady-load and latency point, every rate (default 1000000, quick 200000)")
+    ap.add_argument("--latency-bounds", default="1,10",
+                    help="delivery-latency bounds (ms) of the latency phase: each engine's own timeout knob")
+    ap.add_argument("--latency-rate", default="200000", help="offered load of the latency phase, pps")
+    ap.add_argument("--latency-reps", type=int, help="repetitions of the latency phase (default 3, quick 1)")
+    ap.add_argument("--latency-engines", default="wirecap_advanced,xdp_min,wirecap_afpacket,afpacket_hash",
+                    help="engines of the latency phase (the pairs compared: WireCap vs its limit on each backend)")
+    ap.add_argument("--burst-sizes", default="64,imix,1500",
+                    help="frame sizes of the burst phase: 64 runs every --bursts size, the others --mix-bursts")
+    ap.add_argument("--mix-bursts", default="1000000", help="burst sizes P run at the non-64 B frame sizes")
+    ap.add_argument("--trace", help="trace phase: this pcap/pcapng file (default: a border-router model trace, "
+                    "`wirecap trace synth --kind border-router`, of --trace-seconds)")
+    ap.add_argument("--trace-seconds", type=float, default=3.0, help="seconds of the synthesized border-router trace")
+    ap.add_argument("--trace-speed", default="3", help="replay speed of the trace phase (1.0 = recorded timing)")
     ap.add_argument("--bursts", default="1000,10000,100000,1000000", help="burst sizes P")
     ap.add_argument("--burst-flows", type=int, default=1,
                     help="flows of a burst (default 1: one flow on one queue, which no flow hash can spread)")
@@ -677,7 +765,9 @@ def main():
     ap.add_argument("--wirecap-ref", help="build wirecap from this commit (git archive) instead of the working tree")
     ap.add_argument("--skip-swift-build", action="store_true", help="use an existing .build-bench/release/wirecap")
     ap.add_argument("--no-wirecap", action="store_true", help="baselines only")
-    ap.add_argument("--skip", default="", help="comma list of phases to skip: costcheck,matrix,imbalance,elephant,burst")
+    ap.add_argument("--skip", default="",
+                    help="comma list of phases to skip: costcheck,matrix,latency,imbalance,elephant,burst,trace")
+    ap.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots (Benchmarks/e2e/plot.py)")
     ap.add_argument("--tag", help="appended to the results file name (e2e-DATE-HOST-TAG), to keep several runs of a day")
     ap.add_argument("--out", help="output directory (default Benchmarks/results, quick: Benchmarks/e2e/build)")
     args = ap.parse_args()
@@ -685,7 +775,8 @@ def main():
         sys.exit("run.py: needs root (netns, veth, AF_PACKET, XDP)")
     reps = args.reps or (1 if args.quick else 3)
     seconds = args.seconds or (0.7 if args.quick else 1.0)
-    max_count = args.max_count or (200000 if args.quick else 400000)
+    point_packets = args.point_packets or (200000 if args.quick else 1000000)
+    latency_reps = args.latency_reps or (1 if args.quick else 3)
     out_dir = args.out or (BUILD if args.quick else RESULTS)
     skip = set(filter(None, args.skip.split(",")))
 
@@ -711,7 +802,7 @@ def main():
         "loadavg_start": open("/proc/loadavg").read().split()[:3], "quick": args.quick, "reps": reps,
         "heavy_cost": args.heavy, "wirecap_args": args.wirecap_args, "heavy_ns_per_packet_c": heavy_cal["ns_per_packet"],
         "heavy_pps_c": heavy_cal["packets_per_second"], "M": args.M, "R": args.R,
-        "buffer_mib": args.buffer_mib, "block_kib": args.block_kib, "capacity": capacity_table(args),
+        "point_packets": point_packets, "buffer_mib": args.buffer_mib, "block_kib": args.block_kib, "capacity": capacity_table(args),
         "git": sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], check=False).stdout.strip(),
         "wirecap_source": (open(os.path.join(BUILD, "wirecap-src", ".wirecap-commit")).read().strip()
                            if args.wirecap_ref and os.path.exists(os.path.join(BUILD, "wirecap-src", ".wirecap-commit"))
@@ -732,14 +823,11 @@ def main():
             log(f"{LABEL[k]}: {v}")
         engines = [k for k, _ in ENGINES if runner.available[k] is None]
 
-        def count_for(rate):
-            return max_count if rate == "max" else int(float(rate) * seconds)
-
-        def gen_baseline(tag, count, rate, share, gen):
+        def gen_baseline(tag, count, rate, share, gen, sizes="64"):
             """Whole-machine busy and softirq CPU-seconds of one generator-alone run (no consumer),
             over the generator plus the same 0.3 s quiet tail the consumer runs end with."""
             m0, _, s0 = machine_busy()
-            g = gen.send(count, rate, share)
+            g = gen.send(count, rate, share, sizes)
             time.sleep(0.3)
             m1, _, s1 = machine_busy()
             if not g:
@@ -749,15 +837,18 @@ def main():
             entry["softirq"].append(s1 - s0)
             return m1 - m0, s1 - s0
 
-        def do_point(phase, count, rate, share, cost, flows=False, n=reps, extra=None, g=None):
-            """n repetitions; each: the generator alone, then every engine in turn."""
+        def do_point(phase, count, rate, share, cost, flows=False, n=reps, extra=None, g=None, timeout_ms=None,
+                     sizes="64", only=None):
+            """n repetitions; each: the generator alone, then every engine (of `only`) in turn."""
             g = g or gen
-            tag = f"{g.kind}/{rate}/{share}/{count}"
+            tag = f"{g.kind}/{rate}/{share}/{count}/{sizes}"
             for rep in range(n):
-                base_busy, base_si = gen_baseline(tag, count, rate, share, g)
+                base_busy, base_si = gen_baseline(tag, count, rate, share, g, sizes)
                 for e in engines:
+                    if only is not None and e not in only:
+                        continue
                     try:
-                        r = runner.run(e, count, rate, share, cost, flows, g)
+                        r = runner.run(e, count, rate, share, cost, flows, g, timeout_ms, sizes)
                     except Exception as ex:  # one failed run must not end the benchmark
                         log(f"  {e}: FAILED: {ex}")
                         r = {"engine": e, "consumer_cost": cost, "share": share, "rate": rate, "count": count,
@@ -770,7 +861,8 @@ def main():
                         r["proc_plus_softirq"] = r["proc_cpu"] + (r["machine_softirq"] - base_si)
                     rows.append(r)
                     if "error" not in r:
-                        log(f"  {phase} {rate} x={cost} {share} rep{rep} {e}: {r['captured']}/{r['offered']} "
+                        log(f"  {phase} {rate} x={cost} {share} {sizes} B t={r.get('latency_ms')} rep{rep} {e}: "
+                            f"{r['captured']}/{r['offered']} "
                             f"loss {r['loss_pct']:.2f}% proc {fmt(r['proc_cpu'])} s machine {r['machine_busy']:.2f} s "
                             f"(gen alone {fmt(base_busy)} s; gen {r['gen_rate']:.0f} pps)")
 
@@ -783,7 +875,17 @@ def main():
         if "matrix" not in skip:
             for rate in args.loads.split(","):
                 for cost in (0, args.heavy):
-                    do_point("matrix", count_for(rate), rate, "0.5,0.5", cost)
+                    do_point("matrix", point_packets, rate, "0.5,0.5", cost)
+        # 1b. CPU at the same delivery-latency bound: each pair (WireCap and its limit on
+        #     the same kernel mechanism) at each bound, paired repetitions.
+        if "latency" not in skip:
+            pairs = [e for e in args.latency_engines.split(",") if e in engines]
+            meta["latency"] = {"bounds_ms": args.latency_bounds, "rate": args.latency_rate, "engines": pairs,
+                               "reps": latency_reps}
+            for rep in range(latency_reps):
+                for bound in [float(b) for b in args.latency_bounds.split(",")]:
+                    do_point("latency", point_packets, args.latency_rate, "0.5,0.5", 0, n=1, timeout_ms=bound,
+                             only=pairs, extra={"latency_rep": rep})
         # 2. Long-term imbalance 90/10, heavy consumers, flows tracked.
         imb_rate = int(args.imbalance_factor * heavy_cal["packets_per_second"])
         meta["imbalance_rate"] = imb_rate
@@ -813,8 +915,27 @@ def main():
             g_burst = gen if args.burst_flows == args.flows else Generator(bed, wirecap, caps, args.generator,
                                                                              args.burst_flows)
             meta["burst"] = {"flows": args.burst_flows, "rate": args.burst_rate}
-            for P in [int(x) for x in args.bursts.split(",")]:
-                do_point("burst", P, args.burst_rate, "1,0", args.heavy, n=1, extra={"burst": P}, g=g_burst)
+            meta["burst"]["sizes"] = args.burst_sizes
+            for sizes in args.burst_sizes.split(","):
+                for P in [int(x) for x in (args.bursts if sizes == "64" else args.mix_bursts).split(",")]:
+                    try:
+                        do_point("burst", P, args.burst_rate, "1,0", args.heavy, flows=True, n=1, extra={"burst": P},
+                                 g=g_burst, sizes=sizes)
+                    except RuntimeError as ex:
+                        log(f"burst at {sizes} B skipped: {ex}")
+        # 5. A trace replayed with Toeplitz RSS (the border-router model, or the user's pcap).
+        if "trace" not in skip and wirecap:
+            path = args.trace
+            if not path:
+                path = os.path.join(BUILD, "border-router.pcap")
+                r = sh([wirecap, "trace", "synth", "--kind", "border-router", "-o", path,
+                        "--duration", str(args.trace_seconds)])
+                log(r.stdout.strip())
+            meta["trace"] = {"file": os.path.relpath(path, ROOT) if path.startswith(ROOT) else path,
+                             "synthesized": not args.trace, "seconds": None if args.trace else args.trace_seconds,
+                             "speed": args.trace_speed}
+            do_point("trace", 0, f"trace x{args.trace_speed}", "rss", args.heavy, flows=True,
+                     g=Replay(bed, wirecap, path, args.trace_speed))
     except KeyboardInterrupt:
         log("interrupted: cleaning up and writing what was measured")
         meta["interrupted"] = True
@@ -827,7 +948,24 @@ def main():
         log(f"testbed {bed.name} removed")
     meta["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     meta["wall_seconds"] = round(time.monotonic() - started, 1)
-    write_results(out_dir, meta, rows, gen_alone, args)
+    base = write_results(out_dir, meta, rows, gen_alone, args)
+    if not args.no_plots:
+        draw_plots(base)
+
+
+def draw_plots(base):
+    """PNG plots beside the results (Benchmarks/e2e/plot.py, matplotlib). The system
+    python has it (scripts/bootstrap installs python3-matplotlib); a python without it
+    hands the job to /usr/bin/python3."""
+    plot = os.path.join(HERE, "plot.py")
+    for py in (sys.executable, "/usr/bin/python3"):
+        r = subprocess.run([py, plot, base + ".jsonl"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode == 0:
+            log(r.stdout.strip())
+            return
+        if "No module named" not in r.stdout:
+            break
+    log(f"plots not drawn: {r.stdout.strip()[-300:]}")
 
 
 # ---------------------------------------------------------------- reporting
@@ -908,7 +1046,8 @@ def write_results(out_dir, meta, rows, gen_alone, args):
             "captured", "loss", "loss_pct", "drops_total", "drops", "veth_drops", "proc_cpu", "self_cpu",
             "machine_busy", "gen_alone_busy", "capture_machine", "machine_softirq", "gen_alone_softirq",
             "proc_plus_softirq", "cpu_per_M_proc", "cpu_per_M_machine", "cpu_per_M_machine_total",
-            "cpu_per_M_proc_softirq", "flows_total", "flows_split", "flows_split_frac", "extra", "duplicates", "foreign_ipv4",
+            "cpu_per_M_proc_softirq", "latency_ms", "sizes", "flows_total", "flows_split", "flows_split_frac",
+            "out_of_order", "extra", "duplicates", "foreign_ipv4",
             "offloads", "per_worker", "window", "loadavg1", "error", "note"]
     with open(base + ".csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -920,6 +1059,81 @@ def write_results(out_dir, meta, rows, gen_alone, args):
         f.write(md)
     print(md)
     log(f"wrote {base}.md / .csv / .jsonl")
+    return base
+
+
+def burst_section(meta, bursts, sizes):
+    """The burst table of one frame-size mix, with the simulator formula's prediction."""
+    L = []
+    bm = meta.get("burst") or {"flows": "?", "rate": "max"}
+    L.append(f"\n## Short-term imbalance: one burst of P packets on queue 0 ({bm['flows']} flow(s), rate "
+             f"{bm['rate']}), heavy consumers, {'IMIX 7:4:1' if sizes == 'imix' else sizes + ' B'} frames\n")
+    # Measured consumer rate P_p per engine: delivered packets / consumer window of the largest burst.
+    rate_pp = {}
+    for e, _ in ENGINES:
+        big = [r for r in bursts if r["engine"] == e]
+        if big:
+            r = max(big, key=lambda r: r["burst"])
+            if r.get("window"):
+                rate_pp[e] = r["captured"] / r["window"]
+    RM = (meta["buffer_mib"] * 2**20 // 2048) if meta.get("buffer_mib") else meta["R"] * meta["M"]
+    L.append(f"Prediction (paper §3.2.2 / simulator): a pool of R·M = {RM} packets absorbs a burst up to "
+             "B = P_m·R·M/(P_m − P_p); a burst of P > B loses (P − B)·(1 − P_p/P_m). P_m = the generator's measured "
+             "rate on queue 0 in that run; P_p = WireCap basic's measured drain rate (delivered / time until its "
+             "consumer went idle, largest burst), and, in the next column, the calibrated rate of one consumer "
+             f"running the X-cost loop in C ({meta['heavy_pps_c']:.0f} pps): what the formula predicts for a "
+             "consumer that really costs X.\n")
+    hdr = ["P", "P_m (pps)", "predicted loss % (WireCap basic, measured P_p)",
+           "predicted loss % (P_p = calibrated X-cost rate)"] + [LABEL[e] + " loss %" for e, _ in ENGINES
+                                                                    if any(r["engine"] == e for r in bursts)]
+    L.append("| " + " | ".join(hdr) + " |")
+    L.append("|" + "---|" * len(hdr))
+    pp = rate_pp.get("wirecap_basic")
+    for P in sorted({r["burst"] for r in bursts}):
+        rs = [r for r in bursts if r["burst"] == P]
+        pm_vals = []
+        for r in rs:
+            pq, pe = r.get("gen_per_queue") or [], r.get("gen_per_queue_elapsed") or []
+            if pq and pe and pe[0]:
+                pm_vals.append(pq[0] / pe[0])
+            elif r.get("gen_rate"):
+                pm_vals.append(r["gen_rate"])
+        pm = median(pm_vals)
+        if pm and pp and pm > pp:
+            B = pm * RM / (pm - pp)
+            pred = max(0.0, (P - B) * (1 - pp / pm)) / P * 100
+            pred_s = f"{pred:.2f} (B={B:.0f})"
+        elif pm and pp:
+            pred_s = "0.00 (P_p ≥ P_m)"
+        else:
+            pred_s = "n/a (WireCap basic not run)"
+        pc = meta["heavy_pps_c"]
+        if pm and pc and pm > pc:
+            Bc = pm * RM / (pm - pc)
+            pred_c = f"{max(0.0, (P - Bc) * (1 - pc / pm)) / P * 100:.2f} (B={Bc:.0f})"
+        else:
+            pred_c = "n/a"
+        line = [str(P), f"{pm:.0f}" if pm else "n/a", pred_s, pred_c]
+        for e, _ in ENGINES:
+            if not any(r["engine"] == e for r in bursts):
+                continue
+            er = [r for r in rs if r["engine"] == e]
+            line.append(cell([r["loss_pct"] for r in er]) if er else "n/a")
+        L.append("| " + " | ".join(line) + " |")
+    # The rate each engine actually received the burst at: on shared cores a consumer's
+    # kernel work slows the generator, so "max" is not the same burst for every engine.
+    L.append("\nGenerator rate each engine received the burst at (pps, P: " +
+             ", ".join(str(P) for P in sorted({r["burst"] for r in bursts})) + "):\n")
+    for e, _ in ENGINES:
+        er = sorted((r for r in bursts if r["engine"] == e), key=lambda r: r["burst"])
+        if er:
+            L.append(f"- {LABEL[e]}: " + ", ".join(f"{r['gen_rate']:.0f}" if r.get("gen_rate") else "n/a" for r in er))
+    L.append("\nMeasured drain rate per engine (largest burst): " +
+             ", ".join(f"{LABEL[e]} {v:.0f} pps" for e, v in rate_pp.items()) + ".")
+    orders = [f"{LABEL[e]} {', '.join(fmt(r.get('out_of_order'), 0) for r in sorted(er, key=lambda r: r['burst']))}"
+              for e, _ in ENGINES for er in [[r for r in bursts if r["engine"] == e]] if er]
+    L.append("\nGenerator packets out of order within their flow (per P, ascending): " + "; ".join(orders) + ".")
+    return L
 
 
 def render_markdown(meta, rows, gen_alone):
@@ -933,7 +1147,9 @@ def render_markdown(meta, rows, gen_alone):
              f"{fmt(max([r.get('loadavg1') or 0 for r in rows] or [0]))} (other jobs on the machine inflate the "
              f"'machine' CPU column).\n")
     L.append(f"Testbed: 2-queue veth pair, generator side in its own netns (via {meta.get('testbed')}); "
-             f"generator: `{meta.get('generator')}`; 64-byte UDP packets. Repetitions per point: {meta['reps']} "
+             f"generator: `{meta.get('generator')}`; 64-byte UDP packets unless a table says otherwise (IMIX = 7:4:1 of "
+             f"64/576/1,500 B). Packets per steady-load and latency point: {meta.get('point_packets')}. "
+             f"Repetitions per point: {meta['reps']} "
              f"(cells: median [min–max]). Heavy consumer cost X = {meta['heavy_cost']} runs of the BPF filter "
              f"`udp and dst port 9` per packet: {meta['heavy_ns_per_packet_c']:.0f} ns/packet in C "
              f"(≈ {meta['heavy_pps_c']:.0f} pps per consumer). WireCap: M={meta['M']}, R={meta['R']}, other "
@@ -981,7 +1197,7 @@ def render_markdown(meta, rows, gen_alone):
     ok = [r for r in rows if "error" not in r]
     failed = [r for r in rows if "error" in r]
 
-    def table(phase, key_fields, title_fn, extra_cols=()):
+    def table(phase, key_fields, title_fn, extra_cols=(), engines=None):
         groups = summarize([r for r in ok if r.get("phase") == phase], key_fields + ["engine"])
         points = []
         for k in groups:
@@ -998,7 +1214,7 @@ def render_markdown(meta, rows, gen_alone):
             L.append("|" + "---|" * len(hdr))
             for e, label in ENGINES:
                 rs = groups.get(pt + (e,))
-                if not rs:
+                if not rs or (engines is not None and e not in engines):
                     continue
                 loss = [r["loss_pct"] for r in rs]
                 cp = [r["cpu_per_M_proc"] for r in rs]
@@ -1040,6 +1256,8 @@ def render_markdown(meta, rows, gen_alone):
         text = cell([100 * f for f in fr if f is not None], 1) + " %"
         dup = [r.get("duplicates") for r in rs if r.get("duplicates") is not None]
         fo = [r.get("foreign_ipv4") for r in rs if r.get("foreign_ipv4") is not None]
+        if all(r.get("phase") == "trace" for r in rs):
+            fo = []   # trace packets are not test packets: all of them are "foreign"
         if any(dup) or any(fo):
             text += f" (duplicate test packets {dup}, foreign IPv4 {fo})"
         return text
@@ -1049,8 +1267,57 @@ def render_markdown(meta, rows, gen_alone):
         return "/".join(str(x) for x in pw) if pw else "n/a"
 
     # The columns of the cases where flows may be split between workers.
-    flow_cols = [("flows split", split_col), ("per-worker packets (median run)", worker_col),
+    def order_col(rs):
+        vals = [r.get("out_of_order") for r in rs]
+        if all(v is None for v in vals):
+            return "n/a"
+        return cell([v for v in vals if v is not None], 0) + " pkts"
+
+    def capture_col(rs):
+        """WireCap's capture threads' CPU over the window, as a share of one core: what
+        they took from the consumers they share the 2 cores with."""
+        vals = [r["capture_thread_cpu"] / r["window"] * 100 for r in rs
+                if r.get("capture_thread_cpu") is not None and r.get("window")]
+        return cell(vals, 1) + " %" if vals else "n/a"
+
+    flow_cols = [("flows split", split_col), ("out of order in flow", order_col),
+                 ("capture thread, % of a core", capture_col), ("per-worker packets (median run)", worker_col),
                  ("WireCap offloaded chunks", lambda rs: fmt(median([r.get("offloads") for r in rs]), 0))]
+
+    lat = meta.get("latency")
+    if lat:
+        L.append("\n## CPU at the same delivery-latency bound\n")
+        L.append(f"{lat['rate']} pps, x = 0, {meta.get('point_packets')} packets per run, {lat['reps']} paired "
+                 "repetitions (each repetition runs every bound and engine in turn). The bound is each engine's own "
+                 "knob: WireCap `--timeout` (partial chunks/blocks delivered after it), the TPACKET_V3 block retire "
+                 "timeout, the AF_XDP loop's idle sleep. Ratio = WireCap's CPU per packet ÷ its limit's on the same "
+                 "kernel mechanism, per repetition (median [min–max]); 'proc' = the consumer process's threads "
+                 "(schedstat, ns), 'proc+softirq' adds the machine's softirq time over the window minus the "
+                 "generator alone.\n")
+        pairs = [("wirecap_advanced", "xdp_min", 1.05), ("wirecap_afpacket", "afpacket_hash", 1.10)]
+        L.append("| bound | pair | target | proc ratio | proc+softirq ratio | CPU/M proc (WireCap; limit) | verdict |")
+        L.append("|---|---|---|---|---|---|---|")
+        lrows = [r for r in ok if r.get("phase") == "latency"]
+        for bound in sorted({r["latency_ms"] for r in lrows if r.get("latency_ms")}):
+            for a_e, b_e, target in pairs:
+                pr, ps, ca, cb = [], [], [], []
+                for rep in sorted({r.get("latency_rep") for r in lrows}):
+                    ra = [r for r in lrows if r["engine"] == a_e and r["latency_ms"] == bound and r.get("latency_rep") == rep]
+                    rb = [r for r in lrows if r["engine"] == b_e and r["latency_ms"] == bound and r.get("latency_rep") == rep]
+                    if ra and rb and ra[0].get("cpu_per_M_proc") and rb[0].get("cpu_per_M_proc"):
+                        pr.append(ra[0]["cpu_per_M_proc"] / rb[0]["cpu_per_M_proc"])
+                        ca.append(ra[0]["cpu_per_M_proc"]); cb.append(rb[0]["cpu_per_M_proc"])
+                        if ra[0].get("cpu_per_M_proc_softirq") and rb[0].get("cpu_per_M_proc_softirq"):
+                            ps.append(ra[0]["cpu_per_M_proc_softirq"] / rb[0]["cpu_per_M_proc_softirq"])
+                if not pr:
+                    continue
+                lo, hi = spread(pr)
+                verdict = ("within target" if hi <= target else
+                           "over target" if lo > target else "not decided (the spread straddles the target)")
+                L.append(f"| {fmt(bound, 0)} ms | {LABEL[a_e]} ÷ {LABEL[b_e]} | {target:.2f}× | {cell(pr)}× | "
+                         f"{cell(ps)}× | {cell(ca, 3)}; {cell(cb, 3)} | {verdict} (proc) |")
+        L.append("")
+        table("latency", ["latency_ms"], lambda pt: f"latency bound {fmt(pt[0], 0)} ms: every engine of the phase")
 
     L.append("\n## Long-term imbalance: 90/10 share, heavy consumers\n")
     L.append(f"Offered rate {meta.get('imbalance_rate')} pps = {meta.get('imbalance_rate', 0) / max(1, meta['heavy_pps_c']):.2f}× "
@@ -1076,74 +1343,21 @@ def render_markdown(meta, rows, gen_alone):
             table("elephant", ["rate", "consumer_cost"], lambda pt: f"elephant at {pt[0]} pps, X={pt[1]}",
                   extra_cols=flow_cols)
 
+    tr = meta.get("trace")
+    if tr:
+        L.append("\n## A trace replayed with Toeplitz RSS, heavy consumers\n")
+        L.append(f"`wirecap replay --speed {tr['speed']}` of {tr['file']} "
+                 f"({'the border-router model, ' + str(tr['seconds']) + ' s, synthesized by this run' if tr['synthesized'] else 'a user trace'}), "
+                 "each packet to the tx queue its Toeplitz hash selects (the RSS imbalance is the trace's own). Every "
+                 "packet counts here (IPv6 too); trace packets carry no sequence number, so order within a flow is "
+                 "not measured (the column counts generator packets only: 0).\n")
+        table("trace", ["rate", "consumer_cost"], lambda pt: f"{pt[0]}, X={pt[1]}", extra_cols=flow_cols)
+
     # Burst test with the simulator formula.
-    bursts = [r for r in ok if r.get("phase") == "burst"]
-    if bursts:
-        bm = meta.get("burst") or {"flows": "?", "rate": "max"}
-        L.append(f"\n## Short-term imbalance: one burst of P packets on queue 0 ({bm['flows']} flow(s), rate "
-                 f"{bm['rate']}), heavy consumers\n")
-        # Measured consumer rate P_p per engine: delivered packets / consumer window of the largest burst.
-        rate_pp = {}
-        for e, _ in ENGINES:
-            big = [r for r in bursts if r["engine"] == e]
-            if big:
-                r = max(big, key=lambda r: r["burst"])
-                if r.get("window"):
-                    rate_pp[e] = r["captured"] / r["window"]
-        RM = (meta["buffer_mib"] * 2**20 // 2048) if meta.get("buffer_mib") else meta["R"] * meta["M"]
-        L.append(f"Prediction (paper §3.2.2 / simulator): a pool of R·M = {RM} packets absorbs a burst up to "
-                 "B = P_m·R·M/(P_m − P_p); a burst of P > B loses (P − B)·(1 − P_p/P_m). P_m = the generator's measured "
-                 "rate on queue 0 in that run; P_p = WireCap basic's measured drain rate (delivered / time until its "
-                 "consumer went idle, largest burst), and, in the next column, the calibrated rate of one consumer "
-                 f"running the X-cost loop in C ({meta['heavy_pps_c']:.0f} pps): what the formula predicts for a "
-                 "consumer that really costs X.\n")
-        hdr = ["P", "P_m (pps)", "predicted loss % (WireCap basic, measured P_p)",
-               "predicted loss % (P_p = calibrated X-cost rate)"] + [LABEL[e] + " loss %" for e, _ in ENGINES
-                                                                        if any(r["engine"] == e for r in bursts)]
-        L.append("| " + " | ".join(hdr) + " |")
-        L.append("|" + "---|" * len(hdr))
-        pp = rate_pp.get("wirecap_basic")
-        for P in sorted({r["burst"] for r in bursts}):
-            rs = [r for r in bursts if r["burst"] == P]
-            pm_vals = []
-            for r in rs:
-                pq, pe = r.get("gen_per_queue") or [], r.get("gen_per_queue_elapsed") or []
-                if pq and pe and pe[0]:
-                    pm_vals.append(pq[0] / pe[0])
-                elif r.get("gen_rate"):
-                    pm_vals.append(r["gen_rate"])
-            pm = median(pm_vals)
-            if pm and pp and pm > pp:
-                B = pm * RM / (pm - pp)
-                pred = max(0.0, (P - B) * (1 - pp / pm)) / P * 100
-                pred_s = f"{pred:.2f} (B={B:.0f})"
-            elif pm and pp:
-                pred_s = "0.00 (P_p ≥ P_m)"
-            else:
-                pred_s = "n/a (WireCap basic not run)"
-            pc = meta["heavy_pps_c"]
-            if pm and pc and pm > pc:
-                Bc = pm * RM / (pm - pc)
-                pred_c = f"{max(0.0, (P - Bc) * (1 - pc / pm)) / P * 100:.2f} (B={Bc:.0f})"
-            else:
-                pred_c = "n/a"
-            line = [str(P), f"{pm:.0f}" if pm else "n/a", pred_s, pred_c]
-            for e, _ in ENGINES:
-                if not any(r["engine"] == e for r in bursts):
-                    continue
-                er = [r for r in rs if r["engine"] == e]
-                line.append(cell([r["loss_pct"] for r in er]) if er else "n/a")
-            L.append("| " + " | ".join(line) + " |")
-        # The rate each engine actually received the burst at: on shared cores a consumer's
-        # kernel work slows the generator, so "max" is not the same burst for every engine.
-        L.append("\nGenerator rate each engine received the burst at (pps, P: " +
-                 ", ".join(str(P) for P in sorted({r["burst"] for r in bursts})) + "):\n")
-        for e, _ in ENGINES:
-            er = sorted((r for r in bursts if r["engine"] == e), key=lambda r: r["burst"])
-            if er:
-                L.append(f"- {LABEL[e]}: " + ", ".join(f"{r['gen_rate']:.0f}" if r.get("gen_rate") else "n/a" for r in er))
-        L.append("\nMeasured drain rate per engine (largest burst): " +
-                 ", ".join(f"{LABEL[e]} {v:.0f} pps" for e, v in rate_pp.items()) + ".")
+    all_bursts = [r for r in ok if r.get("phase") == "burst"]
+    for sizes in sorted({r.get("sizes", "64") for r in all_bursts}, key=lambda s: (s != "64", s)):
+        bursts = [r for r in all_bursts if r.get("sizes", "64") == sizes]
+        L.extend(burst_section(meta, bursts, sizes))
     L.append("\n## Generator alone (one run before each repetition; CPU-seconds, subtracted above)\n")
     for tag, v in gen_alone.items():
         L.append(f"- {tag}: machine busy {cell(v['busy'], 3)} s, softirq {cell(v['softirq'], 3)} s")

@@ -59,15 +59,16 @@ public final class FlowSplitTracker: @unchecked Sendable {
         }
     }
 
-    /// What the sets say, merged. Call after every consumer stopped.
-    public func report() -> FlowSplitReport {
+    /// What the sets say, merged, with the order count of a ``FlowOrder`` if one ran
+    /// beside. Call after every consumer stopped.
+    public func report(outOfOrder: Int? = nil) -> FlowSplitReport {
         var seen: [UInt64: Int] = [:]
         for w in 0..<workers {
             let table = slots + w * capacity
             for i in 0..<capacity where table[i] != 0 { seen[table[i], default: 0] += 1 }
         }
         return FlowSplitReport(flowsTotal: seen.count, flowsSplit: seen.values.filter { $0 > 1 }.count,
-                               overflowed: (0..<workers).contains { overflow[$0] })
+                               overflowed: (0..<workers).contains { overflow[$0] }, outOfOrder: outOfOrder)
     }
 }
 
@@ -79,4 +80,7 @@ public struct FlowSplitReport: Sendable, Codable, Hashable {
     public var flowsSplit: Int
     /// A consumer's set filled up: counts are lower bounds.
     public var overflowed: Bool
+    /// Generator packets processed after a later packet of their own flow, by any
+    /// consumer (`FlowOrder`); `nil` when not counted.
+    public var outOfOrder: Int?
 }

@@ -46,6 +46,7 @@ extension CaptureReport {
         }
         if let f = flows {
             out.append("flows: \(f.flowsTotal) IPv4 flows, \(f.flowsSplit) processed by more than one consumer"
+                       + (f.outOfOrder.map { ", \($0) generator packets out of order within their flow" } ?? "")
                        + (f.overflowed ? " (a flow set filled up: lower bounds)" : ""))
         }
         return out.joined(separator: "\n")

@@ -91,6 +91,8 @@ public final class CaptureSession: @unchecked Sendable {
     public let verifier: SequenceVerifier?
     /// Flow-split tracking (`--flows`), when asked for.
     public let flowTracker: FlowSplitTracker?
+    /// Order within each generator flow (`--flows`, test packets only), when asked for.
+    public let flowOrder: FlowOrder?
     /// Zero-copy forwarding of every consumed chunk (`--forward IF`), when asked for.
     public let forwarder: Forwarder?
     private let forwarded: UnsafeMutablePointer<Int>
@@ -137,6 +139,7 @@ public final class CaptureSession: @unchecked Sendable {
         forwarded.initialize(repeating: 0, count: engine.queues.count)
         packetDelay = packetDelayNanoseconds
         flowTracker = trackFlows ? FlowSplitTracker(workers: engine.queues.count) : nil
+        flowOrder = trackFlows ? FlowOrder(origins: (engine.queues.max() ?? 0) + 1, consumers: engine.queues.count) : nil
         self.filter = filter
         self.sampleEvery = max(1, sampleEvery)
         self.writer = writer
@@ -202,7 +205,7 @@ public final class CaptureSession: @unchecked Sendable {
 
     private func consume(_ consumer: borrowing CaptureConsumer, slot: Int) {
         var work = SessionPacketWork(cost: cost, verifier: verifier, tally: verifier == nil ? nil : tallies[slot],
-                                     flowTracker: flowTracker, slot: slot)
+                                     flowTracker: flowTracker, flowOrder: flowOrder, slot: slot)
         let forwarder = self.forwarder
         let group = engine.group
         var sent = 0
@@ -291,7 +294,7 @@ public final class CaptureSession: @unchecked Sendable {
     /// as delivery drops. No allocation, lock or syscall per packet.
     private func consumeSelecting(_ consumer: borrowing CaptureConsumer, slot: Int) {
         var work = SessionPacketWork(cost: cost, verifier: verifier, tally: verifier == nil ? nil : tallies[slot],
-                                     flowTracker: flowTracker, slot: slot)
+                                     flowTracker: flowTracker, flowOrder: flowOrder, slot: slot)
         var rejectedHere = 0, skippedHere = 0
         var countdown = 0
         let filter = self.filter, every = self.sampleEvery
@@ -425,7 +428,7 @@ public final class CaptureSession: @unchecked Sendable {
                 QueueReport(deviceQueue: engine.queues[i], statistics: s, ipv4: ipv4[i], filterMatches: matches[i],
                             filteredOut: rejected[i], sampledOut: skipped[i])
             },
-            verification: verifier?.report(tallies), output: output, flows: flowTracker?.report(),
+            verification: verifier?.report(tallies), output: output, flows: flowTracker?.report(outOfOrder: flowOrder?.outOfOrder),
             forwarded: forwarder.map { _ in (0..<engine.queues.count).reduce(0) { $0 + forwarded[$1] } },
             ledger: ledger)
     }
@@ -442,12 +445,13 @@ public final class CaptureSession: @unchecked Sendable {
 
 /// What every session consumer does with each packet before deciding its fate:
 /// count IPv4, run the consumer cost (the paper's x), check the generator's
-/// sequence numbers, record flow splits. One per consumer thread; no allocation.
+/// sequence numbers, record flow splits and order. One per consumer thread; no allocation.
 struct SessionPacketWork {
     let cost: ConsumerCost
     let verifier: SequenceVerifier?
     let tally: SequenceVerifier.Tally?
     let flowTracker: FlowSplitTracker?
+    let flowOrder: FlowOrder?
     let slot: Int
     var ipv4 = 0
     var matched = 0
@@ -459,5 +463,6 @@ struct SessionPacketWork {
         matched &+= cost.apply(b)
         if let verifier, let tally { verifier.check(packet, tally) }
         if let flowTracker { flowTracker.record(b, worker: slot) }
+        if let flowOrder { flowOrder.check(b, consumer: slot) }
     }
 }

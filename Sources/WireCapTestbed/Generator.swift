@@ -20,8 +20,8 @@ public struct GeneratorConfiguration: Sendable {
     public var rate: Double?
     /// Fraction of the traffic per queue (normalised); empty: equal shares.
     public var share: [Double] = []
-    /// Frame size in bytes (64...1514).
-    public var size: Int = 64
+    /// Frame sizes in bytes (each 64...1514): one size or a mix (``FrameSizes``).
+    public var sizes = FrameSizes(fixed: 64)
     /// Distinct flows per queue (source address/port pairs; queue q's are q·K ..< q·K+K),
     /// spread over each queue's packets.
     public var flows: Int = 16
@@ -60,7 +60,7 @@ public struct GeneratorConfiguration: Sendable {
     package func validate() throws(XDPError) {
         guard !queues.isEmpty else { throw XDPError.usage("queues", "no tx queue given") }
         guard count >= 0 else { throw XDPError.usage("count", "--count must be ≥ 0") }
-        guard (TestPacket.minimumSize...TestPacket.maximumSize).contains(size) else {
+        for size in sizes.distinct where !(TestPacket.minimumSize...TestPacket.maximumSize).contains(size) {
             throw XDPError.usage("size", "--size must be \(TestPacket.minimumSize)...\(TestPacket.maximumSize) bytes, got \(size)")
         }
         guard flows >= 1 && flows <= 65535 else { throw XDPError.usage("flows", "--flows must be 1...65535") }
@@ -136,7 +136,7 @@ public enum Generator {
         threads.forEach { $0.join() }
         if let failure = senders.compactMap(\.failure).first { throw failure }
         return GeneratorResult(queues: senders.map {
-            TransmitQueueResult(queue: $0.queue, sent: $0.sent, bytes: $0.sent * configuration.size, seconds: $0.seconds)
+            TransmitQueueResult(queue: $0.queue, sent: $0.sent, bytes: configuration.sizes.bytes(packets: $0.sent), seconds: $0.seconds)
         })
     }
 
@@ -157,12 +157,15 @@ package final class Sender: @unchecked Sendable {
     static let pacingQuantum: UInt64 = 200_000
     package let burst: Int?
     package let idle: UInt64
-    package let size: Int
+    package let sizes: FrameSizes
     package let flows: Int
     /// Percentage of this queue's packets on flow 0 (0: every flow alike).
     package let elephant: Int
     package let transmit: TransmitQueue
-    package let headers: UnsafeMutableRawPointer   // flows × 42 bytes
+    /// The 42-byte header of every (flow, size) pair: `headers + (flow · sizeSlots + slot) · 42`,
+    /// slot = the size's index in the cycle (a header holds the IP and UDP lengths).
+    package let headers: UnsafeMutableRawPointer
+    private let sizeSlots: Int
     var sent = 0
     var seconds = 0.0
     var failure: XDPError?
@@ -176,17 +179,22 @@ package final class Sender: @unchecked Sendable {
         self.rate = rate
         self.burst = burst
         idle = c.idleNanoseconds
-        size = c.size
+        sizes = c.sizes
         flows = c.flows
         elephant = queue == c.queues.first ? c.elephantPercent : 0
         transmit = try TransmitQueue(interface: c.interface, queue: queue, frames: Self.frameCount, ringSize: Self.ringSize,
                                      label: "generator queue \(queue)")
-        headers = .allocate(byteCount: c.flows * 42, alignment: 8)
+        sizeSlots = c.sizes.pattern.count
+        headers = .allocate(byteCount: c.flows * sizeSlots * 42, alignment: 8)
         // Flows are per queue, as RSS would make them: queue q sends flows q·K ..< q·K+K,
         // so no 5-tuple is ever split across rx queues by the generator itself.
         for f in 0..<c.flows {
-            let h = TestPacket.header(flow: queue * c.flows + f, size: c.size)
-            h.withUnsafeBytes { (headers + f * 42).copyMemory(from: $0.baseAddress!, byteCount: 42) }
+            for (slot, size) in c.sizes.pattern.enumerated() {
+                let h = TestPacket.header(flow: queue * c.flows + f, size: size)
+                h.withUnsafeBytes {
+                    (headers + (f * sizeSlots + slot) * 42).copyMemory(from: $0.baseAddress!, byteCount: 42)
+                }
+            }
         }
     }
 
@@ -231,7 +239,9 @@ package final class Sender: @unchecked Sendable {
                 let n = tx.stage(upTo: allowed) { frame, i in
                     let seq = first + i
                     let flow = Self.flow(of: seq, flows: flows, elephant: elephant)
-                    TestPacket.write(into: frame, size: size, header: headers + flow * 42,
+                    let slot = seq % sizeSlots
+                    let size = sizes.pattern[slot]
+                    TestPacket.write(into: frame, size: size, header: headers + (flow * sizeSlots + slot) * 42,
                                      queue: UInt16(queue), flow: UInt16(flow), sequence: UInt64(seq))
                     return size
                 }

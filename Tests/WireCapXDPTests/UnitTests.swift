@@ -86,4 +86,29 @@ struct UnitTests {
         g.flows = 2
         try g.validate()
     }
+
+    @Test("frame-size mixes: IMIX is 7:4:1 spread over its cycle, parsed forms, bytes, validation")
+    func frameSizes() throws {
+        let imix = FrameSizes.imix
+        #expect(imix.pattern.count == 12)
+        #expect(imix.pattern.filter { $0 == 64 }.count == 7)
+        #expect(imix.pattern.filter { $0 == 576 }.count == 4)
+        #expect(imix.pattern.filter { $0 == 1500 }.count == 1)
+        #expect(imix.pattern.prefix(4) != [64, 64, 64, 64], "spread, not grouped: \(imix.pattern)")
+        #expect(imix.size(of: 12) == imix.size(of: 0) && imix.size(of: 23) == imix.size(of: 11))
+        #expect(FrameSizes.parse("IMIX") == imix)
+        #expect(FrameSizes.parse("64:7,576:4,1500:1") == imix)
+        #expect(FrameSizes.parse("128")?.pattern == [128])
+        for bad in ["", "abc", "64:0", "64:", ":3", "64:7,,1500:1", "64:2000"] {
+            #expect(FrameSizes.parse(bad) == nil, "\(bad)")
+        }
+        #expect(imix.bytes(packets: 12) == 7 * 64 + 4 * 576 + 1500)
+        #expect(imix.bytes(packets: 25) == 2 * (7 * 64 + 4 * 576 + 1500) + imix.pattern[0])
+        #expect(FrameSizes(fixed: 64).bytes(packets: 1000) == 64_000)
+        var g = GeneratorConfiguration(interface: "x", queues: [0], count: 10)
+        g.sizes = imix
+        try g.validate()
+        g.sizes = FrameSizes.parse("64:1,1515:1")!
+        #expect(throws: XDPError.self) { try g.validate() }
+    }
 }

@@ -42,8 +42,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Per-queue share of the traffic, e.g. 0.9,0.1.")
     var share: String?
 
-    @Option(help: "Frame size in bytes (64...1514).")
-    var size = 64
+    @Option(help: ArgumentHelp("Frame size in bytes (64...1514), 'imix' (7:4:1 of 64/576/1500) or a mix such as 64:7,576:4,1500:1.", valueName: "size"))
+    var size = "64"
 
     @Option(help: "Number of flows.")
     var flows = 16
@@ -69,6 +69,7 @@ struct GenerateCommand: ParsableCommand {
         if let s = share, s.split(separator: ",").contains(where: { Double($0) == nil }) { CLI.usage("invalid --share '\(s)' (use e.g. 0.9,0.1)") }
         if queueCount < 1 { CLI.usage("--queue-count must be at least 1") }
         if idle < 0 { CLI.usage("--idle must be ≥ 0") }
+        if FrameSizes.parse(size) == nil { CLI.usage("invalid --size '\(size)' (a size in bytes, 'imix', or SIZE:WEIGHT,… with weights 1...1000)") }
     }
 
     func run() throws {
@@ -76,7 +77,7 @@ struct GenerateCommand: ParsableCommand {
             interface: interface, queues: queues.flatMap(IndexList.parse) ?? Array(0..<queueCount),
             count: count, rate: rate == "max" ? nil : Double(rate))
         config.share = share.map { $0.split(separator: ",").compactMap { Double($0) } } ?? []
-        config.size = size
+        config.sizes = FrameSizes.parse(size)!
         config.flows = flows
         config.elephantPercent = elephant
         config.burst = burst
