@@ -15,7 +15,7 @@ import WireCapEngine
 ///
 /// - no wait at all when any queue returned a full batch (more is waiting);
 /// - otherwise a `nanosleep` of
-///   `min(1 ms, time to the earliest partial-chunk deadline,
+///   `min(longest sleep, time to the earliest partial-chunk deadline,
 ///        ½ · (frames the kernel holds) / (estimated arrival rate))`
 ///   per queue, the rate being an EWMA of packets per round. At steady state the
 ///   thread thus wakes about once per chunk (or once per partial timeout), and
@@ -26,14 +26,17 @@ import WireCapEngine
 ///   every socket plus the engine's stop eventfd, so the first packet (or
 ///   `stop()`) wakes it immediately and an idle engine costs nothing.
 ///
-/// No wait exceeds the partial-chunk timeout, so delivery latency stays within
-/// it (plus the timer slack). With ``WakePolicy/busyPoll`` it never waits.
+/// The longest sleep is the partial-chunk timeout (at least 1 ms, at most 100 ms):
+/// a user who accepts a 10 ms delivery bound pays for a wake-up per 10 ms, not per
+/// millisecond, like a TPACKET_V3 reader with a 10 ms block timeout. No wait
+/// exceeds the partial-chunk timeout, so delivery latency stays within it (plus
+/// the timer slack). With ``WakePolicy/busyPoll`` it never waits.
 package final class AdaptiveWaitPolicy: CapturePolicy {
     package let policy: WakePolicy
     /// Quiet time after which the thread blocks in poll() instead of sleeping.
     package let idleBeforePoll: UInt64 = 20_000_000
-    /// Longest adaptive sleep.
-    package let maxSleep: UInt64 = 1_000_000
+    /// Longest adaptive sleep: the partial-chunk timeout, clamped to 1 ... 100 ms.
+    package let maxSleep: UInt64
     /// Sleeps shorter than this are not worth a syscall: go round again.
     package let minSleep: UInt64 = 20_000
     /// Sleep while a pool is exhausted and waits for recycles.
@@ -43,8 +46,9 @@ package final class AdaptiveWaitPolicy: CapturePolicy {
     /// `false` until the first round (which starts every queue's rate clock).
     private var started = false
 
-    package init(policy: WakePolicy) {
+    package init(policy: WakePolicy, partialTimeoutNanoseconds: UInt64) {
         self.policy = policy
+        maxSleep = min(100_000_000, max(1_000_000, partialTimeoutNanoseconds))
         lastPacket = Sys.monotonicNanoseconds()
     }
 

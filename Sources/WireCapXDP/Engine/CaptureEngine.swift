@@ -145,8 +145,9 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
         attachMode = try program.attach(force: settings.force, preferredMode: settings.attachMode,
                                         attachment: settings.attachment, quiet: settings.quiet)
         let rxQueues = self.rxQueues, devices = self.devices, wake = settings.wakePolicy
+        let timeout = settings.core.partialTimeoutNanoseconds
         try shell.start(rxQueues, threads: shell.captureThreadCount(queues: rxQueues.count), name: "wc-capture",
-                        policy: { AdaptiveWaitPolicy(policy: wake) }, drainTimeout: Self.drainTimeout,
+                        policy: { AdaptiveWaitPolicy(policy: wake, partialTimeoutNanoseconds: timeout) }, drainTimeout: Self.drainTimeout,
                         openIntake: { () throws(XDPError) in
                             let baseline = devices.read()
                             shared.withLock { $0.deviceBaseline = baseline; $0.counting = true }
