@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import sys
+import textwrap
 
 import matplotlib
 
@@ -80,6 +81,11 @@ def plot_table1(rows, summary, ax_fig):
     ax.set_ylabel("drop rate (%)")
     ax.set_title("Table 1: drop rates, 6 queues, ring 1,024, x = 300")
     ax.legend(fontsize=7)
+    # The model's cause of a loss can differ from the paper's (same size, other counter): say so.
+    notes = summary.get("cause_mismatches") or []
+    if notes:
+        ax.set_title("Table 1: drop rates, 6 queues, ring 1,024, x = 300\n" +
+                     "\n".join(textwrap.fill("cause differs: " + t, 150) for t in notes), fontsize=8)
 
 
 def plot_burst(rows, summary, ax_fig, title, paper_points=()):

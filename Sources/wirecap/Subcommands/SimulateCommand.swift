@@ -52,6 +52,8 @@ struct SimulateCommand: ParsableCommand {
     var duration: Double = 32
     @Option(help: "Seed of every random choice.")
     var seed: UInt64 = 1
+    @Option(help: ArgumentHelp("Scenarios: also run seeds --seed+1 … --seed+N−1 and write NAME-seeds.csv, each varying number as its mean and 95% confidence half-width (NAME.csv stays the --seed run).", valueName: "N"))
+    var seeds: Int = 1
     @Option(help: "Replay speed: recorded | line-rate | a factor such as 2.")
     var speed: String = "recorded"
     @Option(help: "Steering: rss | round-robin.")
@@ -105,6 +107,7 @@ struct SimulateCommand: ParsableCommand {
             try runScenarios(name)
             return
         }
+        if seeds != 1 { CLI.usage("--seeds applies to --scenario runs (one trace, one configuration has no seeds to compare)") }
         let configuration = simulationConfiguration()
         let simulation: Simulation
         do { simulation = try Simulation(configuration) } catch { CLI.usage(error.description) }
@@ -211,11 +214,27 @@ struct SimulateCommand: ParsableCommand {
             CLI.note("error: cannot create \(out): \(error.localizedDescription)")
             throw ExitCode(1)
         }
+        guard (1...100).contains(seeds) else { CLI.usage("--seeds must be 1...100, got \(seeds)") }
         var options = ScenarioOptions(seed: seed, fast: fast)
         options.pollIntervalNanoseconds = pollInterval
         for s in chosen {
             let start = Date()
             let output = s.run(options)
+            if seeds > 1 {
+                var csvs = [output.csv]
+                for k in 1..<seeds {
+                    var o = options
+                    o.seed = seed &+ UInt64(k)
+                    csvs.append(s.run(o).csv)
+                }
+                let path = (out as NSString).appendingPathComponent("\(output.name)-seeds.csv")
+                if let merged = SeedConfidence.table(csvs) {
+                    try merged.write(toFile: path, atomically: true, encoding: .utf8)
+                    CLI.note("\(output.name): \(seeds) seeds (\(seed) … \(seed &+ UInt64(seeds - 1))), means and 95% confidence half-widths → \(path)")
+                } else {
+                    CLI.note("\(output.name): the \(seeds) seeds gave tables of different shapes; no \(path)")
+                }
+            }
             let seconds = Date().timeIntervalSince(start)
             let csvPath = (out as NSString).appendingPathComponent("\(output.name).csv")
             let jsonPath = (out as NSString).appendingPathComponent("\(output.name).json")
