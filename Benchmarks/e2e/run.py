@@ -67,12 +67,15 @@ def sh(argv, check=True, capture=True, timeout=None):
 # ---------------------------------------------------------------- measurement
 
 def machine_busy():
-    """Whole-machine busy and total CPU seconds from /proc/stat."""
+    """Whole-machine busy, steal and softirq CPU seconds from /proc/stat. Steal (time
+    the hypervisor ran something else while this VM wanted the CPU) is not work done
+    here and is not counted as busy; it is returned apart so the report can say how
+    much of the run the VM lost."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
     user, nice, system, idle, iowait, irq, softirq, steal = (v + [0] * 8)[:8]
-    busy = user + nice + system + irq + softirq + steal
-    return busy / TICK, (busy + idle + iowait) / TICK, softirq / TICK
+    busy = user + nice + system + irq + softirq
+    return busy / TICK, steal / TICK, softirq / TICK
 
 
 def proc_cpu(pid):
@@ -505,7 +508,7 @@ class Runner:
                 errf.seek(0)
                 raise RuntimeError(f"{engine} did not start: {errf.read().strip()[-400:]}")
             time.sleep(0.2)
-            m0, tot0, si0 = machine_busy()
+            m0, st0, si0 = machine_busy()
             c0 = proc_cpu(p.pid)
             k0 = thread_cpu(p.pid, CAPTURE_THREADS) if engine.startswith("wirecap") else None
             t0 = time.monotonic()
@@ -532,7 +535,7 @@ class Runner:
                     break
             if quiet < 3:
                 c_end, t_end = last, time.monotonic()
-            m1, tot1, si1 = machine_busy()
+            m1, st1, si1 = machine_busy()
             # The machine window runs to now (3 quiet samples past t_end): idle time adds no busy.
             p.send_signal(signal.SIGINT)
             try:
@@ -564,6 +567,11 @@ class Runner:
             res["captured"] = res["all_packets"]   # a trace: IPv6 and non-IP packets count too
         sent = g["sent"]
         captured = min(res["captured"], sent) if sent else res["captured"]
+        # Loss no counter explains: WireCap's own ledger says it; for the C baselines it is
+        # what the generator sent minus what they delivered and the drops they counted.
+        unexplained = res.get("unexplained")
+        if unexplained is None:
+            unexplained = sent - res["captured"] - res["drops_total"]
         veth_drops = (rx1.get("dropped", 0) - rx0.get("dropped", 0)) + (tx1.get("dropped", 0) - tx0.get("dropped", 0))
         proc = (c_end - c0) if (c_end is not None and c0 is not None) else None
         row.update(
@@ -574,8 +582,9 @@ class Runner:
             drops=res["drops"], drops_total=res["drops_total"], veth_drops=veth_drops,
             per_worker=res["per_worker"], proc_cpu=proc, self_cpu=res["self_cpu"],
             machine_busy=m1 - m0, machine_softirq=si1 - si0, window=t_end - t0,
+            steal_share=(st1 - st0) / (os.cpu_count() * (time.monotonic() - t0)) if time.monotonic() > t0 else None,
             flows_total=res.get("flows_total"), flows_split=res.get("flows_split"), gen_raw=g.get("raw"),
-            out_of_order=res.get("out_of_order"), all_packets=res.get("all_packets"),
+            out_of_order=res.get("out_of_order"), all_packets=res.get("all_packets"), unexplained=unexplained,
             capture_thread_cpu=(k_end - k0) if (k0 is not None and k_end is not None) else None,
             extra=max(0, res["captured"] - sent) if sent else 0,
             duplicates=j.get("duplicates"), foreign_ipv4=j.get("foreign_ipv4"),
@@ -610,13 +619,23 @@ def normalize_consumer(engine, j):
     if not queues:
         captured = int(find_key(j, ["consumed", "packetsConsumed", "received", "packets"]) or 0)
     cpu = find_key(j, ["cpuSeconds", "cpu"])
+    # The loss ledger's unexplained remainder (offered minus every counted fate), all rows.
+    ledger = j.get("ledger") or {}
+    rows = (ledger.get("queues") or []) + ([ledger["interfaceRow"]] if ledger.get("interfaceRow") else [])
+    unexplained = None
+    if rows:
+        fates = ("delivered", "beforeSocket", "noFrame", "poolExhausted", "rxRingFull", "invalidDescriptor", "delivery",
+                 "writer", "abandoned", "txStalled", "filtered", "sampled", "beyondCount", "inFlight")
+        unexplained = sum(r["unexplained"] if "unexplained" in r else
+                          r.get("offered", 0) - sum(r.get(k, 0) for k in fates) for r in rows)
     flows_total = find_key(j, ["flowsTotal", "flows_total"])
     flows_split = find_key(j, ["flowsSplit", "flows_split", "flowsOnSeveralWorkers"])
     out_of_order = (j.get("flows") or {}).get("outOfOrder")
     return {"captured": ipv4 if ipv4 else captured, "all_packets": captured, "drops": causes,
             "drops_total": sum(causes.values()),
             "per_worker": per_worker, "self_cpu": cpu if isinstance(cpu, (int, float)) else None,
-            "flows_total": flows_total, "flows_split": flows_split, "offloads": offloads, "out_of_order": out_of_order}
+            "flows_total": flows_total, "flows_split": flows_split, "offloads": offloads, "out_of_order": out_of_order,
+            "unexplained": unexplained}
 
 
 # ---------------------------------------------------------------- equal memory
@@ -721,6 +740,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1 repetition, short runs, results under build/")
     ap.add_argument("--reps", type=int, help="repetitions per point (default 3, quick 1)")
+    ap.add_argument("--matrix-reps", type=int, help="repetitions of the steady-load matrix (default: --reps)")
     ap.add_argument("--loads", default="100000,200000,max", help="offered loads, pps or max")
     ap.add_argument("--heavy", type=int, default=300, help="heavy consumer cost X (BPF filter runs per packet)")
     ap.add_argument("--seconds", type=float, help="traffic seconds per rated run (default 1.0, quick 0.7)")
@@ -875,7 +895,7 @@ def main():
         if "matrix" not in skip:
             for rate in args.loads.split(","):
                 for cost in (0, args.heavy):
-                    do_point("matrix", point_packets, rate, "0.5,0.5", cost)
+                    do_point("matrix", point_packets, rate, "0.5,0.5", cost, n=args.matrix_reps or reps)
         # 1b. CPU at the same delivery-latency bound: each pair (WireCap and its limit on
         #     the same kernel mechanism) at each bound, paired repetitions.
         if "latency" not in skip:
@@ -1046,7 +1066,7 @@ def write_results(out_dir, meta, rows, gen_alone, args):
             "captured", "loss", "loss_pct", "drops_total", "drops", "veth_drops", "proc_cpu", "self_cpu",
             "machine_busy", "gen_alone_busy", "capture_machine", "machine_softirq", "gen_alone_softirq",
             "proc_plus_softirq", "cpu_per_M_proc", "cpu_per_M_machine", "cpu_per_M_machine_total",
-            "cpu_per_M_proc_softirq", "latency_ms", "sizes", "flows_total", "flows_split", "flows_split_frac",
+            "cpu_per_M_proc_softirq", "steal_share", "unexplained", "capture_thread_cpu", "latency_ms", "sizes", "flows_total", "flows_split", "flows_split_frac",
             "out_of_order", "extra", "duplicates", "foreign_ipv4",
             "offloads", "per_worker", "window", "loadavg1", "error", "note"]
     with open(base + ".csv", "w", newline="") as f:
@@ -1130,8 +1150,12 @@ def burst_section(meta, bursts, sizes):
             L.append(f"- {LABEL[e]}: " + ", ".join(f"{r['gen_rate']:.0f}" if r.get("gen_rate") else "n/a" for r in er))
     L.append("\nMeasured drain rate per engine (largest burst): " +
              ", ".join(f"{LABEL[e]} {v:.0f} pps" for e, v in rate_pp.items()) + ".")
-    orders = [f"{LABEL[e]} {', '.join(fmt(r.get('out_of_order'), 0) for r in sorted(er, key=lambda r: r['burst']))}"
-              for e, _ in ENGINES for er in [[r for r in bursts if r["engine"] == e]] if er]
+    per_engine = lambda key: [
+        f"{LABEL[e]} {', '.join(fmt(r.get(key), 0) for r in sorted(er, key=lambda r: r['burst']))}"
+        for e, _ in ENGINES for er in [[r for r in bursts if r["engine"] == e]] if er]
+    L.append("\nUnexplained loss (offered − delivered − counted drops; per P, ascending): "
+             + "; ".join(per_engine("unexplained")) + ".")
+    orders = per_engine("out_of_order")
     L.append("\nGenerator packets out of order within their flow (per P, ascending): " + "; ".join(orders) + ".")
     return L
 
@@ -1145,7 +1169,9 @@ def render_markdown(meta, rows, gen_alone):
              f"{' (INTERRUPTED)' if meta.get('interrupted') else ''}; 1-minute load average at the start of the "
              f"runs: median {fmt(median([r.get('loadavg1') for r in rows]))}, max "
              f"{fmt(max([r.get('loadavg1') or 0 for r in rows] or [0]))} (other jobs on the machine inflate the "
-             f"'machine' CPU column).\n")
+             f"'machine' CPU column). Hypervisor steal over the runs' windows (CPU time this VM wanted and did not "
+             f"get; not counted as busy): median {fmt(100 * (median([r.get('steal_share') for r in rows]) or 0), 1)}%, "
+             f"max {fmt(100 * max([r.get('steal_share') or 0 for r in rows] or [0]), 1)}% of the 2 CPUs.\n")
     L.append(f"Testbed: 2-queue veth pair, generator side in its own netns (via {meta.get('testbed')}); "
              f"generator: `{meta.get('generator')}`; 64-byte UDP packets unless a table says otherwise (IMIX = 7:4:1 of "
              f"64/576/1,500 B). Packets per steady-load and latency point: {meta.get('point_packets')}. "
@@ -1206,8 +1232,8 @@ def render_markdown(meta, rows, gen_alone):
         for pt in points:
             L.append(f"\n### {title_fn(pt)}\n")
             ref = groups.get(pt + (REFERENCE,))
-            hdr = ["engine", "offered", "delivered", "loss %", "drops by cause", "CPU/M proc", "CPU/M machine",
-                   "CPU/M proc+softirq"]
+            hdr = ["engine", "offered", "delivered", "loss %", "drops by cause", "unexplained", "CPU/M proc",
+                   "CPU/M machine", "CPU/M proc+softirq"]
             hdr += [c[0] for c in extra_cols]
             hdr += ["Δloss vs WC-adv (pp)", "proc CPU/M ÷ WC-adv", "machine CPU/M ÷ WC-adv", "proc+softirq ÷ WC-adv"]
             L.append("| " + " | ".join(hdr) + " |")
@@ -1225,7 +1251,8 @@ def render_markdown(meta, rows, gen_alone):
                         any(v["verdict"] != "ok" for k, v in cc.items() if k.startswith("wirecap")):
                     flag = " †"
                 line = [label + flag, f"{int(median([r['offered'] for r in rs]))}", f"{int(median([r['captured'] for r in rs]))}",
-                        cell(loss), drops_text(rs), cell(cp), cell(cm), cell(cs)]
+                        cell(loss), drops_text(rs), cell([r.get("unexplained") for r in rs], 0), cell(cp), cell(cm),
+                        cell(cs)]
                 line += [c[1](rs) for c in extra_cols]
                 ref_flagged = any(r["consumer_cost"] for r in (ref or [])) and \
                     any(v["verdict"] != "ok" for k, v in cc.items() if k.startswith("wirecap"))
@@ -1295,18 +1322,21 @@ def render_markdown(meta, rows, gen_alone):
                  "(schedstat, ns), 'proc+softirq' adds the machine's softirq time over the window minus the "
                  "generator alone.\n")
         pairs = [("wirecap_advanced", "xdp_min", 1.05), ("wirecap_afpacket", "afpacket_hash", 1.10)]
-        L.append("| bound | pair | target | proc ratio | proc+softirq ratio | CPU/M proc (WireCap; limit) | verdict |")
-        L.append("|---|---|---|---|---|---|---|")
+        L.append("| bound | pair | target | proc ratio | proc+softirq ratio | CPU/M proc (WireCap; limit) | "
+                 "of which WireCap's capture thread | verdict |")
+        L.append("|---|---|---|---|---|---|---|---|")
         lrows = [r for r in ok if r.get("phase") == "latency"]
         for bound in sorted({r["latency_ms"] for r in lrows if r.get("latency_ms")}):
             for a_e, b_e, target in pairs:
-                pr, ps, ca, cb = [], [], [], []
+                pr, ps, ca, cb, ck = [], [], [], [], []
                 for rep in sorted({r.get("latency_rep") for r in lrows}):
                     ra = [r for r in lrows if r["engine"] == a_e and r["latency_ms"] == bound and r.get("latency_rep") == rep]
                     rb = [r for r in lrows if r["engine"] == b_e and r["latency_ms"] == bound and r.get("latency_rep") == rep]
                     if ra and rb and ra[0].get("cpu_per_M_proc") and rb[0].get("cpu_per_M_proc"):
                         pr.append(ra[0]["cpu_per_M_proc"] / rb[0]["cpu_per_M_proc"])
                         ca.append(ra[0]["cpu_per_M_proc"]); cb.append(rb[0]["cpu_per_M_proc"])
+                        if ra[0].get("capture_thread_cpu") is not None and ra[0].get("captured"):
+                            ck.append(per_m(ra[0]["capture_thread_cpu"], ra[0]["captured"]))
                         if ra[0].get("cpu_per_M_proc_softirq") and rb[0].get("cpu_per_M_proc_softirq"):
                             ps.append(ra[0]["cpu_per_M_proc_softirq"] / rb[0]["cpu_per_M_proc_softirq"])
                 if not pr:
@@ -1315,7 +1345,7 @@ def render_markdown(meta, rows, gen_alone):
                 verdict = ("within target" if hi <= target else
                            "over target" if lo > target else "not decided (the spread straddles the target)")
                 L.append(f"| {fmt(bound, 0)} ms | {LABEL[a_e]} ÷ {LABEL[b_e]} | {target:.2f}× | {cell(pr)}× | "
-                         f"{cell(ps)}× | {cell(ca, 3)}; {cell(cb, 3)} | {verdict} (proc) |")
+                         f"{cell(ps)}× | {cell(ca, 3)}; {cell(cb, 3)} | {cell(ck, 3)} | {verdict} (proc) |")
         L.append("")
         table("latency", ["latency_ms"], lambda pt: f"latency bound {fmt(pt[0], 0)} ms: every engine of the phase")
 

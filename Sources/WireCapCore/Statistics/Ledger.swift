@@ -92,6 +92,34 @@ public struct QueueLedger: Sendable, Hashable, Codable {
          ("writer", writer), ("abandoned", abandoned), ("tx-stalled", txStalled)]
     }
 
+    private enum DerivedKeys: String, CodingKey { case unexplained }
+
+    /// Every stored field, plus `unexplained` (derived, so a JSON reader need not
+    /// repeat the ledger's arithmetic to find what no counter explains). Decoding
+    /// reads the stored fields and ignores it.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(queue, forKey: .queue)
+        try c.encode(offered, forKey: .offered)
+        try c.encode(delivered, forKey: .delivered)
+        try c.encode(beforeSocket, forKey: .beforeSocket)
+        try c.encode(noFrame, forKey: .noFrame)
+        try c.encode(poolExhausted, forKey: .poolExhausted)
+        try c.encode(rxRingFull, forKey: .rxRingFull)
+        try c.encode(invalidDescriptor, forKey: .invalidDescriptor)
+        try c.encode(delivery, forKey: .delivery)
+        try c.encode(writer, forKey: .writer)
+        try c.encode(abandoned, forKey: .abandoned)
+        try c.encode(txStalled, forKey: .txStalled)
+        try c.encode(filtered, forKey: .filtered)
+        try c.encode(sampled, forKey: .sampled)
+        try c.encode(beyondCount, forKey: .beyondCount)
+        try c.encode(inFlight, forKey: .inFlight)
+        try c.encode(uncountedLossEvents, forKey: .uncountedLossEvents)
+        var derived = encoder.container(keyedBy: DerivedKeys.self)
+        try derived.encode(unexplained, forKey: .unexplained)
+    }
+
     /// Field-wise sum (the `queue` label of `self` is kept).
     public func adding(_ o: QueueLedger) -> QueueLedger {
         var s = self
