@@ -61,7 +61,7 @@ bench-check: bootstrap
 # Toeplitz trace replay; results and PNG plots in Benchmarks/results/e2e-DATE-HOST.*.
 bench-e2e: bootstrap
 	python3 Benchmarks/e2e/run.py --buffer-mib 64 --bursts 10000,100000,1000000,4000000 --burst-rate 150000 \
-		--mix-bursts 300000 --reps 2 --matrix-reps 1
+		--mix-bursts 300000 --reps 2 --matrix-reps 1 --trace-reps 1
 
 # The large bursts again at 512 MiB per queue (the memory a server would give a capture).
 bench-e2e-512: bootstrap

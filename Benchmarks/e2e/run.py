@@ -759,6 +759,9 @@ def main():
                     "`wirecap trace synth --kind border-router`, of --trace-seconds)")
     ap.add_argument("--trace-seconds", type=float, default=3.0, help="seconds of the synthesized border-router trace")
     ap.add_argument("--trace-speed", default="3", help="replay speed of the trace phase (1.0 = recorded timing)")
+    ap.add_argument("--trace-reps", type=int, help="repetitions of the trace phase (default: --reps)")
+    ap.add_argument("--render", metavar="JSONL", help="write the .md/.csv and plots again from a results .jsonl "
+                    "(the measured rows as they are; the text and tables of this harness), and run nothing")
     ap.add_argument("--bursts", default="1000,10000,100000,1000000", help="burst sizes P")
     ap.add_argument("--burst-flows", type=int, default=1,
                     help="flows of a burst (default 1: one flow on one queue, which no flow hash can spread)")
@@ -791,6 +794,9 @@ def main():
     ap.add_argument("--tag", help="appended to the results file name (e2e-DATE-HOST-TAG), to keep several runs of a day")
     ap.add_argument("--out", help="output directory (default Benchmarks/results, quick: Benchmarks/e2e/build)")
     args = ap.parse_args()
+    if args.render:
+        render_again(args.render, args)
+        return
     if os.geteuid() != 0:
         sys.exit("run.py: needs root (netns, veth, AF_PACKET, XDP)")
     reps = args.reps or (1 if args.quick else 3)
@@ -858,12 +864,13 @@ def main():
             return m1 - m0, s1 - s0
 
         def do_point(phase, count, rate, share, cost, flows=False, n=reps, extra=None, g=None, timeout_ms=None,
-                     sizes="64", only=None):
-            """n repetitions; each: the generator alone, then every engine (of `only`) in turn."""
+                     sizes="64", only=None, alone=True):
+            """n repetitions; each: the generator alone (unless not `alone`: the phase reports
+            loss, not machine CPU), then every engine (of `only`) in turn."""
             g = g or gen
             tag = f"{g.kind}/{rate}/{share}/{count}/{sizes}"
             for rep in range(n):
-                base_busy, base_si = gen_baseline(tag, count, rate, share, g, sizes)
+                base_busy, base_si = gen_baseline(tag, count, rate, share, g, sizes) if alone else (None, None)
                 for e in engines:
                     if only is not None and e not in only:
                         continue
@@ -940,7 +947,7 @@ def main():
                 for P in [int(x) for x in (args.bursts if sizes == "64" else args.mix_bursts).split(",")]:
                     try:
                         do_point("burst", P, args.burst_rate, "1,0", args.heavy, flows=True, n=1, extra={"burst": P},
-                                 g=g_burst, sizes=sizes)
+                                 g=g_burst, sizes=sizes, alone=False)
                     except RuntimeError as ex:
                         log(f"burst at {sizes} B skipped: {ex}")
         # 5. A trace replayed with Toeplitz RSS (the border-router model, or the user's pcap).
@@ -954,7 +961,7 @@ def main():
             meta["trace"] = {"file": os.path.relpath(path, ROOT) if path.startswith(ROOT) else path,
                              "synthesized": not args.trace, "seconds": None if args.trace else args.trace_seconds,
                              "speed": args.trace_speed}
-            do_point("trace", 0, f"trace x{args.trace_speed}", "rss", args.heavy, flows=True,
+            do_point("trace", 0, f"trace x{args.trace_speed}", "rss", args.heavy, flows=True, n=args.trace_reps or reps,
                      g=Replay(bed, wirecap, path, args.trace_speed))
     except KeyboardInterrupt:
         log("interrupted: cleaning up and writing what was measured")
@@ -969,6 +976,19 @@ def main():
     meta["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     meta["wall_seconds"] = round(time.monotonic() - started, 1)
     base = write_results(out_dir, meta, rows, gen_alone, args)
+    if not args.no_plots:
+        draw_plots(base)
+
+
+def render_again(path, args):
+    """--render: the measured rows of an earlier run through this harness's reporting."""
+    with open(path) as f:
+        head = json.loads(f.readline())
+        rows = [json.loads(line) for line in f if line.strip()]
+    meta = head["meta"]
+    meta["rendered_by"] = sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], check=False).stdout.strip()
+    base = path[: -len(".jsonl")]
+    write_results(os.path.dirname(base) or ".", meta, rows, head.get("generator_alone", {}), args, base=base)
     if not args.no_plots:
         draw_plots(base)
 
@@ -1045,12 +1065,12 @@ def drops_text(rs):
     return ", ".join(parts) if parts else "0"
 
 
-def write_results(out_dir, meta, rows, gen_alone, args):
+def write_results(out_dir, meta, rows, gen_alone, args, base=None):
     os.makedirs(out_dir, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d")
     host = re.sub(r"[^A-Za-z0-9_.-]", "_", platform.node()) or "host"
     tag = f"-{args.tag}" if args.tag else ""
-    base = os.path.join(out_dir, f"e2e-{stamp}-{host}{tag}{'-quick' if meta['quick'] else ''}")
+    base = base or os.path.join(out_dir, f"e2e-{stamp}-{host}{tag}{'-quick' if meta['quick'] else ''}")
     for r in rows:
         r["cpu_per_M_proc"] = per_m(r.get("proc_cpu"), r.get("captured"))
         r["cpu_per_M_machine"] = per_m(r.get("capture_machine"), r.get("captured"))
@@ -1164,7 +1184,8 @@ def render_markdown(meta, rows, gen_alone):
     L = []
     L.append(f"# WireCap end-to-end benchmark — {meta['date']}\n")
     L.append(f"Machine: `{meta['host']}`, {meta['cpus']} CPUs ({meta['cpu_model']}), {meta['mem_gib']} GiB, "
-             f"kernel {meta['kernel']}; git {meta['git']} (wirecap built from {meta.get('wirecap_source')}); load average at start {' '.join(meta['loadavg_start'])}, "
+             f"kernel {meta['kernel']}; git {meta['git']} (wirecap built from {meta.get('wirecap_source')})"
+             f"{'; tables rendered again by git ' + meta['rendered_by'] + ' from the same measured rows' if meta.get('rendered_by') else ''}; load average at start {' '.join(meta['loadavg_start'])}, "
              f"at end {' '.join(meta.get('loadavg_end', []))}; wall time {meta.get('wall_seconds')} s"
              f"{' (INTERRUPTED)' if meta.get('interrupted') else ''}; 1-minute load average at the start of the "
              f"runs: median {fmt(median([r.get('loadavg1') for r in rows]))}, max "
@@ -1198,7 +1219,7 @@ def render_markdown(meta, rows, gen_alone):
     if meta.get("skipped_engines"):
         L.append("Not run: " + "; ".join(f"{LABEL[k]} — {v}" for k, v in meta["skipped_engines"].items()) + ".\n")
     L.append("CPU columns are CPU-seconds per million delivered packets: **proc** = the consumer process's own "
-             "user+system time over the traffic window (from /proc/PID/stat); **machine** = whole-machine busy time "
+             "CPU time over the traffic window (every thread's sum_exec_runtime, /proc/PID/task/*/schedstat, ns); **machine** = whole-machine busy time "
              "(/proc/stat) over the same window minus the generator-alone run of the same repetition (softirq work on "
              "veth is charged to no process); **proc+softirq** = proc plus the machine's softirq time over the window "
              "minus the generator-alone run's softirq time (the capture's kernel work without other jobs' noise). Loss % = (offered − delivered) / offered; drops by cause are the engine's own "
