@@ -124,7 +124,8 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
         heldSleep = min(1_000_000, max(100_000, settings.core.partialTimeoutNanoseconds))
         rings = built
         shell = EngineShell(interface: interface, queues: Array(0..<sockets), group: group, settings: settings,
-                            bases: built.map { $0.socket.ring })
+                            bases: built.map { $0.socket.ring },
+                            promiscuous: EngineShell.promiscuousMode(interface, settings))
     }
 
     deinit { close() }

@@ -39,6 +39,11 @@ public struct EngineSettings: Sendable {
     public var attachment = XDPAttachment.link
     /// Suppress the engine's notes on stderr.
     public var quiet = false
+    /// Hold the interface in promiscuous mode while the engine is open (libpcap's
+    /// default, `-p` turns it off), so a monitoring port sees frames addressed to
+    /// other hosts. Reference-counted by the kernel and dropped with the engine, or
+    /// with the process however it ends (``PromiscuousMode``).
+    public var promiscuous = true
 
     public init() {}
 }

@@ -45,11 +45,15 @@ public final class EngineShell: @unchecked Sendable {
     private let bases: UnsafeMutablePointer<UnsafeMutableRawPointer>
     /// Queue label per group index.
     private let labels: UnsafeMutablePointer<Int>
+    /// Promiscuous mode on the interface while the engine is open (nil: not asked
+    /// for, or the kernel refused and a warning said so). Released by ``close``.
+    private var promiscuous: PromiscuousMode?
 
     /// - Parameter bases: per group index, the memory descriptor addresses are
     ///   offsets from (UMEM area, ring mmap base); valid until the engine is released.
     package init(interface: String, queues: [Int], group: BuddyGroup, settings: EngineSettings,
-                 bases memory: [UnsafeMutableRawPointer]) {
+                 bases memory: [UnsafeMutableRawPointer], promiscuous: consuming PromiscuousMode? = nil) {
+        self.promiscuous = promiscuous
         precondition(memory.count == queues.count && group.queueCount == queues.count, "EngineShell: one base per queue")
         self.interface = interface
         self.queues = queues
@@ -141,7 +145,23 @@ public final class EngineShell: @unchecked Sendable {
         guard lifecycle.state != .closed else { return }
         stop(closeIntake: closeIntake, afterJoin: afterJoin)
         release()
+        promiscuous = nil   // the membership's socket closes: the interface's earlier state returns
         shared.withLock { $0.lifecycle.advance(to: .closed) }
+    }
+
+    /// Promiscuous mode on `interface` if `settings` ask for it: nil when they do not,
+    /// or, with a one-line warning (unless quiet), when the kernel refuses; capture
+    /// then goes on with what the interface receives, as libpcap does.
+    package static func promiscuousMode(_ interface: String, _ settings: EngineSettings) -> PromiscuousMode? {
+        guard settings.promiscuous else { return nil }
+        do {
+            return try PromiscuousMode(interface: interface)
+        } catch {
+            if !settings.quiet {
+                Sys.printError("wirecap: warning: \(interface): promiscuous mode not set (\(error.message)); capturing only the frames it receives anyway\n")
+            }
+            return nil
+        }
     }
 
     /// Tells the threads to finish (they drain first, see ``CaptureLoop``), joins

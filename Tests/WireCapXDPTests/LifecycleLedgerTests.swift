@@ -134,6 +134,29 @@ struct LifecycleLedgerTests {
         }
     }
 
+    @Test("promiscuous mode is on while capturing (both backends), off again after a clean stop and after SIGKILL; -p leaves it off")
+    func promiscuousMode() throws {
+        let binary = try #require(Live.wirecapBinary(), "build wirecap first")
+        try Live.withTestbed(queues: 2) { bed in
+            let interface = bed.captureInterface
+            #expect(PromiscuousMode.isOn(interface) == false, "the testbed starts without promiscuous mode")
+            for (backend, stop) in [("xdp", SIGINT), ("xdp", SIGKILL), ("afpacket", SIGINT), ("afpacket", SIGKILL)] {
+                let capture = try WirecapProcess([binary, "capture", "-i", interface, "--backend", backend, "--json",
+                                                  "--stats-interval", "0"])
+                #expect(capture.waitReady(), "ready: \(capture.stderr)")
+                #expect(PromiscuousMode.isOn(interface) == true, "\(backend): promiscuous while capturing")
+                capture.signal(stop)
+                _ = capture.finish()
+                #expect(PromiscuousMode.isOn(interface) == false, "\(backend), signal \(stop): restored")
+            }
+            let plain = try WirecapProcess([binary, "capture", "-i", interface, "-p", "--json", "--stats-interval", "0"])
+            #expect(plain.waitReady(), "ready: \(plain.stderr)")
+            #expect(PromiscuousMode.isOn(interface) == false, "-p: left off")
+            plain.signal(SIGINT)
+            #expect(plain.finish().status == 0)
+        }
+    }
+
     @Test("a 1 MiB filesystem as -w target: one error line, writer drops counted, no 'no packets lost', exit 1, file readable to where it stopped")
     func fullDisk() throws {
         let binary = try #require(Live.wirecapBinary(), "build wirecap first")

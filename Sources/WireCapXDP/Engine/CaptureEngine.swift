@@ -129,7 +129,8 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
         rxQueues = built
         devices = DeviceCounters(interface: interface, queues: queues)
         shell = EngineShell(interface: interface, queues: queues, group: group, settings: settings,
-                            bases: built.map { $0.umem.area })
+                            bases: built.map { $0.umem.area },
+                            promiscuous: EngineShell.promiscuousMode(interface, settings))
     }
 
     deinit { close() }

@@ -41,6 +41,9 @@ struct EngineOptionsGroup: ParsableArguments {
     @Flag(help: "Replace an XDP program already attached to the interface (default: refuse).")
     var force = false
 
+    @Flag(name: [.customShort("p"), .customLong("no-promiscuous-mode")], help: "Do not put the interface into promiscuous mode (default: on while capturing, restored at exit however the process ends, as with tcpdump).")
+    var noPromiscuous = false
+
     @Option(name: .customShort("Z"), help: ArgumentHelp("Drop privileges to USER once sockets and the XDP program are set up, keeping only CAP_NET_ADMIN+CAP_BPF for teardown (default: stay root).", valueName: "user"))
     var user: String?
 
@@ -68,6 +71,7 @@ struct EngineOptionsGroup: ParsableArguments {
         s.wakePolicy = busyPoll ? .busyPoll : .adaptive
         s.hugePages = hugepages
         s.force = force
+        s.promiscuous = !noPromiscuous
         return s
     }
 
