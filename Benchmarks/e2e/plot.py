@@ -51,12 +51,26 @@ def subtitle(meta):
     return f"{meta['date'][:10]}, git {meta['git']}, {meta['cpus']} CPUs, {mem}"
 
 
+def panels(count):
+    """A figure of `count` panels side by side."""
+    return plt.subplots(1, count, figsize=(6.5 * count, 4.6), squeeze=False)
+
+
+def save(fig, title, path):
+    """Titles, lays out, writes and closes a figure; returns its path."""
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_bursts(meta, rows, out):
     bursts = [r for r in rows if r.get("phase") == "burst"]
     if not bursts:
         return None
     mixes = sorted({r.get("sizes", "64") for r in bursts}, key=lambda s: (s != "64", s))
-    fig, axes = plt.subplots(1, len(mixes), figsize=(6.5 * len(mixes), 4.6), squeeze=False)
+    fig, axes = panels(len(mixes))
     for ax, mix in zip(axes[0], mixes):
         for e, (label, colour, marker) in STYLE.items():
             er = [r for r in bursts if r["engine"] == e and r.get("sizes", "64") == mix]
@@ -71,12 +85,8 @@ def plot_bursts(meta, rows, out):
         ax.set_title(f"{'IMIX 7:4:1' if mix == 'imix' else mix + ' B'} frames")
         ax.grid(True, alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"Loss vs burst size at equal memory, x = {meta['heavy_cost']}\n({subtitle(meta)})", fontsize=9)
-    fig.tight_layout()
-    path = out + "-bursts.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, f"Loss vs burst size at equal memory, x = {meta['heavy_cost']}\n({subtitle(meta)})",
+                out + "-bursts.png")
 
 
 def plot_cpu(meta, rows, out):
@@ -84,7 +94,7 @@ def plot_cpu(meta, rows, out):
     if not matrix:
         return None
     costs = sorted({r["consumer_cost"] for r in matrix})
-    fig, axes = plt.subplots(1, len(costs), figsize=(6.5 * len(costs), 4.6), squeeze=False)
+    fig, axes = panels(len(costs))
     for ax, x in zip(axes[0], costs):
         for e, (label, colour, marker) in STYLE.items():
             er = [r for r in matrix if r["engine"] == e and r["consumer_cost"] == x]
@@ -107,12 +117,7 @@ def plot_cpu(meta, rows, out):
         ax.set_title(f"x = {x}")
         ax.grid(True, alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"CPU per packet vs load, 1 ms latency bound\n({subtitle(meta)})", fontsize=9)
-    fig.tight_layout()
-    path = out + "-cpu.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, f"CPU per packet vs load, 1 ms latency bound\n({subtitle(meta)})", out + "-cpu.png")
 
 
 def plot_elephant(meta, rows, out):
@@ -138,13 +143,8 @@ def plot_elephant(meta, rows, out):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     el = meta.get("elephant") or {}
-    ax.set_title(f"Elephant: one flow = {100 * el.get('elephant_share_of_all', 0):.0f}% of the load, x = "
-                 f"{meta['heavy_cost']}\n({subtitle(meta)})", fontsize=9)
-    fig.tight_layout()
-    path = out + "-elephant.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, f"Elephant: one flow = {100 * el.get('elephant_share_of_all', 0):.0f}% of the load, x = "
+                f"{meta['heavy_cost']}\n({subtitle(meta)})", out + "-elephant.png")
 
 
 def main():
