@@ -78,41 +78,19 @@ def machine_busy():
     return busy / TICK, steal / TICK, softirq / TICK
 
 
-def proc_cpu(pid):
+def schedstat_cpu(pid, prefixes=None):
     """CPU seconds of a live process's threads, to the nanosecond: the sum of each
-    thread's sum_exec_runtime (/proc/PID/task/TID/schedstat, field 1), not the
-    10 ms clock ticks of /proc/PID/stat (a 1,000,000-packet run at x = 0 costs some
-    tens of ticks, too few to compare engines by). Threads that already exited are
-    not counted (every consumer keeps its threads until it is stopped, after the
-    window). Falls back to utime + stime when schedstat is missing; None if gone."""
-    try:
-        total, tasks = 0, os.listdir(f"/proc/{pid}/task")
-        for tid in tasks:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass
-        if total:
-            return total / 1e9
-        with open(f"/proc/{pid}/stat") as f:
-            s = f.read()
-    except OSError:
-        return None
-    fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def thread_cpu(pid, prefixes):
-    """CPU seconds (schedstat) of a live process's threads whose name starts with one
-    of `prefixes` (e.g. WireCap's capture threads, "wc-capture" / "wc-afp")."""
+    thread's sum_exec_runtime (/proc/PID/task/TID/schedstat, field 1), of every
+    thread or of those whose name starts with one of `prefixes`. Threads that
+    already exited are not counted. None if the process is gone."""
     total = 0
     try:
         for tid in os.listdir(f"/proc/{pid}/task"):
             try:
-                with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                    if not f.read().strip().startswith(prefixes):
-                        continue
+                if prefixes:
+                    with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                        if not f.read().strip().startswith(prefixes):
+                            continue
                 with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
                     total += int(f.read().split()[0])
             except (OSError, ValueError, IndexError):
@@ -120,6 +98,24 @@ def thread_cpu(pid, prefixes):
     except OSError:
         return None
     return total / 1e9
+
+
+def proc_cpu(pid):
+    """CPU seconds of a live process (all threads, schedstat), not the 10 ms clock
+    ticks of /proc/PID/stat (a 1,000,000-packet run at x = 0 costs some tens of
+    ticks, too few to compare engines by). Every consumer keeps its threads until it
+    is stopped, after the window. Falls back to utime + stime when schedstat reads
+    0 (a kernel without it); None if gone."""
+    total = schedstat_cpu(pid)
+    if total:
+        return total
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+    except OSError:
+        return None
+    fields = s[s.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def link_stats(ifname, netns=None):
@@ -510,7 +506,7 @@ class Runner:
             time.sleep(0.2)
             m0, st0, si0 = machine_busy()
             c0 = proc_cpu(p.pid)
-            k0 = thread_cpu(p.pid, CAPTURE_THREADS) if engine.startswith("wirecap") else None
+            k0 = schedstat_cpu(p.pid, CAPTURE_THREADS) if engine.startswith("wirecap") else None
             t0 = time.monotonic()
             g = gen.send(count, rate, share, sizes)
             if g is None:
@@ -519,7 +515,7 @@ class Runner:
             # Drain: wait until the consumer has used < 1 tick of CPU for 3 samples in a row.
             quiet, last = 0, proc_cpu(p.pid)
             c_end, t_end = last, time.monotonic()
-            k_end = thread_cpu(p.pid, CAPTURE_THREADS) if k0 is not None else None
+            k_end = schedstat_cpu(p.pid, CAPTURE_THREADS) if k0 is not None else None
             while time.monotonic() - t_gen < a.drain_max:
                 time.sleep(0.1)
                 now = proc_cpu(p.pid)
@@ -529,7 +525,7 @@ class Runner:
                     quiet += 1
                 else:
                     quiet, c_end, t_end = 0, now, time.monotonic()
-                    k_end = thread_cpu(p.pid, CAPTURE_THREADS) if k0 is not None else None
+                    k_end = schedstat_cpu(p.pid, CAPTURE_THREADS) if k0 is not None else None
                 last = now
                 if quiet >= 3:
                     break

@@ -47,14 +47,7 @@ public final class FlowOrder: @unchecked Sendable {
     /// packets, or whose generator queue is not tracked, are ignored. No allocation.
     @inline(__always)
     public func check(_ bytes: UnsafeRawBufferPointer, consumer: Int) {
-        guard bytes.count >= TestPacket.minimumSize,
-              UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: TestPacket.magicOffset, as: UInt32.self))
-                == TestPacket.magic
-        else { return }
-        let queue = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: TestPacket.queueOffset, as: UInt16.self)))
-        guard queue < origins else { return }
-        let flow = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: TestPacket.flowOffset, as: UInt16.self)))
-        let sequence = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: TestPacket.sequenceOffset, as: UInt64.self))
+        guard let (queue, flow, sequence) = TestPacket.identity(bytes), queue < origins else { return }
         let word = UnsafeAtomic<UInt64>(at: highest + (queue &* Self.flowsPerOrigin &+ flow))
         let mine = sequence &+ 1
         var seen = word.load(ordering: .relaxed)

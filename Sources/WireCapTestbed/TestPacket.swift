@@ -20,7 +20,8 @@ public enum TestPacket {
     public static let minimumSize = 64
     public static let maximumSize = 1514
     public static let magic: UInt32 = 0x5743_4150  // "WCAP"
-    static let magicOffset = 42, queueOffset = 46, flowOffset = 48, sequenceOffset = 50, checksumOffset = 58, fillerOffset = 62
+    @usableFromInline static let magicOffset = 42, queueOffset = 46, flowOffset = 48, sequenceOffset = 50
+    @usableFromInline static let checksumOffset = 58, fillerOffset = 62
 
     /// The 42-byte Ethernet/IPv4/UDP header of flow `flow` for a frame of `size` bytes.
     public static func header(flow: Int, size: Int) -> [UInt8] {
@@ -58,18 +59,18 @@ public enum TestPacket {
     public static func write(into frame: UnsafeMutableRawPointer, size: Int, header: UnsafeRawPointer,
                              queue: UInt16, flow: UInt16, sequence: UInt64) {
         frame.copyMemory(from: header, byteCount: 42)
-        frame.storeBytes(of: magic.bigEndian, toByteOffset: 42, as: UInt32.self)
-        frame.storeBytes(of: queue.littleEndian, toByteOffset: 46, as: UInt16.self)
-        frame.storeBytes(of: flow.littleEndian, toByteOffset: 48, as: UInt16.self)
-        frame.storeBytes(of: sequence.littleEndian, toByteOffset: 50, as: UInt64.self)
-        var i = 62
+        frame.storeBytes(of: magic.bigEndian, toByteOffset: magicOffset, as: UInt32.self)
+        frame.storeBytes(of: queue.littleEndian, toByteOffset: queueOffset, as: UInt16.self)
+        frame.storeBytes(of: flow.littleEndian, toByteOffset: flowOffset, as: UInt16.self)
+        frame.storeBytes(of: sequence.littleEndian, toByteOffset: sequenceOffset, as: UInt64.self)
+        var i = fillerOffset
         let seed = UInt8(truncatingIfNeeded: sequence)
         while i < size {
             frame.storeBytes(of: seed &+ UInt8(truncatingIfNeeded: i), toByteOffset: i, as: UInt8.self)
             i &+= 1
         }
         let sum = checksum(UnsafeRawBufferPointer(start: frame, count: size))
-        frame.storeBytes(of: sum.littleEndian, toByteOffset: 58, as: UInt32.self)
+        frame.storeBytes(of: sum.littleEndian, toByteOffset: checksumOffset, as: UInt32.self)
     }
 
     /// FNV-1a-style hash, 64 bits at a time, over every byte but the checksum
@@ -126,17 +127,24 @@ public enum TestPacket {
         }
     }
 
-    /// Parses a test packet; `nil` for any other packet (too short or wrong magic).
+    /// Which test packet this is (generator queue, flow, sequence), without the
+    /// checksum's pass over the bytes: cheap enough for per-packet bookkeeping.
+    /// `nil` for any other packet (too short or wrong magic).
+    @inlinable
+    public static func identity(_ bytes: UnsafeRawBufferPointer) -> (queue: Int, flow: Int, sequence: UInt64)? {
+        guard bytes.count >= minimumSize,
+              UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: magicOffset, as: UInt32.self)) == magic
+        else { return nil }
+        return (Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: queueOffset, as: UInt16.self))),
+                Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: flowOffset, as: UInt16.self))),
+                UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: sequenceOffset, as: UInt64.self)))
+    }
+
+    /// Parses a test packet and checks its checksum; `nil` for any other packet.
     @inlinable
     public static func parse(_ bytes: UnsafeRawBufferPointer) -> Fields? {
-        guard bytes.count >= minimumSize,
-              UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 42, as: UInt32.self)) == magic
-        else { return nil }
-        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 58, as: UInt32.self))
-        return Fields(
-            queue: Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 46, as: UInt16.self))),
-            flow: Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 48, as: UInt16.self))),
-            sequence: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 50, as: UInt64.self)),
-            checksumValid: stored == checksum(bytes))
+        guard let id = identity(bytes) else { return nil }
+        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: checksumOffset, as: UInt32.self))
+        return Fields(queue: id.queue, flow: id.flow, sequence: id.sequence, checksumValid: stored == checksum(bytes))
     }
 }
