@@ -4,8 +4,10 @@ import WireCapTestSupport
 import struct WireCapTrace.SplitMix64
 
 /// Random sequences of receive / capture / timeout / consume / recycle / forged recycle
-/// over a buddy group with shuffled frame-return orders; the invariants are checked
-/// after every step and exactly-once delivery at the end.
+/// over a buddy group with shuffled frame-return orders, half of them with a spill
+/// arena (packets of random sizes, so blocks fill unevenly); the invariants are
+/// checked after every step, order per lane when frames return in order, and
+/// exactly-once delivery at the end.
 @Suite("Properties")
 struct PropertyTests {
     struct Run {
@@ -25,13 +27,16 @@ struct PropertyTests {
         let r = n / m + Int.random(in: 1...4, using: &rng)
         let mode: CaptureMode = Bool.random(using: &rng) ? .basic : .advanced
         let timeout: UInt64 = 50
+        let spill = seed % 2 == 0 ? SpillGeometry(blocks: Int.random(in: 1...4, using: &rng), blockBytes: 4096 * Int.random(in: 1...2, using: &rng)) : nil
         let config = CaptureConfiguration(
             geometry: PoolGeometry(cellsPerChunk: m, chunksPerPool: r, fillRingSize: n),
             mode: mode, offloadThresholdPercent: Int.random(in: 1...100, using: &rng),
-            partialTimeoutNanoseconds: timeout)
+            partialTimeoutNanoseconds: timeout, spill: spill)
         let group = try BuddyGroup(queueCount: queues, configuration: config)
         let drivers = (0..<queues).map { CaptureDriver(group: group, queue: $0) }
-        var kernels = (0..<queues).map { _ in FakeKernel(capacity: n, shuffleWindow: Int.random(in: 1...5, using: &rng)) }
+        let inOrder = Bool.random(using: &rng)
+        var kernels = (0..<queues).map { _ in FakeKernel(capacity: n, shuffleWindow: inOrder ? 1 : Int.random(in: 1...5, using: &rng)) }
+        var lastSeen: [Int: UInt64] = [:]   // per (origin, consumer) lane: the last packet id consumed
         var held: [[ChunkHandle]] = Array(repeating: [], count: queues)
         var recycledAlready: [ChunkHandle] = []
         var run = Run()
@@ -39,10 +44,16 @@ struct PropertyTests {
         var nextID: UInt32 = 1
         var arrival: [UInt32: UInt64] = [:]
 
-        func consume(_ h: ChunkHandle, at now: UInt64, _ run: inout Run) {
+        // A packet's id is its timestamp; its length is random (spill packs by length).
+        func consume(_ h: ChunkHandle, consumer j: Int, at now: UInt64, _ run: inout Run) {
+            let lane = Int(h.queue) * 8 + j
             for d in group.descriptors(of: h) {
-                run.ledger.deliver(UInt64(d.length))
-                #expect(arrival[d.length]! <= now, "seed \(seed): delivered before it arrived")
+                run.ledger.deliver(d.timestamp)
+                #expect(arrival[UInt32(d.timestamp)]! <= now, "seed \(seed): delivered before it arrived")
+                if inOrder {
+                    #expect(d.timestamp > lastSeen[lane, default: 0], "seed \(seed): lane \(h.queue)→\(j) out of order")
+                }
+                lastSeen[lane] = d.timestamp
             }
         }
 
@@ -74,7 +85,8 @@ struct PropertyTests {
                 for _ in 0..<Int.random(in: 1...6, using: &rng) {
                     run.offered += 1
                     if let a = kernels[q].take(using: &rng) {
-                        #expect(drivers[q].record(address: a, length: nextID, timestamp: now))
+                        let length = UInt32.random(in: 42...1514, using: &rng)
+                        #expect(drivers[q].record(address: a, length: length, timestamp: UInt64(nextID), arrival: now))
                         arrival[nextID] = now
                     } else {
                         run.dropped += 1
@@ -88,7 +100,7 @@ struct PropertyTests {
                 _ = drivers[q].refill(room: kernels[q].room) { kernels[q].posted.append($0) }
             case 70..<85:  // consumer q takes a chunk
                 if let h = group.nextChunk(consumer: q) {
-                    consume(h, at: now, &run)
+                    consume(h, consumer: q, at: now, &run)
                     held[q].append(h)
                 }
             case 85..<96:  // consumer q recycles one of its chunks, in any order
@@ -114,7 +126,7 @@ struct PropertyTests {
         for _ in 0..<200 {
             now += timeout
             for q in 0..<queues {
-                while let h = group.nextChunk(consumer: q) { consume(h, at: now, &run); held[q].append(h) }
+                while let h = group.nextChunk(consumer: q) { consume(h, consumer: q, at: now, &run); held[q].append(h) }
                 for h in held[q] { #expect(group.recycle(h, consumer: q)) }
                 held[q].removeAll()
                 drivers[q].reclaim()

@@ -17,22 +17,28 @@ public struct CaptureConfiguration: Sendable, Hashable {
     public var offloadThresholdPercent: Int
     /// A partly filled chunk is delivered when its oldest undelivered packet is this old.
     public var partialTimeoutNanoseconds: UInt64
+    /// Each queue's spill arena (issue 14), after its frames; nil: no spill (the
+    /// paper's pools alone). ``BufferPlan`` splits a memory budget into both.
+    public var spill: SpillGeometry?
 
     public init(
         geometry: PoolGeometry = .default,
         mode: CaptureMode = .advanced,
         offloadThresholdPercent: Int = 60,
-        partialTimeoutNanoseconds: UInt64 = 1_000_000
+        partialTimeoutNanoseconds: UInt64 = 1_000_000,
+        spill: SpillGeometry? = nil
     ) {
         self.geometry = geometry
         self.mode = mode
         self.offloadThresholdPercent = offloadThresholdPercent
         self.partialTimeoutNanoseconds = partialTimeoutNanoseconds
+        self.spill = spill
     }
 
     /// Validates the geometry, T and the timeout.
     public func validate() throws(ConfigurationError) {
         try geometry.validate()
+        try spill?.validate(frameSize: geometry.frameSize)
         guard (1...100).contains(offloadThresholdPercent) else {
             throw ConfigurationError(.offloadThreshold, "T (offload threshold) must be a percentage in 1...100, got \(offloadThresholdPercent)")
         }
@@ -41,8 +47,11 @@ public struct CaptureConfiguration: Sendable, Hashable {
         }
     }
 
-    /// Pool memory for `queues` receive queues: n · R · M · frameSize bytes.
-    public func memoryRequired(queues: Int) -> Int { queues * geometry.poolBytes }
+    /// Bytes of one queue's buffer: its frames (R · M · frameSize) and its spill arena.
+    public var queueBytes: Int { geometry.poolBytes + (spill?.arenaBytes ?? 0) }
+
+    /// Buffer memory for `queues` receive queues.
+    public func memoryRequired(queues: Int) -> Int { queues * queueBytes }
 }
 
 /// A configuration value that breaks a rule; `description` is one line naming the value and the rule.
@@ -50,7 +59,7 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
     /// Which parameter is at fault.
     public enum Field: String, Sendable, Hashable {
         case cellsPerChunk = "M", chunksPerPool = "R", fillRingSize = "N", frameSize = "frame-size"
-        case offloadThreshold = "T", partialTimeout = "timeout", queues = "queues", other
+        case offloadThreshold = "T", partialTimeout = "timeout", queues = "queues", buffer = "buffer", other
     }
     public var field: Field
     public var message: String

@@ -23,9 +23,41 @@
 /// when all M cells are delivered and `free` only when every slice was recycled.
 /// No packet is copied, lost or delivered twice.
 ///
-/// **Item budget.** At most ``itemBudget`` handles (2·R) are outstanding per pool,
-/// so the rings of a ``BuddyGroup`` (capacity ≥ 2·R) can never overflow with
-/// valid handles. A chunk that cannot be handed out now stays in the pool and is
+/// **Spill (issue 14).** A pool may have a ``SpillArena`` of S dense blocks after
+/// its frames. Spill blocks are chunks `R ..< R+S` of the pool: the same states
+/// (free, attached = the one *open* block being filled, captured = delivered),
+/// generations, handles (whole, `start == 0`), validation and lanes as frame
+/// chunks; only their cells live in the block itself (``SpillArena``).
+///
+/// ```
+///   under pressure:  full (or timed-out) chunk ──copy──▶ open spill block     chunk ──▶ free at once
+///                                                             │ full, or due and a consumer could take it,
+///                                                             ▼ or before the next zero-copy handle
+///                                                         captured ──recycle──▶ free
+/// ```
+///
+/// *Pressure* starts when consumers hold ``zeroCopyAllowance`` frame chunks
+/// (all the frames beyond the fill ring's but one), or no chunk is free, and ends
+/// when every delivered spill block is back and consumers hold at most half the
+/// allowance: a consumer that keeps up never causes a spill; one that fell behind
+/// is served from the arena until it has caught up. A chunk's frames go back to
+/// the kernel as soon as its packets are copied, so the kernel never runs out of
+/// frames while the arena has room; when it has none, chunks are delivered
+/// zero-copy again and, when those run out too, the kernel drops (pool exhausted).
+///
+/// *Order.* The open block is delivered before any later zero-copy handle, so a
+/// queue's packets reach each lane in the order they were received.
+///
+/// *Timeout.* The open block is delivered when its oldest packet waited the
+/// partial-chunk timeout, unless the caller says every consumer it could go to
+/// is still busy with earlier handles (`holdSpill`): then delivering it would not
+/// let anyone read it sooner, and would waste the rest of the block. It is
+/// rechecked every half timeout, and ``deliverReady(now:timeout:holdSpill:_:)``
+/// delivers it as soon as a consumer could take it.
+///
+/// **Item budget.** At most 2·R frame handles and S spill blocks are outstanding
+/// per pool (``itemBudget`` in all), so the rings of a ``BuddyGroup`` (capacity
+/// ≥ the budget) can never overflow with valid handles. A chunk that cannot be handed out now stays in the pool and is
 /// offered again on the next ``deliverReady(now:timeout:_:)``: nothing is dropped
 /// by delivery; only a pool without free chunks starves the fill ring.
 ///
@@ -40,8 +72,16 @@ public final class ChunkPool: @unchecked Sendable {
     public let group: UInt16
     /// The pool's shape.
     public let geometry: PoolGeometry
-    /// Most handles that may be outstanding at once (2·R).
+    /// Most handles that may be outstanding at once (2·R frame handles and S spill blocks).
     public let itemBudget: Int
+    /// Most frame handles (chunks and slices) outstanding at once: 2·R.
+    public let frameItemBudget: Int
+    /// The spill arena (nil: spilling off).
+    public let spillArena: SpillArena?
+    /// S: spill blocks (0 without an arena).
+    public let spillBlocks: Int
+    /// Frame chunks consumers may hold before pressure starts: R − N/M − 1, at least 1.
+    public let zeroCopyAllowance: Int
 
     @usableFromInline let m: UInt32
     @usableFromInline let r: UInt32
@@ -51,7 +91,7 @@ public final class ChunkPool: @unchecked Sendable {
     /// the per-packet chunk lookup is then a shift instead of a division.
     @usableFromInline let chunkShift: UInt64
 
-    // Per-chunk state, struct-of-arrays, R entries each.
+    // Per-chunk state, struct-of-arrays, R + S entries each (spill blocks after the frame chunks).
     @usableFromInline let state: UnsafeMutablePointer<ChunkState>
     @usableFromInline let returned: UnsafeMutablePointer<UInt32>
     @usableFromInline let delivered: UnsafeMutablePointer<UInt32>
@@ -71,6 +111,18 @@ public final class ChunkPool: @unchecked Sendable {
     @usableFromInline var attachedCount: Int
 
     @usableFromInline var capturedCount: Int = 0
+    /// Frame handles (chunks and slices) in user space.
+    @usableFromInline var frameItems: Int = 0
+    // Spill state: free blocks (a stack), the open block (-1: none), its oldest
+    // packet's arrival, when a held open block is next looked at, blocks delivered
+    // and not yet recycled, and whether the pool is under pressure.
+    @usableFromInline let spillFreeStack: UnsafeMutablePointer<UInt32>
+    @usableFromInline var spillFreeCount: Int = 0
+    @usableFromInline var openBlock: Int = -1
+    @usableFromInline var openPendingSince: UInt64 = 0
+    @usableFromInline var openRecheck: UInt64 = 0
+    @usableFromInline var spillOut: Int = 0
+    @usableFromInline var spilling = false
     /// `true` once the kernel filled a whole chunk (``completeWhole(chunk:count:retiredByTimer:)``).
     var fillsWhole = false
     @usableFromInline var outstandingCount: Int = 0
@@ -84,14 +136,28 @@ public final class ChunkPool: @unchecked Sendable {
     /// The chunk states, as the paper names them.
     @frozen public enum ChunkState: UInt8, Sendable { case free, attached, captured }
 
-    /// Creates a pool; every chunk starts `free`. Traps on an invalid geometry
-    /// (validate it first with ``PoolGeometry/validate()``).
-    public init(queue: UInt16, geometry: PoolGeometry, group: UInt16 = 0) {
-        do { try geometry.validate() } catch { preconditionFailure("ChunkPool: \(error)") }
+    /// Creates a pool; every chunk and spill block starts `free`. Traps on an
+    /// invalid geometry (validate it first with ``CaptureConfiguration/validate()``).
+    ///
+    /// - Parameters:
+    ///   - spill: the spill arena's shape; nil: no spilling.
+    ///   - memory: the queue's memory base (frames from 0, the arena after them),
+    ///     so spilled packets' bytes are copied; nil: the arena holds descriptors only.
+    public init(queue: UInt16, geometry: PoolGeometry, group: UInt16 = 0,
+                spill: SpillGeometry? = nil, memory: UnsafeMutableRawPointer? = nil) {
+        do {
+            try geometry.validate()
+            try spill?.validate(frameSize: geometry.frameSize)
+        } catch { preconditionFailure("ChunkPool: \(error)") }
         self.queue = queue
         self.group = group
         self.geometry = geometry
-        self.itemBudget = 2 * geometry.chunksPerPool
+        let s = spill?.blocks ?? 0
+        spillBlocks = s
+        spillArena = spill.map { SpillArena(geometry: $0, memory: memory, arenaOffset: geometry.poolBytes) }
+        frameItemBudget = 2 * geometry.chunksPerPool
+        itemBudget = frameItemBudget + s
+        zeroCopyAllowance = max(1, geometry.chunksPerPool - geometry.segmentsPerRing - 1)
         m = UInt32(geometry.cellsPerChunk)
         r = UInt32(geometry.chunksPerPool)
         chunkBytes = UInt64(geometry.chunkBytes)
@@ -99,13 +165,18 @@ public final class ChunkPool: @unchecked Sendable {
         let cb = UInt64(geometry.chunkBytes)
         chunkShift = cb & (cb - 1) == 0 ? UInt64(cb.trailingZeroBitCount) : 0
         let chunks = geometry.chunksPerPool
+        let slots = chunks + s
         let cellCount = geometry.cellsPerPool
-        state = .allocate(capacity: chunks); state.initialize(repeating: .free, count: chunks)
-        returned = .allocate(capacity: chunks); returned.initialize(repeating: 0, count: chunks)
-        delivered = .allocate(capacity: chunks); delivered.initialize(repeating: 0, count: chunks)
-        outstanding = .allocate(capacity: chunks); outstanding.initialize(repeating: 0, count: chunks)
-        generation = .allocate(capacity: chunks); generation.initialize(repeating: 0, count: chunks)
-        pendingSince = .allocate(capacity: chunks); pendingSince.initialize(repeating: 0, count: chunks)
+        state = .allocate(capacity: slots); state.initialize(repeating: .free, count: slots)
+        returned = .allocate(capacity: slots); returned.initialize(repeating: 0, count: slots)
+        delivered = .allocate(capacity: slots); delivered.initialize(repeating: 0, count: slots)
+        outstanding = .allocate(capacity: slots); outstanding.initialize(repeating: 0, count: slots)
+        generation = .allocate(capacity: slots); generation.initialize(repeating: 0, count: slots)
+        pendingSince = .allocate(capacity: slots); pendingSince.initialize(repeating: 0, count: slots)
+        spillFreeStack = .allocate(capacity: max(1, s))
+        // Block 0 on top, as for chunks.
+        for i in 0..<s { spillFreeStack[i] = UInt32(chunks + s - 1 - i) }
+        spillFreeCount = s
         sliceLength = .allocate(capacity: cellCount); sliceLength.initialize(repeating: 0, count: cellCount)
         cells = .allocate(capacity: cellCount)
         cells.initialize(repeating: CellDescriptor(address: 0, length: 0, timestamp: 0), count: cellCount)
@@ -120,7 +191,7 @@ public final class ChunkPool: @unchecked Sendable {
     deinit {
         state.deallocate(); returned.deallocate(); delivered.deallocate()
         outstanding.deallocate(); generation.deallocate(); sliceLength.deallocate(); pendingSince.deallocate()
-        cells.deallocate(); freeStack.deallocate(); attachedList.deallocate()
+        cells.deallocate(); freeStack.deallocate(); attachedList.deallocate(); spillFreeStack.deallocate()
     }
 
     // MARK: Occupancy
@@ -132,8 +203,17 @@ public final class ChunkPool: @unchecked Sendable {
     /// Chunks in the `captured` state.
     @inlinable public var capturedChunks: Int { capturedCount }
 
-    /// The state of chunk `chunk`.
+    /// The state of chunk `chunk` (a spill block: `R + block`).
     public func state(of chunk: Int) -> ChunkState { state[chunk] }
+
+    /// Spill blocks delivered and not yet recycled.
+    @inlinable public var spillBlocksOut: Int { spillOut }
+    /// Spill blocks free (neither open nor delivered).
+    @inlinable public var freeSpillBlocks: Int { spillFreeCount }
+    /// `true` while the pool spills (see the type's documentation).
+    @inlinable public var isSpilling: Bool { spilling }
+    /// Packets copied into the open spill block, not yet delivered.
+    @inlinable public var openBlockPackets: Int { openBlock < 0 ? 0 : spillArena!.openCount }
 
     // MARK: Attach
 
@@ -213,13 +293,20 @@ public final class ChunkPool: @unchecked Sendable {
     /// Offers every deliverable slice to `place`, oldest attached chunk first.
     ///
     /// A chunk's undelivered cells are deliverable when the chunk is full, or when
-    /// the oldest of them was received `timeout` or more before `now`. `place`
-    /// returns `false` when it cannot take the handle now; the cells then stay in
-    /// the pool and are offered again next time (nothing is lost).
+    /// the oldest of them was received `timeout` or more before `now`. Under
+    /// pressure they are copied into the open spill block instead (see the type's
+    /// documentation); the open block is offered when full, before the next
+    /// zero-copy handle, and when due (unless `holdSpill`). `place` returns `false`
+    /// when it cannot take the handle now; the cells then stay in the pool and are
+    /// offered again next time (nothing is lost).
     ///
+    /// - Parameter holdSpill: every consumer the open block could go to is busy
+    ///   with earlier handles (the ``BuddyGroup`` knows): keep filling it past its
+    ///   deadline.
     /// - Returns: packets handed out by this call.
     @inlinable
-    public func deliverReady(now: UInt64, timeout: UInt64, _ place: (ChunkHandle) -> Bool) -> Int {
+    public func deliverReady(now: UInt64, timeout: UInt64, holdSpill: Bool = false,
+                             _ place: (ChunkHandle) -> Bool) -> Int {
         var packets = 0
         var blocked = false
         var keep = 0
@@ -228,29 +315,50 @@ public final class ChunkPool: @unchecked Sendable {
             let chunk = attachedList[i]
             let c = Int(chunk)
             let got = returned[c]
-            let done = delivered[c]
-            if !blocked, got > done, outstandingCount < itemBudget {
+            var done = delivered[c]
+            if !blocked, got > done {
                 let full = got == m
                 let oldest = pendingSince[c]
                 let timedOut = now >= oldest && now &- oldest >= timeout
                 if full || timedOut {
-                    let handle = ChunkHandle(
-                        queue: queue, chunk: chunk, generation: generation[c], start: done, count: got &- done, group: group)
-                    if place(handle) {
-                        sliceLength[c &* mm &+ Int(done)] = got &- done
-                        outstanding[c] &+= 1
-                        outstandingCount += 1
-                        delivered[c] = got
-                        packets &+= Int(got &- done)
-                        if full {
+                    if let arena = spillArena, underPressure() {
+                        done = spill(c, from: done, to: got, arena, place, &packets, &blocked)
+                    }
+                    if done < got && !blocked {
+                        // Zero-copy, behind whatever the open block holds.
+                        if frameItems < frameItemBudget && closeOpenBlock(place, &packets) {
+                            let handle = ChunkHandle(
+                                queue: queue, chunk: chunk, generation: generation[c], start: done, count: got &- done, group: group)
+                            if place(handle) {
+                                sliceLength[c &* mm &+ Int(done)] = got &- done
+                                outstanding[c] &+= 1
+                                outstandingCount += 1
+                                frameItems += 1
+                                packets &+= Int(got &- done)
+                                if !full { stored.partialSlices &+= 1 }
+                                else if delivered[c] == 0 { stored.fullChunks &+= 1 }
+                                else { stored.completingSlices &+= 1 }
+                                done = got
+                            } else {
+                                blocked = true
+                            }
+                        } else {
+                            blocked = true
+                        }
+                    }
+                    delivered[c] = done
+                    if done == m {
+                        // Every cell handed out: the chunk leaves the attached list,
+                        // free at once when nothing of it is in user space (spilled whole).
+                        if outstanding[c] == 0 {
+                            state[c] = .free
+                            freeStack[freeCount] = chunk
+                            freeCount += 1
+                        } else {
                             state[c] = .captured
                             capturedCount += 1
-                            if done == 0 { stored.fullChunks &+= 1 } else { stored.completingSlices &+= 1 }
-                            continue  // leaves the attached list
                         }
-                        stored.partialSlices &+= 1
-                    } else {
-                        blocked = true
+                        continue
                     }
                 }
             }
@@ -258,11 +366,107 @@ public final class ChunkPool: @unchecked Sendable {
             keep += 1
         }
         attachedCount = keep
+        if openBlock >= 0, !blocked, spillArena!.openCount > 0 {
+            let oldest = openPendingSince
+            if now >= oldest && now &- oldest >= timeout {
+                if holdSpill && now != UInt64.max {
+                    openRecheck = now &+ max(1, timeout / 2)
+                } else {
+                    _ = closeOpenBlock(place, &packets)
+                }
+            }
+        }
         stored.packetsDelivered &+= UInt64(packets)
         #if WIRECAP_INTERNAL_CHECKS
         checkInvariants()
         #endif
         return packets
+    }
+
+    // MARK: Spill
+
+    /// Whether deliverable cells are spilled now, updating the pressure state
+    /// (see the type's documentation).
+    @inlinable @inline(__always)
+    func underPressure() -> Bool {
+        if spilling {
+            if spillOut == 0 && capturedCount <= zeroCopyAllowance / 2 && freeCount > 0 { spilling = false }
+        } else if capturedCount >= zeroCopyAllowance || freeCount == 0 {
+            spilling = true
+            stored.spillEpisodes &+= 1
+        }
+        return spilling
+    }
+
+    /// Copies cells `from ..< to` of chunk `c` into the open block, opening and
+    /// delivering blocks as they fill. Stops early when the arena has no free
+    /// block (the rest goes zero-copy) or a full block cannot be placed (`blocked`).
+    /// - Returns: the first cell not spilled.
+    @inlinable
+    func spill(_ c: Int, from: UInt32, to: UInt32, _ arena: SpillArena, _ place: (ChunkHandle) -> Bool,
+               _ packets: inout Int, _ blocked: inout Bool) -> UInt32 {
+        let row = cells + c &* Int(m)
+        var k = from
+        var bytes: UInt64 = 0
+        while k < to {
+            if openBlock < 0 {
+                guard spillFreeCount > 0 else {
+                    stored.spillArenaFull &+= 1
+                    break
+                }
+                spillFreeCount -= 1
+                let b = Int(spillFreeStack[spillFreeCount])
+                state[b] = .attached
+                generation[b] &+= 1
+                openBlock = b
+                openRecheck = 0
+                arena.open(b &- Int(r))
+            }
+            let cell = row[Int(k)]
+            if arena.append(cell) {
+                if arena.openCount == 1 { openPendingSince = pendingSince[c] }
+                bytes &+= UInt64(cell.length)
+                k &+= 1
+            } else if !closeOpenBlock(place, &packets) {
+                blocked = true
+                break
+            }
+        }
+        stored.packetsSpilled &+= UInt64(k &- from)
+        stored.bytesSpilled &+= bytes
+        return k
+    }
+
+    /// Delivers the open block if it holds packets. - Returns: `false` only when
+    /// `place` refused it (it stays open).
+    @inlinable
+    func closeOpenBlock(_ place: (ChunkHandle) -> Bool, _ packets: inout Int) -> Bool {
+        guard openBlock >= 0 else { return true }
+        let count = spillArena!.openCount
+        guard count > 0 else { return true }
+        let b = openBlock
+        let handle = ChunkHandle(queue: queue, chunk: UInt32(b), generation: generation[b], start: 0,
+                                 count: UInt32(count), group: group)
+        guard place(handle) else { return false }
+        returned[b] = UInt32(count)
+        delivered[b] = UInt32(count)
+        outstanding[b] = 1
+        outstandingCount += 1
+        state[b] = .captured
+        spillOut += 1
+        openBlock = -1
+        packets &+= count
+        stored.spillBlocksDelivered &+= 1
+        return true
+    }
+
+    /// When the open block is next due (deadline clock), if it holds packets:
+    /// its oldest packet's deadline, or, once that passed while consumers were busy,
+    /// the next recheck.
+    public func openBlockDeadline(timeout: UInt64) -> UInt64? {
+        guard openBlock >= 0, spillArena!.openCount > 0 else { return nil }
+        let due = openPendingSince &+ timeout
+        return openRecheck > due ? openRecheck : due
     }
 
     // MARK: Whole chunks filled by the kernel
@@ -296,6 +500,7 @@ public final class ChunkPool: @unchecked Sendable {
         sliceLength[c &* Int(m)] = count
         outstanding[c] = 1
         outstandingCount += 1
+        frameItems += 1
         state[c] = .captured
         capturedCount += 1
         fillsWhole = true
@@ -328,10 +533,20 @@ public final class ChunkPool: @unchecked Sendable {
             return rejection
         }
         let c = Int(handle.chunk)
+        stored.recycled &+= 1
+        outstandingCount -= 1
+        if c >= Int(r) {
+            // A spill block: whole, so it is free again.
+            outstanding[c] = 0
+            state[c] = .free
+            spillOut -= 1
+            spillFreeStack[spillFreeCount] = handle.chunk
+            spillFreeCount += 1
+            return nil
+        }
         sliceLength[c * Int(m) + Int(handle.start)] = 0
         outstanding[c] -= 1
-        outstandingCount -= 1
-        stored.recycled &+= 1
+        frameItems -= 1
         if state[c] == .captured && outstanding[c] == 0 {
             state[c] = .free
             capturedCount -= 1
@@ -356,10 +571,16 @@ public final class ChunkPool: @unchecked Sendable {
     /// `nil` means the handle is outstanding and valid.
     public func validate(_ handle: ChunkHandle) -> RecycleRejection? {
         guard handle.queue == queue, handle.group == group else { return .wrongPool }
-        guard handle.chunk < r else { return .unknownChunk }
+        guard handle.chunk < r &+ UInt32(spillBlocks) else { return .unknownChunk }
         let c = Int(handle.chunk)
         guard handle.generation == generation[c] else { return .staleGeneration }
         guard state[c] != .free else { return .notCaptured }
+        if c >= Int(r) {
+            // A spill block is delivered whole, once per generation.
+            guard state[c] == .captured, handle.start == 0, outstanding[c] == 1 else { return .notOutstanding }
+            guard handle.count == returned[c] else { return .lengthMismatch }
+            return nil
+        }
         guard handle.start < m else { return .notOutstanding }
         let length = sliceLength[c * Int(m) + Int(handle.start)]
         guard length != 0 else { return .notOutstanding }
@@ -373,8 +594,11 @@ public final class ChunkPool: @unchecked Sendable {
     /// recycled. Any thread that holds the handle.
     @inlinable
     public func descriptors(of handle: ChunkHandle) -> UnsafeBufferPointer<CellDescriptor> {
-        UnsafeBufferPointer(
-            start: cells + (Int(handle.chunk) &* Int(m) &+ Int(handle.start)), count: Int(handle.count))
+        let c = Int(handle.chunk)
+        if c >= Int(r) {
+            return UnsafeBufferPointer(start: spillArena!.table(c &- Int(r)) + Int(handle.start), count: Int(handle.count))
+        }
+        return UnsafeBufferPointer(start: cells + (c &* Int(m) &+ Int(handle.start)), count: Int(handle.count))
     }
 
     // MARK: Invariants
@@ -435,6 +659,39 @@ public final class ChunkPool: @unchecked Sendable {
         if free + attached + captured != Int(r) { problems.append("free+attached+captured != R") }
         if free != freeCount { problems.append("free count \(free) != free stack \(freeCount)") }
         if captured != capturedCount { problems.append("captured count mismatch") }
+        var framesOut = 0
+        for c in 0..<Int(r) { framesOut += Int(outstanding[c]) }
+        if framesOut != frameItems { problems.append("frame items \(frameItems) != sum \(framesOut)") }
+        if frameItems > frameItemBudget { problems.append("frame items over budget") }
+        // Spill blocks: free in the stack, the open one attached, delivered ones captured with one handle.
+        var inSpillStack = [Bool](repeating: false, count: spillBlocks)
+        for i in 0..<spillFreeCount {
+            let b = Int(spillFreeStack[i]) - Int(r)
+            if b < 0 || b >= spillBlocks { problems.append("spill free stack holds \(spillFreeStack[i])"); continue }
+            if inSpillStack[b] { problems.append("spill block \(b) twice in the free stack") }
+            inSpillStack[b] = true
+        }
+        var blocksOut = 0
+        for b in 0..<spillBlocks {
+            let c = Int(r) + b
+            switch state[c] {
+            case .free:
+                if !inSpillStack[b] { problems.append("free spill block \(b) not in the free stack") }
+                if outstanding[c] != 0 { problems.append("free spill block \(b) outstanding") }
+            case .attached:
+                if openBlock != c { problems.append("spill block \(b) attached but not open") }
+                if inSpillStack[b] { problems.append("open spill block \(b) in the free stack") }
+            case .captured:
+                blocksOut += 1
+                if outstanding[c] != 1 { problems.append("delivered spill block \(b) has \(outstanding[c]) handles") }
+                if returned[c] == 0 { problems.append("delivered spill block \(b) is empty") }
+                if inSpillStack[b] { problems.append("delivered spill block \(b) in the free stack") }
+            }
+            outstandingSum += Int(outstanding[c])
+        }
+        if openBlock >= 0 && state[openBlock] != .attached { problems.append("open block \(openBlock) not attached") }
+        if blocksOut != spillOut { problems.append("spill blocks out \(spillOut) != \(blocksOut) delivered") }
+        if spillFreeCount + blocksOut + (openBlock >= 0 ? 1 : 0) != spillBlocks { problems.append("spill blocks free+open+out != S") }
         if outstandingSum != outstandingItems { problems.append("outstanding items \(outstandingItems) != sum \(outstandingSum)") }
         if outstandingItems > itemBudget { problems.append("outstanding items over budget") }
         return problems
@@ -463,6 +720,16 @@ public struct PoolCounters: Sendable, Hashable {
     public var exhaustionEpisodes: UInt64 = 0
     /// `true` while the latest attach found no free chunk.
     public var starving = false
+    /// Packets copied into spill blocks (they are also in ``packetsDelivered`` once their block is).
+    public var packetsSpilled: UInt64 = 0
+    /// Their bytes.
+    public var bytesSpilled: UInt64 = 0
+    /// Spill blocks delivered.
+    public var spillBlocksDelivered: UInt64 = 0
+    /// Times pressure began (see ``ChunkPool``).
+    public var spillEpisodes: UInt64 = 0
+    /// Times a chunk under pressure found no free spill block and went zero-copy.
+    public var spillArenaFull: UInt64 = 0
 
     /// All rejected recycles.
     public var rejectedTotal: UInt64 { rejected.total }

@@ -22,11 +22,13 @@ import Atomics
 /// The writer lane lets a chunk handed to the capture writer (`-w`) go home from
 /// the writer thread directly, instead of back through its consumer.
 ///
-/// Each lane holds 2·R handles, the pool's whole ``ChunkPool/itemBudget``, so a
-/// lane can never be full with valid handles.
+/// Each lane holds the pool's whole ``ChunkPool/itemBudget`` (2·R, plus S with a
+/// spill arena), so a lane can never be full with valid handles.
 ///
 /// **Offload (advanced mode).** When capture thread `i` places a handle and its own
-/// capture queue holds more than T% of its capacity (R handles), the handle goes to
+/// capture queue holds more than T% of its capacity (R handles, R + S with a spill
+/// arena: a queue then buffers mostly blocks, so T% of the handles is about T% of
+/// the packets it can hold), the handle goes to
 /// the buddy whose capture queue is shortest now; ties go to the own queue, then
 /// to the lowest index. If no buddy is shorter, the handle stays home. Basic mode
 /// never offloads. A queue belongs to exactly one group, so different
@@ -64,6 +66,8 @@ public final class BuddyGroup: @unchecked Sendable {
     @usableFromInline let recyclers: Int
     @usableFromInline let cellTables: UnsafeMutablePointer<UnsafeMutablePointer<CellDescriptor>>
     @usableFromInline let cellsPerChunk: Int
+    /// R: chunk indices at or above it name spill blocks (read through their pool).
+    @usableFromInline let frameChunks: UInt32
     @usableFromInline let consumerCursor: UnsafeMutablePointer<Int>  // one cache line per consumer
     /// Per consumer j, on a cache line of its own, in advanced mode: handles in its
     /// capture queue (all lanes i→j). (In basic mode only lane j→j is ever used, so
@@ -84,7 +88,12 @@ public final class BuddyGroup: @unchecked Sendable {
     @usableFromInline let originBlocks: [CounterBlock]
 
     /// Creates `queueCount` pools and their work-queue pairs.
-    public init(queueCount: Int, configuration: CaptureConfiguration) throws(ConfigurationError) {
+    ///
+    /// - Parameter memory: per queue, the memory base its pool's frames and spill
+    ///   arena live in (live backends), so spilled packets are copied; nil: pools
+    ///   without packet bytes (the simulator, tests).
+    public init(queueCount: Int, configuration: CaptureConfiguration,
+                memory: [UnsafeMutableRawPointer]? = nil) throws(ConfigurationError) {
         try configuration.validate()
         guard (1...Int(UInt16.max)).contains(queueCount) else {
             throw ConfigurationError(.queues, "a buddy group needs 1...65535 queues, got \(queueCount)")
@@ -93,15 +102,20 @@ public final class BuddyGroup: @unchecked Sendable {
         self.configuration = configuration
         n = queueCount
         advanced = configuration.mode == .advanced && queueCount > 1
-        let capacity = configuration.geometry.chunksPerPool
-        // "Passes T% of capacity": offload when length · 100 > T · R.
+        precondition(memory == nil || memory!.count == queueCount, "BuddyGroup: one memory base per queue")
+        let capacity = configuration.geometry.chunksPerPool + (configuration.spill?.blocks ?? 0)
+        // "Passes T% of capacity": offload when length · 100 > T · (R + S).
         thresholdItems = capacity * configuration.offloadThresholdPercent / 100
         cellsPerChunk = configuration.geometry.cellsPerChunk
+        frameChunks = UInt32(configuration.geometry.chunksPerPool)
         let identity = Self.nextIdentity()
         self.identity = identity
-        let pools = (0..<queueCount).map { ChunkPool(queue: UInt16($0), geometry: configuration.geometry, group: identity) }
+        let pools = (0..<queueCount).map {
+            ChunkPool(queue: UInt16($0), geometry: configuration.geometry, group: identity,
+                      spill: configuration.spill, memory: memory?[$0])
+        }
         self.pools = pools
-        let laneCapacity = 2 * capacity
+        let laneCapacity = pools[0].itemBudget
         recyclers = n + 1
         captureLanes = .allocate(capacity: n * n)
         recycleLanes = .allocate(capacity: n * recyclers)
@@ -132,8 +146,20 @@ public final class BuddyGroup: @unchecked Sendable {
         originBlocks.forEach { $0.deallocate() }
     }
 
-    /// The capture-queue capacity T is a percentage of: R handles.
-    public var captureQueueCapacity: Int { configuration.geometry.chunksPerPool }
+    /// The capture-queue capacity T is a percentage of: R handles (R + S with spill).
+    public var captureQueueCapacity: Int { configuration.geometry.chunksPerPool + (configuration.spill?.blocks ?? 0) }
+
+    /// Whether a handle capture thread `i` placed now would be taken at once: the
+    /// capture queue ``place(_:from:)`` would choose is empty. Capture thread `i`
+    /// (it reads lengths other threads change, so the answer is a snapshot).
+    @inlinable
+    public func wouldBeTakenAtOnce(from i: Int) -> Bool {
+        let own = captureQueueLength(i)
+        if own == 0 { return true }
+        guard advanced, own > thresholdItems else { return false }
+        for j in 0..<n where j != i && captureQueueLength(j) == 0 { return true }
+        return false
+    }
 
     /// Handles waiting in queue `j`'s capture queue now. Any thread.
     @inlinable
@@ -287,6 +313,7 @@ public final class BuddyGroup: @unchecked Sendable {
     /// The descriptors of the packets a handle names. Valid until it is recycled.
     @inlinable
     public func descriptors(of handle: ChunkHandle) -> UnsafeBufferPointer<CellDescriptor> {
+        if handle.chunk >= frameChunks { return pools[Int(handle.queue)].descriptors(of: handle) }
         let table = cellTables[Int(handle.queue)]
         return UnsafeBufferPointer(
             start: table + (Int(handle.chunk) &* cellsPerChunk &+ Int(handle.start)), count: Int(handle.count))
@@ -318,7 +345,7 @@ public final class BuddyGroup: @unchecked Sendable {
         queue q: Int, chunk: Int,
         _ body: (UnsafeMutableBufferPointer<CellDescriptor>) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        precondition(q >= 0 && q < n && chunk >= 0 && chunk < captureQueueCapacity,
+        precondition(q >= 0 && q < n && chunk >= 0 && chunk < Int(frameChunks),
                      "withDescriptorTable: queue \(q) chunk \(chunk) out of range")
         return try body(UnsafeMutableBufferPointer(start: cellTables[q] + chunk &* cellsPerChunk, count: cellsPerChunk))
     }
@@ -346,6 +373,14 @@ public final class BuddyGroup: @unchecked Sendable {
         block.set(CaptureCounter.attachedChunks.rawValue, UInt64(pool.attachedChunks))
         block.set(CaptureCounter.capturedChunks.rawValue, UInt64(pool.capturedChunks))
         block.set(CaptureCounter.outstandingItems.rawValue, UInt64(pool.outstandingItems))
+        if pool.spillBlocks > 0 {
+            block.set(CaptureCounter.packetsSpilled.rawValue, c.packetsSpilled)
+            block.set(CaptureCounter.bytesSpilled.rawValue, c.bytesSpilled)
+            block.set(CaptureCounter.spillBlocksDelivered.rawValue, c.spillBlocksDelivered)
+            block.set(CaptureCounter.spillEpisodes.rawValue, c.spillEpisodes)
+            block.set(CaptureCounter.spillArenaFull.rawValue, c.spillArenaFull)
+            block.set(CaptureCounter.spillBlocksOut.rawValue, UInt64(pool.spillBlocksOut))
+        }
     }
 
     /// Handles capture thread `from` placed on queue `to`'s capture queue. Any thread.
@@ -379,6 +414,12 @@ public final class BuddyGroup: @unchecked Sendable {
         s.dropsPoolExhausted = c(.dropsPoolExhausted)
         s.fillRingEmptyEvents = c(.fillRingEmptyEvents)
         s.kernelOffered = c(.kernelOffered)
+        s.packetsSpilled = c(.packetsSpilled)
+        s.bytesSpilled = c(.bytesSpilled)
+        s.spillBlocks = c(.spillBlocksDelivered)
+        s.spillEpisodes = c(.spillEpisodes)
+        s.spillArenaFull = c(.spillArenaFull)
+        s.spillBlocksOut = c(.spillBlocksOut)
         s.itemsConsumed = con.load(ConsumerCounter.itemsConsumed.rawValue)
         s.packetsConsumed = con.load(ConsumerCounter.packetsConsumed.rawValue)
         s.deliveryDrops = con.load(ConsumerCounter.deliveryDrops.rawValue)

@@ -69,14 +69,17 @@ public struct CaptureDriver: @unchecked Sendable {
         counters.add(CaptureCounter.bytesReceived.rawValue, UInt64(bytes))
     }
 
-    /// Hands every deliverable chunk or slice to the buddy group, then publishes the
-    /// pool's counters. - Returns: packets delivered.
+    /// Hands every deliverable chunk or slice to the buddy group (under pressure,
+    /// spilling; see ``ChunkPool``), then publishes the pool's counters.
+    /// - Returns: packets delivered.
     @inlinable
     @discardableResult
     public func deliver(now: UInt64) -> Int {
         let group = self.group
         let queue = self.queue
-        let delivered = pool.deliverReady(now: now, timeout: timeout) { group.place($0, from: queue) }
+        // Only with an open spill block: would a handle placed now wait behind others?
+        let hold = pool.openBlockPackets > 0 && !group.wouldBeTakenAtOnce(from: queue)
+        let delivered = pool.deliverReady(now: now, timeout: timeout, holdSpill: hold) { group.place($0, from: queue) }
         group.publish(queue: queue)
         return delivered
     }
@@ -96,7 +99,9 @@ public struct CaptureDriver: @unchecked Sendable {
     /// The earliest time (deadline clock) at which a partly filled chunk will be
     /// due, if any packets wait: lets a backend sleep exactly until then.
     public func nextPartialDeadline() -> UInt64? {
-        pool.oldestPendingArrival().map { $0 &+ timeout }
+        let chunks = pool.oldestPendingArrival().map { $0 &+ timeout }
+        guard let block = pool.openBlockDeadline(timeout: timeout) else { return chunks }
+        return min(chunks ?? block, block)
     }
 
     /// Hands every received-but-undelivered packet to the buddy group now, whatever
@@ -125,9 +130,10 @@ extension ChunkPool {
         return oldest
     }
 
-    /// Packets received into attached chunks and not yet handed out.
+    /// Packets received into attached chunks or copied into the open spill block,
+    /// and not yet handed out.
     public var undeliveredPackets: Int {
-        var k = 0
+        var k = openBlockPackets
         for i in 0..<attachedCount {
             let c = Int(attachedList[i])
             k &+= Int(returned[c] &- delivered[c])

@@ -22,6 +22,13 @@ public enum CaptureCounter: Int, CaseIterable, Sendable {
     /// Packets the kernel offered to the queue's socket, drops included (AF_PACKET's
     /// `tp_packets`; 0 where the backend counts offered elsewhere).
     case kernelOffered
+    // Spill (issue 14; see ChunkPool), published by the capture thread.
+    /// Packets copied into spill blocks, and their bytes.
+    case packetsSpilled, bytesSpilled
+    /// Spill blocks delivered; times pressure began; chunks that found the arena full.
+    case spillBlocksDelivered, spillEpisodes, spillArenaFull
+    /// Spill blocks in user space now (a gauge).
+    case spillBlocksOut
 }
 
 /// Counters a queue's consumer publishes (one ``CounterBlock`` per consumer).
@@ -91,6 +98,17 @@ public struct QueueStatistics: Sendable, Hashable, Codable {
     public var dropsPoolExhausted: UInt64 = 0
     public var fillRingEmptyEvents: UInt64 = 0
     public var kernelOffered: UInt64 = 0
+    /// Packets copied into spill blocks (delivered like the others once their block is).
+    public var packetsSpilled: UInt64 = 0
+    public var bytesSpilled: UInt64 = 0
+    /// Spill blocks delivered.
+    public var spillBlocks: UInt64 = 0
+    /// Times the pool came under pressure and began to spill.
+    public var spillEpisodes: UInt64 = 0
+    /// Times a chunk under pressure found the arena full (and went zero-copy).
+    public var spillArenaFull: UInt64 = 0
+    /// Spill blocks in user space now.
+    public var spillBlocksOut: UInt64 = 0
 
     public init(queue: Int) { self.queue = queue }
 
