@@ -24,6 +24,7 @@ extension CaptureBackend {
             row.sampled = group.originTotal(.sampled, origin: i)
             row.delivery = group.originTotal(.deliveryDrops, origin: i)
             row.txStalled = group.originTotal(.txStalled, origin: i)
+            row.spilled = group.statistics(queue: i).packetsSpilled
             if let writerCounts, final {
                 let w = writerCounts(i)
                 row.delivered = UInt64(w.written)

@@ -13,21 +13,21 @@ extension CaptureReport {
         var out: [String] = []
         out.append("capture on \(interface): \(mode) mode, \(geometry), XDP \(attachMode) mode, x=\(consumerCost), \(String(format: "%.2f", seconds)) s (stopped by \(stoppedBy))")
         let header = ["queue", "received", "consumed", "ipv4", "no-buffer", "ring-full", "invalid", "fill-empty*",
-                      "offload-out", "offload-in", "partial", "free", "attached", "captured", "rejects"]
+                      "offload-out", "offload-in", "partial", "spilled", "free", "attached", "captured", "rejects"]
         var rows: [[String]] = [header]
         for q in queues {
             let s = q.statistics
             rows.append(["\(q.deviceQueue)", "\(s.packetsReceived)", "\(s.packetsConsumed)", "\(q.ipv4)",
                          "\(s.dropsNoBuffer)", "\(s.dropsRxRingFull)", "\(s.dropsInvalidDescriptor)",
                          "\(s.fillRingEmptyEvents)", "\(s.offloadedOut)", "\(s.offloadedIn)", "\(s.partialSlices)",
-                         "\(s.freeChunks)", "\(s.attachedChunks)", "\(s.capturedChunks)", "\(s.recycleRejected)"])
+                         "\(s.packetsSpilled)", "\(s.freeChunks)", "\(s.attachedChunks)", "\(s.capturedChunks)", "\(s.recycleRejected)"])
         }
         let t = queues.map(\.statistics)
         rows.append(["total", "\(received)", "\(consumed)", "\(queues.reduce(0) { $0 + $1.ipv4 })",
                      "\(t.reduce(0) { $0 + $1.dropsNoBuffer })", "\(t.reduce(0) { $0 + $1.dropsRxRingFull })",
                      "\(t.reduce(0) { $0 + $1.dropsInvalidDescriptor })", "\(t.reduce(0) { $0 + $1.fillRingEmptyEvents })",
                      "\(offloads)", "\(t.reduce(0) { $0 + $1.offloadedIn })", "\(t.reduce(0) { $0 + $1.partialSlices })",
-                     "", "", "", "\(t.reduce(0) { $0 + $1.recycleRejected })"])
+                     "\(t.reduce(0) { $0 + $1.packetsSpilled })", "", "", "", "\(t.reduce(0) { $0 + $1.recycleRejected })"])
         let widths = header.indices.map { c in rows.map { $0[c].count }.max()! }
         for r in rows {
             out.append(r.enumerated().map { c, v in String(repeating: " ", count: widths[c] - v.count) + v }.joined(separator: "  "))

@@ -86,6 +86,21 @@ public struct PoolGeometry: Sendable, Hashable, CustomStringConvertible {
 public struct ByteCount: Sendable, CustomStringConvertible {
     public var bytes: Int
     public init(_ bytes: Int) { self.bytes = bytes }
+
+    /// Reads a size as people write it: a whole number with an optional unit,
+    /// `B`, `K`/`KiB`, `M`/`MiB`, `G`/`GiB`, `T`/`TiB` (all powers of 1,024; `KB`,
+    /// `MB`, … are read the same way), e.g. `256MiB`, `2G`, `65536`. nil when it is
+    /// not one, or is 0 or beyond 2⁶².
+    public static func parse(_ text: String) -> Int? {
+        let t = text.filter { $0 != " " }
+        let digits = t.prefix { $0.isASCII && $0.isNumber }
+        guard !digits.isEmpty, let n = Int(digits), n > 0 else { return nil }
+        let unit = t.dropFirst(digits.count).lowercased()
+        let shifts: [String: Int] = ["": 0, "b": 0, "k": 10, "kb": 10, "kib": 10, "m": 20, "mb": 20, "mib": 20,
+                                     "g": 30, "gb": 30, "gib": 30, "t": 40, "tb": 40, "tib": 40]
+        guard let shift = shifts[unit], n <= (1 << 62) >> shift else { return nil }
+        return n << shift
+    }
     public var description: String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var i = 0

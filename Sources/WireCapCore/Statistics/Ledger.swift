@@ -64,6 +64,9 @@ public struct QueueLedger: Sendable, Hashable, Codable {
     /// only some drivers count at all: the ledger cannot say how many, so it says
     /// that some were lost (``isLossless`` is then false).
     public var uncountedLossEvents: UInt64 = 0
+    /// Packets copied into spill blocks before delivery (issue 14). Not a fate:
+    /// each is also counted above, as delivered or as whatever became of it.
+    public var spilled: UInt64 = 0
 
     public init(queue: Int) { self.queue = queue }
 
@@ -116,6 +119,7 @@ public struct QueueLedger: Sendable, Hashable, Codable {
         try c.encode(beyondCount, forKey: .beyondCount)
         try c.encode(inFlight, forKey: .inFlight)
         try c.encode(uncountedLossEvents, forKey: .uncountedLossEvents)
+        try c.encode(spilled, forKey: .spilled)
         var derived = encoder.container(keyedBy: DerivedKeys.self)
         try derived.encode(unexplained, forKey: .unexplained)
     }
@@ -129,6 +133,7 @@ public struct QueueLedger: Sendable, Hashable, Codable {
         s.delivery &+= o.delivery; s.writer &+= o.writer; s.abandoned &+= o.abandoned; s.txStalled &+= o.txStalled
         s.filtered &+= o.filtered; s.sampled &+= o.sampled; s.beyondCount &+= o.beyondCount; s.inFlight &+= o.inFlight
         s.uncountedLossEvents &+= o.uncountedLossEvents
+        s.spilled &+= o.spilled
         return s
     }
 }

@@ -89,15 +89,10 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
             throw XDPError.usage("capture-threads", "--capture-threads must be at least 1, got \(k)")
         }
         // The memory, computed and checked before anything is allocated.
-        memory = MemoryBudget.pools(queues: queues.count, geometry: configuration.geometry)
+        memory = MemoryBudget.pools(queues: queues.count, geometry: configuration.geometry, spill: configuration.spill)
         try memory.check()
         Sys.raiseMemlockLimit()
         Sys.mountBPFFSIfMissing()
-
-        let group: BuddyGroup
-        do { group = try BuddyGroup(queueCount: queues.count, configuration: configuration) } catch {
-            throw XDPError("configuration", kind: .usage, message: error.message)
-        }
         let geometry = configuration.geometry
         let node = NUMA.isAvailable ? NUMA.node(ofInterface: interface) : nil
 
@@ -108,16 +103,27 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
             throw XDPError("bpf_xdp_query_id(\(interface))", kind: .busy, message: owner.describe(interface: interface))
         }
         let program = try XSKRedirectProgram(interface: interface, ifindex: ifindex, entries: deviceQueueCount)
-        var built: [RxQueue] = []
+        // Each queue's memory first (frames, then its spill arena), so the group's
+        // pools know where to copy spilled packets.
+        var umems: [UMEM] = []
         var huge = true
-        for (index, q) in queues.enumerated() {
+        for q in queues {
             let umem = try UMEM(frames: geometry.cellsPerPool, frameSize: geometry.frameSize,
+                                arenaBytes: configuration.spill?.arenaBytes ?? 0,
                                 fillSize: geometry.fillRingSize, completionSize: Forwarder.ringSize,
                                 numaNode: node, hugePages: settings.hugePages, label: "\(interface) queue \(q)")
             huge = huge && umem.hugePages
-            let socket = try XSKSocket(interface: interface, queue: UInt32(q), umem: umem,
+            umems.append(umem)
+        }
+        let group: BuddyGroup
+        do { group = try BuddyGroup(queueCount: queues.count, configuration: configuration, memory: umems.map(\.area)) } catch {
+            throw XDPError("configuration", kind: .usage, message: error.message)
+        }
+        var built: [RxQueue] = []
+        for (index, q) in queues.enumerated() {
+            let socket = try XSKSocket(interface: interface, queue: UInt32(q), umem: umems[index],
                                        rxSize: 2 * geometry.fillRingSize, txSize: 0)
-            built.append(RxQueue(index: index, deviceQueue: UInt32(q), umem: umem, socket: socket, group: group,
+            built.append(RxQueue(index: index, deviceQueue: UInt32(q), umem: umems[index], socket: socket, group: group,
                                  countsFD: program.countsFD, batch: settings.batchSize))
         }
         numaNode = node
@@ -243,5 +249,9 @@ extension CaptureEngine {
     public var offeredSource: OfferedSource { .xdpProgram }
     public var attachDescription: String { attachMode.rawValue }
     public var maxPacketsPerChunk: Int { group.configuration.geometry.cellsPerChunk }
-    public var geometryDescription: String { group.configuration.geometry.description }
+    public var geometryDescription: String {
+        let c = group.configuration
+        guard let spill = c.spill else { return c.geometry.description + ", spill off" }
+        return "\(c.geometry) + \(spill) = \(ByteCount(c.queueBytes)) per queue"
+    }
 }

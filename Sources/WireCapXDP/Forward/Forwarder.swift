@@ -130,6 +130,10 @@ public final class Forwarder: @unchecked Sendable {
         guard InterfaceInfo.exists(interface) else {
             throw XDPError.usage("interface", "no such interface: \(interface) (check the name with `ip link`)")
         }
+        // A spilled packet lives in the arena, which the kernel cannot send from.
+        guard engine.group.configuration.spill == nil else {
+            throw XDPError.usage("forward", "--forward sends packets from the frames they arrived in: capture with --spill off")
+        }
         let n = engine.queues.count
         let queues = egressQueues ?? Array(0..<n)
         let available = InterfaceInfo.txQueueCount(interface) ?? 1

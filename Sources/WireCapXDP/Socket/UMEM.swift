@@ -29,7 +29,10 @@ import WireCapEngine
 ///   area + F          frame 1   = chunk 0, cell 1
 ///   …
 ///   area + k·M·F      chunk k, cell 0
-///   area + R·M·F      end
+///   area + R·M·F      the spill arena (when the queue has one): in the same
+///                     mapping, NUMA node and page size, not registered with
+///                     the kernel (it never receives into it)
+///   area + bytes      end
 /// ```
 ///
 /// - warning: The fill ring is single-producer: only the queue's capture thread
@@ -37,8 +40,10 @@ import WireCapEngine
 public final class UMEM {
     /// The first byte of the region (frame address 0).
     public let area: UnsafeMutableRawPointer
-    /// Size of the region in bytes.
+    /// Size of the mapping in bytes: the frames and the spill arena after them.
     public let bytes: Int
+    /// Bytes registered with the kernel as frames (the first `frames · frameSize`).
+    public let frameBytes: Int
     /// Bytes per frame.
     public let frameSize: Int
     /// `true` if the region is backed by huge pages.
@@ -54,15 +59,18 @@ public final class UMEM {
     /// Fill-ring entries.
     public let fillSize: Int
 
-    /// Maps and registers a region of `frames` frames of `frameSize` bytes.
+    /// Maps `frames` frames of `frameSize` bytes followed by `arenaBytes` of spill
+    /// arena, and registers the frames.
     ///
     /// - Parameters:
+    ///   - arenaBytes: the spill arena after the frames (0: none).
     ///   - numaNode: bind the memory to this node before first touch (libnuma
     ///     `numa_tonode_memory`) when NUMA is available.
     ///   - hugePages: try `MAP_HUGETLB`; fall back to normal pages with a warning.
-    public init(frames: Int, frameSize: Int, fillSize: Int, completionSize: Int,
+    public init(frames: Int, frameSize: Int, arenaBytes: Int = 0, fillSize: Int, completionSize: Int,
                 numaNode: Int32?, hugePages: Bool, label: String) throws(XDPError) {
-        bytes = frames * frameSize
+        frameBytes = frames * frameSize
+        bytes = frameBytes + arenaBytes
         self.frameSize = frameSize
         let (p, huge) = try Sys.mapAnonymous(bytes: bytes, hugePages: hugePages)
         if hugePages && !huge {
@@ -88,7 +96,7 @@ public final class UMEM {
         config.frame_headroom = 0
         config.flags = 0
         do {
-            handle = try XDPLib.createUMEM(area: p, bytes: bytes, fill: fill, completion: completion, config: config)
+            handle = try XDPLib.createUMEM(area: p, bytes: frameBytes, fill: fill, completion: completion, config: config)
         } catch {
             fill.deallocate()
             completion.deallocate()

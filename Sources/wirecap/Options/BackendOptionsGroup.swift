@@ -21,8 +21,8 @@ struct BackendOptionsGroup: ParsableArguments {
     @Flag(help: "afpacket: PACKET_FANOUT_FLAG_ROLLOVER, the kernel moves a packet to another socket when its ring is full (default: off).")
     var rollover = false
 
-    @Option(help: ArgumentHelp("afpacket: TPACKET_V3 blocks per socket (a block is a chunk).", valueName: "count"))
-    var blocks = AFPacketGeometry.default.blocks
+    @Option(help: ArgumentHelp("afpacket: TPACKET_V3 blocks per socket (a block is a chunk; default: --buffer / block size, else 64).", valueName: "count"))
+    var blocks: Int?
 
     @Option(help: ArgumentHelp("afpacket: block size in KiB, a power of two, 4 ... 4096.", valueName: "KiB"))
     var blockSize = AFPacketGeometry.default.blockSize / 1024
@@ -30,8 +30,11 @@ struct BackendOptionsGroup: ParsableArguments {
     /// `true` with `--backend afpacket`.
     var isAFPacket: Bool { backend == "afpacket" }
 
-    /// The ring shape per socket.
-    var geometry: AFPacketGeometry { AFPacketGeometry(blockSize: blockSize * 1024, blocks: blocks) }
+    /// The ring shape per socket (`budget`: the `--buffer` bytes per socket, if given).
+    func geometry(budget: Int? = nil) -> AFPacketGeometry {
+        let size = blockSize * 1024
+        return AFPacketGeometry(blockSize: size, blocks: blocks ?? budget.map { max(2, $0 / size) } ?? AFPacketGeometry.default.blocks)
+    }
 
     /// The fanout mode (validated).
     var fanoutMode: FanoutMode { FanoutMode(rawValue: fanout) ?? .hash }
@@ -54,7 +57,7 @@ struct BackendOptionsGroup: ParsableArguments {
             throw ValidationError("--fanout must be hash, cpu, lb or qm, got '\(fanout)'")
         }
         if isAFPacket {
-            do { try geometry.validate() } catch { throw ValidationError(error.description) }
+            do { try geometry().validate() } catch { throw ValidationError(error.description) }
         } else if fanout != FanoutMode.hash.rawValue || rollover {
             throw ValidationError("--fanout and --rollover need --backend afpacket")
         }

@@ -14,11 +14,17 @@ struct EngineOptionsGroup: ParsableArguments {
     @Option(name: .customShort("M"), parsing: .unconditional, help: ArgumentHelp("M: packet cells (2 KiB frames) per chunk; must divide N.", valueName: "cells"))
     var cellsPerChunk = PoolGeometry.default.cellsPerChunk
 
-    @Option(name: .customShort("R"), parsing: .unconditional, help: ArgumentHelp("R: chunks per pool, per queue, > N/M (pool memory = R·M·2 KiB per queue).", valueName: "chunks"))
-    var chunksPerPool = PoolGeometry.default.chunksPerPool
+    @Option(name: .customShort("R"), parsing: .unconditional, help: ArgumentHelp("R: the memory per queue in chunks of M 2 KiB frames (default 500). With --spill off the pool is R chunks, > N/M; with spill on, R·M·2 KiB is the --buffer split between frames and spill blocks.", valueName: "chunks"))
+    var chunksPerPool: Int?
 
-    @Option(name: .customShort("N"), parsing: .unconditional, help: ArgumentHelp("N: fill-ring descriptors per queue, a power of two.", valueName: "descriptors"))
-    var fillRingSize = PoolGeometry.default.fillRingSize
+    @Option(name: .long, help: ArgumentHelp("Memory per queue, e.g. 256MiB or 2GiB (units are powers of 1024): frames for the fill ring and 8 chunks more, the rest dense spill blocks (default: R·M·2 KiB). On afpacket: blocks per socket = SIZE / block size.", valueName: "size"))
+    var buffer: String?
+
+    @Option(help: ArgumentHelp("on: when consumers fall behind, copy full chunks into dense spill blocks and give their frames back at once (a 64-byte packet then takes 88 bytes instead of 2 KiB); off: the paper's pools alone (needed by --forward).", valueName: "on|off"))
+    var spill: String = "on"
+
+    @Option(name: .customShort("N"), parsing: .unconditional, help: ArgumentHelp("N: fill-ring descriptors per queue, a power of two (default: 16384; with spill, at most a quarter of the buffer's frames).", valueName: "descriptors"))
+    var fillRingSize: Int?
 
     @Option(name: .customShort("T"), parsing: .unconditional, help: ArgumentHelp("T: offload when the own capture queue holds more than T percent of R, 1...100 (advanced mode).", valueName: "percent"))
     var threshold = 60
@@ -47,26 +53,61 @@ struct EngineOptionsGroup: ParsableArguments {
     @Option(name: .customShort("Z"), help: ArgumentHelp("Drop privileges to USER once sockets and the XDP program are set up, keeping only CAP_NET_ADMIN+CAP_BPF for teardown (default: stay root).", valueName: "user"))
     var user: String?
 
-    /// The core configuration, or a one-line usage error.
-    func configuration() throws(CaptureError) -> CaptureConfiguration {
+    /// `--buffer` in bytes (nil when not given), or a one-line usage error.
+    func bufferBytes() throws(CaptureError) -> Int? {
+        guard let text = buffer else { return nil }
+        guard let bytes = ByteCount.parse(text) else {
+            throw CaptureError(.usage, "--buffer '\(text)': expected a size such as 256MiB or 2GiB")
+        }
+        return bytes
+    }
+
+    /// The core configuration, or a one-line usage error. The memory per queue is
+    /// `--buffer`, or R·M·2 KiB; ``BufferPlan`` splits it (spill on) or makes it R
+    /// chunks (spill off, the paper's pool).
+    func configuration(forwarding: Bool = false) throws(CaptureError) -> CaptureConfiguration {
         guard let m = CaptureMode(rawValue: mode) else {
             throw CaptureError(.usage, "--mode must be basic or advanced, got '\(mode)'")
         }
         guard timeout > 0 else { throw CaptureError(.usage, "--timeout must be > 0 ms, got \(timeout)") }
-        let c = CaptureConfiguration(
-            geometry: PoolGeometry(cellsPerChunk: cellsPerChunk, chunksPerPool: chunksPerPool, fillRingSize: fillRingSize),
+        guard spill == "on" || spill == "off" else { throw CaptureError(.usage, "--spill must be on or off, got '\(spill)'") }
+        if buffer != nil && chunksPerPool != nil {
+            throw CaptureError(.usage, "-R and --buffer both size the memory per queue: give one of them")
+        }
+        let spilling = spill == "on" && !forwarding
+        var c = CaptureConfiguration(
+            geometry: PoolGeometry(cellsPerChunk: cellsPerChunk, chunksPerPool: chunksPerPool ?? PoolGeometry.default.chunksPerPool,
+                                   fillRingSize: fillRingSize ?? PoolGeometry.default.fillRingSize),
             mode: m, offloadThresholdPercent: threshold, partialTimeoutNanoseconds: UInt64(timeout * 1e6))
-        do { try c.validate() } catch { throw CaptureError(.usage, error.message) }
+        do {
+            if spilling || buffer != nil {
+                guard cellsPerChunk >= 1, cellsPerChunk <= 1 << 16 else {
+                    throw ConfigurationError(.cellsPerChunk, "M (cells per chunk) must be 1...65536, got \(cellsPerChunk)")
+                }
+                let budget = try bufferBytes() ?? (chunksPerPool ?? PoolGeometry.default.chunksPerPool) * cellsPerChunk * 2048
+                let plan = try BufferPlan.split(budget: budget, cellsPerChunk: cellsPerChunk, fillRingSize: fillRingSize,
+                                                spill: spilling)
+                c.geometry = plan.geometry
+                c.spill = plan.spill
+            }
+            try c.validate()
+        } catch let error as ConfigurationError {
+            throw CaptureError(.usage, error.message)
+        } catch let error as CaptureError {
+            throw error
+        } catch {
+            throw CaptureError(.usage, "\(error)")
+        }
         return c
     }
 
     /// The one ``EngineSettings`` of a live subcommand: this group's fields and the
     /// backend's; a subcommand sets what only it has (threads, attach mode) on top.
-    func engineSettings(_ backend: BackendOptionsGroup) throws(CaptureError) -> EngineSettings {
+    func engineSettings(_ backend: BackendOptionsGroup, forwarding: Bool = false) throws(CaptureError) -> EngineSettings {
         var s = EngineSettings()
-        s.core = try configuration()
+        s.core = try configuration(forwarding: forwarding)
         s.backend = backend.choice
-        s.afpacketGeometry = backend.geometry
+        s.afpacketGeometry = backend.geometry(budget: try bufferBytes())
         s.captureCPUs = cpus.flatMap(IndexList.parse) ?? []
         s.wakePolicy = busyPoll ? .busyPoll : .adaptive
         s.hugePages = hugepages

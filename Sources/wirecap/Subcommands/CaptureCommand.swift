@@ -137,7 +137,7 @@ struct CaptureCommand: ParsableCommand {
     func run() throws {
         Signals.block()   // before any thread exists: every thread inherits the mask
         var settings: EngineSettings
-        do { settings = try engineOptions.engineSettings(backendOptions) } catch { CLI.usage(error.message) }
+        do { settings = try engineOptions.engineSettings(backendOptions, forwarding: forward != nil) } catch { CLI.usage(error.message) }
         settings.captureThreads = captureThreads
         settings.attachMode = skbMode ? .generic : nil
         guard let attachment = XDPAttachment(rawValue: xdpAttach) else { CLI.usage("--xdp-attach must be link or netlink") }
