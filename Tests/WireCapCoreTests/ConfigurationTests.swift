@@ -48,4 +48,15 @@ struct ConfigurationTests {
         try PoolGeometry(cellsPerChunk: 256, chunksPerPool: 5, fillRingSize: 1024).validate()
         try PoolGeometry(cellsPerChunk: 1, chunksPerPool: 9, fillRingSize: 8).validate()
     }
+
+    @Test func byteCountsParseAsPeopleWriteThem() {
+        #expect(ByteCount.parse("256MiB") == 256 << 20)
+        #expect(ByteCount.parse("2G") == 2 << 30)
+        #expect(ByteCount.parse("2 GiB") == 2 << 30)
+        #expect(ByteCount.parse("64mb") == 64 << 20)
+        #expect(ByteCount.parse("65536") == 65536)
+        #expect(ByteCount.parse("4k") == 4096)
+        for bad in ["", "MiB", "0", "-1", "1.5G", "12XB", "99999999999T"] { #expect(ByteCount.parse(bad) == nil, "\(bad)") }
+        #expect(ByteCount.parse(ByteCount(64 << 20).description) == 64 << 20, "the formatter's output reads back")
+    }
 }

@@ -209,12 +209,12 @@ struct LifecycleLedgerTests {
         }
     }
 
-    @Test("an overloaded veth (generator at its maximum, a small pool, busy consumers): every loss has a cause, nothing is unexplained, offered = sent")
+    @Test("an overloaded veth (generator at its maximum, a small pool without spill, busy consumers): every loss has a cause, nothing is unexplained, offered = sent")
     func overloaded() throws {
         let binary = try #require(Live.wirecapBinary(), "build wirecap first")
         try Live.withTestbed(queues: 2) { bed in
             let capture = try WirecapProcess([binary, "capture", "-i", bed.captureInterface, "-q", "0,1", "-R", "70",
-                                              "-N", "4096", "--consumer-cost", "30", "--cpus", "0", "--consumer-cpus", "0",
+                                              "-N", "4096", "--spill", "off", "--consumer-cost", "30", "--cpus", "0", "--consumer-cpus", "0",
                                               "--json", "--stats-interval", "0", "--idle-exit", "1"])
             #expect(capture.waitReady())
             let sent = try Generator.run(Live.generator(bed, count: 1_000_000), inNamespace: bed.name)

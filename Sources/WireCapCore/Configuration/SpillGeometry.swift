@@ -26,10 +26,16 @@ public struct SpillGeometry: Sendable, Hashable, CustomStringConvertible {
     /// Bytes of the whole arena.
     public var arenaBytes: Int { blocks * blockBytes }
 
+    /// The most packets one block can hold: every record takes at least 40 bytes
+    /// (its 24-byte descriptor and 16 for the bytes, see ``SpillArena``).
+    public var maxPacketsPerBlock: Int { blockBytes / 40 }
+
     /// Checks the block count and size against the pool's frame size.
     public func validate(frameSize: Int) throws(ConfigurationError) {
-        guard blocks >= 1, blocks <= 1 << 20 else {
-            throw ConfigurationError(.buffer, "spill blocks must be 1...1048576, got \(blocks)")
+        // The bound keeps chunk indices (R + S) in 32 bits; the memory check says
+        // much sooner that such an arena does not fit.
+        guard blocks >= 1, blocks <= 1 << 28 else {
+            throw ConfigurationError(.buffer, "spill blocks must be 1...\(1 << 28), got \(blocks)")
         }
         guard blockBytes % 4096 == 0, blockBytes >= 2 * frameSize, blockBytes <= 64 << 20 else {
             throw ConfigurationError(.buffer, "a spill block must be a multiple of 4 KiB, 2 frames (\(2 * frameSize) B) ... 64 MiB, got \(blockBytes) B")
@@ -89,8 +95,9 @@ public struct BufferPlan: Sendable, Hashable {
         let frameChunks = n / max(1, m) + zeroCopyChunks
         let arena = budget - frameChunks * chunkBytes
         guard arena >= 2 * blockBytes else {
-            // No room for an arena worth having: the budget is all frames.
-            let g = PoolGeometry(cellsPerChunk: m, chunksPerPool: budget / chunkBytes, fillRingSize: n, frameSize: frameSize)
+            // No room for an arena worth having: the budget is all frames, as with spill off.
+            let g = PoolGeometry(cellsPerChunk: m, chunksPerPool: budget / chunkBytes,
+                                 fillRingSize: fillRingSize ?? PoolGeometry.default.fillRingSize, frameSize: frameSize)
             try g.validate()
             return BufferPlan(geometry: g, spill: nil)
         }

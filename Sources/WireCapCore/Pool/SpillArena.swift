@@ -15,7 +15,9 @@ import Glibc
 /// ```
 ///
 /// So a block of 64-byte packets holds one per 88 bytes (a frame holds one per
-/// 2,048), and one of 1,500-byte packets one per 1,528. Consumers read a block as
+/// 2,048), and one of 1,500-byte packets one per 1,528. A record's bytes take at
+/// least 16 (a packet of 0 bytes too), so a block holds at most
+/// ``SpillGeometry/maxPacketsPerBlock`` packets. Consumers read a block as
 /// they read a chunk: its table (``table(_:)``) through the handle, the bytes at
 /// the queue's memory base plus each descriptor's address.
 ///
@@ -101,7 +103,7 @@ public final class SpillArena: @unchecked Sendable {
     @inlinable @inline(__always)
     func append(_ packet: CellDescriptor) -> Bool {
         let length = Int(packet.length)
-        let top = openTop &- ((length &+ 15) & ~15)
+        let top = openTop &- max(16, (length &+ 15) & ~15)
         guard top >= (openCount &+ 1) &* 24 else { return false }
         let offset = openIndex &* blockBytes &+ top
         if let base {
@@ -116,6 +118,6 @@ public final class SpillArena: @unchecked Sendable {
 
     /// The most packets of `length` bytes one block holds.
     public static func capacity(blockBytes: Int, length: Int) -> Int {
-        blockBytes / (descriptorBytes + (length + alignment - 1) / alignment * alignment)
+        blockBytes / (descriptorBytes + max(alignment, (length + alignment - 1) / alignment * alignment))
     }
 }

@@ -248,7 +248,9 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
 extension CaptureEngine {
     public var offeredSource: OfferedSource { .xdpProgram }
     public var attachDescription: String { attachMode.rawValue }
-    public var maxPacketsPerChunk: Int { group.configuration.geometry.cellsPerChunk }
+    public var maxPacketsPerChunk: Int {
+        max(group.configuration.geometry.cellsPerChunk, group.configuration.spill?.maxPacketsPerBlock ?? 0)
+    }
     public var geometryDescription: String {
         let c = group.configuration
         guard let spill = c.spill else { return c.geometry.description + ", spill off" }
