@@ -112,6 +112,16 @@ public struct SimulationConfiguration: Sendable, Hashable {
     public var chunksPerPool: Int = 100
     /// T: offload threshold, percent (WireCAP advanced).
     public var offloadThresholdPercent: Int = 60
+    /// Each pool's spill arena (issue 14; WireCAP), nil: none (the paper's pools).
+    /// The same ``ChunkPool`` code spills as live; only the copy is modelled.
+    public var spill: SpillGeometry?
+    /// The capture thread's cost to spill one packet: this many ns, plus
+    /// ``spillNanosecondsPerByte`` per byte. Fitted to the `Spill_cycle` benchmarks
+    /// (Benchmarks/, this 2-core VM): 8.2 ns a 60-byte packet and 68.6 ns a
+    /// 1,500-byte one above the zero-copy cycle.
+    public var spillNanosecondsPerPacket: Double = 5.7
+    /// See ``spillNanosecondsPerPacket``.
+    public var spillNanosecondsPerByte: Double = 0.042
     /// A partly filled chunk is delivered when its oldest packet is this old, ns (WireCAP).
     public var partialTimeoutNanoseconds: UInt64 = 1_000_000
     /// The capture thread notices new work within this long, ns (WireCAP).
@@ -138,7 +148,7 @@ public struct SimulationConfiguration: Sendable, Hashable {
             geometry: PoolGeometry(cellsPerChunk: cellsPerChunk, chunksPerPool: chunksPerPool, fillRingSize: ringSize),
             mode: engine == .wirecapAdvanced ? .advanced : .basic,
             offloadThresholdPercent: offloadThresholdPercent,
-            partialTimeoutNanoseconds: partialTimeoutNanoseconds)
+            partialTimeoutNanoseconds: partialTimeoutNanoseconds, spill: spill)
     }
 
     /// Checks every parameter; the error is one line naming the parameter.

@@ -27,6 +27,8 @@ public struct QueueResult: Sendable, Hashable, Codable {
     public var offloadedInChunks: UInt64 = 0
     /// Trace index of the first packet of this queue that was dropped (capture or delivery), or -1.
     public var firstDropPacket: Int = -1
+    /// Packets the capture thread copied into spill blocks (WireCAP with a spill arena).
+    public var spilled: UInt64 = 0
 
     public init(queue: Int) { self.queue = queue }
 
@@ -68,6 +70,7 @@ public struct SimulationResult: Sendable, Hashable {
             t.dropsPoolExhausted += q.dropsPoolExhausted; t.dropsNoBuffer += q.dropsNoBuffer
             t.consumed += q.consumed
             t.offloadedOutChunks += q.offloadedOutChunks; t.offloadedInChunks += q.offloadedInChunks
+            t.spilled += q.spilled
             if q.firstDropPacket >= 0 && (t.firstDropPacket < 0 || q.firstDropPacket < t.firstDropPacket) {
                 t.firstDropPacket = q.firstDropPacket
             }

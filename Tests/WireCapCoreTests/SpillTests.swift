@@ -129,40 +129,59 @@ struct SpillTests {
         #expect(rig.read(next[0]) == [49, 50, 51, 52])
     }
 
-    @Test func blocksFillByBytesAndAreReused() {
-        let rig = Rig()
+    @Test func blocksFillByBytesAChunkThatDoesNotFitWaitsAndBlocksAreReused() {
+        // 1,500-byte packets: 24 + 1,504 bytes each, 5 per 8 KiB block; a chunk of 4 needs 6,112.
+        let rig = Rig(spill: SpillGeometry(blocks: 3, blockBytes: 8192))
+        #expect(SpillArena.capacity(blockBytes: 8192, length: 1500) == 5)
         rig.refill()
         var held: [ChunkHandle] = []
-        // 1,500-byte packets: 24 + 1,504 bytes each, 2 per 4 KiB block.
         for round in 0..<6 {
             rig.arrive(4, length: 1500, now: UInt64(round))
             held += rig.deliver(now: UInt64(round), hold: true)
             rig.refill()
         }
+        // Rounds 0–1 zero-copy, 2–4 spilled into blocks A, B (delivered, full) and C (open, 2);
+        // round 5's chunk does not surely fit what is left: it waits, whole, in the pool.
         let blocks = held.filter { $0.chunk >= 5 }
-        #expect(blocks.count == 3 && blocks.allSatisfy { $0.count == 2 })
-        #expect(SpillArena.capacity(blockBytes: 4096, length: 1500) == 2)
-        // The arena is full (3 blocks out, the open one can take no more): the next
-        // chunks go zero-copy, behind the blocks.
-        #expect(rig.pool.counters.spillArenaFull > 0)
+        #expect(blocks.map(\.count) == [5, 5])
+        #expect(rig.pool.openBlockPackets == 2)
+        #expect(rig.pool.waitsForArena)
+        #expect(rig.pool.undeliveredPackets == 2 + 4)
+        #expect(rig.pool.counters.spillArenaFull == 0, "nothing went zero-copy for want of arena")
+        // The blocks come back (read first): the waiting chunk is spilled into C and
+        // then B, the block recycled last (the free stack's top), under its next generation.
         var ids: [UInt64] = []
         for h in held { ids += rig.read(h) }
-        #expect(ids == Array(1...UInt64(ids.count)))
-        // Blocks come back and are used again under their next generation.
         for h in blocks { #expect(rig.pool.recycle(h) == nil) }
-        let old = blocks[0]
-        for h in held where h.chunk < 5 { #expect(rig.pool.recycle(h) == nil) }
-        held.removeAll()
+        var later = rig.deliver(now: 10, hold: true)
+        #expect(!rig.pool.waitsForArena)
+        #expect(later.map(\.chunk) == [blocks[1].chunk + 1], "C, full, delivered; B open again")
+        later += rig.deliver(now: 10_000)
+        #expect(later.count == 2 && later[1].chunk == blocks[1].chunk && later[1].generation == blocks[1].generation + 1,
+                "block B was used again under its next generation")
+        for h in later { ids += rig.read(h) }
+        #expect(ids == Array(1...24))
+        #expect(rig.pool.undeliveredPackets == 0)
+        #expect(rig.pool.counters.spillBlocksDelivered == 4)
+        #expect(rig.pool.counters.packetsSpilled == 16)
+    }
+
+    @Test func anArenaSmallerThanAChunkFallsBackToZeroCopy() {
+        // One 4 KiB block cannot surely take four 1,500-byte packets and none is out to come back.
+        let rig = Rig(spill: SpillGeometry(blocks: 1, blockBytes: 4096))
         rig.refill()
-        for round in 0..<8 {
-            rig.arrive(4, length: 1500, now: UInt64(100 + round))
-            held += rig.deliver(now: UInt64(100 + round), hold: true)
+        var held: [ChunkHandle] = []
+        for round in 0..<4 {
+            rig.arrive(4, length: 1500, now: UInt64(round))
+            held += rig.deliver(now: UInt64(round), hold: true)
             rig.refill()
         }
-        let again = held.filter { $0.chunk == old.chunk }
-        #expect(!again.isEmpty)
-        #expect(again.allSatisfy { $0.generation == old.generation + 1 })
-        #expect(rig.pool.counters.spillBlocksDelivered > 3)
+        #expect(held.count == 4 && held.allSatisfy { $0.chunk < 5 && $0.count == 4 })
+        #expect(!rig.pool.waitsForArena)
+        #expect(rig.pool.counters.spillArenaFull > 0 && rig.pool.counters.packetsSpilled == 0)
+        var ids: [UInt64] = []
+        for h in held { ids += rig.read(h) }
+        #expect(ids == Array(1...16))
     }
 
     @Test func forgedRecyclesOfSpillBlocksAreRejected() {

@@ -19,6 +19,12 @@ import WireCapCore
 ///  consumer j:  nextChunk → count × service time → recycle ─▶ arms the owner's capture tick
 /// ```
 ///
+/// **Spill** (issue 14) happens inside the core's ``CaptureDriver/deliver(now:)``
+/// exactly as live; the simulator adds its cost: a tick that copied k packets of
+/// b bytes keeps the capture thread busy for k · ``SimulationConfiguration/spillNanosecondsPerPacket``
+/// + b · ``SimulationConfiguration/spillNanosecondsPerByte``, and the freed chunks'
+/// frames reach the fill FIFO only when that time is over (the next tick).
+///
 /// Ticks are scheduled only when the capture thread has work: within one poll
 /// interval when a chunk's worth of the ring is free (a chunk just filled) or when
 /// a starving pool gets a recycle, and at the partial-chunk deadline of the oldest
@@ -34,6 +40,11 @@ final class WireCapEngine: SimulatedEngine {
     let timeout: UInt64
     let advanced: Bool
     let servicePs: UInt64
+    let spillPacketPs: Double
+    let spillBytePs: Double
+    let spilledPackets: UnsafeMutablePointer<UInt64>  // core's count at the end of the last tick
+    let spilledBytes: UnsafeMutablePointer<UInt64>
+    let busyUntil: UnsafeMutablePointer<UInt64>       // the capture thread copies until then
 
     let pools: UnsafeMutablePointer<Unmanaged<ChunkPool>>
     let fifo: UnsafeMutablePointer<UInt64>        // [q * N + slot]
@@ -60,6 +71,11 @@ final class WireCapEngine: SimulatedEngine {
         timeout = c.partialTimeoutNanoseconds
         advanced = c.engine == .wirecapAdvanced && c.queues > 1
         servicePs = c.consumer.servicePicoseconds
+        spillPacketPs = c.spillNanosecondsPerPacket * 1000
+        spillBytePs = c.spillNanosecondsPerByte * 1000
+        spilledPackets = .allocate(capacity: c.queues); spilledPackets.initialize(repeating: 0, count: c.queues)
+        spilledBytes = .allocate(capacity: c.queues); spilledBytes.initialize(repeating: 0, count: c.queues)
+        busyUntil = .allocate(capacity: c.queues); busyUntil.initialize(repeating: 0, count: c.queues)
         drivers = (0..<n).map { CaptureDriver(group: group, queue: $0) }
         pools = .allocate(capacity: n)
         for q in 0..<n { (pools + q).initialize(to: Unmanaged.passRetained(group.pools[q])) }
@@ -85,6 +101,7 @@ final class WireCapEngine: SimulatedEngine {
         pools.deallocate(); fifo.deallocate(); fifoHead.deallocate(); fifoCount.deallocate()
         scheduled.deallocate(); receivedPackets.deallocate(); receivedBytes.deallocate()
         busy.deallocate(); current.deallocate(); carry.deallocate()
+        spilledPackets.deallocate(); spilledBytes.deallocate(); busyUntil.deallocate()
         stats.deinitialize(count: n); stats.deallocate()
     }
 
@@ -173,6 +190,12 @@ final class WireCapEngine: SimulatedEngine {
     /// One pass of queue `q`'s capture thread (paper Figure 7): recycle, capture, refill.
     func tick(_ q: Int, now: UInt64, events: inout EventQueue) {
         scheduled[q] = .max
+        if now < busyUntil[q] {
+            // Still copying: the pass happens when the copy is done.
+            scheduled[q] = busyUntil[q]
+            events.schedule(at: busyUntil[q], .captureTick, target: q)
+            return
+        }
         let driver = drivers[q]
         driver.reclaim()
         if receivedPackets[q] > 0 {
@@ -181,6 +204,10 @@ final class WireCapEngine: SimulatedEngine {
             receivedBytes[q] = 0
         }
         driver.deliver(now: now)
+        if spillCopied(q, now: now, events: &events) {
+            startConsumers(q, now: now, events: &events)
+            return
+        }
         refill(q)
         // Frames waiting on the NIC take the newly posted frames (DMA'd now).
         while nic.count[q] > 0 && fifoCount[q] > 0 {
@@ -202,13 +229,10 @@ final class WireCapEngine: SimulatedEngine {
             receivedPackets[q] = 0
             receivedBytes[q] = 0
             driver.deliver(now: now)
+            if spillCopied(q, now: now, events: &events) { break }
             refill(q)
         }
-        if advanced {
-            for j in 0..<n where !busy[j] { startChunk(j, now: now, events: &events) }
-        } else if !busy[q] {
-            startChunk(q, now: now, events: &events)
-        }
+        startConsumers(q, now: now, events: &events)
         // A pool at its item budget delivers nothing until a recycle (which arms us).
         let pool = group.pools[q]
         if pool.outstandingItems < pool.itemBudget, let deadline = driver.nextPartialDeadline() {
@@ -220,7 +244,32 @@ final class WireCapEngine: SimulatedEngine {
         }
     }
 
+    /// Whether the latest deliver spilled packets; if so the capture thread is busy
+    /// copying them, and its next pass (which posts their frames) is then.
+    func spillCopied(_ q: Int, now: UInt64, events: inout EventQueue) -> Bool {
+        let c = group.pools[q].counters
+        let packets = c.packetsSpilled &- spilledPackets[q]
+        guard packets > 0 else { return false }
+        let bytes = c.bytesSpilled &- spilledBytes[q]
+        spilledPackets[q] = c.packetsSpilled
+        spilledBytes[q] = c.bytesSpilled
+        let ps = Double(packets) * spillPacketPs + Double(bytes) * spillBytePs
+        busyUntil[q] = now &+ max(1, UInt64((ps / 1000).rounded(.up)))
+        scheduled[q] = busyUntil[q]
+        events.schedule(at: busyUntil[q], .captureTick, target: q)
+        return true
+    }
+
     // MARK: Consumers
+
+    /// Idle consumers that may take what queue `q` placed start on it.
+    func startConsumers(_ q: Int, now: UInt64, events: inout EventQueue) {
+        if advanced {
+            for j in 0..<n where !busy[j] { startChunk(j, now: now, events: &events) }
+        } else if !busy[q] {
+            startChunk(q, now: now, events: &events)
+        }
+    }
 
     func startChunk(_ j: Int, now: UInt64, events: inout EventQueue) {
         guard let handle = group.nextChunk(consumer: j) else { return }
@@ -245,9 +294,10 @@ final class WireCapEngine: SimulatedEngine {
         assert(accepted, "recycle lane refused a valid handle")
         // The owner takes recycles back on its next pass; it needs one now only if it
         // is starving (no free chunk while the ring has room for one) or cannot hand
-        // out more slices (item budget reached).
+        // out more slices (item budget reached), or it waits for spill space.
         let starving = pools[origin]._withUnsafeGuaranteedRef {
             ($0.freeChunks == 0 && ringSize - fifoCount[origin] >= m) || $0.outstandingItems >= $0.itemBudget
+                || $0.waitsForArena
         }
         if starving {
             arm(origin, at: now, events: &events)
@@ -269,6 +319,7 @@ final class WireCapEngine: SimulatedEngine {
             let s = group.statistics(queue: q)
             var r = stats[q]
             r.offloadedOutChunks = s.offloadedOut
+            r.spilled = s.packetsSpilled
             if s.captureDrops != r.captureDrops { problems.append("queue \(q): core counts \(s.captureDrops) capture drops, simulator \(r.captureDrops)") }
             if s.packetsReceived + r.captureDrops != r.offered {
                 problems.append("queue \(q): core received \(s.packetsReceived) + drops \(r.captureDrops) != offered \(r.offered)")

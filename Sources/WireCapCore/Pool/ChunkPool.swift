@@ -42,8 +42,13 @@
 /// allowance: a consumer that keeps up never causes a spill; one that fell behind
 /// is served from the arena until it has caught up. A chunk's frames go back to
 /// the kernel as soon as its packets are copied, so the kernel never runs out of
-/// frames while the arena has room; when it has none, chunks are delivered
-/// zero-copy again and, when those run out too, the kernel drops (pool exhausted).
+/// frames while the arena has room. A chunk is spilled whole or not at all: when
+/// the arena cannot take all of it, it waits in the pool (and every later chunk
+/// with it, for order) until a delivered block comes back, so neither frames nor
+/// arena are wasted on half-spilled chunks; its frames are then the buffer, and
+/// when all frames are full too the kernel drops (pool exhausted). Only when no
+/// block is out to come back (an arena smaller than a chunk), or at the
+/// shutdown flush, does such a chunk go zero-copy instead.
 ///
 /// *Order.* The open block is delivered before any later zero-copy handle, so a
 /// queue's packets reach each lane in the order they were received.
@@ -123,6 +128,7 @@ public final class ChunkPool: @unchecked Sendable {
     @usableFromInline var openRecheck: UInt64 = 0
     @usableFromInline var spillOut: Int = 0
     @usableFromInline var spilling = false
+    @usableFromInline var waitingForArena = false
     /// `true` once the kernel filled a whole chunk (``completeWhole(chunk:count:retiredByTimer:)``).
     var fillsWhole = false
     @usableFromInline var outstandingCount: Int = 0
@@ -212,6 +218,10 @@ public final class ChunkPool: @unchecked Sendable {
     @inlinable public var freeSpillBlocks: Int { spillFreeCount }
     /// `true` while the pool spills (see the type's documentation).
     @inlinable public var isSpilling: Bool { spilling }
+    /// `true` when the latest delivery left a full chunk in the pool because the
+    /// arena had no room for it yet (see the type's documentation): the capture
+    /// thread waits for a spill block to come back, not for a deadline.
+    @inlinable public var waitsForArena: Bool { waitingForArena }
     /// Packets copied into the open spill block, not yet delivered.
     @inlinable public var openBlockPackets: Int { openBlock < 0 ? 0 : spillArena!.openCount }
 
@@ -311,6 +321,7 @@ public final class ChunkPool: @unchecked Sendable {
         var blocked = false
         var keep = 0
         let mm = Int(m)
+        waitingForArena = false
         for i in 0..<attachedCount {
             let chunk = attachedList[i]
             let c = Int(chunk)
@@ -322,7 +333,15 @@ public final class ChunkPool: @unchecked Sendable {
                 let timedOut = now >= oldest && now &- oldest >= timeout
                 if full || timedOut {
                     if let arena = spillArena, underPressure() {
-                        done = spill(c, from: done, to: got, arena, place, &packets, &blocked)
+                        if fits(c, from: done, to: got, arena) {
+                            done = spill(c, from: done, to: got, arena, place, &packets, &blocked)
+                        } else if spillOut > 0 && now != UInt64.max {
+                            // Wait for a block to come back; nothing later overtakes this chunk.
+                            waitingForArena = true
+                            blocked = true
+                        } else {
+                            stored.spillArenaFull &+= 1
+                        }
                     }
                     if done < got && !blocked {
                         // Zero-copy, behind whatever the open block holds.
@@ -396,6 +415,24 @@ public final class ChunkPool: @unchecked Sendable {
             stored.spillEpisodes &+= 1
         }
         return spilling
+    }
+
+    /// Whether cells `from ..< to` of chunk `c` surely fit the open block and the
+    /// free blocks: their records' bytes, with each block's end wasting less than
+    /// the largest of them (a block is closed when the next record does not fit).
+    @inlinable
+    func fits(_ c: Int, from: UInt32, to: UInt32, _ arena: SpillArena) -> Bool {
+        let row = cells + c &* Int(m)
+        var need = 0
+        var slack = 0
+        for k in Int(from)..<Int(to) {
+            let record = SpillArena.recordBytes(Int(row[k].length))
+            need &+= record
+            slack = max(slack, record)
+        }
+        var room = spillFreeCount &* (arena.blockBytes &- slack)
+        if openBlock >= 0 { room &+= max(0, arena.openRoom &- slack) }
+        return need <= room
     }
 
     /// Copies cells `from ..< to` of chunk `c` into the open block, opening and

@@ -116,6 +116,14 @@ public final class SpillArena: @unchecked Sendable {
         return true
     }
 
+    /// Bytes a packet of `length` bytes takes in a block: its descriptor and its
+    /// bytes, 16-aligned, at least 16.
+    @inlinable @inline(__always)
+    public static func recordBytes(_ length: Int) -> Int { 24 &+ max(16, (length &+ 15) & ~15) }
+
+    /// Bytes the open block still has for records.
+    @inlinable var openRoom: Int { openTop &- openCount &* 24 }
+
     /// The most packets of `length` bytes one block holds.
     public static func capacity(blockBytes: Int, length: Int) -> Int {
         blockBytes / (descriptorBytes + max(alignment, (length + alignment - 1) / alignment * alignment))

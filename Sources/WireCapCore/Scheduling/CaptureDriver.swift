@@ -99,6 +99,8 @@ public struct CaptureDriver: @unchecked Sendable {
     /// The earliest time (deadline clock) at which a partly filled chunk will be
     /// due, if any packets wait: lets a backend sleep exactly until then.
     public func nextPartialDeadline() -> UInt64? {
+        // Waiting for a spill block to come back: no deadline helps, a recycle does.
+        if pool.waitsForArena { return nil }
         let chunks = pool.oldestPendingArrival().map { $0 &+ timeout }
         guard let block = pool.openBlockDeadline(timeout: timeout) else { return chunks }
         return min(chunks ?? block, block)
