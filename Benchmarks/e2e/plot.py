@@ -24,6 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 STYLE = {
     "wirecap_advanced": ("WireCap advanced", "tab:blue", "o"),
     "wirecap_basic": ("WireCap basic", "tab:cyan", "s"),
+    "wirecap_advanced_nospill": ("WireCap advanced, spill off", "navy", "h"),
+    "wirecap_basic_nospill": ("WireCap basic, spill off", "teal", "H"),
     "wirecap_afpacket": ("WireCap on AF_PACKET", "tab:purple", "D"),
     "afpacket_hash": ("AF_PACKET fanout hash", "tab:orange", "v"),
     "afpacket_hash_rollover": ("AF_PACKET hash+rollover", "tab:red", "^"),

@@ -37,6 +37,8 @@ TICK = os.sysconf("SC_CLK_TCK")
 ENGINES = [
     ("wirecap_advanced", "WireCap advanced"),
     ("wirecap_basic", "WireCap basic"),
+    ("wirecap_advanced_nospill", "WireCap advanced, spill off"),
+    ("wirecap_basic_nospill", "WireCap basic, spill off"),
     ("wirecap_afpacket", "WireCap on AF_PACKET backend"),
     ("afpacket_hash", "AF_PACKET V3 fanout hash"),
     ("afpacket_hash_rollover", "AF_PACKET V3 hash+ROLLOVER"),
@@ -449,8 +451,10 @@ class Runner:
             qs = ",".join(str(i) for i in range(self.bed.queues))
             argv = [self.wirecap, "capture", "-i", self.bed.cap, "-q", qs,
                     "-M", str(self.args.M), "-R", str(mem["wirecap_R"]), "--consumer-cpus", qs,
-                    "--mode", "basic" if engine == "wirecap_basic" else "advanced",
+                    "--mode", "basic" if engine.startswith("wirecap_basic") else "advanced",
                     "--consumer-cost", str(cost), "--json", "--stats-interval", "0"] + bound("--timeout")
+            if engine.endswith("_nospill"):
+                argv += ["--spill", "off"]
             if engine == "wirecap_afpacket":
                 argv += ["--backend", "afpacket", "--fanout", "hash"] + mem["wirecap_afpacket"]
             return argv + track + self.args.wirecap_args.split()
@@ -669,6 +673,34 @@ def memory_knobs(args, queues):
     }
 
 
+def wirecap_spill_plan(budget, m):
+    """BufferPlan.split (SpillGeometry.swift) for one queue's budget: (frames, blocks of
+    256 KiB). N: the largest power of two <= 16384 whose frames take at most a quarter
+    of the budget; frames: N/M + 8 chunks; the rest whole blocks."""
+    n = 8
+    while n * 2 <= 16384 and n * 2 * 2048 <= budget // 4:
+        n *= 2
+    n = max(n, m)
+    frames = (n // m + 8) * m
+    blocks = (budget - frames * 2048) // (256 * 1024)
+    return (frames, blocks) if blocks >= 2 else (budget // 2048 // m * m, 0)
+
+
+def spill_record_bytes(frame):
+    """Bytes one frame of L bytes on the wire (L - 4 captured) takes in a spill block:
+    a 24-byte descriptor and the bytes 16-aligned, at least 16 (SpillArena.recordBytes)."""
+    return 24 + max(16, (frame - 4 + 15) // 16 * 16)
+
+
+def wirecap_capacity(budget, m, mix):
+    """Packets one WireCap queue with spill holds at `budget`: its frames, and per block
+    as many records of the mix's mean size as fit."""
+    frames, blocks = wirecap_spill_plan(budget, m)
+    total = sum(w for _, w in mix)
+    mean = sum(spill_record_bytes(f) * w for f, w in mix) / total
+    return frames + blocks * int(256 * 1024 // mean)
+
+
 def capacity_table(args):
     """Packets one queue's buffer holds at 64 B, IMIX and 1,500 B frames, per engine
     kind, at the budget in use (computed from each engine's layout, not measured)."""
@@ -684,8 +716,11 @@ def capacity_table(args):
     block = args.block_kib * 1024
     # A block's 48-byte header, and a block holds whole frames only (the rest of it is lost).
     tpacket = lambda f: tpacket_bytes(f) * block / ((block - 48) // tpacket_bytes(f) * tpacket_bytes(f))
+    spill = {name: (wirecap_capacity(budget, args.M, mix) if budget else None)
+             for name, mix in sizes.items()}
     return {
-        "AF_XDP (WireCap, minimal AF_XDP): 2 KiB frame per packet": per_size(lambda f: 2048),
+        "WireCap with spill: frames for the fill ring + 8 chunks, the rest 256 KiB spill blocks": spill,
+        "AF_XDP (WireCap spill off, minimal AF_XDP): 2 KiB frame per packet": per_size(lambda f: 2048),
         f"TPACKET_V3 (AF_PACKET engines, libpcap, WireCap on AF_PACKET), {args.block_kib} KiB blocks": per_size(tpacket),
     }
 
@@ -1112,16 +1147,20 @@ def burst_section(meta, bursts, sizes):
             r = max(big, key=lambda r: r["burst"])
             if r.get("window"):
                 rate_pp[e] = r["captured"] / r["window"]
-    RM = (meta["buffer_mib"] * 2**20 // 2048) if meta.get("buffer_mib") else meta["R"] * meta["M"]
-    L.append(f"Prediction (paper §3.2.2 / simulator): a pool of R·M = {RM} packets absorbs a burst up to "
-             "B = P_m·R·M/(P_m − P_p); a burst of P > B loses (P − B)·(1 − P_p/P_m). P_m = the generator's measured "
-             "rate on queue 0 in that run; P_p = WireCap basic's measured drain rate (delivered / time until its "
-             "consumer went idle, largest burst), and, in the next column, the calibrated rate of one consumer "
-             f"running the X-cost loop in C ({meta['heavy_pps_c']:.0f} pps): what the formula predicts for a "
-             "consumer that really costs X.\n")
-    hdr = ["P", "P_m (pps)", "predicted loss % (WireCap basic, measured P_p)",
-           "predicted loss % (P_p = calibrated X-cost rate)"] + [LABEL[e] + " loss %" for e, _ in ENGINES
-                                                                    if any(r["engine"] == e for r in bursts)]
+    budget = (meta["buffer_mib"] * 2**20) if meta.get("buffer_mib") else meta["R"] * meta["M"] * 2048
+    RM = budget // 2048
+    mix = IMIX if sizes == "imix" else [(int(sizes), 1)]
+    C = wirecap_capacity(budget, meta["M"], mix)
+    L.append(f"Prediction (paper §3.2.2 / simulator): a buffer of C packets absorbs a burst up to "
+             "B = P_m·C/(P_m − P_p); a burst of P > B loses (P − B)·(1 − P_p/P_m). C: with spill, the frames and "
+             f"the spill blocks of the budget ({C} packets of this size); spill off, R·M = {RM}. P_m = the generator's "
+             "measured rate on queue 0 in that run; P_p = WireCap basic's measured drain rate (delivered / time "
+             "until its consumer went idle, largest burst), and, in the last prediction column, the calibrated rate "
+             f"of one consumer running the X-cost loop in C ({meta['heavy_pps_c']:.0f} pps, with spill): what the "
+             "formula predicts for a consumer that really costs X.\n")
+    hdr = ["P", "P_m (pps)", "predicted loss % (spill, measured P_p)", "predicted loss % (spill off, measured P_p)",
+           "predicted loss % (spill, P_p = calibrated X-cost rate)"] + [
+               LABEL[e] + " loss %" for e, _ in ENGINES if any(r["engine"] == e for r in bursts)]
     L.append("| " + " | ".join(hdr) + " |")
     L.append("|" + "---|" * len(hdr))
     pp = rate_pp.get("wirecap_basic")
@@ -1135,21 +1174,14 @@ def burst_section(meta, bursts, sizes):
             elif r.get("gen_rate"):
                 pm_vals.append(r["gen_rate"])
         pm = median(pm_vals)
-        if pm and pp and pm > pp:
-            B = pm * RM / (pm - pp)
-            pred = max(0.0, (P - B) * (1 - pp / pm)) / P * 100
-            pred_s = f"{pred:.2f} (B={B:.0f})"
-        elif pm and pp:
-            pred_s = "0.00 (P_p ≥ P_m)"
-        else:
-            pred_s = "n/a (WireCap basic not run)"
-        pc = meta["heavy_pps_c"]
-        if pm and pc and pm > pc:
-            Bc = pm * RM / (pm - pc)
-            pred_c = f"{max(0.0, (P - Bc) * (1 - pc / pm)) / P * 100:.2f} (B={Bc:.0f})"
-        else:
-            pred_c = "n/a"
-        line = [str(P), f"{pm:.0f}" if pm else "n/a", pred_s, pred_c]
+
+        def predict(capacity, p_p):
+            if pm and p_p and pm > p_p:
+                B = pm * capacity / (pm - p_p)
+                return f"{max(0.0, (P - B) * (1 - p_p / pm)) / P * 100:.2f} (B={B:.0f})"
+            return "0.00 (P_p ≥ P_m)" if pm and p_p else "n/a"
+        line = [str(P), f"{pm:.0f}" if pm else "n/a", predict(C, pp), predict(RM, rate_pp.get("wirecap_basic_nospill", pp)),
+                predict(C, meta["heavy_pps_c"])]
         for e, _ in ENGINES:
             if not any(r["engine"] == e for r in bursts):
                 continue
