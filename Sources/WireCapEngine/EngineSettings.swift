@@ -7,10 +7,18 @@ import WireCapSystem
 public struct EngineSettings: Sendable {
     /// The kernel path, default ``CaptureBackendChoice/xdp``.
     public var backend = CaptureBackendChoice.xdp
-    /// M, R, N, frame size, T, basic/advanced mode and the partial-chunk timeout
-    /// (pcap's buffer timeout). On AF_PACKET the pool geometry is replaced by the
-    /// ring's (``afpacketGeometry``); mode, T and the timeout still apply.
-    public var core = CaptureConfiguration()
+    /// M, R, N, frame size, the spill arena, T, basic/advanced mode and the
+    /// partial-chunk timeout (pcap's buffer timeout). Default: the CLI's, 250 MiB
+    /// per queue split into frames and spill blocks
+    /// (``CaptureConfiguration/buffered(bytes:cellsPerChunk:fillRingSize:spill:mode:offloadThresholdPercent:partialTimeoutNanoseconds:)``).
+    /// On AF_PACKET the pool geometry is replaced by the ring's
+    /// (``afpacketGeometry``); mode, T and the timeout still apply.
+    public var core = EngineSettings.defaultCore
+
+    /// The default ``core``: valid by construction (a test builds it).
+    public static let defaultCore: CaptureConfiguration = {
+        do { return try CaptureConfiguration.buffered() } catch { preconditionFailure("default configuration: \(error)") }
+    }()
     /// Ring shape per socket on AF_PACKET.
     public var afpacketGeometry = AFPacketGeometry.default
     /// CPUs to pin capture threads to (thread t → `cpus[t % count]`); empty: unpinned.

@@ -275,4 +275,13 @@ struct SpillTests {
         let capacity = p.geometry.cellsPerPool + p.spill!.blocks * SpillArena.capacity(blockBytes: 256 << 10, length: 60)
         #expect(capacity > 14 * off.geometry.cellsPerPool)
     }
+
+    @Test func theLiveDefaultSpillsInTheDefaultPoolsMemory() throws {
+        let c = try CaptureConfiguration.buffered()
+        #expect(c.queueBytes == PoolGeometry.default.poolBytes)
+        #expect(c.geometry.fillRingSize == 16384 && c.geometry.chunksPerPool == 64 + BufferPlan.zeroCopyChunks)
+        #expect(c.spill?.blocks == 856)
+        let off = try CaptureConfiguration.buffered(spill: false)
+        #expect(off.geometry == PoolGeometry.default && off.spill == nil)
+    }
 }

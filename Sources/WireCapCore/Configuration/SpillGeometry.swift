@@ -45,6 +45,26 @@ public struct SpillGeometry: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(blocks) × \(ByteCount(blockBytes)) spill blocks (\(ByteCount(arenaBytes)))" }
 }
 
+extension CaptureConfiguration {
+    /// A configuration whose queues each take `bytes` of memory, split by
+    /// ``BufferPlan`` (spilling unless `spill` is false): the live default of the
+    /// CLI and of `EngineSettings`. `CaptureConfiguration()` is the paper's pool
+    /// (no spill), which the simulator's experiments use.
+    ///
+    /// - Parameter fillRingSize: N, or nil for ``BufferPlan``'s rule.
+    public static func buffered(
+        bytes: Int = PoolGeometry.default.poolBytes, cellsPerChunk: Int = PoolGeometry.default.cellsPerChunk,
+        fillRingSize: Int? = nil, spill: Bool = true, mode: CaptureMode = .advanced, offloadThresholdPercent: Int = 60,
+        partialTimeoutNanoseconds: UInt64 = 1_000_000
+    ) throws(ConfigurationError) -> CaptureConfiguration {
+        let plan = try BufferPlan.split(budget: bytes, cellsPerChunk: cellsPerChunk, fillRingSize: fillRingSize, spill: spill)
+        let c = CaptureConfiguration(geometry: plan.geometry, mode: mode, offloadThresholdPercent: offloadThresholdPercent,
+                                     partialTimeoutNanoseconds: partialTimeoutNanoseconds, spill: plan.spill)
+        try c.validate()
+        return c
+    }
+}
+
 /// How one queue's memory budget (`--buffer`) is split between AF_XDP frames and
 /// the spill arena (issue 14). The choices, written down:
 ///
@@ -75,7 +95,7 @@ public struct BufferPlan: Sendable, Hashable {
     ///   - spill: `true` to plan an arena.
     public static func split(budget: Int, cellsPerChunk m: Int, fillRingSize: Int?, frameSize: Int = 2048,
                              spill: Bool, blockBytes: Int = SpillGeometry.defaultBlockBytes) throws(ConfigurationError) -> BufferPlan {
-        guard m >= 1 else { throw ConfigurationError(.cellsPerChunk, "M (cells per chunk) must be at least 1, got \(m)") }
+        guard m >= 1, m <= 65536 else { throw ConfigurationError(.cellsPerChunk, "M (cells per chunk) must be 1...65536, got \(m)") }
         let chunkBytes = m * frameSize
         guard budget >= 2 * chunkBytes else {
             throw ConfigurationError(.buffer, "--buffer \(ByteCount(budget)) is below two chunks of M=\(m) frames (\(ByteCount(2 * chunkBytes)))")

@@ -74,31 +74,18 @@ struct EngineOptionsGroup: ParsableArguments {
         if buffer != nil && chunksPerPool != nil {
             throw CaptureError(.usage, "-R and --buffer both size the memory per queue: give one of them")
         }
-        let spilling = spill == "on" && !forwarding
-        var c = CaptureConfiguration(
-            geometry: PoolGeometry(cellsPerChunk: cellsPerChunk, chunksPerPool: chunksPerPool ?? PoolGeometry.default.chunksPerPool,
-                                   fillRingSize: fillRingSize ?? PoolGeometry.default.fillRingSize),
-            mode: m, offloadThresholdPercent: threshold, partialTimeoutNanoseconds: UInt64(timeout * 1e6))
+        // -R counts chunks of M frames; with --spill off that is exactly the pool.
+        let chunks = chunksPerPool ?? PoolGeometry.default.chunksPerPool
+        let product = chunks.multipliedReportingOverflow(by: max(1, cellsPerChunk) * 2048)
+        guard chunks >= 1, !product.overflow else { throw CaptureError(.usage, "-R \(chunks) × M=\(cellsPerChunk) frames is no memory size") }
+        let budget = try bufferBytes() ?? product.partialValue
         do {
-            if spilling || buffer != nil {
-                guard cellsPerChunk >= 1, cellsPerChunk <= 1 << 16 else {
-                    throw ConfigurationError(.cellsPerChunk, "M (cells per chunk) must be 1...65536, got \(cellsPerChunk)")
-                }
-                let budget = try bufferBytes() ?? (chunksPerPool ?? PoolGeometry.default.chunksPerPool) * cellsPerChunk * 2048
-                let plan = try BufferPlan.split(budget: budget, cellsPerChunk: cellsPerChunk, fillRingSize: fillRingSize,
-                                                spill: spilling)
-                c.geometry = plan.geometry
-                c.spill = plan.spill
-            }
-            try c.validate()
-        } catch let error as ConfigurationError {
-            throw CaptureError(.usage, error.message)
-        } catch let error as CaptureError {
-            throw error
+            return try CaptureConfiguration.buffered(
+                bytes: budget, cellsPerChunk: cellsPerChunk, fillRingSize: fillRingSize, spill: spill == "on" && !forwarding,
+                mode: m, offloadThresholdPercent: threshold, partialTimeoutNanoseconds: UInt64(timeout * 1e6))
         } catch {
-            throw CaptureError(.usage, "\(error)")
+            throw CaptureError(.usage, error.message)
         }
-        return c
     }
 
     /// The one ``EngineSettings`` of a live subcommand: this group's fields and the

@@ -40,7 +40,9 @@ struct LiveStatistics {
                 let used = Double(Int(s.attachedChunks + s.capturedChunks)) / Double(max(1, g.chunksPerPool)) * 100
                 let c = Self.count
                 let row = g.ledger.queues[i]
-                return "\(t) \(g.interface) q\(g.queues[i]) \(Self.rate(rate)) lost \(c(row.lost)) px \(c(row.poolExhausted)) ?\(row.unexplained) | off out \(c(s.offloadedOut)) in \(c(s.offloadedIn)) | pool \(Int(used))%"
+                let spill = s.packetsSpilled > 0 || s.spillBlocksOut > 0
+                    ? " | spilled \(c(s.packetsSpilled)), \(s.spillBlocksOut) blocks out" : ""
+                return "\(t) \(g.interface) q\(g.queues[i]) \(Self.rate(rate)) lost \(c(row.lost)) px \(c(row.poolExhausted)) ?\(row.unexplained) | off out \(c(s.offloadedOut)) in \(c(s.offloadedIn)) | pool \(Int(used))%\(spill)"
             }
         }
     }

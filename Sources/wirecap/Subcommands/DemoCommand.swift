@@ -45,9 +45,8 @@ struct DemoCommand: ParsableCommand {
             CLI.note("demo: testbed \(name) with \(queues) queues")
             let bed = try Testbed.up(name: name, queues: queues)
             defer { bed.down(); CLI.note("demo: testbed \(name) removed") }
-            let config = CaptureConfiguration(
-                geometry: PoolGeometry(cellsPerChunk: 256, chunksPerPool: 128, fillRingSize: 4096),
-                mode: .advanced, offloadThresholdPercent: 60)
+            let config: CaptureConfiguration
+            do throws(ConfigurationError) { config = try CaptureConfiguration.buffered(bytes: 64 << 20) } catch { CLI.usage(error.message) }
             var settings = EngineSettings()
             settings.core = config
             settings.force = true
