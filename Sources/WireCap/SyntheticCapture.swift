@@ -38,14 +38,10 @@ public final class SyntheticCapture: @unchecked Sendable {
     /// - Throws: ``CaptureError`` `.usage` for a bad configuration or filter.
     public init(queues: Int, configuration: CaptureConfiguration, filter: PacketPredicate? = nil, snapLength: Int = 262_144,
                 readTimeoutNanoseconds: UInt64 = 10_000_000) throws(CaptureError) {
-        let group: BuddyGroup
-        do { group = try BuddyGroup(queueCount: queues, configuration: configuration) } catch {
-            throw CaptureError(.usage, error.message)
-        }
-        self.group = group
-        let compiled = filter
-        drivers = (0..<queues).map { CaptureDriver(group: group, queue: $0) }
-        let bytes = configuration.geometry.poolBytes
+        do { try configuration.validate() } catch { throw CaptureError(.usage, error.message) }
+        guard queues >= 1 else { throw CaptureError(.usage, "a synthetic capture needs at least one queue") }
+        // Each queue's memory: its frames, then its spill arena (as live).
+        let bytes = configuration.queueBytes
         let memory = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: queues)
         let queueNumbers = UnsafeMutablePointer<Int>.allocate(capacity: queues)
         self.memory = memory
@@ -55,6 +51,18 @@ public final class SyntheticCapture: @unchecked Sendable {
             (memory + q).initialize(to: area)
             (queueNumbers + q).initialize(to: q)
         }
+        let group: BuddyGroup
+        do {
+            group = try BuddyGroup(queueCount: queues, configuration: configuration,
+                                   memory: (0..<queues).map { memory[$0] })
+        } catch {
+            for q in 0..<queues { memory[q].deallocate() }
+            memory.deallocate(); queueNumbers.deallocate()
+            throw CaptureError(.usage, error.message)
+        }
+        self.group = group
+        let compiled = filter
+        drivers = (0..<queues).map { CaptureDriver(group: group, queue: $0) }
         posted = Array(repeating: [], count: queues)
         postedHead = Array(repeating: 0, count: queues)
         let wakeups = ConsumerWakeups(consumers: queues)
@@ -130,7 +138,11 @@ public final class SyntheticCapture: @unchecked Sendable {
     /// Delivers everything and marks the source finished: handles drain what is
     /// queued, then return ``DispatchResult/finished``.
     public func finish() {
-        flush(now: UInt64.max / 2)
+        for q in 0..<group.queueCount {
+            drivers[q].reclaim()
+            drivers[q].flush()
+        }
+        wakeConsumers()
         // Release: pairs with the acquire in isFinished; the last deliveries happen before it.
         state.finished.store(true, ordering: .releasing)
         wakeups.wakeAll()

@@ -101,6 +101,7 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
         let ifindex = try Sys.interfaceIndex(interface)
         var config = settings.core
         config.geometry = geometry.poolGeometry
+        config.spill = nil   // the TPACKET_V3 ring is dense already: no arena
         let group: BuddyGroup
         do { group = try BuddyGroup(queueCount: sockets, configuration: config) } catch {
             throw XDPError("configuration", kind: .usage, message: error.message)

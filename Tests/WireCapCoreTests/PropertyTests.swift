@@ -63,7 +63,7 @@ struct PropertyTests {
         func checkTimeout(_ q: Int, at now: UInt64) {
             let pool = group.pools[q]
             guard let oldest = pool.oldestPendingArrival(), pool.outstandingItems < pool.itemBudget,
-                  !pool.waitsForArena else { return }
+                  !pool.waitsForRecycle else { return }
             #expect(now - oldest < timeout, "seed \(seed) queue \(q): a packet waited \(now - oldest) ≥ timeout \(timeout) after a pass")
         }
 

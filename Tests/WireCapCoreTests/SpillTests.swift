@@ -70,7 +70,7 @@ struct SpillTests {
 
         func deliver(now: UInt64, hold: Bool = false) -> [ChunkHandle] {
             var out: [ChunkHandle] = []
-            _ = pool.deliverReady(now: now, timeout: 1_000, holdSpill: hold) { out.append($0); return true }
+            _ = pool.deliverReady(now: now, timeout: 1_000, holdSpill: { hold }) { out.append($0); return true }
             #expect(pool.invariantViolations().isEmpty, "\(pool.invariantViolations())")
             return out
         }
@@ -112,6 +112,8 @@ struct SpillTests {
         // Due, but held: every consumer is busy.
         #expect(rig.deliver(now: 5_000, hold: true).isEmpty)
         #expect(rig.pool.openBlockDeadline(timeout: 1_000) == 5_500)
+        #expect(rig.deliver(now: 5_400, hold: true).isEmpty, "still held while consumers are busy")
+        #expect(rig.pool.openBlockDeadline(timeout: 1_000) == 5_900)
         // A consumer could take it: the block goes out whole.
         let block = rig.deliver(now: 5_001)
         #expect(block.count == 1 && block[0].chunk == 5 && block[0].count == 40 && block[0].start == 0)
@@ -127,6 +129,27 @@ struct SpillTests {
         #expect(!rig.pool.isSpilling)
         #expect(next.count == 1 && next[0].chunk < 5, "back to zero-copy")
         #expect(rig.read(next[0]) == [49, 50, 51, 52])
+    }
+
+    @Test func aStalledConsumerAtALowRateSpillsItsSlicesInsteadOfHoldingFrameHandles() {
+        // R = 5: 10 frame handles; a stalled consumer and one packet per timeout.
+        let rig = Rig()
+        rig.refill()
+        var held: [ChunkHandle] = []
+        for round in 0..<40 {
+            let now = UInt64(round) * 1_000
+            rig.arrive(1, now: now)
+            held += rig.deliver(now: now + 999, hold: true)
+            rig.refill()
+        }
+        #expect(rig.pool.isSpilling)
+        #expect(rig.pool.counters.packetsSpilled > 0)
+        #expect(rig.pool.openBlockPackets > 20, "held while the consumer is stalled: one block, not one per timeout")
+        #expect(!rig.pool.waitsForRecycle, "frame handles never ran out: slices went into the open block")
+        held += rig.deliver(now: .max)
+        var ids: [UInt64] = []
+        for h in held { ids += rig.read(h) }
+        #expect(ids == Array(1...40))
     }
 
     @Test func blocksFillByBytesAChunkThatDoesNotFitWaitsAndBlocksAreReused() {
@@ -224,7 +247,7 @@ struct SpillTests {
         }
         rig.arrive(3, now: 4)   // a partial chunk too
         #expect(rig.pool.openBlockPackets > 0)
-        _ = rig.pool.deliverReady(now: .max, timeout: 0, holdSpill: true) { held.append($0); return true }
+        _ = rig.pool.deliverReady(now: .max, timeout: 0, holdSpill: { true }) { held.append($0); return true }
         #expect(rig.pool.undeliveredPackets == 0)
         var ids: [UInt64] = []
         for h in held { ids += rig.read(h) }
@@ -264,7 +287,10 @@ struct SpillTests {
         #expect(p.geometry.poolBytes + p.spill!.arenaBytes == 64 << 20)
         // Off: the paper's pool of the same memory.
         let off = try BufferPlan.split(budget: 64 << 20, cellsPerChunk: 256, fillRingSize: nil, spill: false)
-        #expect(off.geometry.chunksPerPool == 128 && off.spill == nil && off.geometry.fillRingSize == 16384)
+        #expect(off.geometry.chunksPerPool == 128 && off.spill == nil && off.geometry.fillRingSize == 8192)
+        // The same N rule with spill off: a small budget is a valid pool, not an R/N error.
+        let small16 = try BufferPlan.split(budget: 16 << 20, cellsPerChunk: 256, fillRingSize: nil, spill: false)
+        #expect(small16.geometry.fillRingSize == 2048 && small16.geometry.chunksPerPool == 32)
         // A budget with no room for an arena is all frames.
         let small = try BufferPlan.split(budget: 3 << 19, cellsPerChunk: 64, fillRingSize: 128, spill: true)
         #expect(small.spill == nil && small.geometry.chunksPerPool == 12)

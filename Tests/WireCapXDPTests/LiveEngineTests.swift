@@ -247,7 +247,7 @@ struct LiveEngineTests {
                 (["capture", "-i", "nosuchif0", "--duration", "1"], "unknown interface nosuchif0", 2),
                 (["capture", "-i", cap, "-q", "5", "--duration", "1"], "queue 5 is beyond \(cap)'s 2 rx queues", 2),
                 (["capture", "-i", cap, "-M", "300", "--duration", "1"], "M (300) must divide N (16384)", 2),
-                (["capture", "-i", cap, "-M", "256", "-R", "2", "--duration", "1"], "R (2) must be greater than N/M = 64", 2),
+                (["capture", "-i", cap, "-M", "256", "-R", "2", "-N", "16384", "--spill", "off", "--duration", "1"], "R (2) must be greater than N/M = 64", 2),
                 (["capture", "-i", cap, "-N", "1000", "--duration", "1"], "N (fill ring size) must be a power of two", 2),
                 (["capture", "-i", cap, "-T", "0", "--duration", "1"], "T (offload threshold) must be a percentage", 2),
                 (["capture", "-i", cap, "--mode", "turbo", "--duration", "1"], "--mode must be basic or advanced", 2),

@@ -297,7 +297,7 @@ final class WireCapEngine: SimulatedEngine {
         // out more slices (item budget reached), or it waits for spill space.
         let starving = pools[origin]._withUnsafeGuaranteedRef {
             ($0.freeChunks == 0 && ringSize - fifoCount[origin] >= m) || $0.outstandingItems >= $0.itemBudget
-                || $0.waitsForArena
+                || $0.waitsForRecycle
         }
         if starving {
             arm(origin, at: now, events: &events)

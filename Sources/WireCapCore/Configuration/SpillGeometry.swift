@@ -73,12 +73,15 @@ extension CaptureConfiguration {
 ///   chunks, so eight is room to spare; when they are all held, the next full
 ///   chunk is spilled (see ``ChunkPool``).
 /// - **N**, when not given: the largest power of two whose frames take at most a
-///   quarter of the budget, at most 16,384 (the default without spill). The fill
-///   ring is the kernel's reserve while the capture thread is off the CPU; it
-///   buffers nothing a spill block could not hold 20× denser.
+///   quarter of the budget, at most 16,384 (so 16,384 from 128 MiB per queue, the
+///   default 250 MiB included), and at least M; spill on or off. The fill ring is
+///   the kernel's reserve while the capture thread is off the CPU; it buffers
+///   nothing a spill block could not hold 23× denser, and a pool must be larger
+///   than its ring.
 /// - **The arena**: the rest, in whole blocks of ``SpillGeometry/defaultBlockBytes``.
 ///   Fewer than two blocks: no spill (the frames take the whole budget).
-/// - **Spill off**: R = budget / (M · frame size), the paper's pool alone.
+/// - **Spill off**: R = budget / (M · frame size), the paper's pool alone (with
+///   the same N).
 public struct BufferPlan: Sendable, Hashable {
     /// The frame pool.
     public var geometry: PoolGeometry
@@ -100,24 +103,22 @@ public struct BufferPlan: Sendable, Hashable {
         guard budget >= 2 * chunkBytes else {
             throw ConfigurationError(.buffer, "--buffer \(ByteCount(budget)) is below two chunks of M=\(m) frames (\(ByteCount(2 * chunkBytes)))")
         }
-        guard spill else {
-            let n = fillRingSize ?? PoolGeometry.default.fillRingSize
-            let g = PoolGeometry(cellsPerChunk: m, chunksPerPool: budget / chunkBytes, fillRingSize: n, frameSize: frameSize)
-            try g.validate()
-            return BufferPlan(geometry: g, spill: nil)
-        }
         var n = fillRingSize ?? 0
         if fillRingSize == nil {
             n = 8
             while n * 2 <= 16384 && n * 2 * frameSize <= budget / 4 { n *= 2 }
             n = max(n, m)   // a chunk's M frames must fit the ring
         }
+        guard spill else {
+            let g = PoolGeometry(cellsPerChunk: m, chunksPerPool: budget / chunkBytes, fillRingSize: n, frameSize: frameSize)
+            try g.validate()
+            return BufferPlan(geometry: g, spill: nil)
+        }
         let frameChunks = n / max(1, m) + zeroCopyChunks
         let arena = budget - frameChunks * chunkBytes
         guard arena >= 2 * blockBytes else {
             // No room for an arena worth having: the budget is all frames, as with spill off.
-            let g = PoolGeometry(cellsPerChunk: m, chunksPerPool: budget / chunkBytes,
-                                 fillRingSize: fillRingSize ?? PoolGeometry.default.fillRingSize, frameSize: frameSize)
+            let g = PoolGeometry(cellsPerChunk: m, chunksPerPool: budget / chunkBytes, fillRingSize: n, frameSize: frameSize)
             try g.validate()
             return BufferPlan(geometry: g, spill: nil)
         }

@@ -37,7 +37,8 @@
 /// ```
 ///
 /// *Pressure* starts when consumers hold ``zeroCopyAllowance`` frame chunks
-/// (all the frames beyond the fill ring's but one), or no chunk is free, and ends
+/// (all the frames beyond the fill ring's but one), or half the frame-handle
+/// budget (timed-out slices of a stalled consumer), or no chunk is free, and ends
 /// when every delivered spill block is back and consumers hold at most half the
 /// allowance: a consumer that keeps up never causes a spill; one that fell behind
 /// is served from the arena until it has caught up. A chunk's frames go back to
@@ -55,10 +56,13 @@
 ///
 /// *Timeout.* The open block is delivered when its oldest packet waited the
 /// partial-chunk timeout, unless the caller says every consumer it could go to
-/// is still busy with earlier handles (`holdSpill`): then delivering it would not
-/// let anyone read it sooner, and would waste the rest of the block. It is
-/// rechecked every half timeout, and ``deliverReady(now:timeout:holdSpill:_:)``
-/// delivers it as soon as a consumer could take it.
+/// is still busy with earlier handles (`holdSpill`): the block would wait behind
+/// them in the lane anyway, so delivering it would not let anyone read it
+/// sooner, and would waste the rest of the block (a stalled consumer at a low
+/// rate would get one near-empty block per timeout). While held it is asked
+/// about every pass and delivered as soon as a consumer could take it; the
+/// capture thread wakes for it at least every half timeout. Its packets' delay
+/// is then the consumer's backlog, as it would be in the lane.
 ///
 /// **Item budget.** At most 2·R frame handles and S spill blocks are outstanding
 /// per pool (``itemBudget`` in all), so the rings of a ``BuddyGroup`` (capacity
@@ -222,6 +226,10 @@ public final class ChunkPool: @unchecked Sendable {
     /// arena had no room for it yet (see the type's documentation): the capture
     /// thread waits for a spill block to come back, not for a deadline.
     @inlinable public var waitsForArena: Bool { waitingForArena }
+    /// `true` when nothing more can be delivered before a recycle comes back: the
+    /// pool waits for spill space, or its frame-handle budget is spent. No
+    /// deadline helps then (see ``CaptureDriver/nextPartialDeadline()``).
+    @inlinable public var waitsForRecycle: Bool { waitingForArena || frameItems >= frameItemBudget }
     /// Packets copied into the open spill block, not yet delivered.
     @inlinable public var openBlockPackets: Int { openBlock < 0 ? 0 : spillArena!.openCount }
 
@@ -310,12 +318,12 @@ public final class ChunkPool: @unchecked Sendable {
     /// when it cannot take the handle now; the cells then stay in the pool and are
     /// offered again next time (nothing is lost).
     ///
-    /// - Parameter holdSpill: every consumer the open block could go to is busy
-    ///   with earlier handles (the ``BuddyGroup`` knows): keep filling it past its
-    ///   deadline.
+    /// - Parameter holdSpill: asked only when the open block is due: is every
+    ///   consumer it could go to busy with earlier handles (the ``BuddyGroup``
+    ///   knows)? Then it keeps filling past its deadline (see the type's documentation).
     /// - Returns: packets handed out by this call.
     @inlinable
-    public func deliverReady(now: UInt64, timeout: UInt64, holdSpill: Bool = false,
+    public func deliverReady(now: UInt64, timeout: UInt64, holdSpill: () -> Bool = { false },
                              _ place: (ChunkHandle) -> Bool) -> Int {
         var packets = 0
         var blocked = false
@@ -339,8 +347,8 @@ public final class ChunkPool: @unchecked Sendable {
                             // Wait for a block to come back; nothing later overtakes this chunk.
                             waitingForArena = true
                             blocked = true
-                        } else {
-                            stored.spillArenaFull &+= 1
+                        } else if done < got && frameItems < frameItemBudget {
+                            stored.spillArenaFull &+= 1   // it goes zero-copy below
                         }
                     }
                     if done < got && !blocked {
@@ -388,10 +396,10 @@ public final class ChunkPool: @unchecked Sendable {
         if openBlock >= 0, !blocked, spillArena!.openCount > 0 {
             let oldest = openPendingSince
             if now >= oldest && now &- oldest >= timeout {
-                if holdSpill && now != UInt64.max {
-                    openRecheck = now &+ max(1, timeout / 2)
-                } else {
+                if now == UInt64.max || !holdSpill() {
                     _ = closeOpenBlock(place, &packets)
+                } else {
+                    openRecheck = now &+ max(1, timeout / 2)
                 }
             }
         }
@@ -409,8 +417,10 @@ public final class ChunkPool: @unchecked Sendable {
     @inlinable @inline(__always)
     func underPressure() -> Bool {
         if spilling {
-            if spillOut == 0 && capturedCount <= zeroCopyAllowance / 2 && freeCount > 0 { spilling = false }
-        } else if capturedCount >= zeroCopyAllowance || freeCount == 0 {
+            if spillOut == 0 && capturedCount <= zeroCopyAllowance / 2 && freeCount > 0 && frameItems < frameItemBudget / 4 {
+                spilling = false
+            }
+        } else if capturedCount >= zeroCopyAllowance || freeCount == 0 || frameItems >= frameItemBudget / 2 {
             spilling = true
             stored.spillEpisodes &+= 1
         }
@@ -579,6 +589,9 @@ public final class ChunkPool: @unchecked Sendable {
             spillOut -= 1
             spillFreeStack[spillFreeCount] = handle.chunk
             spillFreeCount += 1
+            #if WIRECAP_INTERNAL_CHECKS
+            checkInvariants()
+            #endif
             return nil
         }
         sliceLength[c * Int(m) + Int(handle.start)] = 0
@@ -608,7 +621,7 @@ public final class ChunkPool: @unchecked Sendable {
     /// `nil` means the handle is outstanding and valid.
     public func validate(_ handle: ChunkHandle) -> RecycleRejection? {
         guard handle.queue == queue, handle.group == group else { return .wrongPool }
-        guard handle.chunk < r &+ UInt32(spillBlocks) else { return .unknownChunk }
+        guard UInt64(handle.chunk) < UInt64(r) + UInt64(spillBlocks) else { return .unknownChunk }
         let c = Int(handle.chunk)
         guard handle.generation == generation[c] else { return .staleGeneration }
         guard state[c] != .free else { return .notCaptured }

@@ -77,9 +77,10 @@ public struct CaptureDriver: @unchecked Sendable {
     public func deliver(now: UInt64) -> Int {
         let group = self.group
         let queue = self.queue
-        // Only with an open spill block: would a handle placed now wait behind others?
-        let hold = pool.openBlockPackets > 0 && !group.wouldBeTakenAtOnce(from: queue)
-        let delivered = pool.deliverReady(now: now, timeout: timeout, holdSpill: hold) { group.place($0, from: queue) }
+        // Asked only when the open spill block is due: would it wait behind other handles?
+        let delivered = pool.deliverReady(now: now, timeout: timeout, holdSpill: { !group.wouldBeTakenAtOnce(from: queue) }) {
+            group.place($0, from: queue)
+        }
         group.publish(queue: queue)
         return delivered
     }
@@ -99,8 +100,8 @@ public struct CaptureDriver: @unchecked Sendable {
     /// The earliest time (deadline clock) at which a partly filled chunk will be
     /// due, if any packets wait: lets a backend sleep exactly until then.
     public func nextPartialDeadline() -> UInt64? {
-        // Waiting for a spill block to come back: no deadline helps, a recycle does.
-        if pool.waitsForArena { return nil }
+        // Waiting for a spill block or a handle to come back: no deadline helps, a recycle does.
+        if pool.waitsForRecycle { return nil }
         let chunks = pool.oldestPendingArrival().map { $0 &+ timeout }
         guard let block = pool.openBlockDeadline(timeout: timeout) else { return chunks }
         return min(chunks ?? block, block)

@@ -70,7 +70,9 @@ public final class UMEM {
     public init(frames: Int, frameSize: Int, arenaBytes: Int = 0, fillSize: Int, completionSize: Int,
                 numaNode: Int32?, hugePages: Bool, label: String) throws(XDPError) {
         frameBytes = frames * frameSize
-        bytes = frameBytes + arenaBytes
+        // A MAP_HUGETLB mapping is whole 2 MiB pages, and munmap wants its length so.
+        let hugePage = 2 << 20
+        bytes = hugePages ? (frameBytes + arenaBytes + hugePage - 1) / hugePage * hugePage : frameBytes + arenaBytes
         self.frameSize = frameSize
         let (p, huge) = try Sys.mapAnonymous(bytes: bytes, hugePages: hugePages)
         if hugePages && !huge {

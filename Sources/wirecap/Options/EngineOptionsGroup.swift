@@ -65,7 +65,7 @@ struct EngineOptionsGroup: ParsableArguments {
     /// The core configuration, or a one-line usage error. The memory per queue is
     /// `--buffer`, or R·M·2 KiB; ``BufferPlan`` splits it (spill on) or makes it R
     /// chunks (spill off, the paper's pool).
-    func configuration(forwarding: Bool = false) throws(CaptureError) -> CaptureConfiguration {
+    func configuration(forwarding: Bool = false, afpacket: Bool = false) throws(CaptureError) -> CaptureConfiguration {
         guard let m = CaptureMode(rawValue: mode) else {
             throw CaptureError(.usage, "--mode must be basic or advanced, got '\(mode)'")
         }
@@ -78,10 +78,12 @@ struct EngineOptionsGroup: ParsableArguments {
         let chunks = chunksPerPool ?? PoolGeometry.default.chunksPerPool
         let product = chunks.multipliedReportingOverflow(by: max(1, cellsPerChunk) * 2048)
         guard chunks >= 1, !product.overflow else { throw CaptureError(.usage, "-R \(chunks) × M=\(cellsPerChunk) frames is no memory size") }
-        let budget = try bufferBytes() ?? product.partialValue
+        // On afpacket the ring replaces the pool and --buffer sizes the ring (engineSettings).
+        let budget = afpacket ? product.partialValue : try bufferBytes() ?? product.partialValue
         do {
             return try CaptureConfiguration.buffered(
-                bytes: budget, cellsPerChunk: cellsPerChunk, fillRingSize: fillRingSize, spill: spill == "on" && !forwarding,
+                bytes: budget, cellsPerChunk: cellsPerChunk, fillRingSize: fillRingSize,
+                spill: spill == "on" && !forwarding && !afpacket,
                 mode: m, offloadThresholdPercent: threshold, partialTimeoutNanoseconds: UInt64(timeout * 1e6))
         } catch {
             throw CaptureError(.usage, error.message)
@@ -92,7 +94,7 @@ struct EngineOptionsGroup: ParsableArguments {
     /// backend's; a subcommand sets what only it has (threads, attach mode) on top.
     func engineSettings(_ backend: BackendOptionsGroup, forwarding: Bool = false) throws(CaptureError) -> EngineSettings {
         var s = EngineSettings()
-        s.core = try configuration(forwarding: forwarding)
+        s.core = try configuration(forwarding: forwarding, afpacket: backend.isAFPacket)
         s.backend = backend.choice
         s.afpacketGeometry = backend.geometry(budget: try bufferBytes())
         s.captureCPUs = cpus.flatMap(IndexList.parse) ?? []
