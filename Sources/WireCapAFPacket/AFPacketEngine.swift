@@ -264,7 +264,8 @@ package final class AFPacketRing: CaptureQueue, @unchecked Sendable {
                     let h = header.pointee
                     bytes &+= UInt64(h.tp_len)
                     cells[c] = CellDescriptor(address: blockOffset &+ UInt64(offset &+ Int(h.tp_mac)), length: h.tp_snaplen,
-                                              timestamp: UInt64(h.tp_sec) &* 1_000_000_000 &+ UInt64(h.tp_nsec))
+                                              timestamp: UInt64(h.tp_sec) &* 1_000_000_000 &+ UInt64(h.tp_nsec),
+                                              flags: CellDescriptor.kernelTimestamp)
                     offset &+= Int(h.tp_next_offset)
                 }
                 return bytes

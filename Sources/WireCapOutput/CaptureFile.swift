@@ -10,7 +10,8 @@ public enum CaptureFileFormat: String, Sendable, CaseIterable {
     /// Classic libpcap with nanosecond timestamps (magic `0xa1b23c4d`, little-endian).
     case pcap
     /// pcapng: one section, one interface description block per rx queue
-    /// (`if_name` = `IF@qN`, `if_tsresol` = 9, nanoseconds), enhanced packet blocks
+    /// (`if_name` = `IF@qN`, `if_tsresol` = 9, nanoseconds, and an `opt_comment`
+    /// naming the timestamp source), enhanced packet blocks
     /// whose interface id is the queue's index: tshark's `frame.interface_id`.
     case pcapng
 }
@@ -129,8 +130,13 @@ public struct InterfaceStatistics: Sendable, Hashable {
         self.rotation = rotation
         iov = .allocate(capacity: Self.batchRecords * 3)
         headers = .allocate(byteCount: Self.batchRecords * Self.headerStride * 2, alignment: 8)
-        fileHeader = .allocate(byteCount: 4096, alignment: 8)
+        // The section header and, per interface, its block with the longest name and the comment.
+        fileHeader = .allocate(byteCount: 64 + interfaceNames.count * (48 + 68 + Self.timestampComment.utf8.count), alignment: 8)
     }
+
+    /// Each pcapng interface's `opt_comment`: where its timestamps come from.
+    static let timestampComment = "timestamps: the kernel's, per packet at arrival (AF_XDP: the XDP program's bpf_ktime_get_ns, CLOCK_MONOTONIC converted to wall-clock time once per batch; AF_PACKET: TPACKET_V3's), nanoseconds; a packet the kernel did not stamp carries its capture thread's time"
+
 
     deinit {
         iov.deallocate(); headers.deallocate(); fileHeader.deallocate()
@@ -186,8 +192,11 @@ public struct InterfaceStatistics: Sendable, Hashable {
             for name in interfaceNames {
                 let utf8 = Array(name.utf8.prefix(64))
                 let nameOption = 4 + (utf8.count + 3) & ~3
-                let length = 20 + nameOption + 8 + 4
+                let comment = Array(Self.timestampComment.utf8)
+                let commentOption = 4 + (comment.count + 3) & ~3
+                let length = 20 + commentOption + nameOption + 8 + 4
                 u32(1); u32(UInt32(length)); u16(UInt16(truncatingIfNeeded: linkType)); u16(0); u32(UInt32(snapLength))
+                u16(1); u16(UInt16(comment.count)); for b in comment { u8(b) }; while o % 4 != 0 { u8(0) }   // opt_comment
                 u16(2); u16(UInt16(utf8.count)); for b in utf8 { u8(b) }; while o % 4 != 0 { u8(0) }   // if_name
                 u16(9); u16(1); u8(9); u8(0); u8(0); u8(0)                                             // if_tsresol: ns
                 u16(0); u16(0)                                                                          // opt_endofopt

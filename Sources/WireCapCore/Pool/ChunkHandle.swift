@@ -50,16 +50,21 @@ public struct CellDescriptor: Sendable, Hashable, BitwiseCopyable {
     public var address: UInt64
     /// Captured length in bytes.
     public var length: UInt32
-    /// Reserved; zero.
+    /// How the timestamp was taken: ``kernelTimestamp`` or 0 (see there).
     public var flags: UInt32
     /// Capture time in nanoseconds of the engine's clock.
     public var timestamp: UInt64
 
+    /// ``flags`` bit: the kernel stamped the packet as it arrived (the XDP
+    /// program's `bpf_ktime_get_ns`, per packet, ns). Without it the capture thread
+    /// stamped it when it read the receive ring (one reading per batch of up to 256).
+    public static let kernelTimestamp: UInt32 = 1
+
     @inlinable
-    public init(address: UInt64, length: UInt32, timestamp: UInt64) {
+    public init(address: UInt64, length: UInt32, timestamp: UInt64, flags: UInt32 = 0) {
         self.address = address
         self.length = length
-        self.flags = 0
+        self.flags = flags
         self.timestamp = timestamp
     }
 }

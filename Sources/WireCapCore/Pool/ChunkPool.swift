@@ -288,7 +288,7 @@ public final class ChunkPool: @unchecked Sendable {
     /// packets with CLOCK_REALTIME and runs deadlines on CLOCK_MONOTONIC, so a step
     /// of the wall clock never stalls or hurries a partial chunk.
     @inlinable @inline(__always)
-    public func record(address: UInt64, length: UInt32, timestamp: UInt64, arrival: UInt64) -> Bool {
+    public func record(address: UInt64, length: UInt32, timestamp: UInt64, arrival: UInt64, flags: UInt32 = 0) -> Bool {
         let chunk = chunkShift != 0 ? address &>> chunkShift : address / chunkBytes
         guard chunk < UInt64(r) else {
             stored.invalidDescriptors &+= 1
@@ -300,7 +300,7 @@ public final class ChunkPool: @unchecked Sendable {
             stored.invalidDescriptors &+= 1
             return false
         }
-        cells[c &* Int(m) &+ Int(got)] = CellDescriptor(address: address, length: length, timestamp: timestamp)
+        cells[c &* Int(m) &+ Int(got)] = CellDescriptor(address: address, length: length, timestamp: timestamp, flags: flags)
         if got == delivered[c] { pendingSince[c] = arrival }
         returned[c] = got &+ 1
         return true

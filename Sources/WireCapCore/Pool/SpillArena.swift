@@ -110,7 +110,7 @@ public final class SpillArena: @unchecked Sendable {
             memcpy(first + offset, base + Int(truncatingIfNeeded: packet.address), length)
         }
         openTable[openCount] = CellDescriptor(address: firstAddress &+ UInt64(offset), length: packet.length,
-                                              timestamp: packet.timestamp)
+                                              timestamp: packet.timestamp, flags: packet.flags)
         openCount &+= 1
         openTop = top
         return true

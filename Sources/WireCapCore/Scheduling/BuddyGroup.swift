@@ -420,6 +420,7 @@ public final class BuddyGroup: @unchecked Sendable {
         s.spillEpisodes = c(.spillEpisodes)
         s.spillArenaFull = c(.spillArenaFull)
         s.spillBlocksOut = c(.spillBlocksOut)
+        s.unstampedPackets = c(.unstampedPackets)
         s.itemsConsumed = con.load(ConsumerCounter.itemsConsumed.rawValue)
         s.packetsConsumed = con.load(ConsumerCounter.packetsConsumed.rawValue)
         s.deliveryDrops = con.load(ConsumerCounter.deliveryDrops.rawValue)

@@ -58,8 +58,8 @@ public struct CaptureDriver: @unchecked Sendable {
     /// Records one received packet with a wall-clock `timestamp` and an `arrival` on
     /// the deadline clock (see ``ChunkPool/record(address:length:timestamp:arrival:)``).
     @inlinable @inline(__always)
-    public func record(address: UInt64, length: UInt32, timestamp: UInt64, arrival: UInt64) -> Bool {
-        pool.record(address: address, length: length, timestamp: timestamp, arrival: arrival)
+    public func record(address: UInt64, length: UInt32, timestamp: UInt64, arrival: UInt64, flags: UInt32 = 0) -> Bool {
+        pool.record(address: address, length: length, timestamp: timestamp, arrival: arrival, flags: flags)
     }
 
     /// Adds a batch's totals to the received counters (once per batch, not per packet).

@@ -29,6 +29,9 @@ public enum CaptureCounter: Int, CaseIterable, Sendable {
     case spillBlocksDelivered, spillEpisodes, spillArenaFull
     /// Spill blocks in user space now (a gauge).
     case spillBlocksOut
+    /// Packets the kernel did not stamp at arrival (AF_XDP: no metadata, or a stamp
+    /// out of order), stamped by the capture thread instead.
+    case unstampedPackets
 }
 
 /// Counters a queue's consumer publishes (one ``CounterBlock`` per consumer).
@@ -109,6 +112,8 @@ public struct QueueStatistics: Sendable, Hashable, Codable {
     public var spillArenaFull: UInt64 = 0
     /// Spill blocks in user space now.
     public var spillBlocksOut: UInt64 = 0
+    /// Packets stamped by the capture thread because the kernel did not stamp them (AF_XDP).
+    public var unstampedPackets: UInt64 = 0
 
     public init(queue: Int) { self.queue = queue }
 

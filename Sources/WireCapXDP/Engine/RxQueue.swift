@@ -13,9 +13,11 @@ import WireCapEngine
 ///
 /// ```
 ///   reclaim()                         recycled chunks → pool (validated)
-///   peek ≤ batch rx descriptors       one CLOCK_REALTIME read per batch (packet stamps)
+///   peek ≤ batch rx descriptors       one CLOCK_REALTIME and CLOCK_MONOTONIC read per batch
+///     stamp = *(u64 *)(frame - 8)     the XDP program's per-packet kernel clock (monotonic)
 ///     record(address, length, t, a)   per packet: a table write, no syscall;
-///                                     a = the batch's CLOCK_MONOTONIC (deadlines)
+///                                     t = stamp + (realtime − monotonic), a = stamp;
+///                                     without a good stamp, the batch's readings
 ///   release; countReceived            once per batch
 ///   deliver(now)                      full / timed-out chunks → capture queues
 ///   refill(room)                      free chunks → fill ring, M frames at a time
@@ -59,6 +61,12 @@ package final class RxQueue: CaptureQueue, @unchecked Sendable {
     package var pollFD: Int32 { socket.fd }
     /// Packets the latest pass handed to capture queues (consumers may need a wake-up).
     var deliveredInLastPass = 0
+    /// The latest kernel stamp taken (monotonic ns): a stamp must not be older (the
+    /// kernel fills one queue's ring in arrival order), so a frame's stale bytes
+    /// from an earlier packet are never taken for a stamp.
+    var lastStamp: UInt64 = 0
+    /// Packets stamped here instead (published as ``CaptureCounter/unstampedPackets``).
+    var unstamped: UInt64 = 0
 
     package init(index: Int, deviceQueue: UInt32, umem: UMEM, socket: XSKSocket, group: BuddyGroup, countsFD: Int32,
                  batch: Int) {
@@ -130,11 +138,32 @@ package final class RxQueue: CaptureQueue, @unchecked Sendable {
         if n > 0 {
             var bytes = 0
             let driver = self.driver
+            let area = UnsafeRawPointer(umem.area)
+            // Wall clock = monotonic + this offset, read once per batch.
+            let offset = now &- arrival
+            var last = lastStamp
+            var unstampedHere: UInt64 = 0
             for i in 0..<n {
                 let desc = xsk_ring_cons__rx_desc(rx, idx &+ i)!
                 let length = desc.pointee.len
+                let address = desc.pointee.addr
                 bytes &+= Int(length)
-                _ = driver.record(address: desc.pointee.addr, length: length, timestamp: now, arrival: arrival)
+                // The XDP program's stamp, in the 8 bytes before the packet (the frame's
+                // headroom: a descriptor's address is never within 8 bytes of its frame's start).
+                let stamp = area.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: address) &- 8, as: UInt64.self)
+                if stamp != 0 && stamp >= last && stamp <= arrival {
+                    last = stamp
+                    _ = driver.record(address: address, length: length, timestamp: stamp &+ offset, arrival: stamp,
+                                      flags: CellDescriptor.kernelTimestamp)
+                } else {
+                    unstampedHere &+= 1
+                    _ = driver.record(address: address, length: length, timestamp: now, arrival: arrival)
+                }
+            }
+            lastStamp = last
+            if unstampedHere > 0 {
+                unstamped &+= unstampedHere
+                counters.set(CaptureCounter.unstampedPackets.rawValue, unstamped)
             }
             // Release stores the consumer index (release order; pairs with the
             // kernel's acquire before it reuses the slots).

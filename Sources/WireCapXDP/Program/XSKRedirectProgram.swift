@@ -63,34 +63,58 @@ public struct XDPProgramOwner: Sendable, Hashable {
 /// and two processes attaching sockets to one interface race (EBUSY), so the
 /// program is not libxdp's and is never shared between processes.
 ///
-/// The program, twenty-three instructions built here (no clang, no object file).
+/// **Per-packet timestamps** (instructions 0–13): the program grows the packet's
+/// metadata area by 8 bytes (`bpf_xdp_adjust_meta`) and stores the kernel clock
+/// there (`bpf_ktime_get_ns`, CLOCK_MONOTONIC, ns) as the packet arrives. AF_XDP
+/// copies the metadata into the frame with the packet, in copy mode too
+/// (`xsk_copy_xdp`), so it sits in the 8 bytes before the packet's first byte
+/// and the capture thread reads it with the descriptor (``RxQueue``). A driver
+/// without metadata support makes the helper fail: the packet then goes on
+/// unstamped, and the capture thread, which never takes a stamp that is zero or
+/// older than its queue's previous one, stamps it itself.
+///
+/// The program, thirty-seven instructions built here (no clang, no object file).
 /// COUNTS is a per-CPU array: the program adds to its own CPU's copy (XDP runs
 /// in NAPI context with preemption off, so a plain load-add-store cannot race)
 /// and user space sums the copies, so no locked instruction and no cache line
 /// shared between CPUs is on the packet path.
 ///
 /// ```
-///    0  r6 = *(u32 *)(r1 + 16)        ; xdp_md.rx_queue_index
-///    1  *(u32 *)(r10 - 4) = r6        ; key = q
-///    2  r2 = r10
-///    3  r2 += -4
-///    4  r1 = map_fd COUNTS            ; ld_imm64, src = BPF_PSEUDO_MAP_FD
-///    6  call bpf_map_lookup_elem
-///    7  r7 = r0                       ; &COUNTS[q] on this CPU, or NULL
-///    8  if r7 == 0 goto 12
-///    9  r8 = *(u64 *)(r7 + 0)         ; count first
-///   10  r8 += 1
-///   11  *(u64 *)(r7 + 0) = r8
-///   12  r2 = r6
-///   13  r1 = map_fd XSKMAP
-///   15  r3 = XDP_PASS                 ; flags: action when XSKMAP[q] is empty
-///   16  call bpf_redirect_map
-///   17  if r0 == XDP_REDIRECT goto 22
-///   18  if r7 == 0 goto 22
-///   19  r8 = *(u64 *)(r7 + 0)         ; no socket: not ours, take the count back
-///   20  r8 += -1
-///   21  *(u64 *)(r7 + 0) = r8
-///   22  exit                          ; r0: the redirect's action
+///    0  r9 = r1                       ; ctx
+///    1  r2 = -8
+///    2  call bpf_xdp_adjust_meta      ; 8 bytes of metadata in front of the packet
+///    3  r1 = r9
+///    4  if r0 != 0 goto 14            ; not supported here: no stamp
+///    5  r2 = *(u32 *)(r9 + 8)         ; xdp_md.data_meta
+///    6  r3 = *(u32 *)(r9 + 0)         ; xdp_md.data
+///    7  r4 = r2
+///    8  r4 += 8
+///    9  if r4 > r3 goto 14            ; the verifier's bounds check
+///   10  r8 = r2
+///   11  call bpf_ktime_get_ns
+///   12  *(u64 *)(r8 + 0) = r0         ; the arrival stamp
+///   13  r1 = r9
+///   14  r6 = *(u32 *)(r1 + 16)        ; xdp_md.rx_queue_index
+///   15  *(u32 *)(r10 - 4) = r6        ; key = q
+///   16  r2 = r10
+///   17  r2 += -4
+///   18  r1 = map_fd COUNTS            ; ld_imm64, src = BPF_PSEUDO_MAP_FD
+///   20  call bpf_map_lookup_elem
+///   21  r7 = r0                       ; &COUNTS[q] on this CPU, or NULL
+///   22  if r7 == 0 goto 26
+///   23  r8 = *(u64 *)(r7 + 0)         ; count first
+///   24  r8 += 1
+///   25  *(u64 *)(r7 + 0) = r8
+///   26  r2 = r6
+///   27  r1 = map_fd XSKMAP
+///   29  r3 = XDP_PASS                 ; flags: action when XSKMAP[q] is empty
+///   30  call bpf_redirect_map
+///   31  if r0 == XDP_REDIRECT goto 36
+///   32  if r7 == 0 goto 36
+///   33  r8 = *(u64 *)(r7 + 0)         ; no socket: not ours, take the count back
+///   34  r8 += -1
+///   35  *(u64 *)(r7 + 0) = r8
+///   36  exit                          ; r0: the redirect's action
 /// ```
 ///
 /// - warning: Not thread-safe; the engine calls it from its control thread.
@@ -156,11 +180,27 @@ public final class XSKRedirectProgram {
         let movX: UInt8 = 0xbf          // BPF_ALU64 | BPF_MOV | BPF_X
         let addK: UInt8 = 0x07          // BPF_ALU64 | BPF_ADD | BPF_K
         let jeqK: UInt8 = 0x15          // BPF_JMP | BPF_JEQ | BPF_K
+        let jneK: UInt8 = 0x55          // BPF_JMP | BPF_JNE | BPF_K
+        let jgtX: UInt8 = 0x2d          // BPF_JMP | BPF_JGT | BPF_X
         let call: UInt8 = 0x85          // BPF_JMP | BPF_CALL
         let exit: UInt8 = 0x95          // BPF_JMP | BPF_EXIT
         let pseudoMapFD = UInt8(BPF_PSEUDO_MAP_FD)
         return [
-            insn(ldxW, dst: 6, src: 1, off: 16),                                        // 0
+            insn(movX, dst: 9, src: 1),                                                 // 0
+            insn(movK, dst: 2, imm: -8),                                                // 1
+            insn(call, imm: Int32(BPF_FUNC_xdp_adjust_meta.rawValue)),                  // 2
+            insn(movX, dst: 1, src: 9),                                                 // 3
+            insn(jneK, dst: 0, off: 9, imm: 0),                                         // 4 → 14
+            insn(ldxW, dst: 2, src: 9, off: 8),                                         // 5
+            insn(ldxW, dst: 3, src: 9, off: 0),                                         // 6
+            insn(movX, dst: 4, src: 2),                                                 // 7
+            insn(addK, dst: 4, imm: 8),                                                 // 8
+            insn(jgtX, dst: 4, src: 3, off: 4),                                         // 9 → 14
+            insn(movX, dst: 8, src: 2),                                                 // 10
+            insn(call, imm: Int32(BPF_FUNC_ktime_get_ns.rawValue)),                     // 11
+            insn(stxDW, dst: 8, src: 0, off: 0),                                        // 12
+            insn(movX, dst: 1, src: 9),                                                 // 13
+            insn(ldxW, dst: 6, src: 1, off: 16),                                        // 14
             insn(stxW, dst: 10, src: 6, off: -4),                                       // 1
             insn(movX, dst: 2, src: 10),                                                // 2
             insn(addK, dst: 2, imm: -4),                                                // 3
