@@ -55,7 +55,7 @@ bench: bootstrap
 bench-check: bootstrap
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark thresholds check
 
-# The contest (Benchmarks/e2e/README.md): every engine at 64 MiB of buffer per queue;
+# The contest (Benchmarks/e2e/README.md, ~25 min): every engine at 64 MiB of buffer per queue;
 # steady loads x costs (1M packets a point), CPU at 1 and 10 ms latency bounds, 90/10,
 # the elephant flow, 1-flow bursts at 150 kpps (64 B; IMIX and 1,500 B at 300k), a
 # Toeplitz trace replay; results and PNG plots in Benchmarks/results/e2e-DATE-HOST.*.
