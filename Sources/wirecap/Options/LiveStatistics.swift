@@ -40,8 +40,8 @@ struct LiveStatistics {
                 let used = Double(Int(s.attachedChunks + s.capturedChunks)) / Double(max(1, g.chunksPerPool)) * 100
                 let c = Self.count
                 let row = g.ledger.queues[i]
-                let spill = s.packetsSpilled > 0 || s.spillBlocksOut > 0
-                    ? " | spilled \(c(s.packetsSpilled)), \(s.spillBlocksOut) blocks out" : ""
+                // Packets spilled so far, only once there are any (the line must fit a terminal).
+                let spill = s.packetsSpilled > 0 ? " sp \(c(s.packetsSpilled))" : ""
                 return "\(t) \(g.interface) q\(g.queues[i]) \(Self.rate(rate)) lost \(c(row.lost)) px \(c(row.poolExhausted)) ?\(row.unexplained) | off out \(c(s.offloadedOut)) in \(c(s.offloadedIn)) | pool \(Int(used))%\(spill)"
             }
         }
