@@ -74,6 +74,19 @@ struct SpillTests {
             #expect(pool.invariantViolations().isEmpty, "\(pool.invariantViolations())")
             return out
         }
+
+        /// `rounds` passes of a consumer that holds everything: a full chunk of
+        /// `length`-byte packets arrives at time `round`, the pool delivers (every
+        /// consumer busy), the ring is refilled. - Returns: the handles delivered.
+        func stalledRounds(_ rounds: Int, length: UInt32 = 60) -> [ChunkHandle] {
+            var held: [ChunkHandle] = []
+            for round in 0..<rounds {
+                arrive(4, length: length, now: UInt64(round))
+                held += deliver(now: UInt64(round), hold: true)
+                refill()
+            }
+            return held
+        }
     }
 
     @Test func keepingUpNeverSpills() {
@@ -158,11 +171,7 @@ struct SpillTests {
         #expect(SpillArena.capacity(blockBytes: 8192, length: 1500) == 5)
         rig.refill()
         var held: [ChunkHandle] = []
-        for round in 0..<6 {
-            rig.arrive(4, length: 1500, now: UInt64(round))
-            held += rig.deliver(now: UInt64(round), hold: true)
-            rig.refill()
-        }
+        held += rig.stalledRounds(6, length: 1500)
         // Rounds 0–1 zero-copy, 2–4 spilled into blocks A, B (delivered, full) and C (open, 2);
         // round 5's chunk does not surely fit what is left: it waits, whole, in the pool.
         let blocks = held.filter { $0.chunk >= 5 }
@@ -194,11 +203,7 @@ struct SpillTests {
         let rig = Rig(spill: SpillGeometry(blocks: 1, blockBytes: 4096))
         rig.refill()
         var held: [ChunkHandle] = []
-        for round in 0..<4 {
-            rig.arrive(4, length: 1500, now: UInt64(round))
-            held += rig.deliver(now: UInt64(round), hold: true)
-            rig.refill()
-        }
+        held += rig.stalledRounds(4, length: 1500)
         #expect(held.count == 4 && held.allSatisfy { $0.chunk < 5 && $0.count == 4 })
         #expect(!rig.pool.waitsForArena)
         #expect(rig.pool.counters.spillArenaFull > 0 && rig.pool.counters.packetsSpilled == 0)
@@ -211,11 +216,7 @@ struct SpillTests {
         let rig = Rig()
         rig.refill()
         var held: [ChunkHandle] = []
-        for round in 0..<5 {
-            rig.arrive(4, now: UInt64(round))
-            held += rig.deliver(now: UInt64(round), hold: true)
-            rig.refill()
-        }
+        held += rig.stalledRounds(5)
         held += rig.deliver(now: 10_000)
         let block = held.first { $0.chunk >= 5 }!
         var wrongCount = block; wrongCount.count += 1
@@ -240,11 +241,7 @@ struct SpillTests {
         let rig = Rig()
         rig.refill()
         var held: [ChunkHandle] = []
-        for round in 0..<4 {
-            rig.arrive(4, now: UInt64(round))
-            held += rig.deliver(now: UInt64(round), hold: true)
-            rig.refill()
-        }
+        held += rig.stalledRounds(4)
         rig.arrive(3, now: 4)   // a partial chunk too
         #expect(rig.pool.openBlockPackets > 0)
         _ = rig.pool.deliverReady(now: .max, timeout: 0, holdSpill: { true }) { held.append($0); return true }
@@ -258,11 +255,7 @@ struct SpillTests {
         let rig = Rig()
         rig.refill()
         var held: [ChunkHandle] = []
-        for round in 0..<4 {
-            rig.arrive(4, now: UInt64(round))
-            held += rig.deliver(now: UInt64(round), hold: true)
-            rig.refill()
-        }
+        held += rig.stalledRounds(4)
         let open = rig.pool.openBlockPackets
         #expect(open == 8)
         // Pressure ends (everything recycled), but the lane refuses: the open block
