@@ -628,6 +628,8 @@ def normalize_consumer(engine, j):
                  "writer", "abandoned", "txStalled", "filtered", "sampled", "beyondCount", "inFlight")
         unexplained = sum(r["unexplained"] if "unexplained" in r else
                           r.get("offered", 0) - sum(r.get(k, 0) for k in fates) for r in rows)
+    # Packets WireCap copied into spill blocks (a count beside the fates, not one of them).
+    spilled = sum(r.get("spilled", 0) for r in rows) if rows and any("spilled" in r for r in rows) else None
     flows_total = find_key(j, ["flowsTotal", "flows_total"])
     flows_split = find_key(j, ["flowsSplit", "flows_split", "flowsOnSeveralWorkers"])
     out_of_order = (j.get("flows") or {}).get("outOfOrder")
@@ -635,7 +637,7 @@ def normalize_consumer(engine, j):
             "drops_total": sum(causes.values()),
             "per_worker": per_worker, "self_cpu": cpu if isinstance(cpu, (int, float)) else None,
             "flows_total": flows_total, "flows_split": flows_split, "offloads": offloads, "out_of_order": out_of_order,
-            "unexplained": unexplained}
+            "unexplained": unexplained, "spilled": spilled}
 
 
 # ---------------------------------------------------------------- equal memory
@@ -1203,6 +1205,9 @@ def burst_section(meta, bursts, sizes):
         for e, _ in ENGINES for er in [[r for r in bursts if r["engine"] == e]] if er]
     L.append("\nUnexplained loss (offered − delivered − counted drops; per P, ascending): "
              + "; ".join(per_engine("unexplained")) + ".")
+    spilled = [s for s in per_engine("spilled") if not s.endswith(" n/a") and "n/a, " not in s]
+    if spilled:
+        L.append("\nPackets WireCap copied into spill blocks (per P, ascending): " + "; ".join(spilled) + ".")
     orders = per_engine("out_of_order")
     L.append("\nGenerator packets out of order within their flow (per P, ascending): " + "; ".join(orders) + ".")
     return L
