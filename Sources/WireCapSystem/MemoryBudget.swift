@@ -54,7 +54,7 @@ public struct MemoryBudget: Sendable, Hashable {
     /// RLIMIT_MEMLOCK allows (after raising it as far as the process may).
     public func check() throws(XDPError) {
         if let free = Self.available, totalBytes > free {
-            throw XDPError.usage("memory", "the capture needs \(ByteCount(Int(clamping: totalBytes))) (\(explanation), plus tables) and this machine has \(ByteCount(Int(clamping: free))) available: lower -R or -M, or capture fewer queues")
+            throw XDPError.usage("memory", "the capture needs \(ByteCount(Int(clamping: totalBytes))) (\(explanation), plus tables) and this machine has \(ByteCount(Int(clamping: free))) available: lower --buffer (or -R), or capture fewer queues")
         }
         Sys.raiseMemlockLimit()
         // CAP_IPC_LOCK (14) lifts the limit for UMEM and ring accounting.
