@@ -676,16 +676,13 @@ def memory_knobs(args, queues):
 
 
 def wirecap_spill_plan(budget, m):
-    """BufferPlan.split (SpillGeometry.swift) for one queue's budget: (frames, blocks of
-    256 KiB). N: the largest power of two <= 16384 whose frames take at most a quarter
-    of the budget; frames: N/M + 8 chunks; the rest whole blocks."""
+    """BufferPlan.split (SpillGeometry.swift) for one queue's budget: (N, R). N: the
+    largest power of two <= 16384 whose frames take at most a quarter of the budget;
+    R: the whole budget in chunks of M frames (spill blocks are lent by free chunks)."""
     n = 8
     while n * 2 <= 16384 and n * 2 * 2048 <= budget // 4:
         n *= 2
-    n = max(n, m)
-    frames = (n // m + 8) * m
-    blocks = (budget - frames * 2048) // (256 * 1024)
-    return (frames, blocks) if blocks >= 2 else (budget // 2048 // m * m, 0)
+    return max(n, m), budget // 2048 // m
 
 
 def spill_record_bytes(frame):
@@ -695,12 +692,16 @@ def spill_record_bytes(frame):
 
 
 def wirecap_capacity(budget, m, mix):
-    """Packets one WireCap queue with spill holds at `budget`: its frames, and per block
-    as many records of the mix's mean size as fit."""
-    frames, blocks = wirecap_spill_plan(budget, m)
+    """Packets one WireCap queue with spill holds at `budget`
+    (CaptureConfiguration.packetCapacity): the fill ring's N frames, and every other
+    chunk as a spill block of records of the mix's mean size; a mix whose records
+    average more than half a frame is never copied: R·M, as with spill off."""
+    n, r = wirecap_spill_plan(budget, m)
     total = sum(w for _, w in mix)
     mean = sum(spill_record_bytes(f) * w for f, w in mix) / total
-    return frames + blocks * int(256 * 1024 // mean)
+    if mean * 2 > 2048:
+        return r * m
+    return n + (r - n // m) * int(m * 2048 // mean)
 
 
 def capacity_table(args):
@@ -721,7 +722,7 @@ def capacity_table(args):
     spill = {name: (wirecap_capacity(budget, args.M, mix) if budget else None)
              for name, mix in sizes.items()}
     return {
-        "WireCap with spill: frames for the fill ring + 8 chunks, the rest 256 KiB spill blocks": spill,
+        "WireCap with spill: the fill ring's frames, every other chunk a spill block (packets over ~1,000 B: a frame each)": spill,
         "AF_XDP (WireCap spill off, minimal AF_XDP): 2 KiB frame per packet": per_size(lambda f: 2048),
         f"TPACKET_V3 (AF_PACKET engines, libpcap, WireCap on AF_PACKET), {args.block_kib} KiB blocks": per_size(tpacket),
     }
@@ -1154,8 +1155,8 @@ def burst_section(meta, bursts, sizes):
     mix = IMIX if sizes == "imix" else [(int(sizes), 1)]
     C = wirecap_capacity(budget, meta["M"], mix)
     L.append(f"Prediction (paper §3.2.2 / simulator): a buffer of C packets absorbs a burst up to "
-             "B = P_m·C/(P_m − P_p); a burst of P > B loses (P − B)·(1 − P_p/P_m). C: with spill, the frames and "
-             f"the spill blocks of the budget ({C} packets of this size); spill off, R·M = {RM}. P_m = the generator's "
+             "B = P_m·C/(P_m − P_p); a burst of P > B loses (P − B)·(1 − P_p/P_m). C: with spill, the fill ring's frames "
+             f"and every other chunk as a spill block ({C} packets of this size; packets over ~1,000 B are not copied); spill off, R·M = {RM}. P_m = the generator's "
              "measured rate on queue 0 in that run; P_p = WireCap basic's measured drain rate (delivered / time "
              "until its consumer went idle, largest burst), and, in the last prediction column, the calibrated rate "
              f"of one consumer running the X-cost loop in C ({meta['heavy_pps_c']:.0f} pps, with spill): what the "

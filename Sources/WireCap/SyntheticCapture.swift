@@ -40,7 +40,7 @@ public final class SyntheticCapture: @unchecked Sendable {
                 readTimeoutNanoseconds: UInt64 = 10_000_000) throws(CaptureError) {
         do { try configuration.validate() } catch { throw CaptureError(.usage, error.message) }
         guard queues >= 1 else { throw CaptureError(.usage, "a synthetic capture needs at least one queue") }
-        // Each queue's memory: its frames, then its spill arena (as live).
+        // Each queue's memory: its frames (spill blocks live in lent chunks, as live).
         let bytes = configuration.queueBytes
         let memory = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: queues)
         let queueNumbers = UnsafeMutablePointer<Int>.allocate(capacity: queues)

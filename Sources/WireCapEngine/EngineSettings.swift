@@ -7,7 +7,7 @@ import WireCapSystem
 public struct EngineSettings: Sendable {
     /// The kernel path, default ``CaptureBackendChoice/xdp``.
     public var backend = CaptureBackendChoice.xdp
-    /// M, R, N, frame size, the spill arena, T, basic/advanced mode and the
+    /// M, R, N, frame size, spilling, T, basic/advanced mode and the
     /// partial-chunk timeout (pcap's buffer timeout). Default: the CLI's, 250 MiB
     /// per queue split into frames and spill blocks
     /// (``CaptureConfiguration/buffered(bytes:cellsPerChunk:fillRingSize:spill:mode:offloadThresholdPercent:partialTimeoutNanoseconds:)``).

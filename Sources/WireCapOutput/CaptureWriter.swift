@@ -137,7 +137,7 @@ public final class CaptureWriter: @unchecked Sendable {
         group = engine.group
         bases = engine.memoryLayout.bases
         let geometry = engine.group.configuration.geometry
-        // Half of what a queue can have in user space: R chunks, and S spill blocks with spill.
+        // Half of what a queue can have in user space: R chunks (zero-copy or lent to spill blocks).
         let capacity = output.queueCapacity > 0 ? output.queueCapacity : max(1, engine.group.captureQueueCapacity / 2)
         handoff = (0..<n).map { _ in HandoffRing(capacity: capacity, cellsPerChunk: max(geometry.cellsPerChunk, engine.maxPacketsPerChunk)) }
         closed = (0..<n).map { _ in UnsafeAtomic<Bool>.create(false) }

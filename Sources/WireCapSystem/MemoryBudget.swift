@@ -10,7 +10,7 @@ public struct MemoryBudget: Sendable, Hashable {
     /// Bytes of packet memory (UMEMs or TPACKET_V3 rings), which the kernel pins
     /// (charged to RLIMIT_MEMLOCK without CAP_IPC_LOCK).
     public var pinnedBytes: UInt64
-    /// Bytes of bookkeeping (descriptor tables, lanes) and spill arenas, ordinary memory.
+    /// Bytes of bookkeeping (descriptor tables, lanes), ordinary memory.
     public var tableBytes: UInt64
     /// How the figure was made, for the message.
     public var explanation: String
@@ -25,18 +25,16 @@ public struct MemoryBudget: Sendable, Hashable {
     }
 
     /// AF_XDP pools: per queue R·M frames plus a 24-byte descriptor and a 4-byte
-    /// slice length per cell, the spill arena (its tables are inside it), and
-    /// capture and recycle lanes of the pool's item budget per queue pair.
+    /// slice length per cell (spill blocks and their tables live in frame chunks),
+    /// and capture and recycle lanes of the pool's item budget per queue pair.
     public static func pools(queues: Int, geometry: PoolGeometry, spill: SpillGeometry? = nil) -> MemoryBudget {
         let q = UInt64(queues)
         let cells = UInt64(geometry.cellsPerPool)
-        let lanes = q * q * 2 * UInt64(2 * geometry.chunksPerPool + (spill?.blocks ?? 0)) * 16
-        let arena = UInt64(spill?.arenaBytes ?? 0)
-        let spillText = spill.map { " + \($0)" } ?? ""
+        let lanes = q * q * 2 * UInt64(2 * geometry.chunksPerPool + (spill?.blockSlots(chunks: geometry.chunksPerPool) ?? 0)) * 16
         return MemoryBudget(
             pinnedBytes: q * UInt64(geometry.poolBytes),
-            tableBytes: q * (cells * 28 + arena) + lanes,
-            explanation: "\(queues) queue\(queues == 1 ? "" : "s") × (R=\(geometry.chunksPerPool) × M=\(geometry.cellsPerChunk) × \(geometry.frameSize) B\(spillText))")
+            tableBytes: q * cells * 28 + lanes,
+            explanation: "\(queues) queue\(queues == 1 ? "" : "s") × (R=\(geometry.chunksPerPool) × M=\(geometry.cellsPerChunk) × \(geometry.frameSize) B)")
     }
 
     /// `MemAvailable` from `/proc/meminfo`, in bytes (nil when unreadable).

@@ -22,12 +22,15 @@ struct PropertyTests {
     func randomOperationSequences(seed: UInt64) throws {
         var rng = SplitMix64(seed: seed)
         let queues = Int.random(in: 1...3, using: &rng)
-        let m = [1, 2, 4, 8].randomElement(using: &rng)!
+        // Even seeds spill (a block is one chunk's memory: M ≥ 2, and R ≥ N/M + 2).
+        let spills = seed % 2 == 0
+        let m = (spills ? [2, 4, 8] : [1, 2, 4, 8]).randomElement(using: &rng)!
         let n = max(8, m * Int.random(in: 1...2, using: &rng)).nextPowerOfTwoForTest
-        let r = n / m + Int.random(in: 1...4, using: &rng)
+        let r = n / m + Int.random(in: (spills ? 2 : 1)...5, using: &rng)
         let mode: CaptureMode = Bool.random(using: &rng) ? .basic : .advanced
         let timeout: UInt64 = 50
-        let spill = seed % 2 == 0 ? SpillGeometry(blocks: Int.random(in: 1...4, using: &rng), blockBytes: 4096 * Int.random(in: 1...2, using: &rng)) : nil
+        let spill = spills ? SpillGeometry(blocks: Bool.random(using: &rng) ? nil : Int.random(in: 1...4, using: &rng),
+                                           zeroCopyChunks: Int.random(in: 1...3, using: &rng)) : nil
         let config = CaptureConfiguration(
             geometry: PoolGeometry(cellsPerChunk: m, chunksPerPool: r, fillRingSize: n),
             mode: mode, offloadThresholdPercent: Int.random(in: 1...100, using: &rng),

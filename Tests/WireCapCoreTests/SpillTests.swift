@@ -1,14 +1,16 @@
 import Testing
 import WireCapCore
 
-/// Spilling (issue 14) on one pool with real memory: frames R·M·2 KiB, then the
-/// arena. Packets carry their id in the timestamp and a byte pattern derived from
-/// it, so every test checks what consumers read, not only counts.
+/// Spilling (issue 14) on one pool with real memory: frames R·M·2 KiB, spill
+/// blocks in chunks the pool lends them. Packets carry their id in the timestamp
+/// and a byte pattern derived from it, so every test checks what consumers read,
+/// not only counts.
 @Suite("Spill")
 struct SpillTests {
-    // M = 4, N = 8 (2 chunks in the ring), R = 5: zero-copy allowance R − N/M − 1 = 2.
-    static let geometry = PoolGeometry(cellsPerChunk: 4, chunksPerPool: 5, fillRingSize: 8)
-    static let spill = SpillGeometry(blocks: 3, blockBytes: 4096)
+    // M = 4, N = 8 (2 chunks in the ring), R = 8, zero-copy allowance 2: a block is
+    // one chunk's 8 KiB (93 records of 60-byte packets, 8 of 900-byte ones).
+    static let geometry = PoolGeometry(cellsPerChunk: 4, chunksPerPool: 8, fillRingSize: 8)
+    static let spill = SpillGeometry(zeroCopyChunks: 2)
 
     /// A pool over its own memory, and a fake kernel that hands out posted frames in order.
     final class Rig {
@@ -20,7 +22,7 @@ struct SpillTests {
         var lengths: [UInt64: UInt32] = [:]
 
         init(geometry: PoolGeometry = SpillTests.geometry, spill: SpillGeometry? = SpillTests.spill) {
-            bytes = geometry.poolBytes + (spill?.arenaBytes ?? 0)
+            bytes = geometry.poolBytes
             memory = .allocate(byteCount: bytes, alignment: 4096)
             memory.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
             pool = ChunkPool(queue: 0, geometry: geometry, spill: spill, memory: memory)
@@ -118,10 +120,13 @@ struct SpillTests {
             rig.refill()
         }
         #expect(rig.pool.isSpilling)
-        #expect(held.prefix(2).allSatisfy { $0.chunk < 5 && $0.count == 4 })
-        // 60-byte packets take 24 + 64 bytes: 46 per 4 KiB block; 40 spilled so far, all in the open block.
+        #expect(held.prefix(2).allSatisfy { $0.chunk < 8 && $0.count == 4 })
+        // 60-byte packets take 24 + 64 bytes: 93 per 8 KiB block; 40 spilled so far, all in the open block,
+        // which lives in one lent frame chunk.
         #expect(rig.pool.openBlockPackets == 40)
         #expect(rig.pool.counters.packetsSpilled == 40)
+        let lent = (0..<8).filter { rig.pool.state(of: $0) == .lent }
+        #expect(lent.count == 1 && rig.pool.lentChunks == 1)
         // Due, but held: every consumer is busy.
         #expect(rig.deliver(now: 5_000, hold: true).isEmpty)
         #expect(rig.pool.openBlockDeadline(timeout: 1_000) == 5_500)
@@ -129,18 +134,22 @@ struct SpillTests {
         #expect(rig.pool.openBlockDeadline(timeout: 1_000) == 5_900)
         // A consumer could take it: the block goes out whole.
         let block = rig.deliver(now: 5_001)
-        #expect(block.count == 1 && block[0].chunk == 5 && block[0].count == 40 && block[0].start == 0)
+        #expect(block.count == 1 && block[0].chunk == 8 && block[0].count == 40 && block[0].start == 0)
+        let chunkBytes = UInt64(SpillTests.geometry.chunkBytes)
+        #expect(rig.pool.descriptors(of: block[0]).allSatisfy { $0.address / chunkBytes == UInt64(lent[0]) },
+                "the block's packets are in its lent chunk's memory")
         held += block
         for h in held { ids += rig.read(h) }
         #expect(ids == Array(1...48))
         #expect(rig.pool.undeliveredPackets == 0)
         // Recycles in any order; pressure ends when every block is back.
         for h in held.reversed() { #expect(rig.pool.recycle(h) == nil) }
-        #expect(rig.pool.spillBlocksOut == 0 && rig.pool.freeSpillBlocks == 3)
+        #expect(rig.pool.spillBlocksOut == 0 && rig.pool.freeSpillBlocks == 8 && rig.pool.lentChunks == 0)
+        #expect(rig.pool.state(of: lent[0]) == .free, "the block's recycle frees the chunk it borrowed")
         rig.arrive(4, now: 6_000)
         let next = rig.deliver(now: 6_000)
         #expect(!rig.pool.isSpilling)
-        #expect(next.count == 1 && next[0].chunk < 5, "back to zero-copy")
+        #expect(next.count == 1 && next[0].chunk < 8, "back to zero-copy")
         #expect(rig.read(next[0]) == [49, 50, 51, 52])
     }
 
@@ -166,50 +175,76 @@ struct SpillTests {
     }
 
     @Test func blocksFillByBytesAChunkThatDoesNotFitWaitsAndBlocksAreReused() {
-        // 1,500-byte packets: 24 + 1,504 bytes each, 5 per 8 KiB block; a chunk of 4 needs 6,112.
-        let rig = Rig(spill: SpillGeometry(blocks: 3, blockBytes: 8192))
-        #expect(SpillArena.capacity(blockBytes: 8192, length: 1500) == 5)
+        // 900-byte packets: 24 + 912 bytes each (worth copying: under half a frame),
+        // 8 per 8 KiB block; at most 2 blocks out at once.
+        let rig = Rig(spill: SpillGeometry(blocks: 2, zeroCopyChunks: 2))
+        #expect(SpillArena.capacity(blockBytes: 8192, length: 900) == 8)
         rig.refill()
         var held: [ChunkHandle] = []
-        held += rig.stalledRounds(6, length: 1500)
-        // Rounds 0–1 zero-copy, 2–4 spilled into blocks A, B (delivered, full) and C (open, 2);
-        // round 5's chunk does not surely fit what is left: it waits, whole, in the pool.
-        let blocks = held.filter { $0.chunk >= 5 }
-        #expect(blocks.map(\.count) == [5, 5])
-        #expect(rig.pool.openBlockPackets == 2)
+        held += rig.stalledRounds(6, length: 900)
+        // Rounds 0–1 zero-copy, 2–3 spilled into block A, 4 closes A (full) and opens
+        // B; round 5's chunk does not surely fit what is left: it waits, whole.
+        let blocks = held.filter { $0.chunk >= 8 }
+        #expect(blocks.map(\.count) == [8])
+        #expect(rig.pool.openBlockPackets == 4)
         #expect(rig.pool.waitsForArena)
-        #expect(rig.pool.undeliveredPackets == 2 + 4)
-        #expect(rig.pool.counters.spillArenaFull == 0, "nothing went zero-copy for want of arena")
-        // The blocks come back (read first): the waiting chunk is spilled into C and
-        // then B, the block recycled last (the free stack's top), under its next generation.
+        #expect(rig.pool.undeliveredPackets == 4 + 4)
+        #expect(rig.pool.lentChunks == 2)
+        #expect(rig.pool.counters.spillArenaFull == 0, "nothing went zero-copy for want of a block")
+        // A comes back (read first): the waiting chunk goes into B; the next chunk
+        // closes B and opens a block in A's slot, under its next generation.
         var ids: [UInt64] = []
         for h in held { ids += rig.read(h) }
-        for h in blocks { #expect(rig.pool.recycle(h) == nil) }
-        var later = rig.deliver(now: 10, hold: true)
+        #expect(rig.pool.recycle(blocks[0]) == nil)
+        #expect(rig.deliver(now: 10, hold: true).isEmpty)
         #expect(!rig.pool.waitsForArena)
-        #expect(later.map(\.chunk) == [blocks[1].chunk + 1], "C, full, delivered; B open again")
+        #expect(rig.pool.openBlockPackets == 8)
+        rig.arrive(4, length: 900, now: 11)
+        var later = rig.deliver(now: 11, hold: true)
+        #expect(later.count == 1 && later[0].chunk != blocks[0].chunk && later[0].count == 8, "B, full, delivered")
         later += rig.deliver(now: 10_000)
-        #expect(later.count == 2 && later[1].chunk == blocks[1].chunk && later[1].generation == blocks[1].generation + 1,
-                "block B was used again under its next generation")
+        #expect(later.count == 2 && later[1].chunk == blocks[0].chunk && later[1].generation == blocks[0].generation + 1,
+                "A's slot was used again under its next generation")
         for h in later { ids += rig.read(h) }
-        #expect(ids == Array(1...24))
+        #expect(ids == Array(1...28))
         #expect(rig.pool.undeliveredPackets == 0)
-        #expect(rig.pool.counters.spillBlocksDelivered == 4)
-        #expect(rig.pool.counters.packetsSpilled == 16)
+        #expect(rig.pool.counters.spillBlocksDelivered == 3)
+        #expect(rig.pool.counters.packetsSpilled == 20)
     }
 
-    @Test func anArenaSmallerThanAChunkFallsBackToZeroCopy() {
-        // One 4 KiB block cannot surely take four 1,500-byte packets and none is out to come back.
-        let rig = Rig(spill: SpillGeometry(blocks: 1, blockBytes: 4096))
+    @Test func largePacketsAreNeverCopiedAndFindTheWholePoolAsFrames() {
+        // 1,500-byte packets (24 + 1,504 bytes: more than half a frame) go zero-copy under
+        // pressure as with spill off, until the frame handles and frames run out.
+        let rig = Rig()
         rig.refill()
         var held: [ChunkHandle] = []
-        held += rig.stalledRounds(4, length: 1500)
-        #expect(held.count == 4 && held.allSatisfy { $0.chunk < 5 && $0.count == 4 })
-        #expect(!rig.pool.waitsForArena)
-        #expect(rig.pool.counters.spillArenaFull > 0 && rig.pool.counters.packetsSpilled == 0)
+        held += rig.stalledRounds(8, length: 1500)
+        #expect(rig.pool.isSpilling, "under pressure")
+        #expect(rig.pool.counters.packetsSpilled == 0 && rig.pool.lentChunks == 0)
+        // All R = 8 chunks are held zero-copy, as with spill off; the ring is empty.
+        #expect(held.allSatisfy { $0.chunk < 8 && $0.count == 4 })
+        #expect(held.count == 8 && rig.pool.freeChunks == 0 && rig.posted.isEmpty)
+        held += rig.deliver(now: .max)
+        var ids: [UInt64] = []
+        for h in held { ids += rig.read(h) }
+        #expect(ids == Array(1...32))
+    }
+
+    @Test func aChunkOfLargePacketsClosesTheOpenBlockFirstAndKeepsTheOrder() {
+        let rig = Rig()
+        rig.refill()
+        var held: [ChunkHandle] = []
+        held += rig.stalledRounds(3)                 // 0–1 zero-copy, 2 spilled
+        #expect(rig.pool.openBlockPackets == 4)
+        rig.arrive(4, length: 1500, now: 3)
+        let next = rig.deliver(now: 3, hold: true)
+        #expect(next.count == 2 && next[0].chunk >= 8 && next[0].count == 4 && next[1].chunk < 8,
+                "the open block, then the large packets' chunk zero-copy")
+        held += next
         var ids: [UInt64] = []
         for h in held { ids += rig.read(h) }
         #expect(ids == Array(1...16))
+        #expect(rig.pool.counters.packetsSpilled == 4)
     }
 
     @Test func forgedRecyclesOfSpillBlocksAreRejected() {
@@ -222,15 +257,22 @@ struct SpillTests {
         var wrongCount = block; wrongCount.count += 1
         var slice = block; slice.start = 1; slice.count -= 1
         var stale = block; stale.generation &-= 1
-        var beyond = block; beyond.chunk = 5 + 3
+        var beyond = block; beyond.chunk = 8 + 8
         var otherGroup = block; otherGroup.group = 9
         #expect(rig.pool.recycle(wrongCount) == .lengthMismatch)
         #expect(rig.pool.recycle(slice) == .notOutstanding)
         #expect(rig.pool.recycle(stale) == .staleGeneration)
         #expect(rig.pool.recycle(beyond) == .unknownChunk)
         #expect(rig.pool.recycle(otherGroup) == .wrongPool)
-        var free = block; free.chunk = 6   // never opened
+        var free = block; free.chunk = 9   // never opened
         #expect(rig.pool.recycle(free) == .staleGeneration)
+        // The frame chunk lent to the open block: no handle names it, old or current.
+        let lent = (0..<8).first { rig.pool.state(of: $0) == .lent }!
+        let anyHandle = held.first { $0.chunk < 8 }!
+        for generation in [UInt32(0), 1, 2, 3] {
+            var forged = anyHandle; forged.chunk = UInt32(lent); forged.generation = generation
+            #expect(rig.pool.recycle(forged) != nil, "a recycle of lent chunk \(lent), generation \(generation)")
+        }
         #expect(rig.pool.recycle(block) == nil)
         #expect(rig.pool.recycle(block) == .notCaptured, "a double recycle")
         #expect(rig.pool.counters.rejectedTotal >= 7)
@@ -267,39 +309,46 @@ struct SpillTests {
         #expect(refused == 1)
         #expect(rig.pool.openBlockPackets == open)
         let next = rig.deliver(now: 11)
-        #expect(next.count == 2 && next[0].chunk >= 5 && next[1].chunk < 5)
+        #expect(next.count == 2 && next[0].chunk >= 8 && next[1].chunk < 8)
         #expect(rig.read(next[0]) + rig.read(next[1]) == Array(9...20))
     }
 
-    @Test func bufferPlanSplitsABudget() throws {
-        // 64 MiB, M = 256: N = 8,192 (a quarter of the budget at most), 32 + 8 frame
-        // chunks (20 MiB), 176 blocks of 256 KiB.
+    @Test func bufferPlanMakesTheWholeBudgetFrames() throws {
+        // 64 MiB, M = 256: N = 8,192 (a quarter of the budget at most), R = 128 chunks,
+        // spill on or off: blocks are lent by free chunks.
         let p = try BufferPlan.split(budget: 64 << 20, cellsPerChunk: 256, fillRingSize: nil, spill: true)
-        #expect(p.geometry.fillRingSize == 8192 && p.geometry.chunksPerPool == 40)
-        #expect(p.spill == SpillGeometry(blocks: 176, blockBytes: 256 << 10))
-        #expect(p.geometry.poolBytes + p.spill!.arenaBytes == 64 << 20)
-        // Off: the paper's pool of the same memory.
+        #expect(p.geometry.fillRingSize == 8192 && p.geometry.chunksPerPool == 128)
+        #expect(p.spill == SpillGeometry())
+        #expect(p.geometry.poolBytes == 64 << 20)
         let off = try BufferPlan.split(budget: 64 << 20, cellsPerChunk: 256, fillRingSize: nil, spill: false)
-        #expect(off.geometry.chunksPerPool == 128 && off.spill == nil && off.geometry.fillRingSize == 8192)
+        #expect(off.geometry == p.geometry && off.spill == nil)
         // The same N rule with spill off: a small budget is a valid pool, not an R/N error.
         let small16 = try BufferPlan.split(budget: 16 << 20, cellsPerChunk: 256, fillRingSize: nil, spill: false)
         #expect(small16.geometry.fillRingSize == 2048 && small16.geometry.chunksPerPool == 32)
-        // A budget with no room for an arena is all frames.
-        let small = try BufferPlan.split(budget: 3 << 19, cellsPerChunk: 64, fillRingSize: 128, spill: true)
-        #expect(small.spill == nil && small.geometry.chunksPerPool == 12)
+        // R < N/M + 2 leaves nothing to lend: no spill.
+        let small = try BufferPlan.split(budget: 3 << 17, cellsPerChunk: 64, fillRingSize: 128, spill: true)
+        #expect(small.spill == nil && small.geometry.chunksPerPool == 3)
         #expect(throws: ConfigurationError.self) {
             try BufferPlan.split(budget: 4096, cellsPerChunk: 256, fillRingSize: nil, spill: true)
         }
-        // Packets one 64 MiB queue holds at 64-byte frames (60 B captured): frames plus arena.
-        let capacity = p.geometry.cellsPerPool + p.spill!.blocks * SpillArena.capacity(blockBytes: 256 << 10, length: 60)
-        #expect(capacity > 14 * off.geometry.cellsPerPool)
+        #expect(throws: ConfigurationError.self) {
+            try CaptureConfiguration(geometry: PoolGeometry(cellsPerChunk: 1, chunksPerPool: 20, fillRingSize: 8),
+                                     spill: SpillGeometry()).validate()
+        }
+        // Packets one 64 MiB queue holds at 64-byte frames (60 B captured) when its last
+        // chunk is lent: the ring's frames, the other 96 chunks as blocks; 1,500-byte
+        // packets are not copied: a frame each, as with spill off.
+        let on = CaptureConfiguration(geometry: p.geometry, spill: p.spill)
+        #expect(on.packetCapacity(length: 60) == 8192 + 96 * SpillArena.capacity(blockBytes: 256 * 2048, length: 60))
+        #expect(on.packetCapacity(length: 60) > 14 * off.geometry.cellsPerPool)
+        #expect(on.packetCapacity(length: 1496) == off.geometry.cellsPerPool)
     }
 
     @Test func theLiveDefaultSpillsInTheDefaultPoolsMemory() throws {
         let c = try CaptureConfiguration.buffered()
         #expect(c.queueBytes == PoolGeometry.default.poolBytes)
-        #expect(c.geometry.fillRingSize == 16384 && c.geometry.chunksPerPool == 64 + BufferPlan.zeroCopyChunks)
-        #expect(c.spill?.blocks == 856)
+        #expect(c.geometry.fillRingSize == 16384 && c.geometry.chunksPerPool == PoolGeometry.default.chunksPerPool)
+        #expect(c.spill == SpillGeometry() && c.spillBlocks == c.geometry.chunksPerPool)
         let off = try CaptureConfiguration.buffered(spill: false)
         #expect(off.geometry == PoolGeometry.default && off.spill == nil)
     }

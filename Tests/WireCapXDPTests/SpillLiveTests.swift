@@ -20,7 +20,7 @@ struct SpillLiveTests {
         let plan = try BufferPlan.split(budget: 256 << 20, cellsPerChunk: 256, fillRingSize: nil, spill: true)
         let spill = try #require(plan.spill)
         // 64-byte frames are 60 bytes captured (no FCS on veth).
-        let capacity = plan.geometry.cellsPerPool + spill.blocks * SpillArena.capacity(blockBytes: spill.blockBytes, length: 60)
+        let capacity = CaptureConfiguration(geometry: plan.geometry, spill: spill).packetCapacity(length: 60)
         let predicted = Double(max(0, burst - capacity)) / Double(burst)
         try Live.withTestbed(queues: 2) { bed in
             let capture = try WirecapProcess([binary, "capture", "-i", bed.captureInterface, "-q", "0,1", "--buffer", "256MiB",

@@ -10,7 +10,7 @@ import WireCapCore
 /// Counters (`_total`): received packets and bytes, consumed packets, drops by
 /// cause (`cause="no_buffer" | "rx_ring_full" | "invalid_descriptor" | "pool_exhausted" | "delivery"`),
 /// chunks offloaded in and out, packets and bytes spilled. Gauges: pool chunks by state
-/// (`state="free" | "attached" | "captured"`), capture-queue length, spill blocks out. Labels: `interface`, `queue`. The same numbers as the
+/// (`state="free" | "attached" | "captured" | "lent"`), capture-queue length, spill blocks out. Labels: `interface`, `queue`. The same numbers as the
 /// CLI's statistics line. The loss ledger: ``update(ledger:)``.
 public final class MetricsExporter: @unchecked Sendable {
     /// The registry the HTTP endpoint renders.
@@ -66,6 +66,7 @@ public final class MetricsExporter: @unchecked Sendable {
                 gauge("wirecap_pool_chunks", [("state", "free")], Double(s.freeChunks))
                 gauge("wirecap_pool_chunks", [("state", "attached")], Double(s.attachedChunks))
                 gauge("wirecap_pool_chunks", [("state", "captured")], Double(s.capturedChunks))
+                gauge("wirecap_pool_chunks", [("state", "lent")], Double(s.lentChunks))
                 gauge("wirecap_capture_queue_length", [], Double(s.captureQueueLength))
                 counter("wirecap_spilled_packets_total", [], s.packetsSpilled)
                 counter("wirecap_spilled_bytes_total", [], s.bytesSpilled)

@@ -17,8 +17,9 @@ public struct CaptureConfiguration: Sendable, Hashable {
     public var offloadThresholdPercent: Int
     /// A partly filled chunk is delivered when its oldest undelivered packet is this old.
     public var partialTimeoutNanoseconds: UInt64
-    /// Each queue's spill arena (issue 14), after its frames; nil: no spill (the
-    /// paper's pools alone). ``BufferPlan`` splits a memory budget into both.
+    /// Spilling (issue 14): full chunks copied into dense blocks lent by free
+    /// frame chunks under pressure; nil: no spill (the paper's pools alone).
+    /// ``BufferPlan`` plans a memory budget.
     public var spill: SpillGeometry?
 
     public init(
@@ -38,7 +39,7 @@ public struct CaptureConfiguration: Sendable, Hashable {
     /// Validates the geometry, T and the timeout.
     public func validate() throws(ConfigurationError) {
         try geometry.validate()
-        try spill?.validate(frameSize: geometry.frameSize)
+        try spill?.validate(geometry: geometry)
         guard (1...100).contains(offloadThresholdPercent) else {
             throw ConfigurationError(.offloadThreshold, "T (offload threshold) must be a percentage in 1...100, got \(offloadThresholdPercent)")
         }
@@ -47,8 +48,34 @@ public struct CaptureConfiguration: Sendable, Hashable {
         }
     }
 
-    /// Bytes of one queue's buffer: its frames (R · M · frameSize) and its spill arena.
-    public var queueBytes: Int { geometry.poolBytes + (spill?.arenaBytes ?? 0) }
+    /// Bytes of one queue's buffer: its frames (R · M · frameSize); spill blocks live in them.
+    public var queueBytes: Int { geometry.poolBytes }
+
+    /// Spill blocks per pool (S, 0 without spilling): chunk indices R ..< R+S name them.
+    public var spillBlocks: Int { spill?.blockSlots(chunks: geometry.chunksPerPool) ?? 0 }
+
+    /// Packets of `length` bytes (as captured) one queue holds before the kernel
+    /// must drop: the burst formula's C (issue 14). Spill off, or packets not worth
+    /// copying (``SpillGeometry/isWorthCopying(length:frameSize:)``): R·M. Spill on:
+    /// when the last chunk is lent, the fill ring's N frames hold a packet each and
+    /// every other chunk a block of ``SpillArena/capacity(blockBytes:length:)``
+    /// packets (chunks beyond the block limit, a packet per frame). The chunks the
+    /// consumers held zero-copy when pressure began are counted as blocks: they are
+    /// first in the lanes, so a consumer has taken them long before a burst that
+    /// fills the pool ends (a stalled consumer keeps them: at most Z·M packets less).
+    public func packetCapacity(length: Int) -> Int {
+        let g = geometry
+        guard spill != nil, SpillGeometry.isWorthCopying(length: length, frameSize: g.frameSize) else { return g.cellsPerPool }
+        let rest = g.chunksPerPool - g.segmentsPerRing
+        let blocks = min(rest, spillBlocks)
+        return g.fillRingSize + (rest - blocks) * g.cellsPerChunk + blocks * SpillArena.capacity(blockBytes: g.chunkBytes, length: length)
+    }
+
+    /// The most packets one handle can name: M, or a spill block's most.
+    public var maxPacketsPerHandle: Int {
+        spill == nil ? geometry.cellsPerChunk
+            : max(geometry.cellsPerChunk, SpillGeometry.maxPacketsPerBlock(blockBytes: geometry.chunkBytes))
+    }
 
     /// Buffer memory for `queues` receive queues.
     public func memoryRequired(queues: Int) -> Int { queues * queueBytes }

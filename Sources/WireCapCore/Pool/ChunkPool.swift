@@ -23,33 +23,46 @@
 /// when all M cells are delivered and `free` only when every slice was recycled.
 /// No packet is copied, lost or delivered twice.
 ///
-/// **Spill (issue 14).** A pool may have a ``SpillArena`` of S dense blocks after
-/// its frames. Spill blocks are chunks `R ..< R+S` of the pool: the same states
-/// (free, attached = the one *open* block being filled, captured = delivered),
+/// **Spill (issue 14).** A spilling pool has S block slots (``SpillArena``).
+/// Spill blocks are chunks `R ..< R+S` of the pool: the same states (free,
+/// attached = the one *open* block being filled, captured = delivered),
 /// generations, handles (whole, `start == 0`), validation and lanes as frame
-/// chunks; only their cells live in the block itself (``SpillArena``).
+/// chunks; only their cells live in the block itself. A block has no memory of
+/// its own: when it is opened it borrows a free frame chunk, which is `lent`
+/// (never posted to the kernel, its generation bumped so no old handle names it)
+/// until the block is recycled. Frames and blocks thus share the queue's memory,
+/// and the split between them follows the traffic.
 ///
 /// ```
 ///   under pressure:  full (or timed-out) chunk ──copy──▶ open spill block     chunk ──▶ free at once
-///                                                             │ full, or due and a consumer could take it,
-///                                                             ▼ or before the next zero-copy handle
-///                                                         captured ──recycle──▶ free
+///                    (free frame chunk ──lent──▶ the block's memory)               │ full, or due and a consumer
+///                                                                                  ▼ could take it, or before the
+///                                                        captured ──recycle──▶ free; its lent chunk free  next zero-copy handle
 /// ```
 ///
-/// *Pressure* starts when consumers hold ``zeroCopyAllowance`` frame chunks
-/// (all the frames beyond the fill ring's but one), or half the frame-handle
-/// budget (timed-out slices of a stalled consumer), or no chunk is free, and ends
-/// when every delivered spill block is back and consumers hold at most half the
-/// allowance: a consumer that keeps up never causes a spill; one that fell behind
-/// is served from the arena until it has caught up. A chunk's frames go back to
-/// the kernel as soon as its packets are copied, so the kernel never runs out of
-/// frames while the arena has room. A chunk is spilled whole or not at all: when
-/// the arena cannot take all of it, it waits in the pool (and every later chunk
-/// with it, for order) until a delivered block comes back, so neither frames nor
-/// arena are wasted on half-spilled chunks; its frames are then the buffer, and
-/// when all frames are full too the kernel drops (pool exhausted). Only when no
-/// block is out to come back (an arena smaller than a chunk), or at the
-/// shutdown flush, does such a chunk go zero-copy instead.
+/// *Pressure* starts when consumers hold ``zeroCopyAllowance`` frame chunks,
+/// or half the frame-handle budget (timed-out slices of a stalled consumer), or
+/// no chunk is free, and ends when every delivered spill block is back and
+/// consumers hold at most half the allowance: a consumer that keeps up never
+/// causes a spill; one that fell behind is served from blocks until it has
+/// caught up. A chunk's frames go back to the kernel as soon as its packets are
+/// copied, so the kernel never runs out of frames while free chunks remain.
+///
+/// *Only small packets are spilled.* A chunk (or timed-out slice) is copied only
+/// when its records take at most half its frames' bytes (packets of about 1,000
+/// bytes or less on average): copying saves at least half of its memory. Larger
+/// packets are delivered zero-copy under pressure too, so a burst of 1,500-byte
+/// packets meets exactly the pool spill off would give it (same memory, no copy;
+/// a block would hold only 1.34× more of them, and the copy made the consumer's
+/// core the poorer on a 2-core machine).
+///
+/// A chunk is spilled whole or not at all: when the open block and the free
+/// chunks cannot surely take all of it, it waits in the pool (and every later
+/// chunk with it, for order) until a delivered block comes back, so neither
+/// frames nor blocks are wasted on half-spilled chunks; its frames are then the
+/// buffer, and when all frames are full too the kernel drops (pool exhausted).
+/// Only when no block is out to come back, or at the shutdown flush, does such
+/// a chunk go zero-copy instead.
 ///
 /// *Order.* The open block is delivered before any later zero-copy handle, so a
 /// queue's packets reach each lane in the order they were received.
@@ -85,11 +98,12 @@ public final class ChunkPool: @unchecked Sendable {
     public let itemBudget: Int
     /// Most frame handles (chunks and slices) outstanding at once: 2·R.
     public let frameItemBudget: Int
-    /// The spill arena (nil: spilling off).
+    /// The spill blocks' tables and copies (nil: spilling off).
     public let spillArena: SpillArena?
-    /// S: spill blocks (0 without an arena).
+    /// S: spill block slots (0 without spilling).
     public let spillBlocks: Int
-    /// Frame chunks consumers may hold before pressure starts: R − N/M − 1, at least 1.
+    /// Frame chunks consumers may hold before pressure starts: the spill
+    /// geometry's allowance, at most R − N/M − 1, at least 1.
     public let zeroCopyAllowance: Int
 
     @usableFromInline let m: UInt32
@@ -101,6 +115,8 @@ public final class ChunkPool: @unchecked Sendable {
     @usableFromInline let chunkShift: UInt64
 
     // Per-chunk state, struct-of-arrays, R + S entries each (spill blocks after the frame chunks).
+    // A frame chunk lent to a block is `.lent`: outside the free stack, the attached
+    // list and the captured count.
     @usableFromInline let state: UnsafeMutablePointer<ChunkState>
     @usableFromInline let returned: UnsafeMutablePointer<UInt32>
     @usableFromInline let delivered: UnsafeMutablePointer<UInt32>
@@ -126,6 +142,9 @@ public final class ChunkPool: @unchecked Sendable {
     // packet's arrival, when a held open block is next looked at, blocks delivered
     // and not yet recycled, and whether the pool is under pressure.
     @usableFromInline let spillFreeStack: UnsafeMutablePointer<UInt32>
+    /// Per block slot, the frame chunk lent to it while it is open or delivered.
+    @usableFromInline let lender: UnsafeMutablePointer<UInt32>
+    @usableFromInline var lentCount: Int = 0
     @usableFromInline var spillFreeCount: Int = 0
     @usableFromInline var openBlock: Int = -1
     @usableFromInline var openPendingSince: UInt64 = 0
@@ -143,31 +162,33 @@ public final class ChunkPool: @unchecked Sendable {
     /// Counters kept by the pool (plain integers: the owning thread publishes them).
     @inlinable public var counters: PoolCounters { stored }
 
-    /// The chunk states, as the paper names them.
-    @frozen public enum ChunkState: UInt8, Sendable { case free, attached, captured }
+    /// The chunk states, as the paper names them, and `lent`: a frame chunk whose
+    /// memory holds a spill block (see the type's documentation).
+    @frozen public enum ChunkState: UInt8, Sendable { case free, attached, captured, lent }
 
     /// Creates a pool; every chunk and spill block starts `free`. Traps on an
     /// invalid geometry (validate it first with ``CaptureConfiguration/validate()``).
     ///
     /// - Parameters:
-    ///   - spill: the spill arena's shape; nil: no spilling.
-    ///   - memory: the queue's memory base (frames from 0, the arena after them),
-    ///     so spilled packets' bytes are copied; nil: the arena holds descriptors only.
+    ///   - spill: spilling's limits; nil: no spilling.
+    ///   - memory: the queue's memory base (its frames), so spilled packets' bytes
+    ///     are copied; nil: blocks hold descriptors only.
     public init(queue: UInt16, geometry: PoolGeometry, group: UInt16 = 0,
                 spill: SpillGeometry? = nil, memory: UnsafeMutableRawPointer? = nil) {
         do {
             try geometry.validate()
-            try spill?.validate(frameSize: geometry.frameSize)
+            try spill?.validate(geometry: geometry)
         } catch { preconditionFailure("ChunkPool: \(error)") }
         self.queue = queue
         self.group = group
         self.geometry = geometry
-        let s = spill?.blocks ?? 0
+        let s = spill?.blockSlots(chunks: geometry.chunksPerPool) ?? 0
         spillBlocks = s
-        spillArena = spill.map { SpillArena(geometry: $0, memory: memory, arenaOffset: geometry.poolBytes) }
+        spillArena = spill.map { _ in SpillArena(blocks: s, blockBytes: geometry.chunkBytes, memory: memory) }
         frameItemBudget = 2 * geometry.chunksPerPool
         itemBudget = frameItemBudget + s
-        zeroCopyAllowance = max(1, geometry.chunksPerPool - geometry.segmentsPerRing - 1)
+        let beyondRing = geometry.chunksPerPool - geometry.segmentsPerRing - 1
+        zeroCopyAllowance = max(1, min(beyondRing, spill?.zeroCopyChunks ?? beyondRing))
         m = UInt32(geometry.cellsPerChunk)
         r = UInt32(geometry.chunksPerPool)
         chunkBytes = UInt64(geometry.chunkBytes)
@@ -187,6 +208,8 @@ public final class ChunkPool: @unchecked Sendable {
         // Block 0 on top, as for chunks.
         for i in 0..<s { spillFreeStack[i] = UInt32(chunks + s - 1 - i) }
         spillFreeCount = s
+        lender = .allocate(capacity: max(1, s))
+        lender.initialize(repeating: 0, count: max(1, s))
         sliceLength = .allocate(capacity: cellCount); sliceLength.initialize(repeating: 0, count: cellCount)
         cells = .allocate(capacity: cellCount)
         cells.initialize(repeating: CellDescriptor(address: 0, length: 0, timestamp: 0), count: cellCount)
@@ -202,12 +225,15 @@ public final class ChunkPool: @unchecked Sendable {
         state.deallocate(); returned.deallocate(); delivered.deallocate()
         outstanding.deallocate(); generation.deallocate(); sliceLength.deallocate(); pendingSince.deallocate()
         cells.deallocate(); freeStack.deallocate(); attachedList.deallocate(); spillFreeStack.deallocate()
+        lender.deallocate()
     }
 
     // MARK: Occupancy
 
     /// Chunks in the `free` state.
     @inlinable public var freeChunks: Int { freeCount }
+    /// Frame chunks lent to spill blocks (open or delivered).
+    @inlinable public var lentChunks: Int { lentCount }
     /// Chunks in the `attached` state.
     @inlinable public var attachedChunks: Int { attachedCount }
     /// Chunks in the `captured` state.
@@ -218,12 +244,12 @@ public final class ChunkPool: @unchecked Sendable {
 
     /// Spill blocks delivered and not yet recycled.
     @inlinable public var spillBlocksOut: Int { spillOut }
-    /// Spill blocks free (neither open nor delivered).
+    /// Spill block slots free (neither open nor delivered).
     @inlinable public var freeSpillBlocks: Int { spillFreeCount }
     /// `true` while the pool spills (see the type's documentation).
     @inlinable public var isSpilling: Bool { spilling }
     /// `true` when the latest delivery left a full chunk in the pool because the
-    /// arena had no room for it yet (see the type's documentation): the capture
+    /// open block and free chunks had no room for it yet (see the type's documentation): the capture
     /// thread waits for a spill block to come back, not for a deadline.
     @inlinable public var waitsForArena: Bool { waitingForArena }
     /// `true` when nothing more can be delivered before a recycle comes back: the
@@ -340,7 +366,7 @@ public final class ChunkPool: @unchecked Sendable {
                 let oldest = pendingSince[c]
                 let timedOut = now >= oldest && now &- oldest >= timeout
                 if full || timedOut {
-                    if let arena = spillArena, underPressure() {
+                    if let arena = spillArena, underPressure(), worthSpilling(c, from: done, to: got) {
                         if fits(c, from: done, to: got, arena) {
                             done = spill(c, from: done, to: got, arena, place, &packets, &blocked)
                         } else if spillOut > 0 && now != UInt64.max {
@@ -427,9 +453,21 @@ public final class ChunkPool: @unchecked Sendable {
         return spilling
     }
 
+    /// Whether copying cells `from ..< to` of chunk `c` saves at least half their
+    /// frames' memory: their records take at most half a frame per packet (see
+    /// the type's documentation).
+    @inlinable
+    func worthSpilling(_ c: Int, from: UInt32, to: UInt32) -> Bool {
+        let row = cells + c &* Int(m)
+        var need = 0
+        for k in Int(from)..<Int(to) { need &+= SpillArena.recordBytes(Int(row[k].length)) }
+        return need &* 2 <= Int(to &- from) &* Int(frameBytes)
+    }
+
     /// Whether cells `from ..< to` of chunk `c` surely fit the open block and the
-    /// free blocks: their records' bytes, with each block's end wasting less than
-    /// the largest of them (a block is closed when the next record does not fit).
+    /// blocks that can still be opened (a free slot and a free chunk to lend each):
+    /// their records' bytes, with each block's end wasting less than the largest
+    /// of them (a block is closed when the next record does not fit).
     @inlinable
     func fits(_ c: Int, from: UInt32, to: UInt32, _ arena: SpillArena) -> Bool {
         let row = cells + c &* Int(m)
@@ -440,14 +478,15 @@ public final class ChunkPool: @unchecked Sendable {
             need &+= record
             slack = max(slack, record)
         }
-        var room = spillFreeCount &* (arena.blockBytes &- slack)
+        var room = min(spillFreeCount, freeCount) &* (arena.blockBytes &- slack)
         if openBlock >= 0 { room &+= max(0, arena.openRoom &- slack) }
         return need <= room
     }
 
     /// Copies cells `from ..< to` of chunk `c` into the open block, opening and
-    /// delivering blocks as they fill. Stops early when the arena has no free
-    /// block (the rest goes zero-copy) or a full block cannot be placed (`blocked`).
+    /// delivering blocks as they fill (each opened block borrows a free frame
+    /// chunk). Stops early when no block can be opened (no free slot or no free
+    /// chunk: the rest goes zero-copy) or a full block cannot be placed (`blocked`).
     /// - Returns: the first cell not spilled.
     @inlinable
     func spill(_ c: Int, from: UInt32, to: UInt32, _ arena: SpillArena, _ place: (ChunkHandle) -> Bool,
@@ -457,17 +496,24 @@ public final class ChunkPool: @unchecked Sendable {
         var bytes: UInt64 = 0
         while k < to {
             if openBlock < 0 {
-                guard spillFreeCount > 0 else {
+                guard spillFreeCount > 0, freeCount > 0 else {
                     stored.spillArenaFull &+= 1
                     break
                 }
                 spillFreeCount -= 1
                 let b = Int(spillFreeStack[spillFreeCount])
+                // Lend the warmest free frame chunk; a new generation, so no old handle names it.
+                freeCount -= 1
+                let lent = freeStack[freeCount]
+                state[Int(lent)] = .lent
+                generation[Int(lent)] &+= 1
+                lender[b &- Int(r)] = lent
+                lentCount += 1
                 state[b] = .attached
                 generation[b] &+= 1
                 openBlock = b
                 openRecheck = 0
-                arena.open(b &- Int(r))
+                arena.open(b &- Int(r), lentChunk: Int(lent))
             }
             let cell = row[Int(k)]
             if arena.append(cell) {
@@ -583,12 +629,17 @@ public final class ChunkPool: @unchecked Sendable {
         stored.recycled &+= 1
         outstandingCount -= 1
         if c >= Int(r) {
-            // A spill block: whole, so it is free again.
+            // A spill block: whole, so it is free again, and so is the chunk it borrowed.
             outstanding[c] = 0
             state[c] = .free
             spillOut -= 1
             spillFreeStack[spillFreeCount] = handle.chunk
             spillFreeCount += 1
+            let lent = lender[c &- Int(r)]
+            state[Int(lent)] = .free
+            freeStack[freeCount] = lent
+            freeCount += 1
+            lentCount -= 1
             #if WIRECAP_INTERNAL_CHECKS
             checkInvariants()
             #endif
@@ -657,7 +708,7 @@ public final class ChunkPool: @unchecked Sendable {
     /// O(R·M): for tests and `WIRECAP_INTERNAL_CHECKS` builds, not for the hot path.
     public func invariantViolations() -> [String] {
         var problems: [String] = []
-        var free = 0, attached = 0, captured = 0, outstandingSum = 0
+        var free = 0, attached = 0, captured = 0, lent = 0, outstandingSum = 0
         let mm = Int(m)
         var inFreeStack = [Bool](repeating: false, count: Int(r))
         for i in 0..<freeCount {
@@ -702,11 +753,15 @@ public final class ChunkPool: @unchecked Sendable {
                     problems.append("captured chunk \(c) not fully delivered")
                 }
                 if outstanding[c] == 0 { problems.append("captured chunk \(c) has nothing outstanding") }
+            case .lent:
+                lent += 1
+                if outstanding[c] != 0 { problems.append("lent chunk \(c) has outstanding slices") }
             }
             if state[c] != .free && inFreeStack[c] { problems.append("non-free chunk \(c) in the free stack") }
             if state[c] != .attached && inAttachedList[c] { problems.append("non-attached chunk \(c) in the attached list") }
         }
-        if free + attached + captured != Int(r) { problems.append("free+attached+captured != R") }
+        if free + attached + captured + lent != Int(r) { problems.append("free+attached+captured+lent != R") }
+        if lent != lentCount { problems.append("lent count \(lentCount) != \(lent) lent chunks") }
         if free != freeCount { problems.append("free count \(free) != free stack \(freeCount)") }
         if captured != capturedCount { problems.append("captured count mismatch") }
         var framesOut = 0
@@ -722,8 +777,15 @@ public final class ChunkPool: @unchecked Sendable {
             inSpillStack[b] = true
         }
         var blocksOut = 0
+        var lentTo = [Int](repeating: -1, count: Int(r))
         for b in 0..<spillBlocks {
             let c = Int(r) + b
+            if state[c] != .free {
+                let chunk = Int(lender[b])
+                if chunk >= Int(r) || state[chunk] != .lent { problems.append("spill block \(b) borrows chunk \(chunk), not lent") }
+                else if lentTo[chunk] >= 0 { problems.append("chunk \(chunk) lent to blocks \(lentTo[chunk]) and \(b)") }
+                else { lentTo[chunk] = b }
+            }
             switch state[c] {
             case .free:
                 if !inSpillStack[b] { problems.append("free spill block \(b) not in the free stack") }
@@ -736,12 +798,15 @@ public final class ChunkPool: @unchecked Sendable {
                 if outstanding[c] != 1 { problems.append("delivered spill block \(b) has \(outstanding[c]) handles") }
                 if returned[c] == 0 { problems.append("delivered spill block \(b) is empty") }
                 if inSpillStack[b] { problems.append("delivered spill block \(b) in the free stack") }
+            case .lent:
+                problems.append("spill block \(b) is marked lent")
             }
             outstandingSum += Int(outstanding[c])
         }
         if openBlock >= 0 && state[openBlock] != .attached { problems.append("open block \(openBlock) not attached") }
         if blocksOut != spillOut { problems.append("spill blocks out \(spillOut) != \(blocksOut) delivered") }
         if spillFreeCount + blocksOut + (openBlock >= 0 ? 1 : 0) != spillBlocks { problems.append("spill blocks free+open+out != S") }
+        if lentCount != blocksOut + (openBlock >= 0 ? 1 : 0) { problems.append("\(lentCount) chunks lent to \(blocksOut) blocks out and \(openBlock >= 0 ? 1 : 0) open") }
         if outstandingSum != outstandingItems { problems.append("outstanding items \(outstandingItems) != sum \(outstandingSum)") }
         if outstandingItems > itemBudget { problems.append("outstanding items over budget") }
         return problems

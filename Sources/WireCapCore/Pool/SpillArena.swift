@@ -5,9 +5,13 @@ import Glibc
 /// The dense spill blocks of one queue (issue 14) and the one block being
 /// filled. The unsafe memory of spilling lives here and nowhere else.
 ///
-/// **Layout.** Block `b` starts at `first + b · blockBytes`. Its descriptor table
-/// grows up from the block's start, its packet bytes grow down from its end, and
-/// the block is full when they would meet:
+/// **Where a block lives.** Block slot `b` (chunk `R + b` of its pool) is given,
+/// when it is opened, the memory of a free frame chunk its ``ChunkPool`` lends
+/// it (``open(_:lentChunk:)``): one chunk's bytes, M · frame size. So the
+/// arena is not a region of its own: frames and blocks share the queue's memory.
+///
+/// **Layout.** A block's descriptor table grows up from its start, its packet
+/// bytes grow down from its end, and the block is full when they would meet:
 ///
 /// ```
 ///   block b:  [desc 0][desc 1] … [desc k-1] →   free   ← [bytes k-1] … [bytes 1][bytes 0]
@@ -17,36 +21,37 @@ import Glibc
 /// So a block of 64-byte packets holds one per 88 bytes (a frame holds one per
 /// 2,048), and one of 1,500-byte packets one per 1,528. A record's bytes take at
 /// least 16 (a packet of 0 bytes too), so a block holds at most
-/// ``SpillGeometry/maxPacketsPerBlock`` packets. Consumers read a block as
+/// ``SpillGeometry/maxPacketsPerBlock(blockBytes:)`` packets. Consumers read a block as
 /// they read a chunk: its table (``table(_:)``) through the handle, the bytes at
 /// the queue's memory base plus each descriptor's address.
 ///
-/// **Memory.** Live, the arena is the tail of the queue's memory (after the AF_XDP
-/// frames, in the same NUMA-placed, hugepage-capable mapping, not registered
-/// with the kernel), and ``append(_:)`` copies each packet's bytes from its frame.
-/// Without memory (the simulator, core tests) the arena allocates its blocks
-/// itself and copies no bytes (there are none): the tables and all the
-/// bookkeeping are the same.
+/// **Memory.** Live, the blocks are frame chunks of the queue's AF_XDP memory
+/// (NUMA-placed, hugepage-capable), and ``append(_:)`` copies each packet's
+/// bytes from its frame. Without memory (the simulator, core tests) the arena
+/// allocates one block of tables per slot itself (pages are touched only as
+/// tables grow) and copies no bytes (there are none): the descriptors, their
+/// addresses and all the bookkeeping are the same.
 ///
 /// - warning: Not thread-safe: the queue's capture thread writes (through its
 ///   ``ChunkPool``); consumers read only blocks they hold, published by the
 ///   capture lane's release/acquire pair.
 public final class SpillArena: @unchecked Sendable {
-    /// Blocks in the arena.
+    /// Block slots.
     public let blocks: Int
-    /// Bytes per block.
+    /// Bytes per block: one frame chunk's.
     public let blockBytes: Int
-    /// The first block.
-    @usableFromInline let first: UnsafeMutableRawPointer
     /// The queue's memory base (descriptor addresses are offsets from it), nil when
     /// there are no packet bytes to copy.
     @usableFromInline let base: UnsafeMutableRawPointer?
-    /// The address (offset from the queue's memory base) of block 0.
-    @usableFromInline let firstAddress: UInt64
-    @usableFromInline let ownsMemory: Bool
+    /// Without memory: the arena's own tables, one block per slot.
+    @usableFromInline let own: UnsafeMutableRawPointer?
+    /// Per slot, where its block starts (set when the slot is opened).
+    @usableFromInline let starts: UnsafeMutablePointer<UnsafeMutableRawPointer>
 
-    // The open block: its index, descriptors written, and where its bytes begin.
+    // The open block: its slot, start, address, descriptors written, and where its bytes begin.
     @usableFromInline var openIndex = 0
+    @usableFromInline var openStart: UnsafeMutableRawPointer
+    @usableFromInline var openAddress: UInt64 = 0
     @usableFromInline var openCount = 0
     @usableFromInline var openTop = 0
     @usableFromInline var openTable: UnsafeMutablePointer<CellDescriptor>
@@ -56,45 +61,51 @@ public final class SpillArena: @unchecked Sendable {
     /// Alignment of each packet's first byte.
     public static let alignment = 16
 
-    /// An arena of `geometry.blocks` blocks.
+    /// An arena of `blocks` slots of `blockBytes` each.
     ///
     /// - Parameters:
-    ///   - memory: the queue's memory base (frames from 0), with the arena at
-    ///     `arenaOffset`; nil: allocate the blocks, copy no bytes.
-    ///   - arenaOffset: where the arena starts from the base (the frames' bytes).
-    public init(geometry: SpillGeometry, memory: UnsafeMutableRawPointer?, arenaOffset: Int) {
+    ///   - memory: the queue's memory base (frame chunk `c` at `c · blockBytes`);
+    ///     nil: allocate the tables, copy no bytes.
+    public init(blocks: Int, blockBytes: Int, memory: UnsafeMutableRawPointer?) {
         precondition(MemoryLayout<CellDescriptor>.stride == 24, "CellDescriptor is 24 bytes: the block layout assumes it")
-        blocks = geometry.blocks
-        blockBytes = geometry.blockBytes
-        firstAddress = UInt64(arenaOffset)
-        if let memory {
-            base = memory
-            first = memory + arenaOffset
-            ownsMemory = false
+        precondition(blocks >= 1 && blockBytes >= 4096 && blockBytes % 16 == 0, "SpillArena: \(blocks) blocks of \(blockBytes) B")
+        self.blocks = blocks
+        self.blockBytes = blockBytes
+        base = memory
+        if memory == nil {
+            own = .allocate(byteCount: blocks * blockBytes, alignment: 4096)
         } else {
-            base = nil
-            first = .allocate(byteCount: geometry.arenaBytes, alignment: 4096)
-            ownsMemory = true
+            own = nil
         }
+        let first = memory ?? own!
+        starts = .allocate(capacity: blocks)
+        starts.initialize(repeating: first, count: blocks)
+        openStart = first
         openTable = first.bindMemory(to: CellDescriptor.self, capacity: 1)
         openTop = blockBytes
     }
 
-    deinit { if ownsMemory { first.deallocate() } }
-
-    /// The descriptor table of block `b` (its first cell).
-    @inlinable @inline(__always)
-    public func table(_ b: Int) -> UnsafeMutablePointer<CellDescriptor> {
-        (first + b &* blockBytes).assumingMemoryBound(to: CellDescriptor.self)
+    deinit {
+        own?.deallocate()
+        starts.deallocate()
     }
 
-    /// Makes block `b` the open block, empty.
+    /// The descriptor table of block slot `b` (its first cell), while it is open or delivered.
+    @inlinable @inline(__always)
+    public func table(_ b: Int) -> UnsafeMutablePointer<CellDescriptor> {
+        starts[b].assumingMemoryBound(to: CellDescriptor.self)
+    }
+
+    /// Makes slot `b` the open block, empty, in the memory of frame chunk `chunk`.
     @inlinable
-    func open(_ b: Int) {
+    func open(_ b: Int, lentChunk chunk: Int) {
         openIndex = b
+        openAddress = UInt64(chunk) &* UInt64(blockBytes)
+        openStart = base.map { $0 + chunk &* blockBytes } ?? (own! + b &* blockBytes)
+        starts[b] = openStart
         openCount = 0
         openTop = blockBytes
-        openTable = (first + b &* blockBytes).bindMemory(to: CellDescriptor.self, capacity: blockBytes / Self.descriptorBytes)
+        openTable = openStart.bindMemory(to: CellDescriptor.self, capacity: blockBytes / Self.descriptorBytes)
     }
 
     /// Copies one packet into the open block.
@@ -105,11 +116,10 @@ public final class SpillArena: @unchecked Sendable {
         let length = Int(packet.length)
         let top = openTop &- max(16, (length &+ 15) & ~15)
         guard top >= (openCount &+ 1) &* 24 else { return false }
-        let offset = openIndex &* blockBytes &+ top
         if let base {
-            memcpy(first + offset, base + Int(truncatingIfNeeded: packet.address), length)
+            memcpy(openStart + top, base + Int(truncatingIfNeeded: packet.address), length)
         }
-        openTable[openCount] = CellDescriptor(address: firstAddress &+ UInt64(offset), length: packet.length,
+        openTable[openCount] = CellDescriptor(address: openAddress &+ UInt64(top), length: packet.length,
                                               timestamp: packet.timestamp, flags: packet.flags)
         openCount &+= 1
         openTop = top

@@ -22,13 +22,13 @@ import Atomics
 /// The writer lane lets a chunk handed to the capture writer (`-w`) go home from
 /// the writer thread directly, instead of back through its consumer.
 ///
-/// Each lane holds the pool's whole ``ChunkPool/itemBudget`` (2·R, plus S with a
-/// spill arena), so a lane can never be full with valid handles.
+/// Each lane holds the pool's whole ``ChunkPool/itemBudget`` (2·R, plus S spill
+/// blocks), so a lane can never be full with valid handles.
 ///
 /// **Offload (advanced mode).** When capture thread `i` places a handle and its own
-/// capture queue holds more than T% of its capacity (R handles, R + S with a spill
-/// arena: a queue then buffers mostly blocks, so T% of the handles is about T% of
-/// the packets it can hold), the handle goes to
+/// capture queue holds more than T% of its capacity (R handles: each handle in it,
+/// a zero-copy chunk or a spill block in a lent chunk, takes one of the pool's R
+/// chunks of memory, so T% of R handles is about T% of the memory), the handle goes to
 /// the buddy whose capture queue is shortest now; ties go to the own queue, then
 /// to the lowest index. If no buddy is shorter, the handle stays home. Basic mode
 /// never offloads. A queue belongs to exactly one group, so different
@@ -90,7 +90,7 @@ public final class BuddyGroup: @unchecked Sendable {
     /// Creates `queueCount` pools and their work-queue pairs.
     ///
     /// - Parameter memory: per queue, the memory base its pool's frames and spill
-    ///   arena live in (live backends), so spilled packets are copied; nil: pools
+    ///   blocks live in (live backends), so spilled packets are copied; nil: pools
     ///   without packet bytes (the simulator, tests).
     public init(queueCount: Int, configuration: CaptureConfiguration,
                 memory: [UnsafeMutableRawPointer]? = nil) throws(ConfigurationError) {
@@ -103,8 +103,8 @@ public final class BuddyGroup: @unchecked Sendable {
         n = queueCount
         advanced = configuration.mode == .advanced && queueCount > 1
         precondition(memory == nil || memory!.count == queueCount, "BuddyGroup: one memory base per queue")
-        let capacity = configuration.geometry.chunksPerPool + (configuration.spill?.blocks ?? 0)
-        // "Passes T% of capacity": offload when length · 100 > T · (R + S).
+        let capacity = configuration.geometry.chunksPerPool
+        // "Passes T% of capacity": offload when length · 100 > T · R.
         thresholdItems = capacity * configuration.offloadThresholdPercent / 100
         cellsPerChunk = configuration.geometry.cellsPerChunk
         frameChunks = UInt32(configuration.geometry.chunksPerPool)
@@ -146,8 +146,8 @@ public final class BuddyGroup: @unchecked Sendable {
         originBlocks.forEach { $0.deallocate() }
     }
 
-    /// The capture-queue capacity T is a percentage of: R handles (R + S with spill).
-    public var captureQueueCapacity: Int { configuration.geometry.chunksPerPool + (configuration.spill?.blocks ?? 0) }
+    /// The capture-queue capacity T is a percentage of: R handles (see the type's documentation).
+    public var captureQueueCapacity: Int { configuration.geometry.chunksPerPool }
 
     /// Whether a handle capture thread `i` placed now would be taken at once: the
     /// capture queue ``place(_:from:)`` would choose is empty. Capture thread `i`
@@ -380,6 +380,7 @@ public final class BuddyGroup: @unchecked Sendable {
             block.set(CaptureCounter.spillEpisodes.rawValue, c.spillEpisodes)
             block.set(CaptureCounter.spillArenaFull.rawValue, c.spillArenaFull)
             block.set(CaptureCounter.spillBlocksOut.rawValue, UInt64(pool.spillBlocksOut))
+            block.set(CaptureCounter.lentChunks.rawValue, UInt64(pool.lentChunks))
         }
     }
 
@@ -406,6 +407,7 @@ public final class BuddyGroup: @unchecked Sendable {
         s.freeChunks = c(.freeChunks)
         s.attachedChunks = c(.attachedChunks)
         s.capturedChunks = c(.capturedChunks)
+        s.lentChunks = c(.lentChunks)
         s.outstandingItems = c(.outstandingItems)
         s.captureQueueLength = captureQueueLength(q)
         s.dropsNoBuffer = c(.dropsNoBuffer)

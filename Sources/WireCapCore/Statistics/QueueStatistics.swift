@@ -25,10 +25,12 @@ public enum CaptureCounter: Int, CaseIterable, Sendable {
     // Spill (issue 14; see ChunkPool), published by the capture thread.
     /// Packets copied into spill blocks, and their bytes.
     case packetsSpilled, bytesSpilled
-    /// Spill blocks delivered; times pressure began; chunks that found the arena full.
+    /// Spill blocks delivered; times pressure began; chunks that found no block to open.
     case spillBlocksDelivered, spillEpisodes, spillArenaFull
     /// Spill blocks in user space now (a gauge).
     case spillBlocksOut
+    /// Frame chunks lent to spill blocks now (a gauge).
+    case lentChunks
     /// Packets the kernel did not stamp at arrival (AF_XDP: no metadata, or a stamp
     /// out of order), stamped by the capture thread instead.
     case unstampedPackets
@@ -90,6 +92,8 @@ public struct QueueStatistics: Sendable, Hashable, Codable {
     public var freeChunks: UInt64 = 0
     public var attachedChunks: UInt64 = 0
     public var capturedChunks: UInt64 = 0
+    /// Frame chunks lent to spill blocks (open or delivered).
+    public var lentChunks: UInt64 = 0
     public var outstandingItems: UInt64 = 0
     public var captureQueueLength: Int = 0
     public var itemsConsumed: UInt64 = 0
@@ -108,7 +112,7 @@ public struct QueueStatistics: Sendable, Hashable, Codable {
     public var spillBlocks: UInt64 = 0
     /// Times the pool came under pressure and began to spill.
     public var spillEpisodes: UInt64 = 0
-    /// Times a chunk under pressure found the arena full (and went zero-copy).
+    /// Times a chunk under pressure found no block to open (no free slot or chunk) and went zero-copy.
     public var spillArenaFull: UInt64 = 0
     /// Spill blocks in user space now.
     public var spillBlocksOut: UInt64 = 0

@@ -103,13 +103,12 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
             throw XDPError("bpf_xdp_query_id(\(interface))", kind: .busy, message: owner.describe(interface: interface))
         }
         let program = try XSKRedirectProgram(interface: interface, ifindex: ifindex, entries: deviceQueueCount)
-        // Each queue's memory first (frames, then its spill arena), so the group's
-        // pools know where to copy spilled packets.
+        // Each queue's memory first, so the group's pools know where their frames
+        // are (spilled packets are copied within it).
         var umems: [UMEM] = []
         var huge = true
         for q in queues {
             let umem = try UMEM(frames: geometry.cellsPerPool, frameSize: geometry.frameSize,
-                                arenaBytes: configuration.spill?.arenaBytes ?? 0,
                                 fillSize: geometry.fillRingSize, completionSize: Forwarder.ringSize,
                                 numaNode: node, hugePages: settings.hugePages, label: "\(interface) queue \(q)")
             huge = huge && umem.hugePages
@@ -249,7 +248,7 @@ extension CaptureEngine {
     public var offeredSource: OfferedSource { .xdpProgram }
     public var attachDescription: String { attachMode.rawValue }
     public var maxPacketsPerChunk: Int {
-        max(group.configuration.geometry.cellsPerChunk, group.configuration.spill?.maxPacketsPerBlock ?? 0)
+        group.configuration.maxPacketsPerHandle
     }
     public var geometryDescription: String {
         let c = group.configuration

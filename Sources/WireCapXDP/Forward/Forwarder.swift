@@ -130,7 +130,7 @@ public final class Forwarder: @unchecked Sendable {
         guard InterfaceInfo.exists(interface) else {
             throw XDPError.usage("interface", "no such interface: \(interface) (check the name with `ip link`)")
         }
-        // A spilled packet lives in the arena, which the kernel cannot send from.
+        // A spilled packet lives in a spill block, not in a frame the kernel could send.
         guard engine.group.configuration.spill == nil else {
             throw XDPError.usage("forward", "--forward sends packets from the frames they arrived in: capture with --spill off")
         }

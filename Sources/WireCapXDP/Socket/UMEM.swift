@@ -28,11 +28,9 @@ import WireCapEngine
 ///   area + 0          frame 0   = pool chunk 0, cell 0
 ///   area + F          frame 1   = chunk 0, cell 1
 ///   …
-///   area + k·M·F      chunk k, cell 0
-///   area + R·M·F      the spill arena (when the queue has one): in the same
-///                     mapping, NUMA node and page size, not registered with
-///                     the kernel (it never receives into it)
-///   area + bytes      end
+///   area + k·M·F      chunk k, cell 0 (or, while the pool lends chunk k to a
+///                     spill block, that block: never posted to the kernel then)
+///   area + R·M·F      end of the frames (a huge-page mapping rounds up to 2 MiB)
 /// ```
 ///
 /// - warning: The fill ring is single-producer: only the queue's capture thread
@@ -40,9 +38,9 @@ import WireCapEngine
 public final class UMEM {
     /// The first byte of the region (frame address 0).
     public let area: UnsafeMutableRawPointer
-    /// Size of the mapping in bytes: the frames and the spill arena after them.
+    /// Size of the mapping in bytes: the frames, rounded up to whole huge pages.
     public let bytes: Int
-    /// Bytes registered with the kernel as frames (the first `frames · frameSize`).
+    /// Bytes registered with the kernel as frames (`frames · frameSize`).
     public let frameBytes: Int
     /// Bytes per frame.
     public let frameSize: Int
@@ -59,20 +57,19 @@ public final class UMEM {
     /// Fill-ring entries.
     public let fillSize: Int
 
-    /// Maps `frames` frames of `frameSize` bytes followed by `arenaBytes` of spill
-    /// arena, and registers the frames.
+    /// Maps `frames` frames of `frameSize` bytes and registers them (spill blocks,
+    /// when the pool spills, live in frame chunks it lends them).
     ///
     /// - Parameters:
-    ///   - arenaBytes: the spill arena after the frames (0: none).
     ///   - numaNode: bind the memory to this node before first touch (libnuma
     ///     `numa_tonode_memory`) when NUMA is available.
     ///   - hugePages: try `MAP_HUGETLB`; fall back to normal pages with a warning.
-    public init(frames: Int, frameSize: Int, arenaBytes: Int = 0, fillSize: Int, completionSize: Int,
+    public init(frames: Int, frameSize: Int, fillSize: Int, completionSize: Int,
                 numaNode: Int32?, hugePages: Bool, label: String) throws(XDPError) {
         frameBytes = frames * frameSize
         // A MAP_HUGETLB mapping is whole 2 MiB pages, and munmap wants its length so.
         let hugePage = 2 << 20
-        bytes = hugePages ? (frameBytes + arenaBytes + hugePage - 1) / hugePage * hugePage : frameBytes + arenaBytes
+        bytes = hugePages ? (frameBytes + hugePage - 1) / hugePage * hugePage : frameBytes
         self.frameSize = frameSize
         let (p, huge) = try Sys.mapAnonymous(bytes: bytes, hugePages: hugePages)
         if hugePages && !huge {

@@ -14,13 +14,13 @@ struct EngineOptionsGroup: ParsableArguments {
     @Option(name: .customShort("M"), parsing: .unconditional, help: ArgumentHelp("M: packet cells (2 KiB frames) per chunk; must divide N.", valueName: "cells"))
     var cellsPerChunk = PoolGeometry.default.cellsPerChunk
 
-    @Option(name: .customShort("R"), parsing: .unconditional, help: ArgumentHelp("R: the memory per queue in chunks of M 2 KiB frames (default 500). With --spill off the pool is R chunks, > N/M; with spill on, R·M·2 KiB is the --buffer split between frames and spill blocks.", valueName: "chunks"))
+    @Option(name: .customShort("R"), parsing: .unconditional, help: ArgumentHelp("R: chunks of M 2 KiB frames per queue (default 500), > N/M: the memory per queue, spill on or off (spill blocks are lent by free chunks).", valueName: "chunks"))
     var chunksPerPool: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Memory per queue, e.g. 256MiB or 2GiB (units are powers of 1024): frames for the fill ring and 8 chunks more, the rest dense spill blocks (default: R·M·2 KiB). On afpacket: blocks per socket = SIZE / block size.", valueName: "size"))
+    @Option(name: .long, help: ArgumentHelp("Memory per queue, e.g. 256MiB or 2GiB (units are powers of 1024): R = SIZE / (M · 2 KiB) chunks of frames, which lend themselves to spill blocks under pressure (default: R·M·2 KiB). On afpacket: blocks per socket = SIZE / block size.", valueName: "size"))
     var buffer: String?
 
-    @Option(help: ArgumentHelp("on: when consumers fall behind, copy full chunks into dense spill blocks and give their frames back at once (a 64-byte packet then takes 88 bytes instead of 2 KiB); off: the paper's pools alone (needed by --forward).", valueName: "on|off"))
+    @Option(help: ArgumentHelp("on: when consumers fall behind, copy full chunks of packets up to ~1,000 B into dense spill blocks (in free chunks) and give their frames back at once (a 64-byte packet then takes 88 bytes instead of 2 KiB); larger packets stay zero-copy. off: the paper's pools alone (needed by --forward).", valueName: "on|off"))
     var spill: String = "on"
 
     @Option(name: .customShort("N"), parsing: .unconditional, help: ArgumentHelp("N: fill-ring descriptors per queue, a power of two (default: 16384; with spill, at most a quarter of the buffer's frames).", valueName: "descriptors"))
@@ -63,8 +63,8 @@ struct EngineOptionsGroup: ParsableArguments {
     }
 
     /// The core configuration, or a one-line usage error. The memory per queue is
-    /// `--buffer`, or R·M·2 KiB; ``BufferPlan`` splits it (spill on) or makes it R
-    /// chunks (spill off, the paper's pool).
+    /// `--buffer`, or R·M·2 KiB: R chunks of frames (``BufferPlan``), which lend
+    /// themselves to spill blocks with spill on.
     func configuration(forwarding: Bool = false, afpacket: Bool = false) throws(CaptureError) -> CaptureConfiguration {
         guard let m = CaptureMode(rawValue: mode) else {
             throw CaptureError(.usage, "--mode must be basic or advanced, got '\(mode)'")
@@ -74,7 +74,7 @@ struct EngineOptionsGroup: ParsableArguments {
         if buffer != nil && chunksPerPool != nil {
             throw CaptureError(.usage, "-R and --buffer both size the memory per queue: give one of them")
         }
-        // -R counts chunks of M frames; with --spill off that is exactly the pool.
+        // -R counts chunks of M frames: exactly the pool.
         let chunks = chunksPerPool ?? PoolGeometry.default.chunksPerPool
         let product = chunks.multipliedReportingOverflow(by: max(1, cellsPerChunk) * 2048)
         guard chunks >= 1, !product.overflow else { throw CaptureError(.usage, "-R \(chunks) × M=\(cellsPerChunk) frames is no memory size") }

@@ -37,7 +37,7 @@ struct LiveStatistics {
                 let key = "\(g.interface)/\(i)"
                 let rate = Double(s.packetsReceived &- (last[key] ?? 0)) / dt
                 last[key] = s.packetsReceived
-                let used = Double(Int(s.attachedChunks + s.capturedChunks)) / Double(max(1, g.chunksPerPool)) * 100
+                let used = Double(Int(s.attachedChunks + s.capturedChunks + s.lentChunks)) / Double(max(1, g.chunksPerPool)) * 100
                 let c = Self.count
                 let row = g.ledger.queues[i]
                 // Packets spilled so far, only once there are any (the line must fit a terminal).
