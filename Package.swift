@@ -174,7 +174,7 @@ let package = Package(
         // print, never by sleeping).
         .target(
             name: "WireCapTestSupport",
-            dependencies: ["WireCapTestbed", .product(name: "Atomics", package: "swift-atomics")],
+            dependencies: ["WireCapTestbed", "WireCapTrace", .product(name: "Atomics", package: "swift-atomics")],
             path: "Tests/WireCapTestSupport",
             swiftSettings: strict),
         .testTarget(
@@ -184,7 +184,7 @@ let package = Package(
             name: "WireCapXDPTests", dependencies: ["WireCapFilter", "WireCapCore", "WireCapTrace", "WireCapSystem", "WireCapEngine", "WireCapXDP", "WireCapAFPacket", "WireCapOutput", "WireCapTestbed", "WireCapSession", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "WireCapFilterTests", dependencies: ["WireCapFilter", "WireCapTrace"],
+            name: "WireCapFilterTests", dependencies: ["WireCapFilter", "WireCapTrace", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "WireCapAPITests", dependencies: ["WireCap", "WireCapCore", "WireCapSystem", "WireCapEngine", "WireCapXDP", "WireCapAFPacket", "WireCapOutput", "WireCapTestbed", "WireCapSession", "WireCapTestSupport"],

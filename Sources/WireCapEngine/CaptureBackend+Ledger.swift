@@ -47,6 +47,9 @@ extension CaptureBackend {
             rows[i].rxRingFull = base.rxRingFull
             rows[i].invalidDescriptor = base.invalidDescriptor
             rows[i].beforeSocket = base.beforeSocket
+            // Rejected by a filter in the kernel: never reached a consumer's counters.
+            rows[i].filtered &+= base.filtered
+            rows[i].filteredInKernel = base.filteredInKernel
             let pending = received[i] &- min(received[i], consumed[i])
             if final {
                 // Received and never taken by a consumer: the shutdown order failed.

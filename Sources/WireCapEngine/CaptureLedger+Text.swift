@@ -22,6 +22,9 @@ extension CaptureLedger {
             r.enumerated().map { c, v in String(repeating: " ", count: widths[c] - v.count) + v }.joined(separator: "  ")
         }
         out.append("  offered: \(offeredSource.explanation); device drops: \(deviceCounters)")
+        if total.filteredInKernel > 0 {
+            out.append("  filtered: \(total.filteredInKernel) of them by the filter in the XDP program (they never took a frame)")
+        }
         if total.spilled > 0 {
             out.append("  spilled: \(total.spilled) packets were copied into spill blocks while consumers were behind (counted in their fates above)")
         }

@@ -52,6 +52,9 @@ public struct EngineSettings: Sendable {
     /// other hosts. Reference-counted by the kernel and dropped with the engine, or
     /// with the process however it ends (``PromiscuousMode``).
     public var promiscuous = true
+    /// A capture filter run in the XDP program (AF_XDP only; issue 17): rejected
+    /// packets never enter the pools. nil: none (a user-space filter may still run).
+    public var kernelFilter: KernelFilter?
 
     public init() {}
 }

@@ -83,6 +83,16 @@ public final class PacketFilter: @unchecked Sendable {
     /// Instructions in the compiled program.
     public var instructionCount: Int { length }
 
+    /// The compiled program, one instruction per value as
+    /// `code | jt << 16 | jf << 24 | k << 32` (no libpcap type in this module's
+    /// interface): what the XDP program's translation takes (`KernelFilter`).
+    public var packedInstructions: [UInt64] {
+        let p = instructions.assumingMemoryBound(to: bpf_insn.self)
+        return (0..<length).map { i in
+            UInt64(p[i].code) | UInt64(p[i].jt) << 16 | UInt64(p[i].jf) << 24 | UInt64(p[i].k) << 32
+        }
+    }
+
     /// Whether the packet passes: `bpf_filter(program, bytes, wireLength, bytes.count) != 0`.
     ///
     /// - Parameters:

@@ -77,8 +77,9 @@ public final class MetricsExporter: @unchecked Sendable {
 
     /// Publishes the loss ledger of one capture: per queue (`queue="-1"`: the
     /// device row) `wirecap_ledger_packets_total{fate=…}` for offered, delivered,
-    /// filtered, sampled and beyond_count, `wirecap_lost_packets_total{cause=…}` for
-    /// every loss cause, and the gauges `wirecap_in_flight_packets` and
+    /// filtered, sampled and beyond_count, `wirecap_kernel_filtered_packets_total`
+    /// (of filtered, rejected in the XDP program), `wirecap_lost_packets_total{cause=…}`
+    /// for every loss cause, and the gauges `wirecap_in_flight_packets` and
     /// `wirecap_unexplained_packets` (signed: never clamped).
     public func update(ledger: CaptureLedger) {
         lock.withLock { all in
@@ -106,6 +107,8 @@ public final class MetricsExporter: @unchecked Sendable {
                                   ("sampled", row.sampled), ("beyond_count", row.beyondCount)] {
                     counter("wirecap_ledger_packets_total", ("fate", fate), v)
                 }
+                // Of `filtered`, those the XDP program rejected (they never took a frame).
+                counter("wirecap_kernel_filtered_packets_total", ("place", "xdp"), row.filteredInKernel)
                 for cause in row.causes {
                     counter("wirecap_lost_packets_total", ("cause", cause.name.replacingOccurrences(of: "-", with: "_")), cause.packets)
                 }

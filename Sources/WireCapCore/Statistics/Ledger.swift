@@ -67,6 +67,9 @@ public struct QueueLedger: Sendable, Hashable, Codable {
     /// Packets copied into spill blocks before delivery (issue 14). Not a fate:
     /// each is also counted above, as delivered or as whatever became of it.
     public var spilled: UInt64 = 0
+    /// Of ``filtered``, the packets the filter rejected in the XDP program (issue
+    /// 17): they never took a frame. Not a fate of its own.
+    public var filteredInKernel: UInt64 = 0
 
     public init(queue: Int) { self.queue = queue }
 
@@ -120,6 +123,7 @@ public struct QueueLedger: Sendable, Hashable, Codable {
         try c.encode(inFlight, forKey: .inFlight)
         try c.encode(uncountedLossEvents, forKey: .uncountedLossEvents)
         try c.encode(spilled, forKey: .spilled)
+        try c.encode(filteredInKernel, forKey: .filteredInKernel)
         var derived = encoder.container(keyedBy: DerivedKeys.self)
         try derived.encode(unexplained, forKey: .unexplained)
     }
@@ -134,6 +138,7 @@ public struct QueueLedger: Sendable, Hashable, Codable {
         s.filtered &+= o.filtered; s.sampled &+= o.sampled; s.beyondCount &+= o.beyondCount; s.inFlight &+= o.inFlight
         s.uncountedLossEvents &+= o.uncountedLossEvents
         s.spilled &+= o.spilled
+        s.filteredInKernel &+= o.filteredInKernel
         return s
     }
 }

@@ -54,6 +54,8 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
         /// program, and so `countsFD`, stays open at least as long).
         var counting = false
         var redirectedFinal: [UInt64] = []
+        /// Per queue, packets the kernel filter rejected (frozen with `redirectedFinal`).
+        var filteredFinal: [UInt64] = []
         /// Device drop counters at ``start()`` (the before-socket drops are deltas from here).
         var deviceBaseline = DeviceCounters.Snapshot()
         /// Device drop counters when redirecting stopped (nil until ``stop()``).
@@ -62,6 +64,10 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
     private let shared = Mutex(Shared())
     /// The program's COUNTS map (valid while `Shared.counting`).
     private let countsFD: Int32
+    /// The program's XSKMAP slots (COUNTS[entries + q]: queue q's kernel-filtered packets).
+    private let programEntries: Int
+    /// The filter running in the XDP program (nil: none, or the user-space filter).
+    public let kernelFilter: KernelFilter?
     /// Per group index: the socket is bound zero-copy (fill-ring-empty events are then uncounted losses).
     private let zeroCopy: [Bool]
     /// The device's own counters (before-socket drops).
@@ -102,7 +108,8 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
            !settings.force || owner.linkID != nil {
             throw XDPError("bpf_xdp_query_id(\(interface))", kind: .busy, message: owner.describe(interface: interface))
         }
-        let program = try XSKRedirectProgram(interface: interface, ifindex: ifindex, entries: deviceQueueCount)
+        let program = try XSKRedirectProgram(interface: interface, ifindex: ifindex, entries: deviceQueueCount,
+                                             filter: settings.kernelFilter)
         // Each queue's memory first, so the group's pools know where their frames
         // are (spilled packets are copied within it).
         var umems: [UMEM] = []
@@ -130,6 +137,8 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
         attachMode = settings.attachMode ?? .driver
         self.program = program
         countsFD = program.countsFD
+        programEntries = program.entries
+        kernelFilter = settings.kernelFilter
         zeroCopy = built.map { $0.socket.isZeroCopy }
         rxQueues = built
         devices = DeviceCounters(interface: interface, queues: queues)
@@ -187,8 +196,10 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
         program.detach()
         for rx in rxQueues { rx.publishKernelStatistics() }
         let redirected = rxQueues.map { program.redirectedPackets(queue: $0.deviceQueue) }
+        let filtered = rxQueues.map { program.filteredPackets(queue: $0.deviceQueue) }
         shared.withLock {
             $0.redirectedFinal = redirected
+            $0.filteredFinal = filtered
             $0.counting = false
         }
     }
@@ -217,10 +228,14 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
         let stats = (0..<queues.count).map { group.statistics(queue: $0) }
         // Under the lock: stop() cannot freeze the counts (nor close() close the map)
         // half-way through this read.
-        let (redirected, baseline, final): ([UInt64], DeviceCounters.Snapshot, DeviceCounters.Snapshot) = shared.withLock { s in
+        let entries = UInt32(programEntries)
+        let (redirected, filtered, baseline, final): ([UInt64], [UInt64], DeviceCounters.Snapshot, DeviceCounters.Snapshot) = shared.withLock { s in
+            let zeros = [UInt64](repeating: 0, count: queues.count)
             let redirected = s.counting ? queues.map { XDPLib.lookupPerCPUCounter(countsFD, key: UInt32($0)) }
-                           : (s.redirectedFinal.isEmpty ? Array(repeating: 0, count: queues.count) : s.redirectedFinal)
-            return (redirected, s.deviceBaseline, s.deviceFinal ?? (s.counting ? devices.read() : s.deviceBaseline))
+                           : (s.redirectedFinal.isEmpty ? zeros : s.redirectedFinal)
+            let filtered = s.counting ? queues.map { XDPLib.lookupPerCPUCounter(countsFD, key: entries + UInt32($0)) }
+                         : (s.filteredFinal.isEmpty ? zeros : s.filteredFinal)
+            return (redirected, filtered, s.deviceBaseline, s.deviceFinal ?? (s.counting ? devices.read() : s.deviceBaseline))
         }
         var interfaceRow = QueueLedger(queue: -1)
         interfaceRow.beforeSocket = final.drops &- baseline.drops
@@ -228,7 +243,10 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
         let rows = (0..<queues.count).map { i -> QueueLedger in
             let s = stats[i]
             var row = QueueLedger(queue: queues[i])
-            row.offered = redirected[i]
+            // Offered: steered to the socket, or rejected by the kernel filter on the way.
+            row.offered = redirected[i] &+ filtered[i]
+            row.filtered = filtered[i]
+            row.filteredInKernel = filtered[i]
             row.noFrame = s.dropsNoBuffer
             row.poolExhausted = s.dropsPoolExhausted
             row.rxRingFull = s.dropsRxRingFull

@@ -74,7 +74,15 @@ public struct XDPProgramOwner: Sendable, Hashable {
 /// unstamped, and the capture thread, which never takes a stamp that is zero or
 /// older than its queue's previous one, stamps it itself.
 ///
-/// The program, thirty-seven instructions built here (no clang, no object file).
+/// **A kernel filter** (issue 17, ``KernelFilter``) goes between the stamp and
+/// the steering: on a queue with a socket (an XSKMAP lookup), a packet the
+/// filter rejects is counted in `COUNTS[entries + q]` and passed to the stack
+/// (or dropped) without touching the socket; an accepted one goes on to the
+/// steering below. The ledger's `offered` is then `COUNTS[q] + COUNTS[entries + q]`
+/// and its `filtered` includes the second.
+///
+/// The program, thirty-seven instructions built here with ``EBPFAssembler`` (no
+/// clang, no object file), a filter's translation between 13 and 14.
 /// COUNTS is a per-CPU array: the program adds to its own CPU's copy (XDP runs
 /// in NAPI context with preemption off, so a plain load-add-store cannot race)
 /// and user space sums the copies, so no locked instruction and no cache line
@@ -135,22 +143,30 @@ public final class XSKRedirectProgram {
     package let programFD: Int32
     private var linkFD: Int32 = -1
 
+    /// The filter run in the program (nil: every packet of a captured queue is steered).
+    public let filter: KernelFilter?
+    /// XSKMAP slots: COUNTS holds twice as many (redirected, then filtered, per queue).
+    public let entries: Int
+
     /// Creates the XSKMAP and the counters (`entries` slots, one per device rx queue)
-    /// and loads the program.
-    public init(interface: String, ifindex: UInt32, entries: Int) throws(XDPError) {
+    /// and loads the program, with `filter` in it if given.
+    public init(interface: String, ifindex: UInt32, entries: Int, filter: KernelFilter? = nil) throws(XDPError) {
         self.interface = interface
         self.ifindex = ifindex
+        self.filter = filter
+        self.entries = max(1, entries)
         XDPLib.silenced
-        mapFD = try XDPLib.createSocketMap(name: "wirecap_xsks", entries: max(1, entries))
+        mapFD = try XDPLib.createSocketMap(name: "wirecap_xsks", entries: self.entries)
         do {
-            countsFD = try XDPLib.createPerCPUCounterArray(name: "wirecap_counts", entries: max(1, entries))
+            countsFD = try XDPLib.createPerCPUCounterArray(name: "wirecap_counts", entries: 2 * self.entries)
         } catch {
             Sys.close(mapFD)
             throw error
         }
         do {
             programFD = try XDPLib.loadXDPProgram(name: Self.programName,
-                                                  instructions: Self.instructions(mapFD: mapFD, countsFD: countsFD))
+                                                  instructions: Self.instructions(mapFD: mapFD, countsFD: countsFD,
+                                                                                  entries: self.entries, filter: filter))
         } catch {
             Sys.close(countsFD)
             Sys.close(mapFD)
@@ -165,64 +181,106 @@ public final class XSKRedirectProgram {
         Sys.close(mapFD)
     }
 
-    /// Encodes the program (see the type's documentation). Each `UInt64` is one
-    /// `struct bpf_insn` in little-endian layout: code, dst|src<<4, off, imm.
-    package static func instructions(mapFD: Int32, countsFD: Int32) -> [UInt64] {
-        func insn(_ code: UInt8, dst: UInt8 = 0, src: UInt8 = 0, off: Int16 = 0, imm: Int32 = 0) -> UInt64 {
-            UInt64(code) | UInt64(dst | src << 4) << 8 | UInt64(UInt16(bitPattern: off)) << 16
-                | UInt64(UInt32(bitPattern: imm)) << 32
+    /// Encodes the program (see the type's documentation), with `filter` (if any)
+    /// between the timestamp and the steering. Each `UInt64` is one `struct bpf_insn`.
+    ///
+    /// - Parameter entries: the XSKMAP's slots; `COUNTS[entries + q]` counts the
+    ///   packets of queue q the filter rejected.
+    package static func instructions(mapFD: Int32, countsFD: Int32, entries: Int = 1,
+                                     filter: KernelFilter? = nil) throws(XDPError) -> [UInt64] {
+        var a = EBPFAssembler()
+        let unstamped = a.label(), steer = a.label(), counted = a.label(), done = a.label()
+        // 0–13: the arrival stamp in 8 bytes of metadata.
+        a.emit(EBPF.mov64X, dst: 9, src: 1)
+        a.emit(EBPF.mov64K, dst: 2, imm: -8)
+        a.emit(EBPF.call, imm: EBPF.helperXDPAdjustMeta)
+        a.emit(EBPF.mov64X, dst: 1, src: 9)
+        a.jump(EBPF.classJMP | EBPF.jmpJNE | EBPF.sourceK, dst: 0, imm: 0, to: unstamped)
+        a.emit(EBPF.load(EBPF.sizeW), dst: 2, src: 9, off: EBPF.mdDataMeta)
+        a.emit(EBPF.load(EBPF.sizeW), dst: 3, src: 9, off: EBPF.mdData)
+        a.emit(EBPF.mov64X, dst: 4, src: 2)
+        a.emit(EBPF.add64K, dst: 4, imm: 8)
+        a.jump(EBPF.classJMP | EBPF.jmpJGT | EBPF.sourceX, dst: 4, src: 3, to: unstamped)
+        a.emit(EBPF.mov64X, dst: 8, src: 2)
+        a.emit(EBPF.call, imm: EBPF.helperKtimeGetNs)
+        a.emit(EBPF.store(EBPF.sizeDW), dst: 8, src: 0, off: 0)
+        a.emit(EBPF.mov64X, dst: 1, src: 9)
+        a.bind(unstamped)
+        if let filter {
+            // Only a queue with a socket is filtered (and its rejects counted): the others
+            // are not captured, and go on as without WireCap.
+            let rejected = a.label(), out = a.label()
+            a.emit(EBPF.load(EBPF.sizeW), dst: 6, src: 9, off: EBPF.mdRxQueueIndex)
+            a.emit(EBPF.store(EBPF.sizeW), dst: 10, src: 6, off: -4)
+            a.emit(EBPF.mov64X, dst: 2, src: 10)
+            a.emit(EBPF.add64K, dst: 2, imm: -4)
+            a.loadMap(1, fd: mapFD)
+            a.emit(EBPF.call, imm: EBPF.helperMapLookup)
+            a.jump(EBPF.classJMP | EBPF.jmpJEQ | EBPF.sourceK, dst: 0, imm: 0, to: steer)
+            do { try filter.emit(into: &a, context: 9, accept: steer, reject: rejected) } catch {
+                throw XDPError("kernel filter", kind: .usage, message: error.reason)
+            }
+            a.bind(rejected)
+            a.emit(EBPF.load(EBPF.sizeW), dst: 6, src: 9, off: EBPF.mdRxQueueIndex)
+            a.emit(EBPF.add64K, dst: 6, imm: Int32(entries))
+            a.emit(EBPF.store(EBPF.sizeW), dst: 10, src: 6, off: -8)
+            a.emit(EBPF.mov64X, dst: 2, src: 10)
+            a.emit(EBPF.add64K, dst: 2, imm: -8)
+            a.loadMap(1, fd: countsFD)
+            a.emit(EBPF.call, imm: EBPF.helperMapLookup)
+            a.jump(EBPF.classJMP | EBPF.jmpJEQ | EBPF.sourceK, dst: 0, imm: 0, to: out)
+            a.emit(EBPF.load(EBPF.sizeDW), dst: 8, src: 0, off: 0)
+            a.emit(EBPF.add64K, dst: 8, imm: 1)
+            a.emit(EBPF.store(EBPF.sizeDW), dst: 0, src: 8, off: 0)
+            a.bind(out)
+            a.emit(EBPF.mov64K, dst: 0, imm: filter.rejected == .drop ? EBPF.xdpDrop : EBPF.xdpPass)
+            a.emit(EBPF.exit)
+            a.bind(steer)
+            a.emit(EBPF.mov64X, dst: 1, src: 9)
         }
-        let ldxW: UInt8 = 0x61          // BPF_LDX | BPF_MEM | BPF_W
-        let ldxDW: UInt8 = 0x79         // BPF_LDX | BPF_MEM | BPF_DW
-        let stxW: UInt8 = 0x63          // BPF_STX | BPF_MEM | BPF_W
-        let stxDW: UInt8 = 0x7b         // BPF_STX | BPF_MEM | BPF_DW
-        let ldImm64: UInt8 = 0x18       // BPF_LD | BPF_IMM | BPF_DW
-        let movK: UInt8 = 0xb7          // BPF_ALU64 | BPF_MOV | BPF_K
-        let movX: UInt8 = 0xbf          // BPF_ALU64 | BPF_MOV | BPF_X
-        let addK: UInt8 = 0x07          // BPF_ALU64 | BPF_ADD | BPF_K
-        let jeqK: UInt8 = 0x15          // BPF_JMP | BPF_JEQ | BPF_K
-        let jneK: UInt8 = 0x55          // BPF_JMP | BPF_JNE | BPF_K
-        let jgtX: UInt8 = 0x2d          // BPF_JMP | BPF_JGT | BPF_X
-        let call: UInt8 = 0x85          // BPF_JMP | BPF_CALL
-        let exit: UInt8 = 0x95          // BPF_JMP | BPF_EXIT
-        let pseudoMapFD = UInt8(BPF_PSEUDO_MAP_FD)
-        return [
-            insn(movX, dst: 9, src: 1),                                                 // 0
-            insn(movK, dst: 2, imm: -8),                                                // 1
-            insn(call, imm: Int32(BPF_FUNC_xdp_adjust_meta.rawValue)),                  // 2
-            insn(movX, dst: 1, src: 9),                                                 // 3
-            insn(jneK, dst: 0, off: 9, imm: 0),                                         // 4 → 14
-            insn(ldxW, dst: 2, src: 9, off: 8),                                         // 5
-            insn(ldxW, dst: 3, src: 9, off: 0),                                         // 6
-            insn(movX, dst: 4, src: 2),                                                 // 7
-            insn(addK, dst: 4, imm: 8),                                                 // 8
-            insn(jgtX, dst: 4, src: 3, off: 4),                                         // 9 → 14
-            insn(movX, dst: 8, src: 2),                                                 // 10
-            insn(call, imm: Int32(BPF_FUNC_ktime_get_ns.rawValue)),                     // 11
-            insn(stxDW, dst: 8, src: 0, off: 0),                                        // 12
-            insn(movX, dst: 1, src: 9),                                                 // 13
-            insn(ldxW, dst: 6, src: 1, off: 16),                                        // 14
-            insn(stxW, dst: 10, src: 6, off: -4),                                       // 1
-            insn(movX, dst: 2, src: 10),                                                // 2
-            insn(addK, dst: 2, imm: -4),                                                // 3
-            insn(ldImm64, dst: 1, src: pseudoMapFD, imm: countsFD), insn(0),            // 4, 5
-            insn(call, imm: Int32(BPF_FUNC_map_lookup_elem.rawValue)),                  // 6
-            insn(movX, dst: 7, src: 0),                                                 // 7
-            insn(jeqK, dst: 7, off: 3, imm: 0),                                         // 8 → 12
-            insn(ldxDW, dst: 8, src: 7, off: 0),                                        // 9
-            insn(addK, dst: 8, imm: 1),                                                 // 10
-            insn(stxDW, dst: 7, src: 8, off: 0),                                        // 11
-            insn(movX, dst: 2, src: 6),                                                 // 12
-            insn(ldImm64, dst: 1, src: pseudoMapFD, imm: mapFD), insn(0),               // 13, 14
-            insn(movK, dst: 3, imm: Int32(XDP_PASS.rawValue)),                          // 15
-            insn(call, imm: Int32(BPF_FUNC_redirect_map.rawValue)),                     // 16
-            insn(jeqK, dst: 0, off: 4, imm: Int32(XDP_REDIRECT.rawValue)),              // 17 → 22
-            insn(jeqK, dst: 7, off: 3, imm: 0),                                         // 18 → 22
-            insn(ldxDW, dst: 8, src: 7, off: 0),                                        // 19
-            insn(addK, dst: 8, imm: -1),                                                // 20
-            insn(stxDW, dst: 7, src: 8, off: 0),                                        // 21
-            insn(exit),                                                                 // 22
-        ]
+        // 14–36: count, then redirect to XSKMAP[q]; no socket: take the count back.
+        a.emit(EBPF.load(EBPF.sizeW), dst: 6, src: 1, off: EBPF.mdRxQueueIndex)
+        a.emit(EBPF.store(EBPF.sizeW), dst: 10, src: 6, off: -4)
+        a.emit(EBPF.mov64X, dst: 2, src: 10)
+        a.emit(EBPF.add64K, dst: 2, imm: -4)
+        a.loadMap(1, fd: countsFD)
+        a.emit(EBPF.call, imm: EBPF.helperMapLookup)
+        a.emit(EBPF.mov64X, dst: 7, src: 0)
+        a.jump(EBPF.classJMP | EBPF.jmpJEQ | EBPF.sourceK, dst: 7, imm: 0, to: counted)
+        a.emit(EBPF.load(EBPF.sizeDW), dst: 8, src: 7, off: 0)
+        a.emit(EBPF.add64K, dst: 8, imm: 1)
+        a.emit(EBPF.store(EBPF.sizeDW), dst: 7, src: 8, off: 0)
+        a.bind(counted)
+        a.emit(EBPF.mov64X, dst: 2, src: 6)
+        a.loadMap(1, fd: mapFD)
+        a.emit(EBPF.mov64K, dst: 3, imm: EBPF.xdpPass)
+        a.emit(EBPF.call, imm: EBPF.helperRedirectMap)
+        a.jump(EBPF.classJMP | EBPF.jmpJEQ | EBPF.sourceK, dst: 0, imm: EBPF.xdpRedirect, to: done)
+        a.jump(EBPF.classJMP | EBPF.jmpJEQ | EBPF.sourceK, dst: 7, imm: 0, to: done)
+        a.emit(EBPF.load(EBPF.sizeDW), dst: 8, src: 7, off: 0)
+        a.emit(EBPF.add64K, dst: 8, imm: -1)
+        a.emit(EBPF.store(EBPF.sizeDW), dst: 7, src: 8, off: 0)
+        a.bind(done)
+        a.emit(EBPF.exit)
+        do { return try a.finish() } catch { throw XDPError("XDP program", kind: .usage, message: error.description) }
+    }
+
+    /// `filter` alone as an XDP program that passes what it accepts and drops what
+    /// it rejects: what the translation's tests run through `BPF_PROG_TEST_RUN`.
+    package static func filterTestInstructions(_ filter: KernelFilter) throws(XDPError) -> [UInt64] {
+        var a = EBPFAssembler()
+        let accept = a.label(), reject = a.label()
+        a.emit(EBPF.mov64X, dst: 9, src: 1)
+        do { try filter.emit(into: &a, context: 9, accept: accept, reject: reject) } catch {
+            throw XDPError("kernel filter", kind: .usage, message: error.reason)
+        }
+        a.bind(reject)
+        a.emit(EBPF.mov64K, dst: 0, imm: EBPF.xdpDrop)
+        a.emit(EBPF.exit)
+        a.bind(accept)
+        a.emit(EBPF.mov64K, dst: 0, imm: EBPF.xdpPass)
+        a.emit(EBPF.exit)
+        do { return try a.finish() } catch { throw XDPError("XDP program", kind: .usage, message: error.description) }
     }
 
     /// The id of any XDP program attached to `interface` now (0: none).
@@ -351,6 +409,11 @@ public final class XSKRedirectProgram {
     /// Packets the program has redirected to `XSKMAP[queue]` since it was loaded.
     public func redirectedPackets(queue: UInt32) -> UInt64 {
         XDPLib.lookupPerCPUCounter(countsFD, key: queue)
+    }
+
+    /// Packets of `queue` the filter rejected while a socket was at `XSKMAP[queue]`.
+    public func filteredPackets(queue: UInt32) -> UInt64 {
+        XDPLib.lookupPerCPUCounter(countsFD, key: UInt32(entries) + queue)
     }
 
     /// Detaches the program if this object attached it: closes the link, or (netlink)

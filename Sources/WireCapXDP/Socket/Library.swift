@@ -97,6 +97,21 @@ package enum XDPLib {
         return result
     }
 
+    /// Runs XDP program `program` once over `packet` in the kernel
+    /// (`BPF_PROG_TEST_RUN`) and returns its action (`XDP_PASS`, `XDP_DROP`, …).
+    package static func testRun(program: Int32, packet: [UInt8]) throws(XDPError) -> UInt32 {
+        var opts = bpf_test_run_opts()
+        opts.sz = MemoryLayout<bpf_test_run_opts>.size
+        opts.repeat = 1
+        let rc: Int32 = packet.withUnsafeBytes { raw in
+            opts.data_in = raw.baseAddress
+            opts.data_size_in = UInt32(raw.count)
+            return bpf_prog_test_run_opts(program, &opts)
+        }
+        guard rc == 0 else { throw XDPError("bpf_prog_test_run_opts", errno: rc < 0 ? -rc : errno) }
+        return opts.retval
+    }
+
     /// `bpf_map_update_elem(map, &key, &value, BPF_ANY)`.
     package static func updateMap(_ mapFD: Int32, key: UInt32, value: Int32) throws(XDPError) {
         var k = key

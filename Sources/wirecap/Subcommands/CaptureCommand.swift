@@ -84,6 +84,12 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Deliver 1 packet in N, the others are counted (1: every packet).", valueName: "N"))
     var sample = 1
 
+    @Option(help: ArgumentHelp("Where the filter expression runs: kernel (translated into the XDP program: rejected packets never take a frame; falls back to user space, with a note, when it does not translate) or user (after capture, as libpcap's bpf_filter). AF_PACKET: always user.", valueName: "kernel|user"))
+    var filterIn = "kernel"
+
+    @Option(help: ArgumentHelp("What the kernel filter does with packets it rejects: pass (on to the kernel stack, as without WireCap) or drop.", valueName: "pass|drop"))
+    var filterRejected = "pass"
+
     @OptionGroup var backendOptions: BackendOptionsGroup
 
     /// `true` with `--backend afpacket`.
@@ -111,6 +117,8 @@ struct CaptureCommand: ParsableCommand {
             CLI.usage("-C, -G, -W and --per-queue-files need -w FILE")
         }
         if sample < 1 { CLI.usage("--sample must be at least 1") }
+        if filterIn != "kernel" && filterIn != "user" { CLI.usage("--filter-in must be kernel or user, got '\(filterIn)'") }
+        if KernelFilter.Rejected(rawValue: filterRejected) == nil { CLI.usage("--filter-rejected must be pass or drop, got '\(filterRejected)'") }
         if isAFPacket, let q = engineOptions.queues, let n = Int(q), n < 1 { CLI.usage("-q with --backend afpacket: at least 1 socket") }
         do { _ = try packetFilter() } catch { CLI.usage(error.description) }
     }
@@ -153,16 +161,46 @@ struct CaptureCommand: ParsableCommand {
         if !passed { throw ExitCode(1) }
     }
 
+    /// Opens one interface's engine; when the kernel refuses the translated filter
+    /// (the verifier), the filter runs in user space from then on, with a note.
+    private func openEngine(_ selection: InterfaceSelection, _ settings: inout EngineSettings,
+                            _ userFilter: inout (@Sendable (UnsafeRawBufferPointer) -> Bool)?,
+                            _ filter: PacketFilter?) throws(CaptureError) -> any CaptureBackend {
+        do {
+            return try Capture.openEngine(selection, settings: settings)
+        } catch {
+            guard settings.kernelFilter != nil, error.message.hasPrefix("bpf_prog_load") else { throw error }
+            let first = error.message.split(separator: "\n").first.map(String.init) ?? error.message
+            Sys.printError("wirecap: note: the filter runs in user space: the kernel refused its translation (\(first))\n")
+            settings.kernelFilter = nil
+            userFilter = filter?.predicate
+            return try Capture.openEngine(selection, settings: settings)
+        }
+    }
+
     /// - Returns: `false` when --verify found a problem or a file write failed.
     private func capture(_ settings: EngineSettings) throws -> Bool {
+        var settings = settings
         let configuration = settings.core
         let filter = try? packetFilter()   // compiled in validate()
+        // The filter in the XDP program when it translates (AF_XDP), else in user space.
+        var userFilter = filter?.predicate
+        if let filter, filterIn == "kernel", !isAFPacket {
+            do {
+                settings.kernelFilter = try KernelFilter(
+                    expression: filter.expression, classic: filter.packedInstructions.map(ClassicInstruction.init(packed:)),
+                    rejected: KernelFilter.Rejected(rawValue: filterRejected) ?? .pass)
+                userFilter = nil
+            } catch {
+                Sys.printError("wirecap: note: the filter runs in user space: \(error.reason)\n")
+            }
+        }
         // One engine (one buddy group) and one session per interface, each engine
         // built by the API's one engine factory.
         var sessions: [CaptureSession] = []
         do {
             for selection in engineOptions.selections(backendOptions) {
-                let engine = try Capture.openEngine(selection, settings: settings)
+                let engine = try openEngine(selection, &settings, &userFilter, filter)
                 // The writer reads either backend's chunks the same way (descriptors + memory bases).
                 let writer: CaptureWriter?
                 do { writer = try captureOutput().map { o throws(XDPError) in try CaptureWriter(output: o, engine: engine) } } catch {
@@ -183,7 +221,7 @@ struct CaptureCommand: ParsableCommand {
                 sessions.append(CaptureSession(engine: engine, consumerCost: consumerCost, verify: verify,
                                                consumerCPUs: consumerCpus.flatMap(IndexList.parse) ?? [],
                                                packetDelayNanoseconds: consumerDelay,
-                                               filter: filter?.predicate, sampleEvery: sample, writer: writer,
+                                               filter: userFilter, sampleEvery: sample, writer: writer,
                                                trackFlows: flows, forwarder: forwarder))
             }
         } catch {
