@@ -112,7 +112,7 @@ public struct SimulationConfiguration: Sendable, Hashable {
     public var chunksPerPool: Int = 100
     /// T: offload threshold, percent (WireCAP advanced).
     public var offloadThresholdPercent: Int = 60
-    /// Each pool's spill arena (issue 14; WireCAP), nil: none (the paper's pools).
+    /// Spilling (issue 14; WireCAP): blocks lent by free chunks of the same pool; nil: none (the paper's pools).
     /// The same ``ChunkPool`` code spills as live; only the copy is modelled.
     public var spill: SpillGeometry?
     /// The capture thread's cost to spill one packet: this many ns, plus

@@ -27,7 +27,7 @@ public struct QueueResult: Sendable, Hashable, Codable {
     public var offloadedInChunks: UInt64 = 0
     /// Trace index of the first packet of this queue that was dropped (capture or delivery), or -1.
     public var firstDropPacket: Int = -1
-    /// Packets the capture thread copied into spill blocks (WireCAP with a spill arena).
+    /// Packets the capture thread copied into spill blocks (WireCAP with spill).
     public var spilled: UInt64 = 0
 
     public init(queue: Int) { self.queue = queue }

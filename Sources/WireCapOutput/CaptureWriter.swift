@@ -232,7 +232,8 @@ public final class CaptureWriter: @unchecked Sendable {
         s.received = row.offered
         s.interfaceDropped = row.beforeSocket
         let socketDrops = row.noFrame &+ row.poolExhausted &+ row.rxRingFull &+ row.invalidDescriptor
-        let filtered = group.originTotal(.filtered, origin: q)
+        // Rejected on the consumer, or in the XDP program (the capture side's `filtered`).
+        let filtered = group.originTotal(.filtered, origin: q) &+ row.filtered
         s.filterAccepted = row.offered &- min(row.offered, socketDrops &+ filtered)
         let failed = files.reduce(0) { $0 + $1.lostByOrigin[q] }
         s.systemDropped = socketDrops &+ group.originTotal(.deliveryDrops, origin: q) &+ UInt64(failed)

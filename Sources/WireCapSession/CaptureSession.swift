@@ -42,7 +42,8 @@ public struct QueueReport: Sendable, Codable {
     public var ipv4: Int
     /// Filter matches of the consumer cost (x runs per packet).
     public var filterMatches: Int
-    /// Packets the capture filter rejected (counted, not delivered).
+    /// Packets the capture filter rejected (counted, not delivered), in the XDP
+    /// program (``QueueLedger/filteredInKernel``, never received) or on the consumer.
     public var filteredOut = 0
     /// Packets `--sample N` skipped (counted, not delivered).
     public var sampledOut = 0
@@ -71,6 +72,7 @@ public struct CaptureReport: Sendable, Codable {
     public var filteredOut: Int { queues.reduce(0) { $0 + $1.filteredOut } }
     public var sampledOut: Int { queues.reduce(0) { $0 + $1.sampledOut } }
 
+    /// Packets the capture threads received into the pools (a kernel filter's rejects never are).
     public var received: UInt64 { queues.reduce(0) { $0 + $1.statistics.packetsReceived } }
     public var consumed: UInt64 { queues.reduce(0) { $0 + $1.statistics.packetsConsumed } }
     public var drops: UInt64 { queues.reduce(0) { $0 + $1.statistics.captureDrops } }
@@ -426,7 +428,7 @@ public final class CaptureSession: @unchecked Sendable {
             attachMode: engine.attachDescription, seconds: seconds, consumerCost: cost.runs, stoppedBy: reason,
             queues: stats.enumerated().map { i, s in
                 QueueReport(deviceQueue: engine.queues[i], statistics: s, ipv4: ipv4[i], filterMatches: matches[i],
-                            filteredOut: rejected[i], sampledOut: skipped[i])
+                            filteredOut: rejected[i] + Int(ledger.queues[i].filteredInKernel), sampledOut: skipped[i])
             },
             verification: verifier?.report(tallies), output: output, flows: flowTracker?.report(outOfOrder: flowOrder?.outOfOrder),
             forwarded: forwarder.map { _ in (0..<engine.queues.count).reduce(0) { $0 + forwarded[$1] } },

@@ -5,7 +5,7 @@ import struct WireCapTrace.SplitMix64
 
 /// Random sequences of receive / capture / timeout / consume / recycle / forged recycle
 /// over a buddy group with shuffled frame-return orders, half of them with a spill
-/// arena (packets of random sizes, so blocks fill unevenly); the invariants are
+/// blocks (packets of random sizes, so blocks fill unevenly and some chunks are not worth copying); the invariants are
 /// checked after every step, order per lane when frames return in order, and
 /// exactly-once delivery at the end.
 @Suite("Properties")

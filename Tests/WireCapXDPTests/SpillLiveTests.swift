@@ -10,7 +10,7 @@ import WireCapTestbed
 @Suite("Spill (live)", .serialized, .enabled(if: Live.isRoot, Live.skipReason))
 struct SpillLiveTests {
     /// The burst formula P_m·C/(P_m − P_p), with C the packets one queue's frames
-    /// and arena hold, is smallest at P_p = 0: then it is C itself. The test uses
+    /// hold together (spill blocks in lent chunks), is smallest at P_p = 0: then it is C itself. The test uses
     /// that lower bound (the consumer's rate on a shared 2-core VM is not a number
     /// a test can rely on), so "what the formula predicts" is max(0, B − C) lost.
     @Test("a 1,000,000-packet 64-byte burst into one queue, x = 300, 256 MiB: loses at most the formula's share + 5%, nothing unexplained")

@@ -34,14 +34,17 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The chunk cycle, and the same with spilling configured while the consumer keeps
+    // up (nothing is copied: the difference is what spill costs a steady state).
+    for spill in [false, true] {
     Benchmark(
-        "Chunk_cycle_M=256_(per_chunk)",
+        spill ? "Chunk_cycle_M=256,_spill_on,_keeping_up_(per_chunk)" : "Chunk_cycle_M=256_(per_chunk)",
         configuration: .init(scalingFactor: .kilo)
     ) { benchmark in
         let m = 256
         let config = CaptureConfiguration(
             geometry: PoolGeometry(cellsPerChunk: m, chunksPerPool: 64, fillRingSize: 1024),
-            mode: .basic)
+            mode: .basic, spill: spill ? SpillGeometry() : nil)
         let group = try! BuddyGroup(queueCount: 1, configuration: config)
         let driver = CaptureDriver(group: group, queue: 0)
         // The fake kernel's fill ring: a fixed array, no allocation while measuring.
@@ -71,6 +74,8 @@ let benchmarks: @Sendable () -> Void = {
             refill()
             now &+= 1
         }
+        precondition(group.pools[0].counters.packetsSpilled == 0, "a consumer that keeps up spilled")
+    }
     }
 
     Benchmark(
