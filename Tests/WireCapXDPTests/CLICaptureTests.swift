@@ -74,6 +74,8 @@ struct CLICaptureTests {
                 (["-i", cap, "--buffer", "64XB"], "--buffer '64XB': expected a size such as 256MiB or 2GiB", 2),
                 (["-i", cap, "--buffer", "64MiB", "-R", "100"], "-R and --buffer both size the memory per queue", 2),
                 (["-i", cap, "--spill", "maybe"], "--spill must be on or off", 2),
+                (["-i", cap, "--filter-in", "nic", "udp"], "--filter-in must be kernel or user", 2),
+                (["-i", cap, "--filter-rejected", "keep", "udp"], "--filter-rejected must be pass or drop", 2),
                 (["-i", cap, "-M", "abc"], "wirecap: error: The value 'abc' is invalid for '-M <cells>' (see `wirecap capture --help`)", 2),
                 (["-i", cap, "-Z", "no-such-user-y"], "unknown user 'no-such-user-y' for -Z: name an existing account", 2),
                 (["-i", cap, "--metrics", "localhost:x"], "--metrics 'localhost:x': expected HOST:PORT", 2),

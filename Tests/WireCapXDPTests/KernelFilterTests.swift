@@ -79,6 +79,31 @@ struct KernelFilterTests {
         #expect(accepted > total / 20 && accepted < total - total / 20, "accepted \(accepted) of \(total)")
     }
 
+    @Test("filters that always accept or always reject load, alone and in the engine's whole program",
+          .enabled(if: Live.isRoot, Live.skipReason))
+    func degenerateFiltersPassTheVerifier() throws {
+        // `ret #k` alone, `ret #0` alone (the verifier refuses unreachable code, so the
+        // reject or accept path must not be emitted), and an out-of-bounds MSH.
+        let programs: [(String, [ClassicInstruction], Bool)] = [
+            ("always", [ClassicInstruction(code: 0x06, k: 262_144)], true),
+            ("never", [ClassicInstruction(code: 0x06, k: 0)], false),
+            ("msh past 0xFFFF", [ClassicInstruction(code: 0xb1, k: 0xFFFF), ClassicInstruction(code: 0x06, k: 1)], false),
+        ]
+        let packet = FilterCorpus.frames()[0]
+        for (name, classic, accepts) in programs {
+            let k = try KernelFilter(expression: name, classic: classic)
+            let fd = try XDPLib.loadXDPProgram(name: "wirecap_ftest", instructions: XSKRedirectProgram.filterTestInstructions(k))
+            #expect(try XDPLib.testRun(program: fd, packet: packet) == (accepts ? 2 : 1), "\(name)")
+            close(fd)
+            for rejected in [KernelFilter.Rejected.pass, .drop] {
+                var f = k
+                f.rejected = rejected
+                _ = try XSKRedirectProgram(interface: "lo", ifindex: 1, entries: 2, filter: f)
+            }
+        }
+        _ = try XSKRedirectProgram(interface: "lo", ifindex: 1, entries: 2, filter: nil)
+    }
+
     @Test func whatDoesNotTranslateIsRefusedWithAReason() {
         // A Linux ancillary load (SKF_AD_OFF + SKF_AD_PROTOCOL), scratch word 16, an
         // empty program, a jump past the end, an unknown opcode.

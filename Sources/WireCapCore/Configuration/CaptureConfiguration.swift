@@ -63,6 +63,9 @@ public struct CaptureConfiguration: Sendable, Hashable {
     /// consumers held zero-copy when pressure began are counted as blocks: they are
     /// first in the lanes, so a consumer has taken them long before a burst that
     /// fills the pool ends (a stalled consumer keeps them: at most Z·M packets less).
+    /// An upper bound by less than a record per block: a block closes when the
+    /// next record does not fit, and a chunk waits when the open block and the free
+    /// chunks cannot surely take it whole.
     public func packetCapacity(length: Int) -> Int {
         let g = geometry
         guard spill != nil, SpillGeometry.isWorthCopying(length: length, frameSize: g.frameSize) else { return g.cellsPerPool }

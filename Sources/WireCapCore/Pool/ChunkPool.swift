@@ -366,7 +366,8 @@ public final class ChunkPool: @unchecked Sendable {
                 let oldest = pendingSince[c]
                 let timedOut = now >= oldest && now &- oldest >= timeout
                 if full || timedOut {
-                    if let arena = spillArena, underPressure(), worthSpilling(c, from: done, to: got) {
+                    // Worth copying first: large packets alone must not start (or count) an episode.
+                    if let arena = spillArena, worthSpilling(c, from: done, to: got), underPressure() {
                         if fits(c, from: done, to: got, arena) {
                             done = spill(c, from: done, to: got, arena, place, &packets, &blocked)
                         } else if spillOut > 0 && now != UInt64.max {

@@ -32,6 +32,10 @@ package struct EBPFAssembler: Sendable {
         return Label(id: targets.count - 1)
     }
 
+    /// Whether any jump emitted so far targets `label` (code only it reaches is
+    /// unreachable otherwise, and the verifier refuses unreachable instructions).
+    package func isReferenced(_ label: Label) -> Bool { jumps.contains { $0.label == label.id } }
+
     /// Binds `label` to the next instruction emitted.
     package mutating func bind(_ label: Label) {
         precondition(targets[label.id] == nil, "EBPFAssembler: label bound twice")

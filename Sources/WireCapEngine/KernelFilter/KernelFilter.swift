@@ -91,7 +91,8 @@ public struct KernelFilter: Sendable, Hashable {
         return insn.k > 0xFFFF - bytes
     }
 
-    /// Checks that `classic` translates.
+    /// Checks that `classic` translates (``emit(into:context:accept:reject:)`` into a
+    /// scratch program; the caller emits its accept and reject code only where jumped to).
     public init(expression: String, classic: [ClassicInstruction], rejected: Rejected = .pass) throws(Untranslatable) {
         self.expression = expression
         self.classic = classic
@@ -106,7 +107,8 @@ public struct KernelFilter: Sendable, Hashable {
 
     /// Emits the filter: it reads the packet through the `xdp_md` in register
     /// `context` (kept), may use r0–r8 and the stack from fp − 132 to fp − 68, and
-    /// jumps to `accept` or `reject`.
+    /// jumps to `accept` or `reject` (never falls through; a filter that always
+    /// accepts never jumps to `reject`: see ``EBPFAssembler/isReferenced(_:)``).
     package func emit(into a: inout EBPFAssembler, context: UInt8, accept: EBPFAssembler.Label,
                       reject: EBPFAssembler.Label) throws(Untranslatable) {
         let n = classic.count
@@ -126,11 +128,13 @@ public struct KernelFilter: Sendable, Hashable {
             return KernelFilter.scratchOffset + Int16(classic[i].k) * 4
         }
         // Packet load of `size` bytes at [k] (or [X + k]) into `dst`, in host order.
-        func packetLoad(_ i: Int, size: UInt8, indexed: Bool, into dst: UInt8) throws(Untranslatable) {
+        // - Returns: `false` when the load always fails (it jumped to reject; nothing after it runs).
+        @discardableResult
+        func packetLoad(_ i: Int, size: UInt8, indexed: Bool, into dst: UInt8) throws(Untranslatable) -> Bool {
             let k = classic[i].k
             let bytes: Int32 = size == EBPF.sizeW ? 4 : size == EBPF.sizeH ? 2 : 1
             let limit = 0xFFFF - bytes
-            guard !KernelFilter.alwaysOutOfBounds(classic[i]) else { a.jump(to: reject); return }
+            guard !KernelFilter.alwaysOutOfBounds(classic[i]) else { a.jump(to: reject); return false }
             if indexed {
                 a.emit(EBPF.mov64X, dst: t1, src: regX)
                 a.emit(EBPF.add64K, dst: t1, imm: Int32(k))
@@ -147,6 +151,7 @@ public struct KernelFilter: Sendable, Hashable {
             a.jump(EBPF.classJMP | EBPF.jmpJGT | EBPF.sourceX, dst: t2, src: end, to: reject)
             a.emit(EBPF.load(size), dst: dst, src: t1, off: 0)
             if bytes > 1 { a.emit(EBPF.toBigEndian, dst: dst, imm: bytes * 8) }
+            return true
         }
 
         // Prologue: the length (only if a `len` needs it), the packet bounds, A = X = 0,
@@ -205,9 +210,10 @@ public struct KernelFilter: Sendable, Hashable {
                 case 0x60: a.emit(EBPF.load(EBPF.sizeW), dst: dst, src: 10, off: try scratch(i)) // mem
                 case 0x80: a.emit(EBPF.load(EBPF.sizeW), dst: dst, src: 10, off: KernelFilter.lengthOffset) // len
                 case 0xa0 where dst == regX && size == EBPF.sizeB:                              // msh
-                    try packetLoad(i, size: EBPF.sizeB, indexed: false, into: regX)
-                    a.emit(EBPF.classALU | EBPF.opAnd | EBPF.sourceK, dst: regX, imm: 0xf)
-                    a.emit(EBPF.classALU | EBPF.opLsh | EBPF.sourceK, dst: regX, imm: 2)
+                    if try packetLoad(i, size: EBPF.sizeB, indexed: false, into: regX) {
+                        a.emit(EBPF.classALU | EBPF.opAnd | EBPF.sourceK, dst: regX, imm: 0xf)
+                        a.emit(EBPF.classALU | EBPF.opLsh | EBPF.sourceK, dst: regX, imm: 2)
+                    }
                 default: throw fail(i, "unknown load")
                 }
             case 0x02: a.emit(EBPF.store(EBPF.sizeW), dst: 10, src: regA, off: try scratch(i))  // st

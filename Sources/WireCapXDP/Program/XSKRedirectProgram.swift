@@ -81,7 +81,7 @@ public struct XDPProgramOwner: Sendable, Hashable {
 /// steering below. The ledger's `offered` is then `COUNTS[q] + COUNTS[entries + q]`
 /// and its `filtered` includes the second.
 ///
-/// The program, thirty-seven instructions built here with ``EBPFAssembler`` (no
+/// The program, thirty-nine instructions built here with ``EBPFAssembler`` (no
 /// clang, no object file), a filter's translation between 13 and 14.
 /// COUNTS is a per-CPU array: the program adds to its own CPU's copy (XDP runs
 /// in NAPI context with preemption off, so a plain load-add-store cannot race)
@@ -104,26 +104,28 @@ public struct XDPProgramOwner: Sendable, Hashable {
 ///   12  *(u64 *)(r8 + 0) = r0         ; the arrival stamp
 ///   13  r1 = r9
 ///   14  r6 = *(u32 *)(r1 + 16)        ; xdp_md.rx_queue_index
-///   15  *(u32 *)(r10 - 4) = r6        ; key = q
-///   16  r2 = r10
-///   17  r2 += -4
-///   18  r1 = map_fd COUNTS            ; ld_imm64, src = BPF_PSEUDO_MAP_FD
-///   20  call bpf_map_lookup_elem
-///   21  r7 = r0                       ; &COUNTS[q] on this CPU, or NULL
-///   22  if r7 == 0 goto 26
-///   23  r8 = *(u64 *)(r7 + 0)         ; count first
-///   24  r8 += 1
-///   25  *(u64 *)(r7 + 0) = r8
-///   26  r2 = r6
-///   27  r1 = map_fd XSKMAP
-///   29  r3 = XDP_PASS                 ; flags: action when XSKMAP[q] is empty
-///   30  call bpf_redirect_map
-///   31  if r0 == XDP_REDIRECT goto 36
-///   32  if r7 == 0 goto 36
-///   33  r8 = *(u64 *)(r7 + 0)         ; no socket: not ours, take the count back
-///   34  r8 += -1
-///   35  *(u64 *)(r7 + 0) = r8
-///   36  exit                          ; r0: the redirect's action
+///   15  r7 = 0
+///   16  if r6 >= entries goto 28      ; beyond the XSKMAP: no COUNTS slot of its own
+///   17  *(u32 *)(r10 - 4) = r6        ; key = q
+///   18  r2 = r10
+///   19  r2 += -4
+///   20  r1 = map_fd COUNTS            ; ld_imm64, src = BPF_PSEUDO_MAP_FD
+///   22  call bpf_map_lookup_elem
+///   23  r7 = r0                       ; &COUNTS[q] on this CPU, or NULL
+///   24  if r7 == 0 goto 28
+///   25  r8 = *(u64 *)(r7 + 0)         ; count first
+///   26  r8 += 1
+///   27  *(u64 *)(r7 + 0) = r8
+///   28  r2 = r6
+///   29  r1 = map_fd XSKMAP
+///   31  r3 = XDP_PASS                 ; flags: action when XSKMAP[q] is empty
+///   32  call bpf_redirect_map
+///   33  if r0 == XDP_REDIRECT goto 38
+///   34  if r7 == 0 goto 38
+///   35  r8 = *(u64 *)(r7 + 0)         ; no socket: not ours, take the count back
+///   36  r8 += -1
+///   37  *(u64 *)(r7 + 0) = r8
+///   38  exit                          ; r0: the redirect's action
 /// ```
 ///
 /// - warning: Not thread-safe; the engine calls it from its control thread.
@@ -220,6 +222,8 @@ public final class XSKRedirectProgram {
             do { try filter.emit(into: &a, context: 9, accept: steer, reject: rejected) } catch {
                 throw XDPError("kernel filter", kind: .usage, message: error.reason)
             }
+            // A filter that never rejects leaves this code unreached: the verifier refuses that.
+            if a.isReferenced(rejected) {
             a.bind(rejected)
             a.emit(EBPF.load(EBPF.sizeW), dst: 6, src: 9, off: EBPF.mdRxQueueIndex)
             a.emit(EBPF.add64K, dst: 6, imm: Int32(entries))
@@ -235,11 +239,16 @@ public final class XSKRedirectProgram {
             a.bind(out)
             a.emit(EBPF.mov64K, dst: 0, imm: filter.rejected == .drop ? EBPF.xdpDrop : EBPF.xdpPass)
             a.emit(EBPF.exit)
+            }
             a.bind(steer)
             a.emit(EBPF.mov64X, dst: 1, src: 9)
         }
-        // 14–36: count, then redirect to XSKMAP[q]; no socket: take the count back.
+        // 14–38: count, then redirect to XSKMAP[q]; no socket: take the count back.
         a.emit(EBPF.load(EBPF.sizeW), dst: 6, src: 1, off: EBPF.mdRxQueueIndex)
+        // A queue beyond the XSKMAP (channels added during a capture) has no slot of its
+        // own in COUNTS (the second half counts filter rejects): no count, no socket.
+        a.emit(EBPF.mov64K, dst: 7, imm: 0)
+        a.jump(EBPF.classJMP | EBPF.jmpJGE | EBPF.sourceK, dst: 6, imm: Int32(entries), to: counted)
         a.emit(EBPF.store(EBPF.sizeW), dst: 10, src: 6, off: -4)
         a.emit(EBPF.mov64X, dst: 2, src: 10)
         a.emit(EBPF.add64K, dst: 2, imm: -4)
@@ -274,12 +283,11 @@ public final class XSKRedirectProgram {
         do { try filter.emit(into: &a, context: 9, accept: accept, reject: reject) } catch {
             throw XDPError("kernel filter", kind: .usage, message: error.reason)
         }
-        a.bind(reject)
-        a.emit(EBPF.mov64K, dst: 0, imm: EBPF.xdpDrop)
-        a.emit(EBPF.exit)
-        a.bind(accept)
-        a.emit(EBPF.mov64K, dst: 0, imm: EBPF.xdpPass)
-        a.emit(EBPF.exit)
+        for (label, action) in [(reject, EBPF.xdpDrop), (accept, EBPF.xdpPass)] where a.isReferenced(label) {
+            a.bind(label)
+            a.emit(EBPF.mov64K, dst: 0, imm: action)
+            a.emit(EBPF.exit)
+        }
         do { return try a.finish() } catch { throw XDPError("XDP program", kind: .usage, message: error.description) }
     }
 

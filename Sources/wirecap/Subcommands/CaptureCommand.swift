@@ -169,9 +169,11 @@ struct CaptureCommand: ParsableCommand {
         do {
             return try Capture.openEngine(selection, settings: settings)
         } catch {
-            guard settings.kernelFilter != nil, error.message.hasPrefix("bpf_prog_load") else { throw error }
-            let first = error.message.split(separator: "\n").first.map(String.init) ?? error.message
-            Sys.printError("wirecap: note: the filter runs in user space: the kernel refused its translation (\(first))\n")
+            // The verifier's refusals are EINVAL or EACCES; anything else is not the filter's doing.
+            let m = error.message
+            guard settings.kernelFilter != nil, m.hasPrefix("bpf_prog_load"),
+                  m.contains("Invalid argument") || m.contains("Permission denied") else { throw error }
+            Sys.printError("wirecap: note: the filter runs in user space: the kernel refused its translation (\(m.prefix(200))…)\n")
             settings.kernelFilter = nil
             userFilter = filter?.predicate
             return try Capture.openEngine(selection, settings: settings)
@@ -185,7 +187,11 @@ struct CaptureCommand: ParsableCommand {
         let filter = try? packetFilter()   // compiled in validate()
         // The filter in the XDP program when it translates (AF_XDP), else in user space.
         var userFilter = filter?.predicate
-        if let filter, filterIn == "kernel", !isAFPacket {
+        if filter != nil, filterIn == "kernel", !isAFPacket, verify {
+            // The verifier must see every generator packet, rejected ones too.
+            Sys.printError("wirecap: note: the filter runs in user space: --verify checks every packet\n")
+        }
+        if let filter, filterIn == "kernel", !isAFPacket, !verify {
             do {
                 settings.kernelFilter = try KernelFilter(
                     expression: filter.expression, classic: filter.packedInstructions.map(ClassicInstruction.init(packed:)),
