@@ -47,7 +47,9 @@ struct TimestampLiveTests {
             print("timestamps: \(inside.count) gaps inside bursts (\(zeros) zero, median \(inside.sorted()[inside.count / 2]) ns), "
                   + "\(between.count) between (median \(between.isEmpty ? 0 : between[between.count / 2]) ns)")
             #expect(zeros * 100 <= inside.count, "at most 1% identical stamps inside bursts, got \(zeros) of \(inside.count)")
-            #expect(between.count >= bursts - 3 && between.count <= bursts - 1)
+            // 19 boundaries between 20 bursts; a few more long gaps are the generator being
+            // preempted inside a burst on a loaded machine (a fresh-clone run saw one), not a stamp.
+            #expect(between.count >= bursts - 3 && between.count <= bursts - 1 + 3, "\(between.count) long gaps")
             if !between.isEmpty {
                 let median = Double(between[between.count / 2])
                 #expect(median >= 1_500_000 && median <= 4_000_000, "bursts are paced 2 ms apart, median gap \(median) ns")

@@ -192,6 +192,20 @@ public final class XSKRedirectProgram {
                                      filter: KernelFilter? = nil) throws(XDPError) -> [UInt64] {
         var a = EBPFAssembler()
         let unstamped = a.label(), steer = a.label(), counted = a.label(), done = a.label()
+        // `r0 = bpf_map_lookup_elem(map, &key)`, the u32 key in register `key`, stored at fp + `slot`.
+        func lookup(_ fd: Int32, key: UInt8, slot: Int16) {
+            a.emit(EBPF.store(EBPF.sizeW), dst: 10, src: key, off: slot)
+            a.emit(EBPF.mov64X, dst: 2, src: 10)
+            a.emit(EBPF.add64K, dst: 2, imm: Int32(slot))
+            a.loadMap(1, fd: fd)
+            a.emit(EBPF.call, imm: EBPF.helperMapLookup)
+        }
+        // `*(u64 *)ptr += by`: this CPU's slot of a per-CPU array, which no other CPU writes.
+        func add(_ by: Int32, at ptr: UInt8) {
+            a.emit(EBPF.load(EBPF.sizeDW), dst: 8, src: ptr, off: 0)
+            a.emit(EBPF.add64K, dst: 8, imm: by)
+            a.emit(EBPF.store(EBPF.sizeDW), dst: ptr, src: 8, off: 0)
+        }
         // 0–13: the arrival stamp in 8 bytes of metadata.
         a.emit(EBPF.mov64X, dst: 9, src: 1)
         a.emit(EBPF.mov64K, dst: 2, imm: -8)
@@ -213,32 +227,22 @@ public final class XSKRedirectProgram {
             // are not captured, and go on as without WireCap.
             let rejected = a.label(), out = a.label()
             a.emit(EBPF.load(EBPF.sizeW), dst: 6, src: 9, off: EBPF.mdRxQueueIndex)
-            a.emit(EBPF.store(EBPF.sizeW), dst: 10, src: 6, off: -4)
-            a.emit(EBPF.mov64X, dst: 2, src: 10)
-            a.emit(EBPF.add64K, dst: 2, imm: -4)
-            a.loadMap(1, fd: mapFD)
-            a.emit(EBPF.call, imm: EBPF.helperMapLookup)
+            lookup(mapFD, key: 6, slot: -4)
             a.jump(EBPF.classJMP | EBPF.jmpJEQ | EBPF.sourceK, dst: 0, imm: 0, to: steer)
             do { try filter.emit(into: &a, context: 9, accept: steer, reject: rejected) } catch {
                 throw XDPError("kernel filter", kind: .usage, message: error.reason)
             }
             // A filter that never rejects leaves this code unreached: the verifier refuses that.
             if a.isReferenced(rejected) {
-            a.bind(rejected)
-            a.emit(EBPF.load(EBPF.sizeW), dst: 6, src: 9, off: EBPF.mdRxQueueIndex)
-            a.emit(EBPF.add64K, dst: 6, imm: Int32(entries))
-            a.emit(EBPF.store(EBPF.sizeW), dst: 10, src: 6, off: -8)
-            a.emit(EBPF.mov64X, dst: 2, src: 10)
-            a.emit(EBPF.add64K, dst: 2, imm: -8)
-            a.loadMap(1, fd: countsFD)
-            a.emit(EBPF.call, imm: EBPF.helperMapLookup)
-            a.jump(EBPF.classJMP | EBPF.jmpJEQ | EBPF.sourceK, dst: 0, imm: 0, to: out)
-            a.emit(EBPF.load(EBPF.sizeDW), dst: 8, src: 0, off: 0)
-            a.emit(EBPF.add64K, dst: 8, imm: 1)
-            a.emit(EBPF.store(EBPF.sizeDW), dst: 0, src: 8, off: 0)
-            a.bind(out)
-            a.emit(EBPF.mov64K, dst: 0, imm: filter.rejected == .drop ? EBPF.xdpDrop : EBPF.xdpPass)
-            a.emit(EBPF.exit)
+                a.bind(rejected)
+                a.emit(EBPF.load(EBPF.sizeW), dst: 6, src: 9, off: EBPF.mdRxQueueIndex)
+                a.emit(EBPF.add64K, dst: 6, imm: Int32(entries))
+                lookup(countsFD, key: 6, slot: -8)
+                a.jump(EBPF.classJMP | EBPF.jmpJEQ | EBPF.sourceK, dst: 0, imm: 0, to: out)
+                add(1, at: 0)
+                a.bind(out)
+                a.emit(EBPF.mov64K, dst: 0, imm: filter.rejected == .drop ? EBPF.xdpDrop : EBPF.xdpPass)
+                a.emit(EBPF.exit)
             }
             a.bind(steer)
             a.emit(EBPF.mov64X, dst: 1, src: 9)
@@ -249,16 +253,10 @@ public final class XSKRedirectProgram {
         // own in COUNTS (the second half counts filter rejects): no count, no socket.
         a.emit(EBPF.mov64K, dst: 7, imm: 0)
         a.jump(EBPF.classJMP | EBPF.jmpJGE | EBPF.sourceK, dst: 6, imm: Int32(entries), to: counted)
-        a.emit(EBPF.store(EBPF.sizeW), dst: 10, src: 6, off: -4)
-        a.emit(EBPF.mov64X, dst: 2, src: 10)
-        a.emit(EBPF.add64K, dst: 2, imm: -4)
-        a.loadMap(1, fd: countsFD)
-        a.emit(EBPF.call, imm: EBPF.helperMapLookup)
+        lookup(countsFD, key: 6, slot: -4)
         a.emit(EBPF.mov64X, dst: 7, src: 0)
         a.jump(EBPF.classJMP | EBPF.jmpJEQ | EBPF.sourceK, dst: 7, imm: 0, to: counted)
-        a.emit(EBPF.load(EBPF.sizeDW), dst: 8, src: 7, off: 0)
-        a.emit(EBPF.add64K, dst: 8, imm: 1)
-        a.emit(EBPF.store(EBPF.sizeDW), dst: 7, src: 8, off: 0)
+        add(1, at: 7)
         a.bind(counted)
         a.emit(EBPF.mov64X, dst: 2, src: 6)
         a.loadMap(1, fd: mapFD)
@@ -266,9 +264,7 @@ public final class XSKRedirectProgram {
         a.emit(EBPF.call, imm: EBPF.helperRedirectMap)
         a.jump(EBPF.classJMP | EBPF.jmpJEQ | EBPF.sourceK, dst: 0, imm: EBPF.xdpRedirect, to: done)
         a.jump(EBPF.classJMP | EBPF.jmpJEQ | EBPF.sourceK, dst: 7, imm: 0, to: done)
-        a.emit(EBPF.load(EBPF.sizeDW), dst: 8, src: 7, off: 0)
-        a.emit(EBPF.add64K, dst: 8, imm: -1)
-        a.emit(EBPF.store(EBPF.sizeDW), dst: 7, src: 8, off: 0)
+        add(-1, at: 7)
         a.bind(done)
         a.emit(EBPF.exit)
         do { return try a.finish() } catch { throw XDPError("XDP program", kind: .usage, message: error.description) }
