@@ -70,6 +70,9 @@ struct SpillTests {
             }
         }
 
+        /// The ids in `handles`, in order, each checked as ``read(_:)`` does.
+        func read(_ handles: [ChunkHandle]) -> [UInt64] { handles.flatMap { read($0) } }
+
         func deliver(now: UInt64, hold: Bool = false) -> [ChunkHandle] {
             var out: [ChunkHandle] = []
             _ = pool.deliverReady(now: now, timeout: 1_000, holdSpill: { hold }) { out.append($0); return true }
@@ -169,8 +172,7 @@ struct SpillTests {
         #expect(rig.pool.openBlockPackets > 20, "held while the consumer is stalled: one block, not one per timeout")
         #expect(!rig.pool.waitsForRecycle, "frame handles never ran out: slices went into the open block")
         held += rig.deliver(now: .max)
-        var ids: [UInt64] = []
-        for h in held { ids += rig.read(h) }
+        let ids = rig.read(held)
         #expect(ids == Array(1...40))
     }
 
@@ -193,8 +195,7 @@ struct SpillTests {
         #expect(rig.pool.counters.spillArenaFull == 0, "nothing went zero-copy for want of a block")
         // A comes back (read first): the waiting chunk goes into B; the next chunk
         // closes B and opens a block in A's slot, under its next generation.
-        var ids: [UInt64] = []
-        for h in held { ids += rig.read(h) }
+        var ids = rig.read(held)
         #expect(rig.pool.recycle(blocks[0]) == nil)
         #expect(rig.deliver(now: 10, hold: true).isEmpty)
         #expect(!rig.pool.waitsForArena)
@@ -225,8 +226,7 @@ struct SpillTests {
         #expect(held.allSatisfy { $0.chunk < 8 && $0.count == 4 })
         #expect(held.count == 8 && rig.pool.freeChunks == 0 && rig.posted.isEmpty)
         held += rig.deliver(now: .max)
-        var ids: [UInt64] = []
-        for h in held { ids += rig.read(h) }
+        let ids = rig.read(held)
         #expect(ids == Array(1...32))
     }
 
@@ -241,8 +241,7 @@ struct SpillTests {
         #expect(next.count == 2 && next[0].chunk >= 8 && next[0].count == 4 && next[1].chunk < 8,
                 "the open block, then the large packets' chunk zero-copy")
         held += next
-        var ids: [UInt64] = []
-        for h in held { ids += rig.read(h) }
+        let ids = rig.read(held)
         #expect(ids == Array(1...16))
         #expect(rig.pool.counters.packetsSpilled == 4)
     }
@@ -288,8 +287,7 @@ struct SpillTests {
         #expect(rig.pool.openBlockPackets > 0)
         _ = rig.pool.deliverReady(now: .max, timeout: 0, holdSpill: { true }) { held.append($0); return true }
         #expect(rig.pool.undeliveredPackets == 0)
-        var ids: [UInt64] = []
-        for h in held { ids += rig.read(h) }
+        let ids = rig.read(held)
         #expect(ids == Array(1...19))
     }
 

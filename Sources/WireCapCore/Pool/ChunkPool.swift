@@ -366,8 +366,9 @@ public final class ChunkPool: @unchecked Sendable {
                 let oldest = pendingSince[c]
                 let timedOut = now >= oldest && now &- oldest >= timeout
                 if full || timedOut {
-                    // Worth copying first: large packets alone must not start (or count) an episode.
-                    if let arena = spillArena, worthSpilling(c, from: done, to: got), underPressure() {
+                    // The cheap test first (a steady state never walks the chunk's cells), then
+                    // worth copying: large packets alone must not start (or count) an episode.
+                    if let arena = spillArena, mayBeUnderPressure, worthSpilling(c, from: done, to: got), underPressure() {
                         if fits(c, from: done, to: got, arena) {
                             done = spill(c, from: done, to: got, arena, place, &packets, &blocked)
                         } else if spillOut > 0 && now != UInt64.max {
@@ -439,6 +440,12 @@ public final class ChunkPool: @unchecked Sendable {
 
     // MARK: Spill
 
+    /// Whether pressure holds or would begin now (``underPressure()`` without its
+    /// updates): a pool that answers `false` spills nothing.
+    @inlinable var mayBeUnderPressure: Bool {
+        spilling || capturedCount >= zeroCopyAllowance || freeCount == 0 || frameItems >= frameItemBudget / 2
+    }
+
     /// Whether deliverable cells are spilled now, updating the pressure state
     /// (see the type's documentation).
     @inlinable @inline(__always)
@@ -447,7 +454,7 @@ public final class ChunkPool: @unchecked Sendable {
             if spillOut == 0 && capturedCount <= zeroCopyAllowance / 2 && freeCount > 0 && frameItems < frameItemBudget / 4 {
                 spilling = false
             }
-        } else if capturedCount >= zeroCopyAllowance || freeCount == 0 || frameItems >= frameItemBudget / 2 {
+        } else if mayBeUnderPressure {
             spilling = true
             stored.spillEpisodes &+= 1
         }
