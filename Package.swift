@@ -92,7 +92,7 @@ let package = Package(
         // consumers and their wake-ups, the ledger over a backend, flow splits.
         .target(
             name: "WireCapEngine",
-            dependencies: ["WireCapCore", "WireCapSystem", "CXDP"],
+            dependencies: ["WireCapCore", "WireCapSystem", "WireCapTrace", "CXDP"],
             swiftSettings: strict),
         // The AF_XDP backend only: UMEM, XSK sockets, the XDP program and its link,
         // capture threads over rx/fill rings, forwarding and transmit queues.

@@ -625,7 +625,7 @@ def normalize_consumer(engine, j):
     unexplained = None
     if rows:
         fates = ("delivered", "beforeSocket", "noFrame", "poolExhausted", "rxRingFull", "invalidDescriptor", "delivery",
-                 "writer", "abandoned", "txStalled", "filtered", "sampled", "beyondCount", "inFlight")
+                 "writer", "abandoned", "txStalled", "filtered", "sampled", "beyondCount", "bypassed", "inFlight")
         unexplained = sum(r["unexplained"] if "unexplained" in r else
                           r.get("offered", 0) - sum(r.get(k, 0) for k in fates) for r in rows)
     # Packets WireCap copied into spill blocks (a count beside the fates, not one of them).

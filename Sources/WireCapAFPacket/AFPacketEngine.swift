@@ -180,6 +180,9 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
     /// consumer) and no-frame (it waited for the capture thread). No device row:
     /// a fanout group's sockets see packets after the device's own drops, which
     /// the AF_XDP backend reads; here the row stays 0.
+    /// AF_PACKET has no XDP program, so no bypass table.
+    public var flowBypass: (any FlowBypassTable)? { nil }
+
     public func captureLedger() -> (rows: [QueueLedger], interface: QueueLedger, deviceCounters: String) {
         let rows = (0..<queues.count).map { i -> QueueLedger in
             let s = group.statistics(queue: i)

@@ -50,6 +50,8 @@ extension CaptureBackend {
             // Rejected by a filter in the kernel: never reached a consumer's counters.
             rows[i].filtered &+= base.filtered
             rows[i].filteredInKernel = base.filteredInKernel
+            rows[i].bypassed = base.bypassed
+            rows[i].bypassedBytes = base.bypassedBytes
             let pending = received[i] &- min(received[i], consumed[i])
             if final {
                 // Received and never taken by a consumer: the shutdown order failed.

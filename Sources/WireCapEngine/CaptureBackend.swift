@@ -36,9 +36,14 @@ public protocol CaptureBackend: AnyObject, Sendable {
     /// The capture side of the ledger: per queue `offered` and the kernel's drops by
     /// cause, and an interface-wide row of device drops. Any thread until `close()`.
     func captureLedger() -> (rows: [QueueLedger], interface: QueueLedger, deviceCounters: String)
+    /// The flow-bypass table in the kernel (AF_XDP with ``EngineSettings/flowBypass``;
+    /// nil otherwise). Valid until ``close()``.
+    var flowBypass: (any FlowBypassTable)? { get }
 }
 
 extension CaptureBackend {
+    /// None, unless the backend has one (``CaptureEngine`` with ``EngineSettings/flowBypass``).
+    public var flowBypass: (any FlowBypassTable)? { nil }
     /// The interface captured from.
     public var interface: String { shell.interface }
     /// The label of each group index (AF_XDP: device rx queue; AF_PACKET: socket number).

@@ -6,11 +6,11 @@ extension CaptureLedger {
     /// The ledger as a table: a row per queue (and the interface row when it has
     /// counts), a total, and where `offered` comes from.
     public var tableLines: [String] {
-        let header = ["ledger", "offered", "delivered", "filtered", "sampled", "beyond-c", "before-sock", "no-frame",
+        let header = ["ledger", "offered", "delivered", "filtered", "sampled", "beyond-c", "bypassed", "before-sock", "no-frame",
                       "pool-exh", "ring-full", "invalid", "delivery", "writer", isFinal ? "abandoned" : "in-flight",
                       "tx-stall", "unexplained"]
         func cells(_ label: String, _ r: QueueLedger) -> [String] {
-            [label, "\(r.offered)", "\(r.delivered)", "\(r.filtered)", "\(r.sampled)", "\(r.beyondCount)",
+            [label, "\(r.offered)", "\(r.delivered)", "\(r.filtered)", "\(r.sampled)", "\(r.beyondCount)", "\(r.bypassed)",
              "\(r.beforeSocket)", "\(r.noFrame)", "\(r.poolExhausted)", "\(r.rxRingFull)", "\(r.invalidDescriptor)",
              "\(r.delivery)", "\(r.writer)", "\(isFinal ? r.abandoned : r.inFlight)", "\(r.txStalled)", "\(r.unexplained)"]
         }
@@ -24,6 +24,9 @@ extension CaptureLedger {
         out.append("  offered: \(offeredSource.explanation); device drops: \(deviceCounters)")
         if total.filteredInKernel > 0 {
             out.append("  filtered: \(total.filteredInKernel) of them by the filter in the XDP program (they never took a frame)")
+        }
+        if total.bypassed > 0 {
+            out.append("  bypassed: \(total.bypassed) packets (\(total.bypassedBytes) bytes) of flows the application bypassed, counted in the XDP program and not captured, as asked")
         }
         if total.spilled > 0 {
             out.append("  spilled: \(total.spilled) packets were copied into spill blocks while consumers were behind (counted in their fates above)")

@@ -55,6 +55,10 @@ public struct EngineSettings: Sendable {
     /// A capture filter run in the XDP program (AF_XDP only; issue 17): rejected
     /// packets never enter the pools. nil: none (a user-space filter may still run).
     public var kernelFilter: KernelFilter?
+    /// A flow-bypass table in the XDP program (AF_XDP only; issue 17): flows the
+    /// application bypasses are counted and no longer captured. nil (the default):
+    /// no table, and the program does not parse packets for it.
+    public var flowBypass: FlowBypassSettings?
 
     public init() {}
 }

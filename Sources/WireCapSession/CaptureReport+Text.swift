@@ -41,6 +41,12 @@ extension CaptureReport {
                 .joined(separator: "; ")
             out.append("verify: \(v.clean ? "OK" : "FAILED") — \(perOrigin); \(v.duplicates) duplicates, \(v.checksumErrors) checksum errors, \(v.outOfOrder) out of order, \(v.foreign) foreign packets")
         }
+        if ledger.total.bypassed > 0 || flowsBypassed > 0 {
+            out.append("bypass: \(flowsBypassed) flows cut off after --bypass-after bytes; \(ledger.total.bypassed) of their packets (\(ledger.total.bypassedBytes) bytes) bypassed in the XDP program")
+            for f in (bypassedFlows ?? []).prefix(5) {
+                out.append("  \(f.flow): \(f.packets) packets, \(f.bytes) bytes bypassed\(f.active ? "" : " (bypass ended)")")
+            }
+        }
         if let n = forwarded {
             out.append("forwarded: \(n) packets sent zero-copy out of the --forward interface")
         }

@@ -47,6 +47,19 @@ public struct QueueReport: Sendable, Codable {
     public var filteredOut = 0
     /// Packets `--sample N` skipped (counted, not delivered).
     public var sampledOut = 0
+    /// Flows this queue's consumer had the XDP program bypass (`--bypass-after`).
+    public var flowsBypassed = 0
+}
+
+/// One flow of the kernel's bypass table at the end of a capture (`--bypass-after`).
+public struct BypassedFlowReport: Sendable, Codable {
+    /// The flow, both directions (`udp 10.2.0.0:10000 > 10.1.0.1:9`).
+    public var flow: String
+    /// Packets and bytes the XDP program bypassed for it.
+    public var packets: UInt64
+    public var bytes: UInt64
+    /// Whether its bypass was still in force.
+    public var active: Bool
 }
 
 /// The result of a capture session.
@@ -68,9 +81,16 @@ public struct CaptureReport: Sendable, Codable {
     public var forwarded: Int?
     /// Where every offered packet went (per queue, exactly): the loss ledger.
     public var ledger: CaptureLedger
+    /// The bypass table's flows, most bytes first (at most ``bypassReportLimit``), with `--bypass-after`.
+    public var bypassedFlows: [BypassedFlowReport]?
+    /// Flows listed in ``bypassedFlows`` at most.
+    public static let bypassReportLimit = 20
     /// Packets the filter rejected / the sampler skipped, all queues.
     public var filteredOut: Int { queues.reduce(0) { $0 + $1.filteredOut } }
     public var sampledOut: Int { queues.reduce(0) { $0 + $1.sampledOut } }
+
+    /// Bypass requests of every consumer (`--bypass-after`).
+    public var flowsBypassed: Int { queues.reduce(0) { $0 + $1.flowsBypassed } }
 
     /// Packets the capture threads received into the pools (a kernel filter's rejects never are).
     public var received: UInt64 { queues.reduce(0) { $0 + $1.statistics.packetsReceived } }
@@ -119,6 +139,11 @@ public final class CaptureSession: @unchecked Sendable {
     private let delivered: [UnsafeAtomic<Int>]
     private let rejected: UnsafeMutablePointer<Int>
     private let skipped: UnsafeMutablePointer<Int>
+    /// `--bypass-after`: bytes a flow delivers before it is bypassed, and how long
+    /// each bypass lasts at most (needs ``CaptureBackend/flowBypass``).
+    public let bypassAfter: (bytes: UInt64, duration: Duration?)?
+    // Per consumer: flows it had bypassed (plain, written when it stops, read after the join).
+    private let cut: UnsafeMutablePointer<Int>
 
     /// - Parameters:
     ///   - consumerCost: x, BPF filter runs per packet.
@@ -133,7 +158,11 @@ public final class CaptureSession: @unchecked Sendable {
     public init(engine: any CaptureBackend, consumerCost: Int = 0, verify: Bool = false, consumerCPUs: [Int] = [],
                 packetDelayNanoseconds: UInt64 = 0, filter: (@Sendable (UnsafeRawBufferPointer) -> Bool)? = nil,
                 sampleEvery: Int = 1, writer: CaptureWriter? = nil, trackFlows: Bool = false,
-                forwarder: Forwarder? = nil) {
+                forwarder: Forwarder? = nil, bypassAfter: (bytes: UInt64, duration: Duration?)? = nil) {
+        precondition(bypassAfter == nil || engine.flowBypass != nil, "--bypass-after needs an engine with a bypass table")
+        self.bypassAfter = bypassAfter
+        cut = .allocate(capacity: engine.queues.count)
+        cut.initialize(repeating: 0, count: engine.queues.count)
         precondition(forwarder == nil || (filter == nil && sampleEvery <= 1 && writer == nil),
                      "forwarding goes with the plain consumer loop (no filter, sampler or writer)")
         self.forwarder = forwarder
@@ -169,7 +198,7 @@ public final class CaptureSession: @unchecked Sendable {
         stopping.destroy()
         ipv4.deallocate(); matches.deallocate()
         delivered.forEach { $0.destroy() }
-        rejected.deallocate(); skipped.deallocate()
+        rejected.deallocate(); skipped.deallocate(); cut.deallocate()
         forwarded.deallocate()
     }
 
@@ -205,9 +234,17 @@ public final class CaptureSession: @unchecked Sendable {
         }
     }
 
+    /// The per-packet work of consumer `slot`, with its own cutoff table.
+    private func packetWork(slot: Int) -> SessionPacketWork {
+        let cutoff = bypassAfter.flatMap { b in
+            engine.flowBypass.map { FlowCutoff(limit: b.bytes, duration: b.duration, table: $0) }
+        }
+        return SessionPacketWork(cost: cost, verifier: verifier, tally: verifier == nil ? nil : tallies[slot],
+                                 flowTracker: flowTracker, flowOrder: flowOrder, cutoff: cutoff, slot: slot)
+    }
+
     private func consume(_ consumer: borrowing CaptureConsumer, slot: Int) {
-        var work = SessionPacketWork(cost: cost, verifier: verifier, tally: verifier == nil ? nil : tallies[slot],
-                                     flowTracker: flowTracker, flowOrder: flowOrder, slot: slot)
+        var work = packetWork(slot: slot)
         let forwarder = self.forwarder
         let group = engine.group
         var sent = 0
@@ -258,6 +295,7 @@ public final class CaptureSession: @unchecked Sendable {
         }
         ipv4[slot] = work.ipv4
         matches[slot] = work.matched
+        cut[slot] = work.cutoff?.cut ?? 0
         forwarded[slot] = sent
     }
 
@@ -295,8 +333,7 @@ public final class CaptureSession: @unchecked Sendable {
     /// recycling) or, when the writer is behind, is dropped at once and counted
     /// as delivery drops. No allocation, lock or syscall per packet.
     private func consumeSelecting(_ consumer: borrowing CaptureConsumer, slot: Int) {
-        var work = SessionPacketWork(cost: cost, verifier: verifier, tally: verifier == nil ? nil : tallies[slot],
-                                     flowTracker: flowTracker, flowOrder: flowOrder, slot: slot)
+        var work = packetWork(slot: slot)
         var rejectedHere = 0, skippedHere = 0
         var countdown = 0
         let filter = self.filter, every = self.sampleEvery
@@ -360,6 +397,7 @@ public final class CaptureSession: @unchecked Sendable {
         matches[slot] = work.matched
         rejected[slot] = rejectedHere
         skipped[slot] = skippedHere
+        cut[slot] = work.cutoff?.cut ?? 0
     }
 
     /// Waits (on the calling thread) until `condition` holds, then stops consumers
@@ -420,6 +458,11 @@ public final class CaptureSession: @unchecked Sendable {
         let output = writer?.finish()
         let seconds = Double(Sys.monotonicNanoseconds() &- started) / 1e9
         let ledger = self.ledger(final: true)
+        let bypassedFlows = engine.flowBypass.map { table in
+            table.flows().prefix(CaptureReport.bypassReportLimit).map {
+                BypassedFlowReport(flow: $0.key.description, packets: $0.packets, bytes: $0.bytes, active: $0.isActive)
+            }
+        }
         engine.close()
         let stats = engine.statistics()
         let config = engine.group.configuration
@@ -428,11 +471,12 @@ public final class CaptureSession: @unchecked Sendable {
             attachMode: engine.attachDescription, seconds: seconds, consumerCost: cost.runs, stoppedBy: reason,
             queues: stats.enumerated().map { i, s in
                 QueueReport(deviceQueue: engine.queues[i], statistics: s, ipv4: ipv4[i], filterMatches: matches[i],
-                            filteredOut: rejected[i] + Int(ledger.queues[i].filteredInKernel), sampledOut: skipped[i])
+                            filteredOut: rejected[i] + Int(ledger.queues[i].filteredInKernel), sampledOut: skipped[i],
+                            flowsBypassed: cut[i])
             },
             verification: verifier?.report(tallies), output: output, flows: flowTracker?.report(outOfOrder: flowOrder?.outOfOrder),
             forwarded: forwarder.map { _ in (0..<engine.queues.count).reduce(0) { $0 + forwarded[$1] } },
-            ledger: ledger)
+            ledger: ledger, bypassedFlows: bypassedFlows)
     }
 
     /// The loss ledger now (live: packets on their way are `inFlight`, and with a
@@ -447,13 +491,15 @@ public final class CaptureSession: @unchecked Sendable {
 
 /// What every session consumer does with each packet before deciding its fate:
 /// count IPv4, run the consumer cost (the paper's x), check the generator's
-/// sequence numbers, record flow splits and order. One per consumer thread; no allocation.
+/// sequence numbers, record flow splits and order, count flows for `--bypass-after`.
+/// One per consumer thread; no allocation.
 struct SessionPacketWork {
     let cost: ConsumerCost
     let verifier: SequenceVerifier?
     let tally: SequenceVerifier.Tally?
     let flowTracker: FlowSplitTracker?
     let flowOrder: FlowOrder?
+    let cutoff: FlowCutoff?
     let slot: Int
     var ipv4 = 0
     var matched = 0
@@ -466,5 +512,6 @@ struct SessionPacketWork {
         if let verifier, let tally { verifier.check(packet, tally) }
         if let flowTracker { flowTracker.record(b, worker: slot) }
         if let flowOrder { flowOrder.check(b, consumer: slot) }
+        if let cutoff { cutoff.record(packet) }
     }
 }

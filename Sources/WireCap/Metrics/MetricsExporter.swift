@@ -104,11 +104,13 @@ public final class MetricsExporter: @unchecked Sendable {
                     series.gauges[name]!.record(value)
                 }
                 for (fate, v) in [("offered", row.offered), ("delivered", row.delivered), ("filtered", row.filtered),
-                                  ("sampled", row.sampled), ("beyond_count", row.beyondCount)] {
+                                  ("sampled", row.sampled), ("beyond_count", row.beyondCount), ("bypassed", row.bypassed)] {
                     counter("wirecap_ledger_packets_total", ("fate", fate), v)
                 }
                 // Of `filtered`, those the XDP program rejected (they never took a frame).
                 counter("wirecap_kernel_filtered_packets_total", ("place", "xdp"), row.filteredInKernel)
+                // Bytes of bypassed flows (issue 17), counted in the XDP program.
+                counter("wirecap_bypassed_bytes_total", ("place", "xdp"), row.bypassedBytes)
                 for cause in row.causes {
                     counter("wirecap_lost_packets_total", ("cause", cause.name.replacingOccurrences(of: "-", with: "_")), cause.packets)
                 }

@@ -4,7 +4,7 @@
 ///   offered = delivered
 ///           + beforeSocket + noFrame + poolExhausted + rxRingFull + invalidDescriptor   (capture drops)
 ///           + delivery + writer + abandoned + txStalled                               (drops after capture)
-///           + filtered + sampled + beyondCount                                         (not losses)
+///           + filtered + sampled + beyondCount + bypassed                              (not losses)
 ///           + inFlight                                                                 (live snapshots only)
 ///           + unexplained
 /// ```
@@ -14,7 +14,7 @@
 /// it. Both are bugs or kernel paths WireCap does not read, and both are shown.
 ///
 /// What each figure is, and where it comes from, is in the README ("The loss
-/// ledger"). Every field is a packet count.
+/// ledger"). Every field is a packet count, but ``bypassedBytes``.
 public struct QueueLedger: Sendable, Hashable, Codable {
     /// The queue's label (AF_XDP: device rx queue; AF_PACKET: socket number; `-1`: the
     /// interface-wide row, for counters the device keeps only per interface).
@@ -70,6 +70,12 @@ public struct QueueLedger: Sendable, Hashable, Codable {
     /// Of ``filtered``, the packets the filter rejected in the XDP program (issue
     /// 17): they never took a frame. Not a fate of its own.
     public var filteredInKernel: UInt64 = 0
+    /// Packets of flows the application bypassed (issue 17: `--bypass-after`, the
+    /// API's `bypass`): the XDP program counted them and did not capture them, as
+    /// asked. Not a loss.
+    public var bypassed: UInt64 = 0
+    /// Their bytes (whole packet lengths). Not a packet count: outside the balance.
+    public var bypassedBytes: UInt64 = 0
 
     public init(queue: Int) { self.queue = queue }
 
@@ -80,7 +86,7 @@ public struct QueueLedger: Sendable, Hashable, Codable {
     }
 
     /// Packets accounted for by a counter that is not a loss.
-    public var accountedNotLost: UInt64 { delivered &+ filtered &+ sampled &+ beyondCount &+ inFlight }
+    public var accountedNotLost: UInt64 { delivered &+ filtered &+ sampled &+ beyondCount &+ bypassed &+ inFlight }
 
     /// `offered` minus everything counted; never clamped (see the type's documentation).
     public var unexplained: Int64 {
@@ -124,6 +130,8 @@ public struct QueueLedger: Sendable, Hashable, Codable {
         try c.encode(uncountedLossEvents, forKey: .uncountedLossEvents)
         try c.encode(spilled, forKey: .spilled)
         try c.encode(filteredInKernel, forKey: .filteredInKernel)
+        try c.encode(bypassed, forKey: .bypassed)
+        try c.encode(bypassedBytes, forKey: .bypassedBytes)
         var derived = encoder.container(keyedBy: DerivedKeys.self)
         try derived.encode(unexplained, forKey: .unexplained)
     }
@@ -139,6 +147,8 @@ public struct QueueLedger: Sendable, Hashable, Codable {
         s.uncountedLossEvents &+= o.uncountedLossEvents
         s.spilled &+= o.spilled
         s.filteredInKernel &+= o.filteredInKernel
+        s.bypassed &+= o.bypassed
+        s.bypassedBytes &+= o.bypassedBytes
         return s
     }
 }

@@ -98,7 +98,8 @@ package enum EBPF {
     package static let opNeg: UInt8 = 0x80, opMod: UInt8 = 0x90, opXor: UInt8 = 0xa0, opMov: UInt8 = 0xb0
     package static let opEnd: UInt8 = 0xd0
     package static let jmpJA: UInt8 = 0x00, jmpJEQ: UInt8 = 0x10, jmpJGT: UInt8 = 0x20, jmpJGE: UInt8 = 0x30
-    package static let jmpJSET: UInt8 = 0x40, jmpJNE: UInt8 = 0x50, jmpCall: UInt8 = 0x80, jmpExit: UInt8 = 0x90
+    package static let jmpJSET: UInt8 = 0x40, jmpJNE: UInt8 = 0x50, jmpJSGT: UInt8 = 0x60, jmpJLT: UInt8 = 0xa0
+    package static let jmpCall: UInt8 = 0x80, jmpExit: UInt8 = 0x90
     package static let sourceK: UInt8 = 0x00, sourceX: UInt8 = 0x08
 
     // Whole opcodes used often.
@@ -110,6 +111,10 @@ package enum EBPF {
     package static let mov64X: UInt8 = classALU64 | opMov | sourceX
     package static let add64K: UInt8 = classALU64 | opAdd | sourceK
     package static let add64X: UInt8 = classALU64 | opAdd | sourceX
+    package static let sub64X: UInt8 = classALU64 | opSub | sourceX
+    package static let and64K: UInt8 = classALU64 | opAnd | sourceK
+    package static let lsh64K: UInt8 = classALU64 | opLsh | sourceK
+    package static let rsh64K: UInt8 = classALU64 | opRsh | sourceK
     package static let mov32K: UInt8 = classALU | opMov | sourceK
     package static let mov32X: UInt8 = classALU | opMov | sourceX
     /// `dst = htobe(dst)` (imm: 16 or 32): a byte swap on this little-endian machine.
@@ -117,6 +122,9 @@ package enum EBPF {
     package static func load(_ size: UInt8) -> UInt8 { classLDX | modeMEM | size }
     package static func store(_ size: UInt8) -> UInt8 { classSTX | modeMEM | size }
     package static func storeImmediate(_ size: UInt8) -> UInt8 { classST | modeMEM | size }
+    /// `lock *(u64 *)(dst + off) += src` (`BPF_STX | BPF_DW | BPF_ATOMIC`, imm `BPF_ADD`):
+    /// an add other CPUs' adds cannot overwrite.
+    package static let atomicAdd64: UInt8 = classSTX | sizeDW | 0xc0
 
     /// `src` of `ld_imm64` when its immediate is a map fd.
     package static let pseudoMapFD: UInt8 = 1
@@ -129,7 +137,7 @@ package enum EBPF {
     package static let helperXDPGetBuffLen: Int32 = 188
 
     // XDP actions.
-    package static let xdpDrop: Int32 = 1, xdpPass: Int32 = 2, xdpRedirect: Int32 = 4
+    package static let xdpDrop: Int32 = 1, xdpPass: Int32 = 2, xdpTX: Int32 = 3, xdpRedirect: Int32 = 4
 
     // `struct xdp_md` field offsets.
     package static let mdData: Int16 = 0, mdDataEnd: Int16 = 4, mdDataMeta: Int16 = 8, mdRxQueueIndex: Int16 = 16

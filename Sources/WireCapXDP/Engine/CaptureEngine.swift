@@ -56,6 +56,8 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
         var redirectedFinal: [UInt64] = []
         /// Per queue, packets the kernel filter rejected (frozen with `redirectedFinal`).
         var filteredFinal: [UInt64] = []
+        /// Per queue, packets and bytes of bypassed flows (frozen with `redirectedFinal`).
+        var bypassedFinal: [(packets: UInt64, bytes: UInt64)] = []
         /// Device drop counters at ``start()`` (the before-socket drops are deltas from here).
         var deviceBaseline = DeviceCounters.Snapshot()
         /// Device drop counters when redirecting stopped (nil until ``stop()``).
@@ -68,6 +70,8 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
     private let programEntries: Int
     /// The filter running in the XDP program (nil: none, or the user-space filter).
     public let kernelFilter: KernelFilter?
+    /// The program's flow-bypass table (nil: ``EngineSettings/flowBypass`` not set).
+    public let flowBypass: (any FlowBypassTable)?
     /// Per group index: the socket is bound zero-copy (fill-ring-empty events are then uncounted losses).
     private let zeroCopy: [Bool]
     /// The device's own counters (before-socket drops).
@@ -108,8 +112,9 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
            !settings.force || owner.linkID != nil {
             throw XDPError("bpf_xdp_query_id(\(interface))", kind: .busy, message: owner.describe(interface: interface))
         }
+        let bypass = try settings.flowBypass.map { s throws(XDPError) in try FlowBypassMap(settings: s) }
         let program = try XSKRedirectProgram(interface: interface, ifindex: ifindex, entries: deviceQueueCount,
-                                             filter: settings.kernelFilter)
+                                             filter: settings.kernelFilter, bypass: bypass)
         // Each queue's memory first, so the group's pools know where their frames
         // are (spilled packets are copied within it).
         var umems: [UMEM] = []
@@ -139,6 +144,7 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
         countsFD = program.countsFD
         programEntries = program.entries
         kernelFilter = settings.kernelFilter
+        flowBypass = bypass
         zeroCopy = built.map { $0.socket.isZeroCopy }
         rxQueues = built
         devices = DeviceCounters(interface: interface, queues: queues)
@@ -197,9 +203,11 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
         for rx in rxQueues { rx.publishKernelStatistics() }
         let redirected = rxQueues.map { program.redirectedPackets(queue: $0.deviceQueue) }
         let filtered = rxQueues.map { program.filteredPackets(queue: $0.deviceQueue) }
+        let bypassed = rxQueues.map { program.bypassed(queue: $0.deviceQueue) }
         shared.withLock {
             $0.redirectedFinal = redirected
             $0.filteredFinal = filtered
+            $0.bypassedFinal = bypassed
             $0.counting = false
         }
     }
@@ -229,13 +237,19 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
         // Under the lock: stop() cannot freeze the counts (nor close() close the map)
         // half-way through this read.
         let entries = UInt32(programEntries)
-        let (redirected, filtered, baseline, final): ([UInt64], [UInt64], DeviceCounters.Snapshot, DeviceCounters.Snapshot) = shared.withLock { s in
+        typealias Bypassed = (packets: UInt64, bytes: UInt64)
+        let (redirected, filtered, bypassed, baseline, final): ([UInt64], [UInt64], [Bypassed], DeviceCounters.Snapshot, DeviceCounters.Snapshot) = shared.withLock { s in
             let zeros = [UInt64](repeating: 0, count: queues.count)
-            let redirected = s.counting ? queues.map { XDPLib.lookupPerCPUCounter(countsFD, key: UInt32($0)) }
-                           : (s.redirectedFinal.isEmpty ? zeros : s.redirectedFinal)
+            // Each packet the program sees on a captured queue is counted in exactly one of these.
+            let bypassed: [Bypassed] = s.counting
+                ? queues.map { (XDPLib.lookupPerCPUCounter(countsFD, key: 2 * entries + UInt32($0)),
+                                XDPLib.lookupPerCPUCounter(countsFD, key: 3 * entries + UInt32($0))) }
+                : (s.bypassedFinal.isEmpty ? zeros.map { ($0, $0) } : s.bypassedFinal)
             let filtered = s.counting ? queues.map { XDPLib.lookupPerCPUCounter(countsFD, key: entries + UInt32($0)) }
                          : (s.filteredFinal.isEmpty ? zeros : s.filteredFinal)
-            return (redirected, filtered, s.deviceBaseline, s.deviceFinal ?? (s.counting ? devices.read() : s.deviceBaseline))
+            let redirected = s.counting ? queues.map { XDPLib.lookupPerCPUCounter(countsFD, key: UInt32($0)) }
+                           : (s.redirectedFinal.isEmpty ? zeros : s.redirectedFinal)
+            return (redirected, filtered, bypassed, s.deviceBaseline, s.deviceFinal ?? (s.counting ? devices.read() : s.deviceBaseline))
         }
         var interfaceRow = QueueLedger(queue: -1)
         interfaceRow.beforeSocket = final.drops &- baseline.drops
@@ -243,10 +257,12 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
         let rows = (0..<queues.count).map { i -> QueueLedger in
             let s = stats[i]
             var row = QueueLedger(queue: queues[i])
-            // Offered: steered to the socket, or rejected by the kernel filter on the way.
-            row.offered = redirected[i] &+ filtered[i]
+            // Offered: steered to the socket, or rejected by the kernel filter or bypassed on the way.
+            row.offered = redirected[i] &+ filtered[i] &+ bypassed[i].packets
             row.filtered = filtered[i]
             row.filteredInKernel = filtered[i]
+            row.bypassed = bypassed[i].packets
+            row.bypassedBytes = bypassed[i].bytes
             row.noFrame = s.dropsNoBuffer
             row.poolExhausted = s.dropsPoolExhausted
             row.rxRingFull = s.dropsRxRingFull

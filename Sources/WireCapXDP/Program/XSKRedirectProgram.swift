@@ -147,20 +147,25 @@ public final class XSKRedirectProgram {
 
     /// The filter run in the program (nil: every packet of a captured queue is steered).
     public let filter: KernelFilter?
-    /// XSKMAP slots: COUNTS holds twice as many (redirected, then filtered, per queue).
+    /// The flow-bypass table the program looks packets up in (nil: no bypass section).
+    public let bypass: FlowBypassMap?
+    /// XSKMAP slots E: COUNTS holds 4E (per queue: redirected, filtered, bypassed
+    /// packets, bypassed bytes).
     public let entries: Int
 
     /// Creates the XSKMAP and the counters (`entries` slots, one per device rx queue)
     /// and loads the program, with `filter` in it if given.
-    public init(interface: String, ifindex: UInt32, entries: Int, filter: KernelFilter? = nil) throws(XDPError) {
+    public init(interface: String, ifindex: UInt32, entries: Int, filter: KernelFilter? = nil,
+                bypass: FlowBypassMap? = nil) throws(XDPError) {
         self.interface = interface
         self.ifindex = ifindex
         self.filter = filter
+        self.bypass = bypass
         self.entries = max(1, entries)
         XDPLib.silenced
         mapFD = try XDPLib.createSocketMap(name: "wirecap_xsks", entries: self.entries)
         do {
-            countsFD = try XDPLib.createPerCPUCounterArray(name: "wirecap_counts", entries: 2 * self.entries)
+            countsFD = try XDPLib.createPerCPUCounterArray(name: "wirecap_counts", entries: 4 * self.entries)
         } catch {
             Sys.close(mapFD)
             throw error
@@ -168,7 +173,8 @@ public final class XSKRedirectProgram {
         do {
             programFD = try XDPLib.loadXDPProgram(name: Self.programName,
                                                   instructions: Self.instructions(mapFD: mapFD, countsFD: countsFD,
-                                                                                  entries: self.entries, filter: filter))
+                                                                                  entries: self.entries, filter: filter,
+                                                                                  bypass: bypass))
         } catch {
             Sys.close(countsFD)
             Sys.close(mapFD)
@@ -189,7 +195,7 @@ public final class XSKRedirectProgram {
     /// - Parameter entries: the XSKMAP's slots; `COUNTS[entries + q]` counts the
     ///   packets of queue q the filter rejected.
     package static func instructions(mapFD: Int32, countsFD: Int32, entries: Int = 1,
-                                     filter: KernelFilter? = nil) throws(XDPError) -> [UInt64] {
+                                     filter: KernelFilter? = nil, bypass: FlowBypassMap? = nil) throws(XDPError) -> [UInt64] {
         var a = EBPFAssembler()
         let unstamped = a.label(), steer = a.label(), counted = a.label(), done = a.label()
         // `r0 = bpf_map_lookup_elem(map, &key)`, the u32 key in register `key`, stored at fp + `slot`.
@@ -222,13 +228,18 @@ public final class XSKRedirectProgram {
         a.emit(EBPF.store(EBPF.sizeDW), dst: 8, src: 0, off: 0)
         a.emit(EBPF.mov64X, dst: 1, src: 9)
         a.bind(unstamped)
-        if let filter {
-            // Only a queue with a socket is filtered (and its rejects counted): the others
+        if filter != nil || bypass != nil {
+            // Only a queue with a socket is bypassed or filtered (and counted): the others
             // are not captured, and go on as without WireCap.
-            let rejected = a.label(), out = a.label()
             a.emit(EBPF.load(EBPF.sizeW), dst: 6, src: 9, off: EBPF.mdRxQueueIndex)
             lookup(mapFD, key: 6, slot: -4)
             a.jump(EBPF.classJMP | EBPF.jmpJEQ | EBPF.sourceK, dst: 0, imm: 0, to: steer)
+        }
+        if let bypass {
+            emitBypass(into: &a, mapFD: bypass.fd, action: bypass.settings.action, countsFD: countsFD, entries: entries)
+        }
+        if let filter {
+            let rejected = a.label(), out = a.label()
             do { try filter.emit(into: &a, context: 9, accept: steer, reject: rejected) } catch {
                 throw XDPError("kernel filter", kind: .usage, message: error.reason)
             }
@@ -244,6 +255,8 @@ public final class XSKRedirectProgram {
                 a.emit(EBPF.mov64K, dst: 0, imm: filter.rejected == .drop ? EBPF.xdpDrop : EBPF.xdpPass)
                 a.emit(EBPF.exit)
             }
+        }
+        if filter != nil || bypass != nil {
             a.bind(steer)
             a.emit(EBPF.mov64X, dst: 1, src: 9)
         }
@@ -418,6 +431,12 @@ public final class XSKRedirectProgram {
     /// Packets of `queue` the filter rejected while a socket was at `XSKMAP[queue]`.
     public func filteredPackets(queue: UInt32) -> UInt64 {
         XDPLib.lookupPerCPUCounter(countsFD, key: UInt32(entries) + queue)
+    }
+
+    /// Packets and bytes of `queue` the bypass table took while a socket was at `XSKMAP[queue]`.
+    public func bypassed(queue: UInt32) -> (packets: UInt64, bytes: UInt64) {
+        (XDPLib.lookupPerCPUCounter(countsFD, key: 2 * UInt32(entries) + queue),
+         XDPLib.lookupPerCPUCounter(countsFD, key: 3 * UInt32(entries) + queue))
     }
 
     /// Detaches the program if this object attached it: closes the link, or (netlink)

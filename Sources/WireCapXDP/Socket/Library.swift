@@ -61,6 +61,40 @@ package enum XDPLib {
         }
     }
 
+    /// `bpf_map_create(BPF_MAP_TYPE_LRU_HASH, name, keySize, valueSize, entries, NULL)`:
+    /// a hash table the kernel keeps at `entries` by evicting its least recently used
+    /// keys. - Returns: the map fd.
+    package static func createLRUHashMap(name: String, keySize: Int, valueSize: Int, entries: Int) throws(XDPError) -> Int32 {
+        try libCall("bpf_map_create(LRU_HASH, \(entries) entries)") {
+            bpf_map_create(BPF_MAP_TYPE_LRU_HASH, name, UInt32(keySize), UInt32(valueSize), UInt32(entries), nil)
+        }
+    }
+
+    /// `bpf_map_update_elem(map, key, value, flags)` on raw key and value bytes;
+    /// `BPF_NOEXIST` on an existing key is `false`, not an error.
+    package static func updateElement(_ mapFD: Int32, key: UnsafeRawPointer, value: UnsafeRawPointer,
+                                      onlyIfNew: Bool = false) throws(XDPError) -> Bool {
+        let rc = bpf_map_update_elem(mapFD, key, value, UInt64(onlyIfNew ? BPF_NOEXIST : BPF_ANY))
+        if rc == 0 { return true }
+        if onlyIfNew && rc == -EEXIST { return false }
+        throw XDPError("bpf_map_update_elem", errno: -rc)
+    }
+
+    /// `bpf_map_lookup_elem(map, key, value)`: `false` when the key is missing.
+    package static func lookupElement(_ mapFD: Int32, key: UnsafeRawPointer, value: UnsafeMutableRawPointer) -> Bool {
+        bpf_map_lookup_elem(mapFD, key, value) == 0
+    }
+
+    /// `bpf_map_delete_elem(map, key)` on raw key bytes; a missing key is not an error.
+    package static func deleteElement(_ mapFD: Int32, key: UnsafeRawPointer) {
+        _ = bpf_map_delete_elem(mapFD, key)
+    }
+
+    /// `bpf_map_get_next_key(map, key, next)` (nil `key`: the first): `false` at the end.
+    package static func nextKey(_ mapFD: Int32, after key: UnsafeRawPointer?, into next: UnsafeMutableRawPointer) -> Bool {
+        bpf_map_get_next_key(mapFD, key, next) == 0
+    }
+
     /// CPUs a per-CPU map has a value for (`libbpf_num_possible_cpus`).
     static let possibleCPUs: Int = max(1, Int(libbpf_num_possible_cpus()))
 

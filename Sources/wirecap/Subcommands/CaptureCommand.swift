@@ -90,6 +90,21 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: ArgumentHelp("What the kernel filter does with packets it rejects: pass (on to the kernel stack, as without WireCap) or drop.", valueName: "pass|drop"))
     var filterRejected = "pass"
 
+    @Option(help: ArgumentHelp("Bypass a flow in the XDP program once it has delivered this many bytes, both directions (e.g. 1MiB): its later packets are counted as bypassed, not captured (AF_XDP; default: off).", valueName: "bytes"))
+    var bypassAfter: String?
+
+    @Option(help: ArgumentHelp("With --bypass-after: a bypassed flow silent this long is captured again, as a new flow (default: 30).", valueName: "seconds"))
+    var bypassIdle: Double = 30
+
+    @Option(help: ArgumentHelp("With --bypass-after: a bypass lasts at most this long, then the flow is captured again for another --bypass-after bytes (default: until idle).", valueName: "seconds"))
+    var bypassTimeout: Double?
+
+    @Option(help: ArgumentHelp("With --bypass-after: entries of the kernel's bypass table, two per flow (when it is full, the least recently used flows come back into capture).", valueName: "entries"))
+    var bypassEntries = 65_536
+
+    @Option(help: ArgumentHelp("What the XDP program does with a bypassed packet: drop (a captured queue's packets never reach the stack anyway) or pass (on to the kernel stack).", valueName: "drop|pass"))
+    var bypassAction = "drop"
+
     @OptionGroup var backendOptions: BackendOptionsGroup
 
     /// `true` with `--backend afpacket`.
@@ -121,6 +136,24 @@ struct CaptureCommand: ParsableCommand {
         if KernelFilter.Rejected(rawValue: filterRejected) == nil { CLI.usage("--filter-rejected must be pass or drop, got '\(filterRejected)'") }
         if isAFPacket, let q = engineOptions.queues, let n = Int(q), n < 1 { CLI.usage("-q with --backend afpacket: at least 1 socket") }
         do { _ = try packetFilter() } catch { CLI.usage(error.description) }
+        if let text = bypassAfter {
+            guard (ByteCount.parse(text) ?? 0) >= 1 else { CLI.usage("--bypass-after '\(text)': expected a size of at least 1 byte, such as 1MiB") }
+            if isAFPacket { CLI.usage("--bypass-after needs the AF_XDP backend: the bypass table is in WireCap's XDP program") }
+            if verify { CLI.usage("--bypass-after and --verify: the verifier checks every packet, and bypassed ones are not captured") }
+        } else if bypassTimeout != nil || bypassIdle != 30 || bypassEntries != 65_536 || bypassAction != "drop" {
+            CLI.usage("--bypass-idle, --bypass-timeout, --bypass-entries and --bypass-action need --bypass-after")
+        }
+        if !(bypassIdle > 0) { CLI.usage("--bypass-idle must be > 0 seconds") }
+        if let t = bypassTimeout, !(t > 0) { CLI.usage("--bypass-timeout must be > 0 seconds") }
+        if FlowBypassSettings.Action(rawValue: bypassAction) == nil { CLI.usage("--bypass-action must be drop or pass, got '\(bypassAction)'") }
+        do { try bypassSettings()?.validate() } catch { CLI.usage(error.message) }
+    }
+
+    /// The kernel bypass table `--bypass-after` needs (nil without it).
+    func bypassSettings() -> FlowBypassSettings? {
+        guard bypassAfter != nil else { return nil }
+        return FlowBypassSettings(capacity: bypassEntries, action: FlowBypassSettings.Action(rawValue: bypassAction) ?? .drop,
+                                  idleTimeout: .nanoseconds(Int64(bypassIdle * 1e9)))
     }
 
     /// The compiled trailing expression (Ethernet, the snap length), or nil without one.
@@ -150,6 +183,7 @@ struct CaptureCommand: ParsableCommand {
         settings.attachMode = skbMode ? .generic : nil
         guard let attachment = XDPAttachment(rawValue: xdpAttach) else { CLI.usage("--xdp-attach must be link or netlink") }
         settings.attachment = attachment
+        settings.flowBypass = bypassSettings()
         let passed: Bool
         do { passed = try capture(settings) } catch let error as CaptureError {
             CLI.fail(error)
@@ -228,7 +262,10 @@ struct CaptureCommand: ParsableCommand {
                                                consumerCPUs: consumerCpus.flatMap(IndexList.parse) ?? [],
                                                packetDelayNanoseconds: consumerDelay,
                                                filter: userFilter, sampleEvery: sample, writer: writer,
-                                               trackFlows: flows, forwarder: forwarder))
+                                               trackFlows: flows, forwarder: forwarder,
+                                               bypassAfter: bypassAfter.flatMap(ByteCount.parse).map {
+                                                   (UInt64($0), bypassTimeout.map { .nanoseconds(Int64($0 * 1e9)) })
+                                               }))
             }
         } catch {
             sessions.forEach { $0.engine.close() }
