@@ -187,7 +187,7 @@ let package = Package(
             name: "WireCapFilterTests", dependencies: ["WireCapFilter", "WireCapTrace", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "WireCapAPITests", dependencies: ["WireCap", "WireCapCore", "WireCapSystem", "WireCapEngine", "WireCapXDP", "WireCapAFPacket", "WireCapOutput", "WireCapTestbed", "WireCapSession", "WireCapTestSupport"],
+            name: "WireCapAPITests", dependencies: ["WireCap", "WireCapAnalyzer", "WireCapCore", "WireCapSystem", "WireCapEngine", "WireCapXDP", "WireCapAFPacket", "WireCapOutput", "WireCapTestbed", "WireCapSession", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "WireCapAnalyzerTests", dependencies: ["WireCapAnalyzer", "WireCap", "WireCapTrace", "WireCapFilter", "WireCapTestSupport"],

@@ -18,8 +18,16 @@ public protocol Analyzer: Sendable {
     var name: String { get }
     /// Creates the state of worker `worker` (called once per worker, off the hot path).
     func makeState(worker: Int) -> State
+    /// Creates the state of worker `worker`, which may bypass flows through `bypass`
+    /// (``FlowBypass/bypass(flow:for:idle:)``; nil when the capture has no bypass
+    /// table). Default: ``makeState(worker:)``, for analyzers that never bypass.
+    func makeState(worker: Int, bypass: FlowBypass?) -> State
     /// Describes the merged state.
     func report(_ merged: State) -> AnalysisReport
+}
+
+extension Analyzer {
+    public func makeState(worker: Int, bypass: FlowBypass?) -> State { makeState(worker: worker) }
 }
 
 /// The state of one worker of an ``Analyzer``.

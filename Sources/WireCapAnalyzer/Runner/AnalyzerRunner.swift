@@ -26,6 +26,8 @@ public final class AnalyzerRunner<A: Analyzer>: @unchecked Sendable {
     public let handles: [CaptureHandle]
     /// CPUs for the workers (empty: unpinned).
     public let cpus: [Int]
+    /// What workers bypass flows through (``Analyzer/makeState(worker:bypass:)``), if anything.
+    public let bypass: FlowBypass?
     @usableFromInline let stopping = ManagedAtomic<Bool>(false)
     @usableFromInline var threads: [SystemThread] = []
     // One slot per worker, written by the worker before it returns; read after join.
@@ -37,10 +39,12 @@ public final class AnalyzerRunner<A: Analyzer>: @unchecked Sendable {
         @usableFromInline init() {}
     }
 
-    public init(analyzer: A, handles: [CaptureHandle], cpus: [Int] = []) {
+    /// - Parameter bypass: the capture's ``Capture/flowBypass``, for analyzers that bypass flows.
+    public init(analyzer: A, handles: [CaptureHandle], cpus: [Int] = [], bypass: FlowBypass? = nil) {
         self.analyzer = analyzer
         self.handles = handles
         self.cpus = cpus
+        self.bypass = bypass
         slots = handles.map { _ in Slot() }
     }
 
@@ -54,11 +58,11 @@ public final class AnalyzerRunner<A: Analyzer>: @unchecked Sendable {
         precondition(threads.isEmpty, "AnalyzerRunner.start() called twice")
         for (w, handle) in handles.enumerated() {
             let slot = slots[w]
-            let analyzer = self.analyzer
+            let analyzer = self.analyzer, bypass = self.bypass
             let pin = cpus.isEmpty ? [] : [cpus[w % cpus.count]]
             do {
                 threads.append(try SystemThread(name: "wc-analyze-\(w)", cpus: pin) { [self] in
-                    var state = analyzer.makeState(worker: w)
+                    var state = analyzer.makeState(worker: w, bypass: bypass)
                     // Relaxed: the flag carries no data; the join publishes the state.
                     while !stopping.load(ordering: .relaxed) {
                         if Self.step(handle, &state) == .finished { break }
