@@ -39,11 +39,15 @@ public protocol CaptureBackend: AnyObject, Sendable {
     /// The flow-bypass table in the kernel (AF_XDP with ``EngineSettings/flowBypass``;
     /// nil otherwise). Valid until ``close()``.
     var flowBypass: (any FlowBypassTable)? { get }
+    /// Packets of bypassed flows the program has counted so far, all queues (0 without
+    /// a table): arrivals that never reach the capture threads, for idle checks.
+    func bypassedPackets() -> UInt64
 }
 
 extension CaptureBackend {
     /// None, unless the backend has one (``CaptureEngine`` with ``EngineSettings/flowBypass``).
     public var flowBypass: (any FlowBypassTable)? { nil }
+    public func bypassedPackets() -> UInt64 { 0 }
     /// The interface captured from.
     public var interface: String { shell.interface }
     /// The label of each group index (AF_XDP: device rx queue; AF_PACKET: socket number).

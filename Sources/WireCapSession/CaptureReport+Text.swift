@@ -47,6 +47,9 @@ extension CaptureReport {
                 out.append("  \(f.flow): \(f.packets) packets, \(f.bytes) bytes bypassed\(f.active ? "" : " (bypass ended)")")
             }
         }
+        if let p = xdpProgram {
+            out.append("xdp program: \(p.runs) runs, \(String(format: "%.1f", p.nanosecondsPerRun)) ns each (kernel.bpf_stats_enabled)")
+        }
         if let n = forwarded {
             out.append("forwarded: \(n) packets sent zero-copy out of the --forward interface")
         }

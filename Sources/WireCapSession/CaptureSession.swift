@@ -51,6 +51,15 @@ public struct QueueReport: Sendable, Codable {
     public var flowsBypassed = 0
 }
 
+/// What the XDP program cost, as the kernel measured it (with `sysctl
+/// kernel.bpf_stats_enabled=1`; the report has none otherwise).
+public struct XDPProgramCost: Sendable, Codable {
+    /// Program runs (one per packet of the interface while attached) and their time.
+    public var runs: UInt64
+    public var nanoseconds: UInt64
+    public var nanosecondsPerRun: Double { runs == 0 ? 0 : Double(nanoseconds) / Double(runs) }
+}
+
 /// One flow of the kernel's bypass table at the end of a capture (`--bypass-after`).
 public struct BypassedFlowReport: Sendable, Codable {
     /// The flow, both directions (`udp 10.2.0.0:10000 > 10.1.0.1:9`).
@@ -83,6 +92,8 @@ public struct CaptureReport: Sendable, Codable {
     public var ledger: CaptureLedger
     /// The bypass table's flows, most bytes first (at most ``bypassReportLimit``), with `--bypass-after`.
     public var bypassedFlows: [BypassedFlowReport]?
+    /// The XDP program's measured cost (AF_XDP with kernel BPF statistics on).
+    public var xdpProgram: XDPProgramCost?
     /// Flows listed in ``bypassedFlows`` at most.
     public static let bypassReportLimit = 20
     /// Packets the filter rejected / the sampler skipped, all queues.
@@ -409,13 +420,15 @@ public final class CaptureSession: @unchecked Sendable {
     /// Waits (on the calling thread) until `condition` holds. - Returns: why
     /// (`count`, `duration`, `idle`, a signal's name), for ``stop(reason:)``.
     public func waitForStop(_ c: StopCondition) -> String {
-        var lastReceived: UInt64 = 0
+        var lastArrived: UInt64 = 0
         var lastChange = Sys.monotonicNanoseconds()
         while true {
             let now = Sys.monotonicNanoseconds()
             let stats = engine.statistics()
             let received = stats.reduce(0) { $0 + $1.packetsReceived }
             let consumed = stats.reduce(0) { $0 + $1.packetsConsumed }
+            // A bypassed packet is traffic too: idle means nothing arrived, captured or not.
+            let arrived = received &+ engine.bypassedPackets()
             if let count = c.count {
                 // With a filter or sampler, -c counts delivered packets (relaxed: a statistic).
                 let selecting = filter != nil || sampleEvery > 1
@@ -423,8 +436,8 @@ public final class CaptureSession: @unchecked Sendable {
                 if done >= count { return "count" }
             }
             if let d = c.duration, Double(now - started) / 1e9 >= d { return "duration" }
-            if received != lastReceived { lastReceived = received; lastChange = now }
-            if let idle = c.idle, received > 0, consumed == received,
+            if arrived != lastArrived { lastArrived = arrived; lastChange = now }
+            if let idle = c.idle, arrived > 0, consumed == received,
                Double(now - lastChange) / 1e9 >= idle {
                 return "idle"
             }
@@ -476,7 +489,10 @@ public final class CaptureSession: @unchecked Sendable {
             },
             verification: verifier?.report(tallies), output: output, flows: flowTracker?.report(outOfOrder: flowOrder?.outOfOrder),
             forwarded: forwarder.map { _ in (0..<engine.queues.count).reduce(0) { $0 + forwarded[$1] } },
-            ledger: ledger, bypassedFlows: bypassedFlows)
+            ledger: ledger, bypassedFlows: bypassedFlows,
+            xdpProgram: (engine as? CaptureEngine).map(\.programRunStatistics).flatMap {
+                $0.runs > 0 ? XDPProgramCost(runs: $0.runs, nanoseconds: $0.nanoseconds) : nil
+            })
     }
 
     /// The loss ledger now (live: packets on their way are `inFlight`, and with a

@@ -58,6 +58,8 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
         var filteredFinal: [UInt64] = []
         /// Per queue, packets and bytes of bypassed flows (frozen with `redirectedFinal`).
         var bypassedFinal: [(packets: UInt64, bytes: UInt64)] = []
+        /// The program's run statistics when it was detached.
+        var programRuns: (runs: UInt64, nanoseconds: UInt64) = (0, 0)
         /// Device drop counters at ``start()`` (the before-socket drops are deltas from here).
         var deviceBaseline = DeviceCounters.Snapshot()
         /// Device drop counters when redirecting stopped (nil until ``stop()``).
@@ -204,7 +206,9 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
         let redirected = rxQueues.map { program.redirectedPackets(queue: $0.deviceQueue) }
         let filtered = rxQueues.map { program.filteredPackets(queue: $0.deviceQueue) }
         let bypassed = rxQueues.map { program.bypassed(queue: $0.deviceQueue) }
+        let runs = program.runStatistics
         shared.withLock {
+            $0.programRuns = runs
             $0.redirectedFinal = redirected
             $0.filteredFinal = filtered
             $0.bypassedFinal = bypassed
@@ -227,6 +231,20 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
                         rxQueues = []
                     })
     }
+    /// Runs of the XDP program and their nanoseconds while capturing, counted by the
+    /// kernel only with `sysctl kernel.bpf_stats_enabled=1` ((0, 0) otherwise);
+    /// known once stopped.
+    public var programRunStatistics: (runs: UInt64, nanoseconds: UInt64) { shared.withLock { $0.programRuns } }
+
+    public func bypassedPackets() -> UInt64 {
+        guard flowBypass != nil else { return 0 }
+        let entries = UInt32(programEntries)
+        return shared.withLock { s in
+            s.counting ? queues.reduce(0) { $0 &+ XDPLib.lookupPerCPUCounter(countsFD, key: 2 * entries + UInt32($1)) }
+                       : s.bypassedFinal.reduce(0) { $0 &+ $1.packets }
+        }
+    }
+
     /// The capture side of the loss ledger, per queue (group order): offered (what
     /// the program redirected), received, the socket drops by cause; and the
     /// device's before-socket drops as the interface row. Any thread until

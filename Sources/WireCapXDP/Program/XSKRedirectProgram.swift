@@ -457,6 +457,16 @@ public final class XSKRedirectProgram {
         try? XDPLib.detach(ifindex: ifindex, flags: mode.flag, interface: interface)
     }
 
+    /// The program's runs and the nanoseconds they took, as the kernel counts them
+    /// while `kernel.bpf_stats_enabled` is 1 (`bpf_prog_info.run_cnt`, `run_time_ns`;
+    /// both 0 otherwise). The one exact per-packet cost of the program.
+    public var runStatistics: (runs: UInt64, nanoseconds: UInt64) {
+        var info = bpf_prog_info()
+        var length = UInt32(MemoryLayout<bpf_prog_info>.size)
+        guard bpf_obj_get_info_by_fd(programFD, &info, &length) == 0 else { return (0, 0) }
+        return (info.run_cnt, info.run_time_ns)
+    }
+
     /// The kernel id of the loaded program.
     public var programID: UInt32 {
         var info = bpf_prog_info()

@@ -30,7 +30,7 @@ struct CaptureCommand: ParsableCommand {
     @OptionGroup var engineOptions: EngineOptionsGroup
     @OptionGroup var runOptions: RunOptionsGroup
 
-    @Option(help: ArgumentHelp("Stop once this many seconds pass without a packet after the first one, all consumed (default: off).", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Stop once this many seconds pass without a packet (captured or bypassed) after the first one, all consumed (default: off).", valueName: "seconds"))
     var idleExit: Double?
 
     @Option(help: ArgumentHelp("Per-packet consumer cost X: BPF filter runs per packet (0: none).", valueName: "runs"))
@@ -343,16 +343,18 @@ struct CaptureCommand: ParsableCommand {
     /// them); every deadline on the monotonic clock.
     private static func wait(for c: StopCondition, engines: [any CaptureBackend]) -> String {
         let started = MonotonicInstant.now()
-        var lastReceived: UInt64 = 0
+        var lastArrived: UInt64 = 0
         var lastChange = started
         while true {
             let stats = engines.flatMap { $0.statistics() }
             let received = stats.reduce(0) { $0 + $1.packetsReceived }
             let consumed = stats.reduce(0) { $0 + $1.packetsConsumed }
+            // Bypassed packets are arrivals too (see CaptureSession.waitForStop).
+            let arrived = engines.reduce(received) { $0 &+ $1.bypassedPackets() }
             if let count = c.count, consumed >= UInt64(count) { return "count" }
             if let d = c.duration, MonotonicInstant.now().seconds(since: started) >= d { return "duration" }
-            if received != lastReceived { lastReceived = received; lastChange = MonotonicInstant.now() }
-            if let idle = c.idle, received > 0, consumed == received,
+            if arrived != lastArrived { lastArrived = arrived; lastChange = MonotonicInstant.now() }
+            if let idle = c.idle, arrived > 0, consumed == received,
                MonotonicInstant.now().seconds(since: lastChange) >= idle { return "idle" }
             if let s = Signals.wait(milliseconds: 20) { return Signals.name(s) }
         }
