@@ -36,15 +36,18 @@ struct MetricsTests {
     func ledgerSeries() throws {
         let exporter = MetricsExporter()
         var q = QueueLedger(queue: 3)
-        q.offered = 100; q.delivered = 90; q.poolExhausted = 4; q.writer = 2; q.filtered = 1
+        q.offered = 100; q.delivered = 80; q.poolExhausted = 4; q.writer = 2; q.filtered = 1
+        q.bypassed = 10; q.bypassedBytes = 640
         let ledger = CaptureLedger(interface: "cap0", offeredSource: .xdpProgram, queues: [q], isFinal: true)
         exporter.update(ledger: ledger)
         let text = String(decoding: exporter.render(), as: UTF8.self)
         #expect(text.contains(#"wirecap_ledger_packets_total{interface="cap0",queue="3",fate="offered"} 100"#), "\(text)")
-        #expect(text.contains(#"wirecap_ledger_packets_total{interface="cap0",queue="3",fate="delivered"} 90"#))
+        #expect(text.contains(#"wirecap_ledger_packets_total{interface="cap0",queue="3",fate="delivered"} 80"#))
+        #expect(text.contains(#"wirecap_ledger_packets_total{interface="cap0",queue="3",fate="bypassed"} 10"#), "a fate, not a loss")
+        #expect(text.contains(#"wirecap_bypassed_bytes_total{interface="cap0",queue="3",place="xdp"} 640"#))
         #expect(text.contains(#"wirecap_lost_packets_total{interface="cap0",queue="3",cause="pool_exhausted"} 4"#))
         #expect(text.contains(#"wirecap_lost_packets_total{interface="cap0",queue="3",cause="writer"} 2"#))
-        #expect(text.contains(#"wirecap_unexplained_packets{interface="cap0",queue="3"} 3"#), "100 − 90 − 1 − 6 = 3, shown")
+        #expect(text.contains(#"wirecap_unexplained_packets{interface="cap0",queue="3"} 3"#), "100 − 80 − 10 − 1 − 6 = 3, shown")
         #expect(text.contains(#"wirecap_lost_packets_total{interface="cap0",queue="-1",cause="before_socket"} 0"#), "the device row too")
     }
 

@@ -77,8 +77,9 @@ public final class MetricsExporter: @unchecked Sendable {
 
     /// Publishes the loss ledger of one capture: per queue (`queue="-1"`: the
     /// device row) `wirecap_ledger_packets_total{fate=…}` for offered, delivered,
-    /// filtered, sampled and beyond_count, `wirecap_kernel_filtered_packets_total`
-    /// (of filtered, rejected in the XDP program), `wirecap_lost_packets_total{cause=…}`
+    /// filtered, sampled, beyond_count and bypassed, `wirecap_kernel_filtered_packets_total`
+    /// (of filtered, rejected in the XDP program), `wirecap_bypassed_bytes_total`,
+    /// `wirecap_lost_packets_total{cause=…}`
     /// for every loss cause, and the gauges `wirecap_in_flight_packets` and
     /// `wirecap_unexplained_packets` (signed: never clamped).
     public func update(ledger: CaptureLedger) {
