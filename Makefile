@@ -3,7 +3,7 @@
 #   make test   install what is needed, build, and run every test (root needed for the AF_XDP ones)
 SWIFT ?= swift
 
-.PHONY: bootstrap build release demo test test-tsan bench bench-check bench-e2e bench-e2e-512 bench-filter sim fuzz clean
+.PHONY: bootstrap build release demo test test-tsan bench bench-check bench-e2e bench-e2e-512 bench-filter bench-bypass sim fuzz clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -73,6 +73,12 @@ bench-e2e-512: bootstrap
 bench-filter: bootstrap
 	swift build -c release --scratch-path .build-bench --product wirecap
 	python3 Benchmarks/e2e/filter_place.py --wirecap .build-bench/release/wirecap
+
+# Flow bypass (issue 17, ~3 min): what the table costs every packet and what bypassing a
+# 60% elephant saves, at x = 0 and 100 (Benchmarks/e2e/bypass_cost.py).
+bench-bypass: bootstrap
+	swift build -c release --scratch-path .build-bench --product wirecap
+	python3 Benchmarks/e2e/bypass_cost.py --wirecap .build-bench/release/wirecap
 
 clean:
 	rm -rf .build .build-* Benchmarks/.build Fuzz/.build
