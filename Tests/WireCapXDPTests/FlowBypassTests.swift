@@ -144,9 +144,10 @@ struct FlowBypassTests {
         }
     }
 
-    /// One capture with `--bypass-after 1MiB` of 2 queues × 16 flows, an elephant
-    /// carrying 60% of queue 0, written to a file: the report, the final ledger, the
-    /// packets the file holds per (generator queue, flow), and those sent.
+    /// One capture with `--bypass-after CUTOFF` of 2 queues × `flows` flows, an
+    /// elephant carrying 60% of queue 0, 200,000 packets at 60 kpps (gentle enough
+    /// for the writer on a busy 2-core machine), written to a file: the report, the
+    /// final ledger, the packets the file holds per (generator queue, flow), and those sent.
     struct LiveRun {
         var report: CaptureReport
         var delivered: [Int: [Int: Int]] = [:]
@@ -154,17 +155,18 @@ struct FlowBypassTests {
         /// Sequence numbers of the elephant's packets in the file.
         var elephantSequences: [UInt64] = []
     }
-    static let flows = 16, elephant = 60, cutoffBytes = 1 << 20   // 16,384 packets of 64 B: only the elephant gets there
+    static let elephant = 60, count = 200_000
 
-    static func liveRun(_ binary: String, _ bed: Testbed, count: Int, extra: [String]) throws -> LiveRun {
+    /// - Parameter cutoff: bytes; only the elephant (60,000 packets of 64 B) may reach it.
+    static func liveRun(_ binary: String, _ bed: Testbed, flows: Int, cutoff: Int, extra: [String]) throws -> LiveRun {
         let dir = try Live.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let file = dir + "/bypass.pcap"
         let capture = try WirecapProcess([binary, "capture", "-i", bed.captureInterface, "-q", "0,1", "--buffer", "64MiB",
                                           "--json", "--stats-interval", "0", "--idle-exit", "1",
-                                          "--bypass-after", "\(cutoffBytes)", "-w", file] + extra)
+                                          "--bypass-after", "\(cutoff)", "-w", file] + extra)
         #expect(capture.waitReady())
-        var g = Live.generator(bed, count: count, rate: 100_000)
+        var g = Live.generator(bed, count: count, rate: 60_000)
         g.flows = flows
         g.elephantPercent = elephant
         let sent = try Generator.run(g, inNamespace: bed.name)
@@ -190,7 +192,7 @@ struct FlowBypassTests {
     /// What both live runs check: an exact, lossless ledger; every flow but the
     /// elephant whole in the file; the elephant's missing packets exactly the
     /// ledger's bypassed ones and the table's one flow.
-    static func expectElephantOnlyBypassed(_ run: LiveRun) -> (delivered: Int, sent: Int) {
+    static func expectElephantOnlyBypassed(_ run: LiveRun, cutoff: Int) -> (delivered: Int, sent: Int) {
         let ledger = run.report.ledger
         LifecycleLedgerTests.expectExact(ledger, "bypass")
         #expect(ledger.isLossless, "\(ledger.verdict)")
@@ -207,7 +209,7 @@ struct FlowBypassTests {
         let table = run.report.bypassedFlows ?? []
         #expect(table.count == 1 && table.first?.packets == ledger.total.bypassed, "the table holds the elephant alone: \(table)")
         #expect(table.first?.flow.contains(":10000 >") == true, "flow 0 of queue 0 (sport 10000): \(table)")
-        #expect(delivered >= cutoffBytes / 64, "the elephant delivers its first \(cutoffBytes) bytes")
+        #expect(delivered >= cutoff / 64, "the elephant delivers its first \(cutoff) bytes")
         return (delivered, sent)
     }
 
@@ -216,8 +218,9 @@ struct FlowBypassTests {
     func liveCutoff() throws {
         let binary = try #require(Live.wirecapBinary(), "build wirecap first")
         try Live.withTestbed(queues: 2) { bed in
-            let run = try Self.liveRun(binary, bed, count: 200_000, extra: [])
-            let (delivered, sent) = Self.expectElephantOnlyBypassed(run)
+            // 16 flows a queue: the others have at most 6,250 packets (400,000 B), under 1 MiB.
+            let run = try Self.liveRun(binary, bed, flows: 16, cutoff: 1 << 20, extra: [])
+            let (delivered, sent) = Self.expectElephantOnlyBypassed(run, cutoff: 1 << 20)
             #expect(run.report.flowsBypassed == 1)
             #expect(delivered * 2 < sent, "most of the elephant bypassed: \(delivered) of \(sent) delivered")
         }
@@ -228,11 +231,13 @@ struct FlowBypassTests {
     func liveBypassEnds() throws {
         let binary = try #require(Live.wirecapBinary(), "build wirecap first")
         try Live.withTestbed(queues: 2) { bed in
-            // 3 s of traffic; the elephant (30 kpps) reaches the cutoff in about 0.55 s, and each bypass lasts 0.25 s.
-            let run = try Self.liveRun(binary, bed, count: 300_000, extra: ["--bypass-timeout", "0.25"])
-            let (delivered, _) = Self.expectElephantOnlyBypassed(run)
+            // 3.3 s of traffic; the elephant (18 kpps) reaches 256 KiB in about 0.23 s, and each
+            // bypass lasts 0.25 s. 64 flows a queue: the others stay under 1,600 packets (100 KB).
+            let cutoff = 256 << 10
+            let run = try Self.liveRun(binary, bed, flows: 64, cutoff: cutoff, extra: ["--bypass-timeout", "0.25"])
+            let (delivered, _) = Self.expectElephantOnlyBypassed(run, cutoff: cutoff)
             #expect(run.report.flowsBypassed >= 2, "cut off again after it came back: \(run.report.flowsBypassed) requests")
-            #expect(delivered >= 2 * Self.cutoffBytes / 64)
+            #expect(delivered >= 2 * cutoff / 64)
             // A gap in the elephant's sequence, then its packets again.
             let seqs = run.elephantSequences.sorted()
             let gap = zip(seqs, seqs.dropFirst()).first { $1 - $0 > 1_000 }
