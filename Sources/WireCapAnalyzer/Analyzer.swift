@@ -19,8 +19,9 @@ public protocol Analyzer: Sendable {
     /// Creates the state of worker `worker` (called once per worker, off the hot path).
     func makeState(worker: Int) -> State
     /// Creates the state of worker `worker`, which may bypass flows through `bypass`
-    /// (``FlowBypass/bypass(flow:for:idle:)``; nil when the capture has no bypass
-    /// table). Default: ``makeState(worker:)``, for analyzers that never bypass.
+    /// (``FlowBypass/bypass(flow:for:idle:)``): the ``AnalyzerRunner``'s `bypass`, nil
+    /// unless it was given one (`capture.flowBypass`). Default: ``makeState(worker:)``,
+    /// for analyzers that never bypass.
     func makeState(worker: Int, bypass: FlowBypass?) -> State
     /// Describes the merged state.
     func report(_ merged: State) -> AnalysisReport

@@ -234,7 +234,8 @@ public final class CaptureWriter: @unchecked Sendable {
         let socketDrops = row.noFrame &+ row.poolExhausted &+ row.rxRingFull &+ row.invalidDescriptor
         // Rejected on the consumer, or in the XDP program (the capture side's `filtered`).
         let filtered = group.originTotal(.filtered, origin: q) &+ row.filtered
-        s.filterAccepted = row.offered &- min(row.offered, socketDrops &+ filtered)
+        // Packets of bypassed flows were received by the interface, not accepted for capture.
+        s.filterAccepted = row.offered &- min(row.offered, socketDrops &+ filtered &+ row.bypassed)
         let failed = files.reduce(0) { $0 + $1.lostByOrigin[q] }
         s.systemDropped = socketDrops &+ group.originTotal(.deliveryDrops, origin: q) &+ UInt64(failed)
         s.delivered = UInt64(files.reduce(0) { $0 + $1.writtenByOrigin[q] })

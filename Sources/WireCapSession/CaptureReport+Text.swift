@@ -42,7 +42,7 @@ extension CaptureReport {
             out.append("verify: \(v.clean ? "OK" : "FAILED") — \(perOrigin); \(v.duplicates) duplicates, \(v.checksumErrors) checksum errors, \(v.outOfOrder) out of order, \(v.foreign) foreign packets")
         }
         if ledger.total.bypassed > 0 || flowsBypassed > 0 {
-            out.append("bypass: \(flowsBypassed) flows cut off after --bypass-after bytes; \(ledger.total.bypassed) of their packets (\(ledger.total.bypassedBytes) bytes) bypassed in the XDP program")
+            out.append("bypass: \(flowsBypassed) requests (flows that reached --bypass-after; again after a bypass ended); \(ledger.total.bypassed) packets (\(ledger.total.bypassedBytes) bytes) bypassed in the XDP program")
             for f in (bypassedFlows ?? []).prefix(5) {
                 out.append("  \(f.flow): \(f.packets) packets, \(f.bytes) bytes bypassed\(f.active ? "" : " (bypass ended)")")
             }

@@ -47,7 +47,8 @@ public struct QueueReport: Sendable, Codable {
     public var filteredOut = 0
     /// Packets `--sample N` skipped (counted, not delivered).
     public var sampledOut = 0
-    /// Flows this queue's consumer had the XDP program bypass (`--bypass-after`).
+    /// Bypass requests this queue's consumer made (`--bypass-after`): one per flow
+    /// cut off, and one more each time a flow came back after its bypass ended.
     public var flowsBypassed = 0
 }
 

@@ -20,9 +20,11 @@ public struct FlowBypassSettings: Sendable, Hashable {
         case pass
     }
 
-    /// Table entries (each bypassed flow takes two: one per direction). When the
-    /// table is full the kernel evicts the least recently used entries (an LRU hash
-    /// map): their flows come back into capture.
+    /// Table entries (each bypassed flow takes two: one per direction). The kernel
+    /// evicts the least recently used entries when it needs room (an LRU hash map,
+    /// which keeps some free entries per CPU, so eviction can begin a little before
+    /// the table is full): an evicted direction comes back into capture, so a flow
+    /// may for a while be bypassed one way only. At least 1,024.
     public var capacity = 65_536
     /// See ``Action``.
     public var action = Action.drop
@@ -38,8 +40,8 @@ public struct FlowBypassSettings: Sendable, Hashable {
 
     /// Checks the settings. - Throws: a `.usage` error naming the bad value.
     public func validate() throws(XDPError) {
-        guard capacity >= 2 && capacity <= 1 << 24 else {
-            throw XDPError.usage("flow bypass", "the bypass table takes 2 to 16,777,216 entries, got \(capacity)")
+        guard capacity >= 1024 && capacity <= 1 << 24 else {
+            throw XDPError.usage("flow bypass", "the bypass table takes 1,024 to 16,777,216 entries, got \(capacity)")
         }
         guard idleTimeout > .zero else {
             throw XDPError.usage("flow bypass", "the bypass idle timeout must be positive, got \(idleTimeout)")
@@ -77,9 +79,12 @@ public protocol FlowBypassTable: AnyObject, Sendable {
     /// Bypasses `flow` (both directions) from now on: for at most `duration` (nil:
     /// until it is idle for `idle`, or for ``FlowBypassSettings/idleTimeout`` when
     /// `idle` is nil), and while no packet of it is more than `idle` apart. A flow
-    /// already in the table gets the new limits and keeps its counts.
+    /// already in the table gets the new limits and keeps its counts. TCP segments
+    /// with FIN or RST are never bypassed: the application sees every flow end.
+    /// No event says when a bypass ended; ``flows()`` shows it (`isActive`).
     ///
-    /// - Throws: `XDPError` when the kernel refuses the entry.
+    /// - Throws: `XDPError` — `.usage` for a duration or idle time that is not
+    ///   positive, otherwise the kernel's refusal (then neither direction is in the table).
     func bypass(_ flow: BypassKey, for duration: Duration?, idle: Duration?) throws(XDPError)
 
     /// Ends `flow`'s bypass now (both directions); its next packet is captured.
@@ -93,10 +98,10 @@ public protocol FlowBypassTable: AnyObject, Sendable {
 }
 
 extension Duration {
-    /// Whole nanoseconds, saturated to `UInt64` (negative: 0).
+    /// Whole nanoseconds, saturated to `UInt64` (zero or negative: 0).
     package var nanoseconds: UInt64 {
+        guard self > .zero else { return 0 }
         let (s, a) = components
-        guard s >= 0 else { return 0 }
         let (whole, over) = UInt64(s).multipliedReportingOverflow(by: 1_000_000_000)
         return over ? .max : whole &+ UInt64(a / 1_000_000_000)
     }

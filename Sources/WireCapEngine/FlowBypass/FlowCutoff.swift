@@ -19,6 +19,9 @@ import WireCapSystem
 /// deadline or idle time passed, or the kernel evicted the entry). In the second
 /// case, a stamp more than ``grace`` newer than the request, the flow starts
 /// counting again from zero, as a new flow, and is cut off again after `limit`.
+/// Stamps are wall-clock time, so a step of the clock (or a packet the program
+/// could not stamp, which gets its batch's time) can blur that line: whatever the
+/// stamps say, a cut-off flow that delivers `limit` more bytes is asked again.
 ///
 /// **Table.** `capacity` slots (a power of two), open addressing with at most 8
 /// probes; when all 8 are taken, the smallest of them gives its slot up (a flow
@@ -29,6 +32,8 @@ public final class FlowCutoff {
         var bytes: UInt64 = 0
         /// CLOCK_REALTIME of the bypass request, 0 while counting.
         var cutAt: UInt64 = 0
+        /// Bytes delivered since the request (in flight, or the bypass ended unseen).
+        var since: UInt64 = 0
         var used = false
     }
 
@@ -69,9 +74,12 @@ public final class FlowCutoff {
         let key = raw.canonical
         let s = slot(for: key)
         if slots[s].cutAt != 0 {
-            // In flight when the request was made: delivered, nothing to count.
-            if packet.timestamp <= slots[s].cutAt &+ Self.grace { return }
+            slots[s].since &+= UInt64(packet.wireLength)
+            // In flight when the request was made: delivered, nothing to count, unless
+            // a whole limit's worth came since (the stamps cannot be trusted then).
+            if packet.timestamp <= slots[s].cutAt &+ Self.grace && slots[s].since < limit { return }
             slots[s].cutAt = 0
+            slots[s].since = 0
             slots[s].bytes = 0
         }
         slots[s].bytes &+= UInt64(packet.wireLength)

@@ -23,12 +23,13 @@ public final class FlowBypassMap: FlowBypassTable, @unchecked Sendable {
     /// `deadline` = `UInt64.max`: none. The program takes a packet as bypassed only
     /// while `now < deadline` and `now − lastSeen ≤ idle` (signed: another CPU may
     /// have stored a slightly later `lastSeen`).
-    struct Entry {
-        var packets: UInt64 = 0
-        var bytes: UInt64 = 0
-        var lastSeen: UInt64 = 0
-        var deadline: UInt64 = .max
-        var idle: UInt64 = 0
+    package struct Entry {
+        package var packets: UInt64 = 0
+        package var bytes: UInt64 = 0
+        package var lastSeen: UInt64 = 0
+        package var deadline: UInt64 = .max
+        package var idle: UInt64 = 0
+        package init() {}
         static let packetsOffset: Int16 = 0, bytesOffset: Int16 = 8, lastSeenOffset: Int16 = 16
         static let deadlineOffset: Int16 = 24, idleOffset: Int16 = 32
     }
@@ -51,28 +52,38 @@ public final class FlowBypassMap: FlowBypassTable, @unchecked Sendable {
     public var requests: Int { made.load(ordering: .relaxed) }  // Relaxed: a statistic, no data hangs on it.
 
     public func bypass(_ flow: BypassKey, for duration: Duration?, idle: Duration?) throws(XDPError) {
+        if let duration, duration <= .zero { throw XDPError.usage("bypass", "a bypass lasts a positive time, got \(duration)") }
+        if let idle, idle <= .zero { throw XDPError.usage("bypass", "a bypass idle time is positive, got \(idle)") }
         let now = Sys.monotonicNanoseconds()
         var fresh = Entry()
         fresh.lastSeen = now
         fresh.deadline = duration.map { now &+ min($0.nanoseconds, UInt64.max - now) } ?? .max
         // Signed in the program: keep it below 2^63.
         fresh.idle = min((idle ?? settings.idleTimeout).nanoseconds, UInt64(Int64.max))
-        for direction in [flow, flow.reversed] {
-            var key = direction
-            var value = fresh
-            let new = try XDPLib.updateElement(fd, key: &key, value: &value, onlyIfNew: true)
-            if !new {
-                // Renewed: new limits, the counts kept (a packet the program counts between
-                // the read and the write is lost to the flow's count, never to the ledger).
-                var old = Entry()
-                if XDPLib.lookupElement(fd, key: &key, value: &old) {
-                    value.packets = old.packets
-                    value.bytes = old.bytes
+        var made = 0
+        do {
+            for direction in [flow, flow.reversed] {
+                var key = direction
+                var value = fresh
+                let new = try XDPLib.updateElement(fd, key: &key, value: &value, onlyIfNew: true)
+                if !new {
+                    // Renewed: new limits, the counts kept (a packet the program counts between
+                    // the read and the write is lost to the flow's count, never to the ledger).
+                    var old = Entry()
+                    if XDPLib.lookupElement(fd, key: &key, value: &old) {
+                        value.packets = old.packets
+                        value.bytes = old.bytes
+                    }
+                    _ = try XDPLib.updateElement(fd, key: &key, value: &value)
                 }
-                _ = try XDPLib.updateElement(fd, key: &key, value: &value)
+                made += 1
             }
+        } catch {
+            // Never half a flow: a direction made before the failure goes again.
+            if made == 1 { var key = flow; XDPLib.deleteElement(fd, key: &key) }
+            throw error
         }
-        made.add(1, ordering: .relaxed)
+        self.made.add(1, ordering: .relaxed)
     }
 
     public func end(_ flow: BypassKey) {
@@ -84,14 +95,14 @@ public final class FlowBypassMap: FlowBypassTable, @unchecked Sendable {
 
     public func flows() -> [BypassedFlow] {
         let now = Sys.monotonicNanoseconds()
+        // Each direction once (assigned, never added: a batch walk sees an entry once,
+        // but keying by the direction makes that a property of this code too).
+        var directions: [BypassKey: Entry] = [:]
+        XDPLib.forEachEntry(fd, keySize: BypassKey.size, valueSize: MemoryLayout<Entry>.size) { k, v in
+            directions[k.loadUnaligned(as: BypassKey.self)] = v.loadUnaligned(as: Entry.self)
+        }
         var merged: [BypassKey: BypassedFlow] = [:]
-        var key = BypassKey(), next = BypassKey()
-        var first = true
-        while withUnsafeBytes(of: &key, { k in XDPLib.nextKey(fd, after: first ? nil : k.baseAddress, into: &next) }) {
-            first = false
-            key = next
-            var e = Entry()
-            guard XDPLib.lookupElement(fd, key: &key, value: &e) else { continue }
+        for (key, e) in directions {
             let active = now < e.deadline && Int64(bitPattern: now &- e.lastSeen) <= Int64(bitPattern: e.idle)
             let c = key.canonical
             var f = merged[c] ?? BypassedFlow(key: c, packets: 0, bytes: 0, isActive: false)

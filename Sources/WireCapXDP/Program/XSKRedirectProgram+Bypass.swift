@@ -17,7 +17,7 @@ import WireCapSystem
 ///   Ethernet (14 B), up to two 802.1Q/802.1ad/0x9100 tags: the outer vid → key.vlan
 ///   IPv4: version 4, IHL ≥ 5, not a fragment → proto, addresses; l4 = ip + IHL·4
 ///   IPv6: version 6, next header not 0/43/44/51/60 → proto, addresses; l4 = ip + 40
-///   TCP/UDP/SCTP with 4 bytes of header: the ports
+///   TCP/UDP/SCTP with 4 bytes of header: the ports; a TCP FIN or RST → out
 ///   e = lookup(BYPASS, key); none → out
 ///   now = bpf_ktime_get_ns; now ≥ e.deadline → out; (s64)(now − e.lastSeen) > e.idle → out
 ///   e.lastSeen = now; lock e.packets += 1; lock e.bytes += len; COUNTS += 1, len
@@ -123,6 +123,12 @@ extension XSKRedirectProgram {
         a.bind(withPorts)
         need(1, 4, else: lookup)
         copy(EBPF.sizeW, from: 0, toKey: BypassKey.portsOffset)
+        // TCP FIN or RST: never bypassed, so the application sees every connection end.
+        jne(8, 6, lookup)
+        need(1, 14, else: lookup)
+        a.emit(EBPF.load(EBPF.sizeB), dst: 4, src: 1, off: 13)
+        a.emit(EBPF.and64K, dst: 4, imm: 0x05)
+        jne(4, 0, out)
         // The entry, and whether it is live.
         a.bind(lookup)
         a.emit(EBPF.mov64X, dst: 2, src: 10)

@@ -90,9 +90,29 @@ package enum XDPLib {
         _ = bpf_map_delete_elem(mapFD, key)
     }
 
-    /// `bpf_map_get_next_key(map, key, next)` (nil `key`: the first): `false` at the end.
-    package static func nextKey(_ mapFD: Int32, after key: UnsafeRawPointer?, into next: UnsafeMutableRawPointer) -> Bool {
-        bpf_map_get_next_key(mapFD, key, next) == 0
+    /// Every key and value of a hash map, read `batch` at a time with
+    /// `bpf_map_lookup_batch` (one syscall per batch, each entry seen once even while
+    /// the program evicts others). `body` gets each key and value (`keySize`,
+    /// `valueSize` bytes), valid only during the call. Stops at the end or at an error.
+    package static func forEachEntry(_ mapFD: Int32, keySize: Int, valueSize: Int, batch: Int = 4096,
+                                     _ body: (UnsafeRawPointer, UnsafeRawPointer) -> Void) {
+        let keys = UnsafeMutableRawPointer.allocate(byteCount: keySize * batch, alignment: 8)
+        let values = UnsafeMutableRawPointer.allocate(byteCount: valueSize * batch, alignment: 8)
+        defer { keys.deallocate(); values.deallocate() }
+        // The position token: a bucket index (u32) for hash maps; 8 bytes leave room.
+        var position: UInt64 = 0, next: UInt64 = 0
+        var first = true
+        while true {
+            var count = UInt32(batch)
+            let rc = withUnsafeMutablePointer(to: &position) { p in
+                bpf_map_lookup_batch(mapFD, first ? nil : UnsafeMutableRawPointer(p), &next, keys, values, &count, nil)
+            }
+            for i in 0..<Int(min(count, UInt32(batch))) { body(keys + i * keySize, values + i * valueSize) }
+            // -ENOENT: the last batch (its entries were read above); anything else: give up.
+            if rc != 0 { return }
+            position = next
+            first = false
+        }
     }
 
     /// CPUs a per-CPU map has a value for (`libbpf_num_possible_cpus`).

@@ -90,7 +90,7 @@ struct CaptureCommand: ParsableCommand {
     @Option(help: ArgumentHelp("What the kernel filter does with packets it rejects: pass (on to the kernel stack, as without WireCap) or drop.", valueName: "pass|drop"))
     var filterRejected = "pass"
 
-    @Option(help: ArgumentHelp("Bypass a flow in the XDP program once it has delivered this many bytes, both directions (e.g. 1MiB): its later packets are counted as bypassed, not captured (AF_XDP; default: off).", valueName: "bytes"))
+    @Option(help: ArgumentHelp("Bypass a flow in the XDP program once this many of its bytes, both directions, reached the consumers (e.g. 1MiB; before the user-space filter and -w): its later packets are counted as bypassed, not captured; TCP FIN and RST always are (AF_XDP; default: off).", valueName: "bytes"))
     var bypassAfter: String?
 
     @Option(help: ArgumentHelp("With --bypass-after: a bypassed flow silent this long is captured again, as a new flow (default: 30).", valueName: "seconds"))
@@ -137,14 +137,16 @@ struct CaptureCommand: ParsableCommand {
         if isAFPacket, let q = engineOptions.queues, let n = Int(q), n < 1 { CLI.usage("-q with --backend afpacket: at least 1 socket") }
         do { _ = try packetFilter() } catch { CLI.usage(error.description) }
         if let text = bypassAfter {
+            if forward != nil { CLI.usage("--bypass-after and --forward: a bypassed packet would not be forwarded") }
             guard (ByteCount.parse(text) ?? 0) >= 1 else { CLI.usage("--bypass-after '\(text)': expected a size of at least 1 byte, such as 1MiB") }
             if isAFPacket { CLI.usage("--bypass-after needs the AF_XDP backend: the bypass table is in WireCap's XDP program") }
             if verify { CLI.usage("--bypass-after and --verify: the verifier checks every packet, and bypassed ones are not captured") }
         } else if bypassTimeout != nil || bypassIdle != 30 || bypassEntries != 65_536 || bypassAction != "drop" {
             CLI.usage("--bypass-idle, --bypass-timeout, --bypass-entries and --bypass-action need --bypass-after")
         }
-        if !(bypassIdle > 0) { CLI.usage("--bypass-idle must be > 0 seconds") }
-        if let t = bypassTimeout, !(t > 0) { CLI.usage("--bypass-timeout must be > 0 seconds") }
+        // A year at most: the limits become nanoseconds in the program.
+        if !(bypassIdle > 0 && bypassIdle <= 31_536_000) { CLI.usage("--bypass-idle must be > 0 seconds and at most a year (31536000), got \(bypassIdle)") }
+        if let t = bypassTimeout, !(t > 0 && t <= 31_536_000) { CLI.usage("--bypass-timeout must be > 0 seconds and at most a year (31536000), got \(t)") }
         if FlowBypassSettings.Action(rawValue: bypassAction) == nil { CLI.usage("--bypass-action must be drop or pass, got '\(bypassAction)'") }
         do { try bypassSettings()?.validate() } catch { CLI.usage(error.message) }
     }
