@@ -34,8 +34,11 @@ public struct Simulation: Sendable {
         case .wirecapBasic, .wirecapAdvanced:
             // The configuration was validated, so the core accepts it.
             let engine: WireCapEngine
-            do { engine = try WireCapEngine(configuration: configuration) } catch { preconditionFailure("\(error)") }
+            do {
+                engine = try WireCapEngine(configuration: configuration, flows: trace.flows, flowCount: trace.flowHashes.count)
+            } catch { preconditionFailure("\(error)") }
             result = drive(engine, trace: trace, assignment: assignment, limit: limit)
+            result.flowOrder = engine.flowOrder
         case .dna, .netmap:
             result = drive(TypeIIEngine(configuration: configuration), trace: trace, assignment: assignment, limit: limit)
         case .pfring:

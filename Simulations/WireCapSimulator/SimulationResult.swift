@@ -42,6 +42,23 @@ public struct QueueResult: Sendable, Hashable, Codable {
     public var deliveryDropRate: Double { offered == 0 ? 0 : Double(deliveryDrops) / Double(offered) }
 }
 
+/// Whether flows stayed whole and in order (WireCAP engines): counted over the
+/// packets consumers processed, in the order they finished their chunks.
+public struct FlowOrderResult: Sendable, Hashable, Codable {
+    /// Packets processed (equal to the run's delivered packets: each is seen once).
+    public var packets: UInt64 = 0
+    /// Flows with at least one processed packet.
+    public var flows: UInt64 = 0
+    /// Of those, flows whose packets more than one consumer processed.
+    public var flowsSplit: UInt64 = 0
+    /// Packets processed after a later packet of their own flow.
+    public var packetsOutOfOrder: UInt64 = 0
+    /// flowsSplit / flows (0 without flows).
+    public var splitRate: Double { flows == 0 ? 0 : Double(flowsSplit) / Double(flows) }
+
+    public init() {}
+}
+
 /// The outcome of one run.
 public struct SimulationResult: Sendable, Hashable {
     /// The configuration that ran.
@@ -56,6 +73,9 @@ public struct SimulationResult: Sendable, Hashable {
     public var lastArrivalNanoseconds: UInt64 = 0
     /// Events processed (ticks and chunk completions).
     public var events: UInt64 = 0
+    /// Flows split between consumers and packets out of order (WireCAP engines; nil for
+    /// the others, whose one consumer per queue keeps every RSS flow whole).
+    public var flowOrder: FlowOrderResult?
     /// Pool invariant violations found at the end (WireCAP; empty when sound).
     public var invariantViolations: [String] = []
     /// Wall-clock seconds the run took (not part of any deterministic output).

@@ -7,8 +7,8 @@
 /// word, rounded up to 64 bytes (128 bytes for a minimum frame, so 512 KiB holds
 /// 4,096 of them).
 ///
-/// The buffer holds frame lengths in FIFO order (struct-of-arrays, fixed capacity,
-/// no allocation after init).
+/// The buffer holds frame lengths and trace indices in FIFO order (struct-of-arrays,
+/// fixed capacity, no allocation after init).
 final class NICBuffer {
     /// The Intel 82599's receive packet buffer (512 KiB).
     static let intel82599Bytes = 512 * 1024
@@ -16,6 +16,7 @@ final class NICBuffer {
     let capacityBytes: Int
     let slots: Int
     let lengths: UnsafeMutablePointer<UInt32>   // [q * slots + i]
+    let indices: UnsafeMutablePointer<Int>      // the trace index of each frame, same slots
     let head: UnsafeMutablePointer<Int>
     let count: UnsafeMutablePointer<Int>
     let bytes: UnsafeMutablePointer<Int>
@@ -30,34 +31,37 @@ final class NICBuffer {
         self.capacityBytes = capacityBytes
         slots = max(1, capacityBytes / 128)
         lengths = .allocate(capacity: queues * slots); lengths.initialize(repeating: 0, count: queues * slots)
+        indices = .allocate(capacity: queues * slots); indices.initialize(repeating: 0, count: queues * slots)
         head = .allocate(capacity: queues); head.initialize(repeating: 0, count: queues)
         count = .allocate(capacity: queues); count.initialize(repeating: 0, count: queues)
         bytes = .allocate(capacity: queues); bytes.initialize(repeating: 0, count: queues)
     }
 
-    deinit { lengths.deallocate(); head.deallocate(); count.deallocate(); bytes.deallocate() }
+    deinit { lengths.deallocate(); indices.deallocate(); head.deallocate(); count.deallocate(); bytes.deallocate() }
 
     /// `true` when the model is on.
     var enabled: Bool { capacityBytes > 0 }
 
     /// Stores a frame if it fits. - Returns: `false` when the buffer is full (a drop).
     @inline(__always)
-    func push(_ q: Int, length: UInt32) -> Bool {
+    func push(_ q: Int, length: UInt32, index: Int) -> Bool {
         let f = Self.footprint(length)
         guard bytes[q] + f <= capacityBytes, count[q] < slots else { return false }
         lengths[q * slots + (head[q] + count[q]) % slots] = length
+        indices[q * slots + (head[q] + count[q]) % slots] = index
         count[q] += 1
         bytes[q] += f
         return true
     }
 
-    /// Removes the oldest frame and returns its length.
+    /// Removes the oldest frame and returns its length and trace index.
     @inline(__always)
-    func pop(_ q: Int) -> UInt32 {
+    func pop(_ q: Int) -> (length: UInt32, index: Int) {
         let length = lengths[q * slots + head[q]]
+        let index = indices[q * slots + head[q]]
         head[q] = (head[q] + 1) % slots
         count[q] -= 1
         bytes[q] -= Self.footprint(length)
-        return length
+        return (length, index)
     }
 }

@@ -71,7 +71,7 @@ final class TypeIEngine: SimulatedEngine {
         // Frames beyond the ring wait on the NIC; the oldest enter the ring as copies free descriptors.
         let onNIC = waiting > ringSize ? Int(waiting &- ringSize) : 0
         while nic.count[q] > onNIC { _ = nic.pop(q) }
-        guard waiting < ringSize || (nic.enabled && nic.push(q, length: length)) else {
+        guard waiting < ringSize || (nic.enabled && nic.push(q, length: length, index: index)) else {
             stats[q].captureDrops &+= 1
             if stats[q].firstDropPacket < 0 { stats[q].firstDropPacket = index }
             return

@@ -85,7 +85,7 @@ final class TypeIIEngine: SimulatedEngine {
         stats[q].offered &+= 1
         advance(q, to: now)
         guard ready[q] > 0 else {
-            if nic.enabled && nic.push(q, length: length) { return }
+            if nic.enabled && nic.push(q, length: length, index: index) { return }
             stats[q].captureDrops &+= 1
             if stats[q].firstDropPacket < 0 { stats[q].firstDropPacket = index }
             return

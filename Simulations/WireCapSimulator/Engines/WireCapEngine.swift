@@ -25,6 +25,13 @@ import WireCapCore
 /// + b · ``SimulationConfiguration/spillNanosecondsPerByte``, and the freed chunks'
 /// frames reach the fill FIFO only when that time is over (the next tick).
 ///
+/// **Flows.** Each packet carries its trace index in its descriptor's flags (the
+/// core copies flags into spill blocks too), so when a consumer finishes a chunk
+/// the simulator knows every packet's flow (``PacketTrace/flows``) and counts, in
+/// the order consumers finish their chunks: flows processed by more than one
+/// consumer, and packets processed after a later packet of their flow
+/// (``FlowOrderResult``).
+///
 /// Ticks are scheduled only when the capture thread has work: within one poll
 /// interval when a chunk's worth of the ring is free (a chunk just filled) or when
 /// a starving pool gets a recycle, and at the partial-chunk deadline of the oldest
@@ -59,8 +66,23 @@ final class WireCapEngine: SimulatedEngine {
     let stats: UnsafeMutablePointer<QueueResult>
     let nic: NICBuffer                             // frames waiting on the NIC for a posted frame
     var earlyDeliveries = 0                        // descriptors delivered before their timestamp (must stay 0)
+    /// Per packet (trace index) its flow; per flow the consumer that last processed
+    /// it (-1: none yet), whether a second one did, and the latest index processed.
+    let packetFlows: [UInt32]
+    let lastConsumer: UnsafeMutablePointer<Int32>
+    let flowSplit: UnsafeMutablePointer<Bool>
+    let latestIndex: UnsafeMutablePointer<Int>
+    let flowCount: Int
+    var flowOrder = FlowOrderResult()
 
-    init(configuration c: SimulationConfiguration) throws(ConfigurationError) {
+    /// - Parameters:
+    ///   - flows: the flow of each trace packet (``PacketTrace/flows``), `flowCount` flows.
+    init(configuration c: SimulationConfiguration, flows: [UInt32] = [], flowCount: Int = 0) throws(ConfigurationError) {
+        packetFlows = flows
+        self.flowCount = flowCount
+        lastConsumer = .allocate(capacity: max(1, flowCount)); lastConsumer.initialize(repeating: -1, count: max(1, flowCount))
+        flowSplit = .allocate(capacity: max(1, flowCount)); flowSplit.initialize(repeating: false, count: max(1, flowCount))
+        latestIndex = .allocate(capacity: max(1, flowCount)); latestIndex.initialize(repeating: -1, count: max(1, flowCount))
         let group = try BuddyGroup(queueCount: c.queues, configuration: c.captureConfiguration)
         self.group = group
         n = c.queues
@@ -103,6 +125,22 @@ final class WireCapEngine: SimulatedEngine {
         busy.deallocate(); current.deallocate(); carry.deallocate()
         spilledPackets.deallocate(); spilledBytes.deallocate(); busyUntil.deallocate()
         stats.deinitialize(count: n); stats.deallocate()
+        lastConsumer.deallocate(); flowSplit.deallocate(); latestIndex.deallocate()
+    }
+
+    /// The trace index a descriptor's flags carry (see ``record(_:_:length:time:index:)``).
+    @inline(__always)
+    static func flags(index: Int) -> UInt32 { UInt32(truncatingIfNeeded: index) << 1 }
+
+    /// Takes a posted frame for trace packet `index`.
+    @inline(__always)
+    func record(_ q: Int, _ address: UInt64, length: UInt32, time t: UInt64, index: Int) {
+        let recorded = pools[q]._withUnsafeGuaranteedRef {
+            $0.record(address: address, length: length, timestamp: t, arrival: t, flags: Self.flags(index: index))
+        }
+        assert(recorded, "the pool refused a frame the simulator posted")
+        receivedPackets[q] &+= 1
+        receivedBytes[q] &+= UInt64(length)
     }
 
     // MARK: Kernel side (per packet)
@@ -116,7 +154,7 @@ final class WireCapEngine: SimulatedEngine {
             // An exhausted pool waits for a recycle, which arms the capture thread;
             // otherwise the thread is late and must refill.
             let free = pools[q]._withUnsafeGuaranteedRef { $0.freeChunks } > 0
-            if !(nic.enabled && nic.push(q, length: length)) { drop(index: index, queue: q, poolHasFreeChunks: free) }
+            if !(nic.enabled && nic.push(q, length: length, index: index)) { drop(index: index, queue: q, poolHasFreeChunks: free) }
             if free { arm(q, at: t, events: &events) }
             return
         } else {
@@ -124,12 +162,7 @@ final class WireCapEngine: SimulatedEngine {
             let address = fifo[q &* ringSize &+ head]
             fifoHead[q] = (head &+ 1) & ringMask
             fifoCount[q] = count &- 1
-            let recorded = pools[q]._withUnsafeGuaranteedRef {
-                $0.record(address: address, length: length, timestamp: t)
-            }
-            assert(recorded, "the pool refused a frame the simulator posted")
-            receivedPackets[q] &+= 1
-            receivedBytes[q] &+= UInt64(length)
+            record(q, address, length: length, time: t, index: index)
         }
         // Frames are posted a chunk at a time, in cell order, so the FIFO count hits
         // a multiple of M exactly when a chunk's last frame was used: the chunk is
@@ -213,15 +246,12 @@ final class WireCapEngine: SimulatedEngine {
         while nic.count[q] > 0 && fifoCount[q] > 0 {
             var moved = 0
             while nic.count[q] > 0 && fifoCount[q] > 0 {
-                let length = nic.pop(q)
+                let (length, index) = nic.pop(q)
                 let head = fifoHead[q]
                 let address = fifo[q &* ringSize &+ head]
                 fifoHead[q] = (head &+ 1) & ringMask
                 fifoCount[q] -= 1
-                let recorded = pools[q]._withUnsafeGuaranteedRef { $0.record(address: address, length: length, timestamp: now) }
-                assert(recorded, "the pool refused a frame the simulator posted")
-                receivedPackets[q] &+= 1
-                receivedBytes[q] &+= UInt64(length)
+                record(q, address, length: length, time: now, index: index)
                 moved += 1
             }
             if moved == 0 { break }
@@ -287,6 +317,7 @@ final class WireCapEngine: SimulatedEngine {
         let handle = current[j]
         busy[j] = false
         let origin = Int(handle.queue)
+        if flowCount > 0 { accountFlows(handle, consumer: j) }
         stats[origin].delivered &+= UInt64(handle.count)
         stats[j].consumed &+= UInt64(handle.count)
         if origin != j { stats[j].offloadedInChunks &+= 1 }
@@ -303,6 +334,25 @@ final class WireCapEngine: SimulatedEngine {
             arm(origin, at: now, events: &events)
         }
         startChunk(j, now: now, events: &events)
+    }
+
+    /// Flow splits and order of the packets consumer `j` just finished (see the type's documentation).
+    func accountFlows(_ handle: ChunkHandle, consumer j: Int) {
+        let consumer = Int32(j)
+        for cell in group.descriptors(of: handle) {
+            let index = Int(cell.flags >> 1)
+            let f = Int(packetFlows[index])
+            flowOrder.packets &+= 1
+            let last = lastConsumer[f]
+            if last < 0 {
+                flowOrder.flows &+= 1
+            } else if last != consumer && !flowSplit[f] {
+                flowSplit[f] = true
+                flowOrder.flowsSplit &+= 1
+            }
+            lastConsumer[f] = consumer
+            if index < latestIndex[f] { flowOrder.packetsOutOfOrder &+= 1 } else { latestIndex[f] = index }
+        }
     }
 
     func finishArrivals(at time: UInt64) {}

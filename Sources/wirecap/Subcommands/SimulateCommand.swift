@@ -301,7 +301,10 @@ enum SimulateCLI {
             ("steering", .string(c.steering.description)),
             ("virtual_seconds", .rate(Double(r.endTimeNanoseconds) / 1e9)), ("events", .int(r.events)),
             ("total", queue(r.total)), ("per_queue", .array(r.queues.map(queue))),
-        ])
+        ] + (r.flowOrder.map { f in
+            [("flows", .object([("flows", .int(f.flows)), ("flows_split", .int(f.flowsSplit)),
+                                ("packets_out_of_order", .int(f.packetsOutOfOrder))]))]
+        } ?? []))
     }
 
     static func printTable(_ r: SimulationResult) {
@@ -313,6 +316,10 @@ enum SimulateCLI {
             print(String(format: "%-5@ %11llu %11llu %14llu %15llu %9.3f%%  %llu/%llu", name as NSString, q.offered, q.delivered,
                          q.captureDrops, q.deliveryDrops, q.dropRate * 100, q.offloadedOutChunks, q.offloadedInChunks)
                   + (c.spill == nil ? "" : "  spilled \(q.spilled), first drop at \(q.firstDropPacket)"))
+        }
+        if let f = r.flowOrder {
+            print(String(format: "flows: %llu processed, %llu (%.2f%%) by more than one consumer, %llu packets out of order within their flow",
+                         f.flows, f.flowsSplit, f.splitRate * 100, f.packetsOutOfOrder))
         }
         print(String(format: "virtual time %.3f s, %llu events, %.1f M packets/s simulated", Double(r.endTimeNanoseconds) / 1e9,
                      r.events, r.packetsPerSecond / 1e6))
