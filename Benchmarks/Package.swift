@@ -35,6 +35,8 @@ let package = Package(
                 .product(name: "WireCapTrace", package: "WireCap"),
                 .product(name: "WireCapCore", package: "WireCap"),
                 .product(name: "WireCapAnalyzer", package: "WireCap"),
+                .product(name: "WireCapEngine", package: "WireCap"),
+                .product(name: "WireCapSystem", package: "WireCap"),
             ],
             path: "Benchmarks/CaptureBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v6)],

@@ -45,6 +45,7 @@ let benchmarks: @Sendable () -> Void = {
 
     let shared = frame()
     registerReadAndDispatchBenchmarks(frame: UnsafeRawBufferPointer(shared))
+    registerFlowCutoffBenchmarks(frame: UnsafeRawBufferPointer(shared))
 
     Benchmark("Filter_'udp_and_net_131.225.2'_(per_packet)") { benchmark in
         let filter = try! PacketFilter(expression: "udp and net 131.225.2")

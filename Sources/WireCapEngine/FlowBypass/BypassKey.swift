@@ -39,25 +39,17 @@ public struct BypassKey: Hashable, Sendable, BitwiseCopyable, CustomStringConver
     public init(version: UInt8, proto: UInt8, sourceHigh: UInt64 = 0, sourceLow: UInt64,
                 destinationHigh: UInt64 = 0, destinationLow: UInt64,
                 sourcePort: UInt16 = 0, destinationPort: UInt16 = 0, vlan: UInt16 = 0) {
-        withUnsafeMutableBytes(of: &words) { b in
-            func put(_ value: UInt64, bytes: Int, at offset: Int) {
-                for i in 0..<bytes { b[offset + i] = UInt8(truncatingIfNeeded: value >> UInt64(8 * (bytes - 1 - i))) }
-            }
-            if version == 4 {
-                put(sourceLow, bytes: 4, at: Self.sourceOffset)
-                put(destinationLow, bytes: 4, at: Self.destinationOffset)
-            } else {
-                put(sourceHigh, bytes: 8, at: Self.sourceOffset); put(sourceLow, bytes: 8, at: Self.sourceOffset + 8)
-                put(destinationHigh, bytes: 8, at: Self.destinationOffset)
-                put(destinationLow, bytes: 8, at: Self.destinationOffset + 8)
-            }
-            let ports = proto == 6 || proto == 17 || proto == 132
-            put(ports ? UInt64(sourcePort) : 0, bytes: 2, at: Self.portsOffset)
-            put(ports ? UInt64(destinationPort) : 0, bytes: 2, at: Self.portsOffset + 2)
-            b[Self.protoOffset] = proto
-            b[Self.versionOffset] = version
-            put(UInt64(vlan & 0x0FFF), bytes: 2, at: Self.vlanOffset)
+        // Each word is 8 wire bytes read little-endian: a big-endian field byte-swapped.
+        if version == 4 {
+            words.0 = UInt64(UInt32(truncatingIfNeeded: sourceLow).byteSwapped)
+            words.2 = UInt64(UInt32(truncatingIfNeeded: destinationLow).byteSwapped)
+        } else {
+            words = (sourceHigh.byteSwapped, sourceLow.byteSwapped, destinationHigh.byteSwapped, destinationLow.byteSwapped, 0)
         }
+        let ports = proto == 6 || proto == 17 || proto == 132
+        let sp = ports ? sourcePort : 0, dp = ports ? destinationPort : 0
+        words.4 = UInt64(sp.byteSwapped) | UInt64(dp.byteSwapped) << 16 | UInt64(proto) << 32
+            | UInt64(version) << 40 | UInt64((vlan & 0x0FFF).byteSwapped) << 48
     }
 
     /// The key of the flow `frame` belongs to, or nil when the XDP program would not
@@ -86,21 +78,12 @@ public struct BypassKey: Hashable, Sendable, BitwiseCopyable, CustomStringConver
         return n
     }
 
-    /// The other direction's key: addresses and ports swapped.
-    public var reversed: BypassKey {
-        var r = self
-        withUnsafeBytes(of: words) { s in
-            withUnsafeMutableBytes(of: &r.words) { d in
-                for i in 0..<16 {
-                    d[Self.sourceOffset + i] = s[Self.destinationOffset + i]
-                    d[Self.destinationOffset + i] = s[Self.sourceOffset + i]
-                }
-                for i in 0..<2 {
-                    d[Self.portsOffset + i] = s[Self.portsOffset + 2 + i]
-                    d[Self.portsOffset + 2 + i] = s[Self.portsOffset + i]
-                }
-            }
-        }
+    /// The other direction's key: addresses and ports swapped (word operations).
+    @inlinable public var reversed: BypassKey {
+        var r = BypassKey()
+        let w4 = words.4
+        r.words = (words.2, words.3, words.0, words.1,
+                   w4 & 0xFFFF_FFFF_0000_0000 | (w4 & 0xFFFF) << 16 | (w4 >> 16) & 0xFFFF)
         return r
     }
 
@@ -118,11 +101,14 @@ public struct BypassKey: Hashable, Sendable, BitwiseCopyable, CustomStringConver
     /// Byte `offset` of the key.
     @inlinable public subscript(byte offset: Int) -> UInt8 { withUnsafeBytes(of: words) { $0[offset] } }
 
-    public var version: UInt8 { self[byte: Self.versionOffset] }
-    public var proto: UInt8 { self[byte: Self.protoOffset] }
-    public var sourcePort: UInt16 { UInt16(self[byte: 32]) << 8 | UInt16(self[byte: 33]) }
-    public var destinationPort: UInt16 { UInt16(self[byte: 34]) << 8 | UInt16(self[byte: 35]) }
-    public var vlan: UInt16 { UInt16(self[byte: 38]) << 8 | UInt16(self[byte: 39]) }
+    /// 4 or 6.
+    public var version: UInt8 { UInt8(truncatingIfNeeded: words.4 >> 40) }
+    /// The IP protocol number.
+    public var proto: UInt8 { UInt8(truncatingIfNeeded: words.4 >> 32) }
+    /// Ports (0 for protocols without them) and the outer VLAN id, host order.
+    public var sourcePort: UInt16 { UInt16(truncatingIfNeeded: words.4).byteSwapped }
+    public var destinationPort: UInt16 { UInt16(truncatingIfNeeded: words.4 >> 16).byteSwapped }
+    public var vlan: UInt16 { UInt16(truncatingIfNeeded: words.4 >> 48).byteSwapped }
 
     public static func == (a: BypassKey, b: BypassKey) -> Bool {
         a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2
