@@ -130,7 +130,7 @@ final class PcapHandle {
             setError("wirecap: \(error.message)")
             return WC_PCAP_ERROR
         }
-        settings.promiscuous = promiscuous
+        settings.promiscuous = promiscuous && !preload.promiscuousOff
         var cs = CaptureSettings()
         cs.engine = settings
         // The handles show whole packets (the filter sees them whole, as libpcap's

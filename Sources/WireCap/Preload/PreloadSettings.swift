@@ -36,6 +36,8 @@ public struct PreloadSettings: Sendable, Hashable {
     public var hugePages = false
     /// Replace an XDP program already attached.
     public var force = false
+    /// Never promiscuous (`-p`), whatever the program asks (`pcap_set_promisc`).
+    public var promiscuousOff = false
     /// Where the library writes each handle's final loss ledger as JSON when the
     /// program closes it (nil: nowhere).
     public var ledgerPath: String?
@@ -72,6 +74,7 @@ public struct PreloadSettings: Sendable, Hashable {
         if busyPoll { pairs.append("busy-poll=1") }
         if hugePages { pairs.append("hugepages=1") }
         if force { pairs.append("force=1") }
+        if promiscuousOff { pairs.append("no-promisc=1") }
         if quiet { pairs.append("quiet=1") }
         if let l = ledgerPath { pairs.append("ledger=\(l)") }
         return pairs.joined(separator: ";")
@@ -121,6 +124,7 @@ public struct PreloadSettings: Sendable, Hashable {
             case "busy-poll": busyPoll = value == "1"
             case "hugepages": hugePages = value == "1"
             case "force": force = value == "1"
+            case "no-promisc": promiscuousOff = value == "1"
             case "quiet": quiet = value == "1"
             case "ledger": ledgerPath = value
             default: throw CaptureError(.usage, "\(Self.variable): unknown key '\(key)'")
