@@ -209,7 +209,7 @@ let package = Package(
             name: "WireCapTraceTests", dependencies: ["WireCapTrace"],
             swiftSettings: strict),
         .testTarget(
-            name: "WireCapPcapTests", dependencies: ["WireCap", "WireCapCore", "WireCapTrace", "WireCapTestbed", "WireCapTestSupport"],
+            name: "WireCapPcapTests", dependencies: ["WireCap", "WireCapCore", "WireCapSystem", "WireCapTrace", "WireCapTestbed", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "WireCapSimulatorTests", dependencies: ["WireCapSimulator", "WireCapCore"],
