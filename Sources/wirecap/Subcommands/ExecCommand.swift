@@ -90,6 +90,12 @@ struct ExecCommand: ParsableCommand {
         setenv(PreloadSettings.variable, settings.encoded, 1)
         var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
         cargs.append(nil)
+        // The program starts with no signal blocked, as from a shell: a blocked mask
+        // survives execve (a parent's worker thread may have spawned us with one),
+        // and tcpdump's Ctrl-C handler (pcap_breakloop) must be able to run.
+        var none = sigset_t()
+        sigemptyset(&none)
+        sigprocmask(SIG_SETMASK, &none, nil)
         execvp(argv[0], &cargs)
         let reason = String(cString: strerror(errno))
         FileHandle.standardError.write(Data("wirecap: error: cannot run '\(argv[0])': \(reason)\n".utf8))
