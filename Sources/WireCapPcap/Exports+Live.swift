@@ -23,8 +23,8 @@ public func wirecap_pcap_create(_ source: UnsafePointer<CChar>?, _ errbuf: Unsaf
         return nil
     }
     if let reason = Takeover.refusal(device) {
-        if reason != "no network interface of that name" && !preload.quiet {
-            Sys.printError("wirecap: \(device ?? "any"): not captured through WireCap (\(reason)): the system's libpcap captures it\n")
+        if reason != "no network interface of that name" {
+            Takeover.note("\(device ?? "any"): not captured through WireCap (\(reason)): the system's libpcap captures it")
         }
         return RealPcap.create(source, errbuf)
     }

@@ -116,7 +116,7 @@ final class PcapHandle {
 
     /// One line on stderr (unless the settings say quiet).
     func note(_ text: String) {
-        if !preload.quiet { Sys.printError("wirecap: \(text)\n") }
+        Takeover.note(text)
     }
 
     // MARK: Activation

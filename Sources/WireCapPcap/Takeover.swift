@@ -14,6 +14,31 @@ enum Takeover {
         do throws(CaptureError) { return .success(try PreloadSettings(decoding: String(cString: raw))) } catch { return .failure(error) }
     }()
 
+    /// Whether the library's notes stay off stderr: the settings say quiet, or
+    /// this is dumpcap run by tshark/Wireshark as their capture child (`-Z`),
+    /// whose stderr is the parent's message pipe, where a line of ours is garbage.
+    static let quiet: Bool = {
+        if case .success(let s) = settings, s.quiet { return true }
+        if case .success(let s) = settings, s.logPath != nil { return false }
+        let comm = Sys.readSmallFile("/proc/self/comm").map { $0.filter { !$0.isWhitespace } }
+        guard comm == "dumpcap", let cmdline = Sys.readFile("/proc/self/cmdline") else { return false }
+        return cmdline.split(separator: "\0").contains("-Z")
+    }()
+
+    /// Where notes go: the settings' log file (appended), else stderr.
+    static let noteFD: Int32 = {
+        guard case .success(let s) = settings, let path = s.logPath else { return 2 }
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        return fd >= 0 ? fd : 2
+    }()
+
+    /// One line of the library (`wirecap: …`), unless ``quiet``.
+    static func note(_ text: String) {
+        guard !quiet else { return }
+        let line = "wirecap: \(text)\n"
+        _ = line.withCString { write(noteFD, $0, strlen($0)) }
+    }
+
     /// Why WireCap does not capture `device` (nil: it does). Devices it cannot
     /// take: the `any` pseudo-device, names that are no network interface (USB,
     /// Bluetooth, nflog… go to libpcap, which knows them), loopback, interfaces

@@ -132,11 +132,17 @@ struct PcapLibraryLiveTests {
         let dir = try Shim.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try LiveTestbeds.withTestbed(queues: 2, prefix: "wt") { bed in
+            // Readiness: the library's own line, in a --log file: tshark's dumpcap child
+            // has its parent's message pipe as stderr (and tshark's "Capturing on"
+            // comes before the child opens the interface).
             for (name, argv) in [("tshark", [Shim.tshark, "-i", bed.captureInterface, "-c", "20000", "-w", "\(dir)/tshark.pcapng"]),
                                  ("dumpcap", [Shim.dumpcap, "-i", bed.captureInterface, "-a", "packets:20000", "-w", "\(dir)/dumpcap.pcapng"])] {
-                let p = try Shim.exec([], argv)
-                #expect(p.waitFor("Capturing on", seconds: 120), "\(name): \(p.stderr)")
-                #expect(p.waitReady(), "\(name): \(p.stderr)")
+                let log = "\(dir)/\(name).log"
+                let p = try Shim.exec(["--log", log], argv)
+                let ready = WirecapProcess.wait(seconds: 120) {
+                    (try? String(contentsOfFile: log, encoding: .utf8))?.contains("capturing on \(bed.captureInterface) queues") == true || !p.process.isRunning
+                }
+                #expect(ready, "\(name): \(p.stderr)")
                 let sent = try Shim.generate(bed, count: 20_000, rate: 100_000)
                 let (status, _, err) = p.finish(seconds: 180)
                 #expect(status == 0, "\(name): \(err)")
@@ -145,6 +151,10 @@ struct PcapLibraryLiveTests {
                 for q in 0..<2 { #expect(report.unique(queue: q) == sent.queues[q].sent, "\(name) queue \(q)") }
                 #expect(report.duplicates == 0 && report.checksumErrors == 0, "\(name)")
                 if name == "dumpcap" { #expect(err.contains("20000/0"), "dumpcap's received/dropped line: \(err)") }
+                if name == "tshark" {
+                    #expect(err.contains("20000 packets captured"), "\(err)")
+                    #expect(!err.contains("Unknown message from dumpcap"), "the library wrote into tshark's pipe: \(err)")
+                }
                 #expect(try !Shim.hasXDP(bed.captureInterface))
             }
         }

@@ -22,7 +22,8 @@ import WireCapTestSupport
         p.force = true
         p.promiscuousOff = true
         p.quiet = true
-        p.ledgerPath = "/tmp/a;b=c.json"
+        p.ledgerPath = "/tmp/a;b=c%3B.json"
+        p.logPath = "/tmp/log;x"
         let back = try PreloadSettings(decoding: p.encoded)
         #expect(back == p)
         let s = try back.engineSettings()

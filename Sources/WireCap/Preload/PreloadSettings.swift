@@ -43,6 +43,8 @@ public struct PreloadSettings: Sendable, Hashable {
     public var ledgerPath: String?
     /// No notes from the library on stderr (readiness, fallbacks).
     public var quiet = false
+    /// Where the library's notes go instead of stderr (appended; nil: stderr).
+    public var logPath: String?
 
     public init() {}
 
@@ -64,7 +66,7 @@ public struct PreloadSettings: Sendable, Hashable {
         return s
     }
 
-    /// `key=value` pairs separated by `;` (the ledger path last: it may hold `;`).
+    /// `key=value` pairs separated by `;` (paths with `%` and `;` escaped as `%25`, `%3B`).
     public var encoded: String {
         var pairs = ["buffer=\(bufferBytes)", "M=\(cellsPerChunk)", "spill=\(spill ? "on" : "off")",
                      "mode=\(mode.rawValue)", "T=\(offloadThresholdPercent)", "timeout=\(partialTimeoutNanoseconds)"]
@@ -76,7 +78,8 @@ public struct PreloadSettings: Sendable, Hashable {
         if force { pairs.append("force=1") }
         if promiscuousOff { pairs.append("no-promisc=1") }
         if quiet { pairs.append("quiet=1") }
-        if let l = ledgerPath { pairs.append("ledger=\(l)") }
+        if let l = ledgerPath { pairs.append("ledger=\(Self.escape(l))") }
+        if let l = logPath { pairs.append("log=\(Self.escape(l))") }
         return pairs.joined(separator: ";")
     }
 
@@ -86,10 +89,7 @@ public struct PreloadSettings: Sendable, Hashable {
         var rest = Substring(text)
         while !rest.isEmpty {
             let pair: Substring
-            if rest.hasPrefix("ledger=") {
-                pair = rest
-                rest = ""
-            } else if let semi = rest.firstIndex(of: ";") {
+            if let semi = rest.firstIndex(of: ";") {
                 pair = rest[..<semi]
                 rest = rest[rest.index(after: semi)...]
             } else {
@@ -126,9 +126,18 @@ public struct PreloadSettings: Sendable, Hashable {
             case "force": force = value == "1"
             case "no-promisc": promiscuousOff = value == "1"
             case "quiet": quiet = value == "1"
-            case "ledger": ledgerPath = value
+            case "ledger": ledgerPath = Self.unescape(value)
+            case "log": logPath = Self.unescape(value)
             default: throw CaptureError(.usage, "\(Self.variable): unknown key '\(key)'")
             }
         }
+    }
+
+    private static func escape(_ path: String) -> String {
+        path.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: ";", with: "%3B")
+    }
+
+    private static func unescape(_ text: String) -> String {
+        text.replacingOccurrences(of: "%3B", with: ";").replacingOccurrences(of: "%25", with: "%")
     }
 }

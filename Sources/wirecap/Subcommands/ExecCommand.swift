@@ -28,6 +28,9 @@ struct ExecCommand: ParsableCommand {
     @Flag(help: "No notes from the library on stderr (the readiness line, fallbacks).")
     var quiet = false
 
+    @Option(help: ArgumentHelp("Append the library's notes (readiness, fallbacks) to this file instead of stderr (tshark's dumpcap child has no stderr of its own: its notes are dropped without --log).", valueName: "file"))
+    var log: String?
+
     @Option(help: ArgumentHelp("The library to preload (default: libwirecap-pcap.so next to wirecap, else PREFIX/lib/wirecap/).", valueName: "path"))
     var library: String?
 
@@ -63,6 +66,7 @@ struct ExecCommand: ParsableCommand {
         p.promiscuousOff = engine.noPromiscuous
         p.ledgerPath = ledger.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         p.quiet = quiet
+        p.logPath = log.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         return p
     }
 
