@@ -6,6 +6,8 @@
 // Architecture (folders show it; imports run one way, top to bottom):
 //   Sources/wirecap          the CLI: arguments, printing, signals.
 //   Sources/WireCapAnalyzer  analyzers, flow tables, runner (over WireCap).
+//   Sources/WireCapPcap      libwirecap-pcap.so: libpcap's live-capture calls
+//                            over WireCap, preloaded by `wirecap exec`.
 //   Sources/WireCap          the pcap-style application API, metrics.
 //   Sources/WireCapSession   the CLI's capture session (engine, consumers,
 //                            writer, forwarding, verification) and its report.
