@@ -8,7 +8,7 @@ import WireCapCore
 struct ExecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exec",
-        abstract: "Run an unmodified libpcap program (tcpdump, tshark, dumpcap, …) capturing through WireCap.",
+        abstract: "Run an unmodified libpcap program (tcpdump, tshark, dumpcap and others) capturing through WireCap.",
         discussion: """
         The program runs with libwirecap-pcap.so preloaded (LD_PRELOAD) and these capture options in \
         WIRECAP_PCAP. Each interface it opens is captured on every rx queue (or -q) through WireCap's \
