@@ -362,6 +362,9 @@ final class PcapHandle {
     /// pcap_close: stops the capture (the XDP program leaves the interface), writes
     /// the final ledger if asked, releases everything and the handle itself.
     func close() {
+        // Chunks the program stopped reading in the middle of (-c, a break): what it saw
+        // is delivered, the rest a delivery drop, before the capture's final ledger.
+        for h in handles { h.releaseChunkInProgress() }
         handles = []
         if let capture {
             capture.close()
