@@ -217,6 +217,9 @@ final class PcapHandle {
             }
             if !block {
                 _ = arm()
+                // A break whose eventfd write arm() just emptied: readable again, so a
+                // program polling the fd sees it.
+                if wc_handle_break_requested(words) != 0 { Sys.signal(eventFD: eventFD) }
                 return 0
             }
             var waitMilliseconds: Int32 = -1
