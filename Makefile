@@ -3,7 +3,10 @@
 #   make test   install what is needed, build, and run every test (root needed for the AF_XDP ones)
 SWIFT ?= swift
 
-.PHONY: bootstrap build release demo test test-tsan bench bench-check bench-e2e bench-e2e-512 bench-filter bench-bypass sim fuzz clean
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+.PHONY: install uninstall bootstrap build release demo test test-tsan bench bench-check bench-e2e bench-e2e-512 bench-filter bench-bypass sim fuzz clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -82,3 +85,16 @@ bench-bypass: bootstrap
 
 clean:
 	rm -rf .build .build-* Benchmarks/.build Fuzz/.build
+
+# A system tool's install (issue 16): the release wirecap, the libpcap library
+# `wirecap exec` preloads (PREFIX/lib/wirecap, where exec looks beside ../bin),
+# bash/zsh/fish completions and man pages generated from the argument parser
+# (swift-argument-parser's generate-manual plugin). DESTDIR is honoured;
+# `make uninstall` removes exactly what scripts/install-files lists.
+install: bootstrap
+	$(SWIFT) build -c release --product wirecap
+	$(SWIFT) build -c release --product wirecap-pcap
+	scripts/install-files install "$(DESTDIR)" "$(PREFIX)" "$(SWIFT)"
+
+uninstall:
+	scripts/install-files uninstall "$(DESTDIR)" "$(PREFIX)" "$(SWIFT)"

@@ -6,6 +6,8 @@
 // Architecture (folders show it; imports run one way, top to bottom):
 //   Sources/wirecap          the CLI: arguments, printing, signals.
 //   Sources/WireCapAnalyzer  analyzers, flow tables, runner (over WireCap).
+//   Sources/WireCapPcap      libwirecap-pcap.so: libpcap's live-capture calls
+//                            over WireCap, preloaded by `wirecap exec`.
 //   Sources/WireCap          the pcap-style application API, metrics.
 //   Sources/WireCapSession   the CLI's capture session (engine, consumers,
 //                            writer, forwarding, verification) and its report.
@@ -52,6 +54,8 @@ let package = Package(
         .library(name: "WireCapFilter", targets: ["WireCapFilter"]),
         .library(name: "WireCapSimulator", targets: ["WireCapSimulator"]),
         .executable(name: "wirecap", targets: ["wirecap"]),
+        // libpcap's live-capture calls on WireCap, preloaded by `wirecap exec` (issue 16).
+        .library(name: "wirecap-pcap", type: .dynamic, targets: ["WireCapPcap"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
@@ -154,6 +158,17 @@ let package = Package(
             dependencies: ["WireCap", "WireCapCore", "WireCapSystem", "WireCapEngine", "WireCapTrace", "WireCapFilter",
                            .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strict),
+        // The libpcap library (issue 16): pcap_* entry points over Capture, the rest
+        // passed to the system libpcap. CWireCapPcap: libpcap's ABI structures
+        // mirrored (and checked against <pcap/pcap.h>), the handle table and the
+        // async-signal-safe pcap_breakloop.
+        .target(
+            name: "CWireCapPcap", path: "Sources/CWireCapPcap",
+            linkerSettings: [.linkedLibrary("dl")]),
+        .target(
+            name: "WireCapPcap",
+            dependencies: ["WireCap", "WireCapCore", "WireCapSystem", "WireCapEngine", "CWireCapPcap"],
+            swiftSettings: strict),
         .target(
             name: "WireCapSimulator",
             dependencies: ["WireCapCore", "WireCapTrace"],
@@ -194,6 +209,9 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "WireCapTraceTests", dependencies: ["WireCapTrace"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "WireCapPcapTests", dependencies: ["WireCap", "WireCapCore", "WireCapSystem", "WireCapTrace", "WireCapTestbed", "WireCapTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "WireCapSimulatorTests", dependencies: ["WireCapSimulator", "WireCapCore"],

@@ -28,6 +28,10 @@ package final class ConsumerWakeups: @unchecked Sendable {
     private let words: UnsafeMutablePointer<UnsafeAtomic<UInt32>.Storage>
     private let count: Int
     private static let stride = 16  // 16 × 4 bytes = one cache line per word
+    /// An eventfd written beside every futex wake, or -1: how one reader waiting on
+    /// several consumers at once (the libpcap library's selectable fd, which
+    /// `poll()`s it) learns that one of them got work. See ``notify(eventFD:)``.
+    private let notifyFD = ManagedAtomic<Int32>(-1)
 
     package init(consumers: Int) {
         count = consumers
@@ -37,6 +41,30 @@ package final class ConsumerWakeups: @unchecked Sendable {
     }
 
     deinit { UnsafeMutableRawPointer(words).deallocate() }
+
+    /// From now on every wake also writes `fd` (an eventfd; -1: stop). Any thread.
+    package func notify(eventFD fd: Int32) {
+        // Relaxed: the fd orders no data; a wake that misses a fresh store is one the
+        // announcing reader's own re-check after its fence (see announce) catches.
+        notifyFD.store(fd, ordering: .relaxed)
+    }
+
+    /// Consumer `j` announces a sleep without sleeping here: it stores 1 and fences
+    /// (S), then must look at its capture queue itself and, when it is empty, wait on
+    /// the ``notify(eventFD:)`` fd, which the next chunk for `j` (or an interrupt)
+    /// writes. For a reader that waits on several consumers at once.
+    package func announce(consumer j: Int) {
+        atomic(j).store(1, ordering: .relaxed)
+        // (S) seq_cst fence, as in sleep: pairs with (P) in wakeSleepers and (P') in interrupt.
+        Atomics.atomicMemoryFence(ordering: .sequentiallyConsistent)
+    }
+
+    /// Writes the notification eventfd, if any.
+    @inline(__always)
+    private func notifyReader() {
+        let fd = notifyFD.load(ordering: .relaxed)
+        if fd >= 0 { Sys.signal(eventFD: fd) }
+    }
 
     private func word(_ j: Int) -> UnsafeMutablePointer<UnsafeAtomic<UInt32>.Storage> { words + j * Self.stride }
     private func atomic(_ j: Int) -> UnsafeAtomic<UInt32> { UnsafeAtomic(at: word(j)) }
@@ -72,6 +100,7 @@ package final class ConsumerWakeups: @unchecked Sendable {
             if a.compareExchange(expected: 1, desired: 0, ordering: .relaxed).exchanged {
                 let raw = UnsafeMutableRawPointer(word(j)).assumingMemoryBound(to: UInt32.self)
                 _ = wirecap_futex_wake(raw, 1)
+                notifyReader()
             }
         }
     }
@@ -86,6 +115,7 @@ package final class ConsumerWakeups: @unchecked Sendable {
         if a.load(ordering: .relaxed) == 1, a.compareExchange(expected: 1, desired: 0, ordering: .relaxed).exchanged {
             let raw = UnsafeMutableRawPointer(word(j)).assumingMemoryBound(to: UInt32.self)
             _ = wirecap_futex_wake(raw, 1)
+            notifyReader()
         }
     }
 
@@ -100,5 +130,6 @@ package final class ConsumerWakeups: @unchecked Sendable {
             let raw = UnsafeMutableRawPointer(word(j)).assumingMemoryBound(to: UInt32.self)
             _ = wirecap_futex_wake(raw, Int32.max)
         }
+        notifyReader()
     }
 }

@@ -15,6 +15,7 @@ struct WireCapCommand: ParsableCommand {
             DemoCommand.self,
             ReplayCommand.self, TraceCommand.self,
             AnalyzeCommand.self,
+            ExecCommand.self,
         ]
     )
 

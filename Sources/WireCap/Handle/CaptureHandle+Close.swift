@@ -1,0 +1,28 @@
+import WireCapCore
+
+extension CaptureHandle {
+    /// Gives back the chunk in progress for good, when the application stops
+    /// reading in the middle of it and will not come back (a libpcap program's
+    /// `pcap_close` after `-c` was reached or a `pcap_breakloop`): the packets it
+    /// was shown count as delivered (those the filter rejected as filtered), the
+    /// rest, which it will never see, as delivery drops, and the chunk is recycled.
+    /// Without this the held chunk's packets would be neither delivered nor
+    /// abandoned in the final ledger (its `unexplained`).
+    ///
+    /// From the handle's thread, before the capture closes.
+    /// - Returns: the packets the application never saw.
+    @discardableResult
+    public func releaseChunkInProgress() -> Int {
+        guard let h = current else { return 0 }
+        let rejected = Int(filteredCount &- filteredAtTake)
+        let shown = min(position, Int(h.count))
+        let unseen = Int(h.count) &- shown
+        consumer.count(.filtered, rejected, of: h)
+        consumer.count(.delivered, shown &- rejected, of: h)
+        consumer.count(.deliveryDrops, unseen, of: h)
+        consumer.recycle(h)
+        current = nil
+        position = 0
+        return unseen
+    }
+}
