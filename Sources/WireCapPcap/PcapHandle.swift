@@ -19,9 +19,9 @@ import WireCapSystem
 ///
 /// **Reading.** One thread (the program's) takes every queue's handle in turn,
 /// non-blocking, at most one chunk from each per round: each queue's packets
-/// reach the program in arrival order (a chunk a buddy offloaded in advanced
-/// mode is read from that buddy's capture queue, so a queue's chunks can
-/// interleave when the program fell behind by T% of R). Callbacks see the
+/// reach the program in arrival order in basic mode, the default (with
+/// `--mode advanced`, a chunk a buddy offloaded is read from that buddy's capture
+/// queue, so a queue's chunks can interleave when the program fell behind by T% of R). Callbacks see the
 /// packets in place (zero-copy); `pcap_next`/`pcap_next_ex` copy one packet into
 /// the handle's buffer, since the chunk is recycled when its last packet is read.
 ///

@@ -8,7 +8,7 @@ import WireCapEngine
 /// what crosses the `execve` is this small `key=value;…` text, which the library
 /// turns back into ``EngineSettings`` with the same
 /// `CaptureConfiguration.buffered` the CLI uses. Everything not given keeps the
-/// API's default (250 MiB per queue, advanced mode, all rx queues).
+/// library's default (250 MiB per queue, basic mode, all rx queues).
 public struct PreloadSettings: Sendable, Hashable {
     /// The environment variable: `WIRECAP_PCAP`.
     public static let variable = "WIRECAP_PCAP"
@@ -20,8 +20,11 @@ public struct PreloadSettings: Sendable, Hashable {
     public var fillRingSize: Int?
     /// Spill blocks on (the default) or off.
     public var spill = true
-    /// Basic or advanced (the default).
-    public var mode = CaptureMode.advanced
+    /// Basic (the default) or advanced. One reader (the program) takes every
+    /// queue's chunks, so offload adds no reader; in basic mode each queue's
+    /// packets reach the program in arrival order, in advanced mode a queue's
+    /// chunks can interleave once the program fell behind by T% of R.
+    public var mode = CaptureMode.basic
     /// T, the offload threshold in percent.
     public var offloadThresholdPercent = 60
     /// The partial-chunk timeout.

@@ -29,8 +29,8 @@ struct EngineOptionsGroup: ParsableArguments {
     @Option(name: .customShort("T"), parsing: .unconditional, help: ArgumentHelp("T: offload when the own capture queue holds more than T percent of R, 1...100 (advanced mode).", valueName: "percent"))
     var threshold = 60
 
-    @Option(help: "basic (no offload) or advanced (buddy-group offload).")
-    var mode: String = "advanced"
+    @Option(help: "basic (no offload) or advanced (buddy-group offload). Default: advanced; `wirecap exec`: basic (one reader takes every queue, so offload could only reorder a queue's chunks).")
+    var mode: String?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Partial-chunk timeout in milliseconds: a partly filled chunk is delivered after it.", valueName: "ms"))
     var timeout: Double = 1
@@ -65,9 +65,11 @@ struct EngineOptionsGroup: ParsableArguments {
     /// The core configuration, or a one-line usage error. The memory per queue is
     /// `--buffer`, or R·M·2 KiB: R chunks of frames (``BufferPlan``), which lend
     /// themselves to spill blocks with spill on.
-    func configuration(forwarding: Bool = false, afpacket: Bool = false) throws(CaptureError) -> CaptureConfiguration {
-        guard let m = CaptureMode(rawValue: mode) else {
-            throw CaptureError(.usage, "--mode must be basic or advanced, got '\(mode)'")
+    /// - Parameter defaultMode: the mode without `--mode` (the subcommand's).
+    func configuration(forwarding: Bool = false, afpacket: Bool = false,
+                       defaultMode: CaptureMode = .advanced) throws(CaptureError) -> CaptureConfiguration {
+        guard let m = mode.map({ CaptureMode(rawValue: $0) }) ?? defaultMode else {
+            throw CaptureError(.usage, "--mode must be basic or advanced, got '\(mode ?? "")'")
         }
         guard timeout > 0 else { throw CaptureError(.usage, "--timeout must be > 0 ms, got \(timeout)") }
         guard spill == "on" || spill == "off" else { throw CaptureError(.usage, "--spill must be on or off, got '\(spill)'") }

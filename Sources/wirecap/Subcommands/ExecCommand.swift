@@ -48,7 +48,9 @@ struct ExecCommand: ParsableCommand {
 
     /// The settings handed to the library (the engine option group's validation included).
     func preloadSettings() throws(CaptureError) -> PreloadSettings {
-        let core = try engine.configuration()
+        // Basic unless asked: the program is one reader of every queue, so offload
+        // would not add a reader, only interleave a queue's chunks.
+        let core = try engine.configuration(defaultMode: .basic)
         var p = PreloadSettings()
         let chunks = engine.chunksPerPool ?? PoolGeometry.default.chunksPerPool
         p.bufferBytes = try engine.bufferBytes() ?? chunks * engine.cellsPerChunk * 2048
