@@ -167,7 +167,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("dl")]),
         .target(
             name: "WireCapPcap",
-            dependencies: ["WireCap", "WireCapCore", "WireCapSystem", "WireCapEngine", "CWireCapPcap"],
+            dependencies: ["WireCap", "WireCapCore", "WireCapSystem", "WireCapEngine", "WireCapFilter", "CWireCapPcap"],
             swiftSettings: strict),
         .target(
             name: "WireCapSimulator",

@@ -28,33 +28,20 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import time
+
+from common import capture_report, machine_busy, testbed, wait_ready
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = {"off": [], "table": ["--bypass-after", "1TiB"], "bypass": ["--bypass-after", "4MiB"]}
-
-
-def machine_busy():
-    with open("/proc/stat") as f:
-        parts = [int(x) for x in f.readline().split()[1:]]
-    # user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
-    return (sum(parts[:8]) - parts[3] - parts[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def run(wirecap, bed, extra, cost, packets, rate):
     argv = [wirecap, "capture", "-i", bed["captureInterface"], "-q", "0,1", "--buffer", "64MiB", "--json",
             "--stats-interval", "0", "--idle-exit", "1", "--consumer-cost", str(cost)] + extra
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = p.stdout.readline()
-        if not line or '"event":"ready"' in line.replace(" ", ""):
-            break
-    else:
-        p.kill()
-        raise RuntimeError("capture never became ready")
-    busy0 = machine_busy()
+    wait_ready(p)
+    busy0 = machine_busy()[0]
     gen = subprocess.run([wirecap, "generate", "--netns", bed["namespace"], "-i", bed["generatorInterface"],
                           "--queue-count", "2", "--share", "0.8,0.2", "--elephant", "75", "--flows", "16",
                           "--count", str(packets), "--rate", str(rate), "--json"],
@@ -67,7 +54,7 @@ def run(wirecap, bed, extra, cost, packets, rate):
     out, err = p.communicate(timeout=300)
     after = os.times()
     cpu = (after.children_user - after_gen.children_user) + (after.children_system - after_gen.children_system)
-    busy = machine_busy() - busy0
+    busy = machine_busy()[0] - busy0
     if p.returncode != 0:
         raise RuntimeError(f"capture exited {p.returncode}: {err.strip()}")
     return out, cpu, busy
@@ -81,13 +68,6 @@ def main():
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--costs", default="0,100", help="consumer costs x (BPF filter runs per packet)")
     args = ap.parse_args()
-    name = f"wbc{os.getpid() % 100000}"
-    up = subprocess.run([args.wirecap, "testbed", "up", "--name", name, "--queues", "2", "--json"],
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if up.returncode != 0:
-        sys.exit("testbed up failed: " + up.stderr.strip())
-    bed = json.loads(up.stdout)
-    bed.setdefault("namespace", name)
     rows = []
     stats_path = "/proc/sys/kernel/bpf_stats_enabled"
     with open(stats_path) as f:
@@ -95,29 +75,28 @@ def main():
     with open(stats_path, "w") as f:
         f.write("1")
     try:
-        for rep in range(args.reps):
-            for cost in [int(c) for c in args.costs.split(",")]:
-                for config, extra in CONFIGS.items():
-                    out, cpu, busy = run(args.wirecap, bed, extra, cost, args.packets, args.rate)
-                    body = "\n".join(l for l in out.splitlines() if not l.startswith('{"event":'))
-                    report = json.loads(body)
-                    q = report["ledger"]["queues"]
-                    t = {k: sum(r.get(k, 0) for r in q) for k in ("offered", "delivered", "bypassed", "unexplained")}
-                    lost = sum(sum(r.get(k, 0) for k in ("beforeSocket", "noFrame", "poolExhausted", "rxRingFull",
-                                                         "invalidDescriptor", "delivery", "writer", "abandoned", "txStalled"))
-                               for r in q)
-                    received = sum(r["statistics"]["packetsReceived"] for r in report["queues"])
-                    xdp = report.get("xdpProgram") or {}
-                    row = dict(config=config, cost=cost, rep=rep, **t, lost=lost, framesTaken=received,
-                               flowsCut=sum(r.get("flowsBypassed", 0) for r in report["queues"]),
-                               processCPU=cpu, machineBusy=busy,
-                               xdpNsPerRun=xdp.get("nanoseconds", 0) / max(1, xdp.get("runs", 0)))
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
+        with testbed(args.wirecap, f"wbc{os.getpid() % 100000}") as bed:
+            for rep in range(args.reps):
+                for cost in [int(c) for c in args.costs.split(",")]:
+                    for config, extra in CONFIGS.items():
+                        out, cpu, busy = run(args.wirecap, bed, extra, cost, args.packets, args.rate)
+                        report = capture_report(out)
+                        q = report["ledger"]["queues"]
+                        t = {k: sum(r.get(k, 0) for r in q) for k in ("offered", "delivered", "bypassed", "unexplained")}
+                        lost = sum(sum(r.get(k, 0) for k in ("beforeSocket", "noFrame", "poolExhausted", "rxRingFull",
+                                                             "invalidDescriptor", "delivery", "writer", "abandoned", "txStalled"))
+                                   for r in q)
+                        received = sum(r["statistics"]["packetsReceived"] for r in report["queues"])
+                        xdp = report.get("xdpProgram") or {}
+                        row = dict(config=config, cost=cost, rep=rep, **t, lost=lost, framesTaken=received,
+                                   flowsCut=sum(r.get("flowsBypassed", 0) for r in report["queues"]),
+                                   processCPU=cpu, machineBusy=busy,
+                                   xdpNsPerRun=xdp.get("nanoseconds", 0) / max(1, xdp.get("runs", 0)))
+                        rows.append(row)
+                        print(json.dumps(row), flush=True)
     finally:
         with open(stats_path, "w") as f:
             f.write(stats_before)
-        subprocess.run([args.wirecap, "testbed", "down", "--name", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     print("\n| config | x | rep | offered | delivered | bypassed | lost | unexplained | frames taken | flows cut "
           "| process CPU-s per M offered | machine busy CPU-s per M offered | XDP ns per run |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

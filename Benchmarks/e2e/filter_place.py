@@ -19,18 +19,11 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import time
 
+from common import capture_report, machine_busy, testbed, wait_ready
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def machine_busy():
-    with open("/proc/stat") as f:
-        parts = [int(x) for x in f.readline().split()[1:]]
-    # user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (sum(parts[:8]) - parts[3] - parts[4]) / ticks
 
 
 def run(wirecap, bed, place, rejected, packets, rate):
@@ -38,17 +31,8 @@ def run(wirecap, bed, place, rejected, packets, rate):
             "--stats-interval", "0", "--idle-exit", "1", "--filter-in", place, "--filter-rejected", rejected,
             "udp and src port 10000"]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = p.stdout.readline()
-        if not line:
-            break
-        if '"event":"ready"' in line.replace(" ", ""):
-            break
-    else:
-        p.kill()
-        raise RuntimeError("capture never became ready")
-    busy0 = machine_busy()
+    wait_ready(p)
+    busy0 = machine_busy()[0]
     t0 = time.monotonic()
     before = os.times()
     gen = subprocess.run([wirecap, "generate", "--netns", bed["namespace"], "-i", bed["generatorInterface"],
@@ -62,7 +46,7 @@ def run(wirecap, bed, place, rejected, packets, rate):
     out, err = p.communicate(timeout=120)
     after = os.times()
     cpu = (after.children_user - after_gen.children_user) + (after.children_system - after_gen.children_system)
-    busy = machine_busy() - busy0
+    busy = machine_busy()[0] - busy0
     wall = time.monotonic() - t0
     if p.returncode != 0:
         raise RuntimeError(f"capture exited {p.returncode}: {err.strip()}")
@@ -76,20 +60,12 @@ def main():
     ap.add_argument("--rate", type=int, default=200_000)
     ap.add_argument("--reps", type=int, default=2)
     args = ap.parse_args()
-    name = f"wfp{os.getpid() % 100000}"
-    up = subprocess.run([args.wirecap, "testbed", "up", "--name", name, "--queues", "2", "--json"],
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if up.returncode != 0:
-        sys.exit("testbed up failed: " + up.stderr.strip())
-    bed = json.loads(up.stdout)
-    bed.setdefault("namespace", name)
     rows = []
-    try:
+    with testbed(args.wirecap, f"wfp{os.getpid() % 100000}") as bed:
         for rep in range(args.reps):
             for place, rejected in (("kernel", "pass"), ("user", "pass"), ("kernel", "drop")):
                 out, err, busy, wall, cpu = run(args.wirecap, bed, place, rejected, args.packets, args.rate)
-                body = "\n".join(l for l in out.splitlines() if not l.startswith('{"event":'))
-                report = json.loads(body)
+                report = capture_report(out)
                 t = {k: sum(q[k] for q in report["ledger"]["queues"]) for k in
                      ("offered", "delivered", "filtered", "filteredInKernel", "unexplained")}
                 received = sum(q["statistics"]["packetsReceived"] for q in report["queues"])
@@ -97,8 +73,6 @@ def main():
                            machineBusy=busy, wall=wall, note=err.strip().splitlines()[:1])
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    finally:
-        subprocess.run([args.wirecap, "testbed", "down", "--name", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     print("\n| filter in | rejected | rep | offered | delivered | filtered (in kernel) | frames taken | process CPU-s per M offered "
           "| per 1k delivered | machine busy CPU-s per M offered |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -31,7 +31,7 @@ BASELINES = os.path.join(ROOT, "Benchmarks", "baselines")
 BUILD = os.path.join(HERE, "build")
 RESULTS = os.path.join(ROOT, "Benchmarks", "results")
 SCRATCH = os.path.join(ROOT, ".build-bench")
-TICK = os.sysconf("SC_CLK_TCK")
+from common import TICK, machine_busy, proc_cpu, schedstat_cpu  # noqa: E402  (beside this script)
 
 # Engines in table order. kind: how it is run; wirecap engines need the CLI.
 ENGINES = [
@@ -67,58 +67,6 @@ def sh(argv, check=True, capture=True, timeout=None):
 
 
 # ---------------------------------------------------------------- measurement
-
-def machine_busy():
-    """Whole-machine busy, steal and softirq CPU seconds from /proc/stat. Steal (time
-    the hypervisor ran something else while this VM wanted the CPU) is not work done
-    here and is not counted as busy; it is returned apart so the report can say how
-    much of the run the VM lost."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = (v + [0] * 8)[:8]
-    busy = user + nice + system + irq + softirq
-    return busy / TICK, steal / TICK, softirq / TICK
-
-
-def schedstat_cpu(pid, prefixes=None):
-    """CPU seconds of a live process's threads, to the nanosecond: the sum of each
-    thread's sum_exec_runtime (/proc/PID/task/TID/schedstat, field 1), of every
-    thread or of those whose name starts with one of `prefixes`. Threads that
-    already exited are not counted. None if the process is gone."""
-    total = 0
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                if prefixes:
-                    with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                        if not f.read().strip().startswith(prefixes):
-                            continue
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass
-    except OSError:
-        return None
-    return total / 1e9
-
-
-def proc_cpu(pid):
-    """CPU seconds of a live process (all threads, schedstat), not the 10 ms clock
-    ticks of /proc/PID/stat (a 1,000,000-packet run at x = 0 costs some tens of
-    ticks, too few to compare engines by). Every consumer keeps its threads until it
-    is stopped, after the window. Falls back to utime + stime when schedstat reads
-    0 (a kernel without it); None if gone."""
-    total = schedstat_cpu(pid)
-    if total:
-        return total
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            s = f.read()
-    except OSError:
-        return None
-    fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
 
 def link_stats(ifname, netns=None):
     argv = ["ip", "-j", "-s", "link", "show", "dev", ifname]

@@ -20,27 +20,7 @@ Cases: `max` (--packets at the generator's maximum rate, 50/50 over 2 queues) an
 """
 import argparse, json, os, re, shutil, signal, subprocess, sys, tempfile, threading, time
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu(pid):
-    total = 0
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError):
-                pass
-    except OSError:
-        return None
-    return total / 1e9
-
-
-def machine_busy():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return (sum(v) - v[3] - v[4]) / TICK   # everything but idle and iowait, seconds
+from common import machine_busy, proc_cpu, testbed
 
 
 def counts(stderr):
@@ -68,7 +48,7 @@ def run_one(args, bed, engine, case, out_dir):
         if time.monotonic() > deadline or p.poll() is not None:
             raise RuntimeError(f"{engine}: tcpdump never listened: {''.join(lines)}")
         time.sleep(0.01)
-    c0, m0, t0 = proc_cpu(p.pid), machine_busy(), time.monotonic()
+    c0, m0, t0 = proc_cpu(p.pid), machine_busy()[0], time.monotonic()
     if case == "max":
         gen = ["--queue-count", "2", "--count", str(args.packets), "--rate", "max", "--share", "0.5,0.5"]
     else:
@@ -92,7 +72,7 @@ def run_one(args, bed, engine, case, out_dir):
             break
         last = now
     # CPU up to the start of the quiet window (the idle window itself is not the work).
-    c1, m1, t1 = last, machine_busy(), time.monotonic()
+    c1, m1, t1 = last, machine_busy()[0], time.monotonic()
     p.send_signal(signal.SIGINT)
     try:
         p.wait(timeout=60)
@@ -124,27 +104,24 @@ def main():
     ap.add_argument("--out", help="write the rows as JSON lines here")
     args = ap.parse_args()
     name = f"wcm{os.getpid() % 100000}"
-    r = subprocess.run([args.wirecap, "testbed", "up", "--name", name, "--queues", "2", "--json"],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True)
-    tb = json.loads(r.stdout)
-    bed = {"name": name, "cap": tb["captureInterface"], "gen": tb["generatorInterface"]}
-    for argv in (["sysctl", "-qw", f"net.ipv6.conf.{bed['cap']}.disable_ipv6=1"],
-                 ["ip", "netns", "exec", name, "sysctl", "-qw", f"net.ipv6.conf.{bed['gen']}.disable_ipv6=1"]):
-        subprocess.run(argv, check=False)
     out_dir = tempfile.mkdtemp(dir="/dev/shm", prefix="wcm")
     os.chmod(out_dir, 0o777)
     rows = []
     try:
-        cases = ["max"] + [f"burst-{p}" for p in args.bursts.split(",") if p]
-        for case in cases:
-            for rep in range(args.reps):
-                for engine in (("stock", "wirecap") if rep % 2 == 0 else ("wirecap", "stock")):
-                    row = run_one(args, bed, engine, case, out_dir)
-                    row["rep"] = rep
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
+        with testbed(args.wirecap, name) as tb:
+            bed = {"name": name, "cap": tb["captureInterface"], "gen": tb["generatorInterface"]}
+            for argv in (["sysctl", "-qw", f"net.ipv6.conf.{bed['cap']}.disable_ipv6=1"],
+                         ["ip", "netns", "exec", name, "sysctl", "-qw", f"net.ipv6.conf.{bed['gen']}.disable_ipv6=1"]):
+                subprocess.run(argv, check=False)
+            cases = ["max"] + [f"burst-{p}" for p in args.bursts.split(",") if p]
+            for case in cases:
+                for rep in range(args.reps):
+                    for engine in (("stock", "wirecap") if rep % 2 == 0 else ("wirecap", "stock")):
+                        row = run_one(args, bed, engine, case, out_dir)
+                        row["rep"] = rep
+                        rows.append(row)
+                        print(json.dumps(row), flush=True)
     finally:
-        subprocess.run([args.wirecap, "testbed", "down", "--name", name], check=False)
         shutil.rmtree(out_dir, ignore_errors=True)
     if args.out:
         with open(args.out, "w") as f:

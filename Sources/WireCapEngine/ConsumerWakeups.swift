@@ -94,15 +94,18 @@ package final class ConsumerWakeups: @unchecked Sendable {
         // (P) seq_cst fence: the ring's producer-index store is ordered before we read
         // the consumers' words; pairs with (S).
         Atomics.atomicMemoryFence(ordering: .sequentiallyConsistent)
+        var woke = false
         for j in 0..<count {
             let a = atomic(j)
             guard a.load(ordering: .relaxed) == 1, hasWork(j) else { continue }
             if a.compareExchange(expected: 1, desired: 0, ordering: .relaxed).exchanged {
                 let raw = UnsafeMutableRawPointer(word(j)).assumingMemoryBound(to: UInt32.self)
                 _ = wirecap_futex_wake(raw, 1)
-                notifyReader()
+                woke = true
             }
         }
+        // One eventfd write for a pass, however many queues of the reader it woke.
+        if woke { notifyReader() }
     }
 
     /// Wakes consumer `j` if it sleeps, whatever its queue holds (a stop request).

@@ -78,6 +78,20 @@ public final class PacketFilter: @unchecked Sendable {
         pcap_freecode(&p)
     }
 
+    /// Takes a copy of a program compiled elsewhere: `count` `struct bpf_insn`s at
+    /// `program` (a libpcap program's `bf_insns`, as `pcap_setfilter` receives it).
+    public init(copying program: UnsafeRawPointer, count: Int, expression: String, linkType: UInt32 = 1,
+                snapLength: Int = 262_144) {
+        self.expression = expression
+        self.linkType = linkType
+        self.snapLength = snapLength
+        length = count
+        let bytes = count * MemoryLayout<bpf_insn>.stride
+        instructions = .allocate(byteCount: max(bytes, 1), alignment: MemoryLayout<bpf_insn>.alignment)
+        instructions.copyMemory(from: program, byteCount: bytes)
+        instructions.bindMemory(to: bpf_insn.self, capacity: count)
+    }
+
     deinit { instructions.deallocate() }
 
     /// Instructions in the compiled program.

@@ -20,28 +20,29 @@ public func wirecap_pcap_compile(_ p: OpaquePointer?, _ program: UnsafeMutablePo
     return r
 }
 
+/// `call` on the real libpcap handle a WireCap handle keeps (its error taken over
+/// when it returns nil), or on `p` itself when `p` is not WireCap's.
+@inline(__always)
+private func onRealHandle<T>(_ p: OpaquePointer?, _ call: (OpaquePointer?) -> T?) -> T? {
+    guard let h = PcapHandle.lookup(p) else { return call(p) }
+    let result = call(h.realHandle())
+    if result == nil { h.takeRealError() }
+    return result
+}
+
 @_cdecl("pcap_dump_open")
 public func wirecap_pcap_dump_open(_ p: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> OpaquePointer? {
-    guard let h = PcapHandle.lookup(p) else { return RealPcap.dumpOpen(p, path) }
-    let d = RealPcap.dumpOpen(h.realHandle(), path)
-    if d == nil { h.takeRealError() }
-    return d
+    onRealHandle(p) { RealPcap.dumpOpen($0, path) }
 }
 
 @_cdecl("pcap_dump_open_append")
 public func wirecap_pcap_dump_open_append(_ p: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> OpaquePointer? {
-    guard let h = PcapHandle.lookup(p) else { return RealPcap.dumpOpenAppend(p, path) }
-    let d = RealPcap.dumpOpenAppend(h.realHandle(), path)
-    if d == nil { h.takeRealError() }
-    return d
+    onRealHandle(p) { RealPcap.dumpOpenAppend($0, path) }
 }
 
 @_cdecl("pcap_dump_fopen")
 public func wirecap_pcap_dump_fopen(_ p: OpaquePointer?, _ file: UnsafeMutablePointer<FILE>?) -> OpaquePointer? {
-    guard let h = PcapHandle.lookup(p) else { return RealPcap.dumpFopen(p, file) }
-    let d = RealPcap.dumpFopen(h.realHandle(), file)
-    if d == nil { h.takeRealError() }
-    return d
+    onRealHandle(p) { RealPcap.dumpFopen($0, file) }
 }
 
 /// An activated-only getter: libpcap's PCAP_ERROR_NOT_ACTIVATED before activation.

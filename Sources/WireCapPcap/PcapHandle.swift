@@ -48,10 +48,12 @@ final class PcapHandle {
     var timeoutMilliseconds: Int32 = 0
     var nanoseconds = false
     var nonBlocking = false
-    private(set) var activated = false
 
     private var capture: Capture?
-    private var engine: (any CaptureBackend)?
+    /// Activated: the capture is open (until pcap_close).
+    var activated: Bool { capture != nil }
+    /// The one interface's engine of the capture.
+    private var engine: (any CaptureBackend)? { capture?.engines.first }
     private var handles: [CaptureHandle] = []
     /// Per handle: a dispatch stopped at its packet limit, so its chunk may hold more.
     private var mayHoldRest: [Bool] = []
@@ -159,12 +161,10 @@ final class PcapHandle {
             return WC_PCAP_ERROR
         }
         self.capture = capture
-        self.engine = engine
         handles = capture.handles
         mayHoldRest = Array(repeating: false, count: handles.count)
         nextData = .allocate(capacity: Int(snapLength))
         dead = RealPcap.openDead(Int32(WC_DLT_EN10MB), snapLength, nanoseconds ? 1 : 0)
-        activated = true
         _ = arm()
         let c = capture.settings.engine.core
         note("capturing on \(device) queues \(handles.map { String($0.queue) }.joined(separator: ",")) "
@@ -187,7 +187,7 @@ final class PcapHandle {
     }
 
     static var programName: String {
-        (Sys.readSmallFile("/proc/self/comm") ?? "the program").trimmingCharacters(in: .whitespacesAndNewlines)
+        Sys.readSmallFile("/proc/self/comm") ?? "the program"
     }
 
     // MARK: Reading
@@ -205,8 +205,8 @@ final class PcapHandle {
             return WC_PCAP_ERROR
         }
         if wc_handle_take_break(words) != 0 { return WC_PCAP_ERROR_BREAK }
-        let deadline: UInt64? = timeoutMilliseconds > 0
-            ? Sys.monotonicNanoseconds() &+ UInt64(timeoutMilliseconds) * 1_000_000 : nil
+        // The read timeout only matters once a round found nothing: its clock is read then.
+        var deadline: UInt64?
         while true {
             let (n, finished) = round(limit: limit, body)
             if n > 0 { return Int32(clamping: n) }
@@ -223,16 +223,18 @@ final class PcapHandle {
                 return 0
             }
             var waitMilliseconds: Int32 = -1
-            if let deadline {
+            if timeoutMilliseconds > 0 {
                 let now = Sys.monotonicNanoseconds()
-                if now >= deadline { return 0 }
-                waitMilliseconds = Int32(clamping: (deadline - now + 999_999) / 1_000_000)
+                let end = deadline ?? now &+ UInt64(timeoutMilliseconds) * 1_000_000
+                deadline = end
+                if now >= end { return 0 }
+                waitMilliseconds = Int32(clamping: (end - now + 999_999) / 1_000_000)
             }
             if arm() { continue }
             // A break whose eventfd write arm() just emptied set its flag first.
             if wc_handle_take_break(words) != 0 { return WC_PCAP_ERROR_BREAK }
             var p = pollfd(fd: eventFD, events: Int16(POLLIN), revents: 0)
-            _ = Glibc.poll(&p, 1, waitMilliseconds)   // EINTR: the loop looks again
+            _ = try? Sys.poll(&p, count: 1, timeoutMilliseconds: waitMilliseconds)   // EINTR: the loop looks again
         }
     }
 
@@ -374,7 +376,6 @@ final class PcapHandle {
             if ledgerFD >= 0 { writeLedger(capture.ledger()) }
         }
         capture = nil
-        engine = nil
         if ledgerFD >= 0 { Sys.close(ledgerFD) }
         if let dead { RealPcap.close(dead) }
         dead = nil

@@ -82,5 +82,4 @@ enum RealPcap {
     static let sendpacket = symbol("pcap_sendpacket", as: (@convention(c) (Handle?, UnsafePointer<UInt8>?, Int32) -> Int32).self)
     static let setsampling = symbol("pcap_setsampling", as: (@convention(c) (Handle?) -> UnsafeMutableRawPointer?).self)
     /// libpcap's classic BPF interpreter (never interposed).
-    static let bpfFilter = symbol("bpf_filter", as: (@convention(c) (UnsafePointer<wc_bpf_insn>?, UnsafePointer<UInt8>?, UInt32, UInt32) -> UInt32).self)
 }

@@ -47,20 +47,13 @@ enum Takeover {
     static func refusal(_ device: String?) -> String? {
         guard let device, device != "any" else { return "the 'any' pseudo-device" }
         guard InterfaceInfo.exists(device) else { return "no network interface of that name" }
-        let flags = Sys.readSmallFile("/sys/class/net/\(device)/flags").flatMap { UInt32(trimmed($0).dropFirst(2), radix: 16) } ?? 0
-        if flags & UInt32(IFF_LOOPBACK) != 0 { return "loopback" }
-        if let type = Sys.readSmallFile("/sys/class/net/\(device)/type").flatMap({ Int(trimmed($0)) }), type != 1 {
+        if (InterfaceInfo.flags(device) ?? 0) & UInt32(IFF_LOOPBACK) != 0 { return "loopback" }
+        if let type = InterfaceInfo.linkType(device), type != 1 {
             return "link type ARPHRD \(type), not Ethernet"
         }
         let s = socket(44 /* AF_XDP */, Int32(SOCK_RAW.rawValue), 0)
         if s < 0 && errno == EAFNOSUPPORT { return "the kernel has no AF_XDP sockets" }
         if s >= 0 { Glibc.close(s) }
         return nil
-    }
-
-    private static func trimmed(_ s: String) -> Substring {
-        var t = Substring(s)
-        while let last = t.last, last.isWhitespace { t.removeLast() }
-        return t
     }
 }

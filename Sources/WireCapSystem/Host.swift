@@ -14,6 +14,16 @@ public enum InterfaceInfo {
     /// `true` when the interface exists in the caller's network namespace.
     public static func exists(_ name: String) -> Bool { if_nametoindex(name) != 0 }
 
+    /// The interface's `IFF_*` flags (`/sys/class/net/IF/flags`, hex); nil when unknown.
+    public static func flags(_ name: String) -> UInt32? {
+        Sys.readSmallFile("/sys/class/net/\(name)/flags").flatMap { UInt32($0.dropFirst(2), radix: 16) }
+    }
+
+    /// The interface's `ARPHRD_*` link type (`/sys/class/net/IF/type`; 1: Ethernet); nil when unknown.
+    public static func linkType(_ name: String) -> Int? {
+        Sys.readSmallFile("/sys/class/net/\(name)/type").flatMap { Int($0) }
+    }
+
     /// Number of tx queues (`/sys/class/net/IF/queues/tx-*`); nil when sysfs does not show the
     /// interface (sysfs lists the namespace it was mounted in, not the thread's).
     public static func txQueueCount(_ name: String) -> Int? {

@@ -45,8 +45,6 @@ package struct PromiscuousMode: ~Copyable {
     /// `/sys/class/net/IF/flags`, set while any membership or `ip link set promisc
     /// on` holds it); nil when the interface is unknown.
     package static func isOn(_ interface: String) -> Bool? {
-        guard let text = Sys.readSmallFile("/sys/class/net/\(interface)/flags"),
-              let flags = UInt32(text.trimmingCharacters(in: " \n").dropFirst(2), radix: 16) else { return nil }
-        return flags & UInt32(IFF_PROMISC) != 0
+        InterfaceInfo.flags(interface).map { $0 & UInt32(IFF_PROMISC) != 0 }
     }
 }

@@ -19,6 +19,8 @@ public struct PacketHeaders: Sendable, Hashable {
     public var networkOffset = 0
     /// The outermost 802.1Q/802.1ad VLAN id, 0 when untagged.
     public var vlan: UInt16 = 0
+    /// VLAN tags (802.1Q, 802.1ad, 0x9100) in front of the network header, at most 4.
+    public var vlanTags = 0
     /// 4 or 6 when the IP header was complete; 0 otherwise (no fields below are set).
     public var version: UInt8 = 0
     /// The IP protocol (after IPv6 extension headers).
@@ -71,6 +73,7 @@ public struct PacketHeaders: Sendable, Hashable {
             }
             h.etherType = type
             h.networkOffset = offset
+            h.vlanTags = tags
         case 113:  // Linux SLL: protocol at 14, 16-byte header
             guard frame.count >= 16 else { return nil }
             h.etherType = frame.be16(14)

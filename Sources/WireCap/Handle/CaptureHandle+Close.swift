@@ -12,17 +12,5 @@ extension CaptureHandle {
     /// From the handle's thread, before the capture closes.
     /// - Returns: the packets the application never saw.
     @discardableResult
-    public func releaseChunkInProgress() -> Int {
-        guard let h = current else { return 0 }
-        let rejected = Int(filteredCount &- filteredAtTake)
-        let shown = min(position, Int(h.count))
-        let unseen = Int(h.count) &- shown
-        consumer.count(.filtered, rejected, of: h)
-        consumer.count(.delivered, shown &- rejected, of: h)
-        consumer.count(.deliveryDrops, unseen, of: h)
-        consumer.recycle(h)
-        current = nil
-        position = 0
-        return unseen
-    }
+    public func releaseChunkInProgress() -> Int { release(shown: position) }
 }

@@ -248,15 +248,23 @@ public final class CaptureHandle: @unchecked Sendable {
     /// they arrived on (the ledger): those the filter rejected, the rest delivered
     /// (every packet of a released chunk was shown to the application).
     @usableFromInline
-    func releaseCurrent() {
-        if let h = current {
-            let rejected = Int(filteredCount &- filteredAtTake)
-            consumer.count(.filtered, rejected, of: h)
-            consumer.count(.delivered, Int(h.count) &- rejected, of: h)
-            consumer.recycle(h)
-        }
-        current = nil
-        position = 0
+    func releaseCurrent() { release(shown: nil) }
+
+    /// Recycles the chunk in progress after accounting its packets: of the first
+    /// `shown` (nil: all), those the filter rejected as filtered and the rest as
+    /// delivered; the packets after them as delivery drops. - Returns: those dropped.
+    @usableFromInline @discardableResult
+    func release(shown: Int?) -> Int {
+        defer { current = nil; position = 0 }
+        guard let h = current else { return 0 }
+        let count = Int(h.count)
+        let seen = min(shown ?? count, count)
+        let rejected = Int(filteredCount &- filteredAtTake)
+        consumer.count(.filtered, rejected, of: h)
+        consumer.count(.delivered, seen &- rejected, of: h)
+        if seen < count { consumer.count(.deliveryDrops, count &- seen, of: h) }
+        consumer.recycle(h)
+        return count &- seen
     }
 
     // MARK: pcap_stats

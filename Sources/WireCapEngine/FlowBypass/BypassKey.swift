@@ -56,7 +56,7 @@ public struct BypassKey: Hashable, Sendable, BitwiseCopyable, CustomStringConver
     /// bypass it (see the type's documentation). Never reads out of bounds.
     public init?(parsing frame: UnsafeRawBufferPointer, linkType: UInt32 = 1) {
         guard linkType == 1, let h = PacketHeaders.parse(frame, linkType: 1), h.version != 0, h.fragment == nil,
-              Self.tags(frame) <= 2 else { return nil }
+              h.vlanTags <= 2 else { return nil }
         // IPv6 with extension headers (even cut short): the parser walks them; the program does not.
         if h.version == 6 {
             let next = frame[h.networkOffset + 6]
@@ -65,17 +65,6 @@ public struct BypassKey: Hashable, Sendable, BitwiseCopyable, CustomStringConver
         self.init(version: h.version, proto: h.proto, sourceHigh: h.sourceHigh, sourceLow: h.sourceLow,
                   destinationHigh: h.destinationHigh, destinationLow: h.destinationLow,
                   sourcePort: h.sourcePort, destinationPort: h.destinationPort, vlan: h.vlan)
-    }
-
-    /// VLAN tags in front of an Ethernet frame's network header.
-    private static func tags(_ f: UnsafeRawBufferPointer) -> Int {
-        var n = 0, o = 12
-        while o + 2 <= f.count {
-            let type = UInt16(f[o]) << 8 | UInt16(f[o + 1])
-            guard type == 0x8100 || type == 0x88A8 || type == 0x9100 else { break }
-            n += 1; o += 4
-        }
-        return n
     }
 
     /// The other direction's key: addresses and ports swapped (word operations).
@@ -94,12 +83,6 @@ public struct BypassKey: Hashable, Sendable, BitwiseCopyable, CustomStringConver
         let a = words, b = r.words
         return (b.0, b.1, b.2, b.3, b.4) < (a.0, a.1, a.2, a.3, a.4) ? r : self
     }
-
-    /// The key's bytes.
-    public var bytes: [UInt8] { withUnsafeBytes(of: words) { Array($0) } }
-
-    /// Byte `offset` of the key.
-    @inlinable public subscript(byte offset: Int) -> UInt8 { withUnsafeBytes(of: words) { $0[offset] } }
 
     /// 4 or 6.
     public var version: UInt8 { UInt8(truncatingIfNeeded: words.4 >> 40) }
@@ -130,7 +113,7 @@ public struct BypassKey: Hashable, Sendable, BitwiseCopyable, CustomStringConver
     }
 
     public var description: String {
-        let b = bytes
+        let b = withUnsafeBytes(of: words) { Array($0) }
         func address(_ o: Int) -> String {
             if version == 4 { return "\(b[o]).\(b[o + 1]).\(b[o + 2]).\(b[o + 3])" }
             let groups = stride(from: o, to: o + 16, by: 2).map { String(UInt16(b[$0]) << 8 | UInt16(b[$0 + 1]), radix: 16) }

@@ -48,8 +48,6 @@ public final class FlowCutoff {
     private let mask: Int
     /// Flows this consumer cut off (successful requests).
     public private(set) var cut = 0
-    /// Requests the kernel refused (the flow is then counted anew).
-    public private(set) var refused = 0
 
     /// - Parameters:
     ///   - limit: bytes after which a flow is bypassed (≥ 1).
@@ -106,12 +104,9 @@ public final class FlowCutoff {
 
     @inline(never)
     private func request(_ s: Int) {
-        do {
-            try table.bypass(slots[s].key, for: duration, idle: nil)
-            cut &+= 1
-        } catch {
-            refused &+= 1
-        }
+        // A refused request is not retried per packet: the flow is counted anew
+        // (its next packets come after the grace) and asked again at the limit.
+        if (try? table.bypass(slots[s].key, for: duration, idle: nil)) != nil { cut &+= 1 }
         // Taken after the entry exists: a packet stamped later met it in the program.
         slots[s].cutAt = Sys.realtimeNanoseconds()
     }

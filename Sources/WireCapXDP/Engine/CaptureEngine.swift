@@ -51,13 +51,10 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
     /// handles), under one lock the control thread takes to change it.
     private struct Shared {
         /// `true` while COUNTS is read live (from start() until stop() froze it; the
-        /// program, and so `countsFD`, stays open at least as long).
+        /// program, and so its COUNTS map, stays open at least as long).
         var counting = false
-        var redirectedFinal: [UInt64] = []
-        /// Per queue, packets the kernel filter rejected (frozen with `redirectedFinal`).
-        var filteredFinal: [UInt64] = []
-        /// Per queue, packets and bytes of bypassed flows (frozen with `redirectedFinal`).
-        var bypassedFinal: [(packets: UInt64, bytes: UInt64)] = []
+        /// Per queue (group order), the program's counts when it was detached (empty until then).
+        var countsFinal: [ProgramQueueCounts] = []
         /// The program's run statistics when it was detached.
         var programRuns: (runs: UInt64, nanoseconds: UInt64) = (0, 0)
         /// Device drop counters at ``start()`` (the before-socket drops are deltas from here).
@@ -67,9 +64,7 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
     }
     private let shared = Mutex(Shared())
     /// The program's COUNTS map (valid while `Shared.counting`).
-    private let countsFD: Int32
-    /// The program's XSKMAP slots (COUNTS[entries + q]: queue q's kernel-filtered packets).
-    private let programEntries: Int
+    private let counters: ProgramCounters
     /// The filter running in the XDP program (nil: none, or the user-space filter).
     public let kernelFilter: KernelFilter?
     /// The program's flow-bypass table (nil: ``EngineSettings/flowBypass`` not set).
@@ -137,14 +132,13 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
             let socket = try XSKSocket(interface: interface, queue: UInt32(q), umem: umems[index],
                                        rxSize: 2 * geometry.fillRingSize, txSize: 0)
             built.append(RxQueue(index: index, deviceQueue: UInt32(q), umem: umems[index], socket: socket, group: group,
-                                 countsFD: program.countsFD, batch: settings.batchSize))
+                                 programCounts: program.counters, batch: settings.batchSize))
         }
         numaNode = node
         hugePages = huge
         attachMode = settings.attachMode ?? .driver
         self.program = program
-        countsFD = program.countsFD
-        programEntries = program.entries
+        counters = program.counters
         kernelFilter = settings.kernelFilter
         flowBypass = bypass
         zeroCopy = built.map { $0.socket.isZeroCopy }
@@ -203,15 +197,11 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
     private func finishCounting(_ program: XSKRedirectProgram) {
         program.detach()
         for rx in rxQueues { rx.publishKernelStatistics() }
-        let redirected = rxQueues.map { program.redirectedPackets(queue: $0.deviceQueue) }
-        let filtered = rxQueues.map { program.filteredPackets(queue: $0.deviceQueue) }
-        let bypassed = rxQueues.map { program.bypassed(queue: $0.deviceQueue) }
+        let counts = rxQueues.map { program.counters.read(queue: $0.deviceQueue) }
         let runs = program.runStatistics
         shared.withLock {
             $0.programRuns = runs
-            $0.redirectedFinal = redirected
-            $0.filteredFinal = filtered
-            $0.bypassedFinal = bypassed
+            $0.countsFinal = counts
             $0.counting = false
         }
     }
@@ -238,10 +228,9 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
 
     public func bypassedPackets() -> UInt64 {
         guard flowBypass != nil else { return 0 }
-        let entries = UInt32(programEntries)
         return shared.withLock { s in
-            s.counting ? queues.reduce(0) { $0 &+ XDPLib.lookupPerCPUCounter(countsFD, key: 2 * entries + UInt32($1)) }
-                       : s.bypassedFinal.reduce(0) { $0 &+ $1.packets }
+            s.counting ? queues.reduce(0) { $0 &+ counters.read(.bypassedPackets, queue: UInt32($1)) }
+                       : s.countsFinal.reduce(0) { $0 &+ $1.bypassedPackets }
         }
     }
 
@@ -254,20 +243,10 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
         let stats = (0..<queues.count).map { group.statistics(queue: $0) }
         // Under the lock: stop() cannot freeze the counts (nor close() close the map)
         // half-way through this read.
-        let entries = UInt32(programEntries)
-        typealias Bypassed = (packets: UInt64, bytes: UInt64)
-        let (redirected, filtered, bypassed, baseline, final): ([UInt64], [UInt64], [Bypassed], DeviceCounters.Snapshot, DeviceCounters.Snapshot) = shared.withLock { s in
-            let zeros = [UInt64](repeating: 0, count: queues.count)
-            // Each packet the program sees on a captured queue is counted in exactly one of these.
-            let bypassed: [Bypassed] = s.counting
-                ? queues.map { (XDPLib.lookupPerCPUCounter(countsFD, key: 2 * entries + UInt32($0)),
-                                XDPLib.lookupPerCPUCounter(countsFD, key: 3 * entries + UInt32($0))) }
-                : (s.bypassedFinal.isEmpty ? zeros.map { ($0, $0) } : s.bypassedFinal)
-            let filtered = s.counting ? queues.map { XDPLib.lookupPerCPUCounter(countsFD, key: entries + UInt32($0)) }
-                         : (s.filteredFinal.isEmpty ? zeros : s.filteredFinal)
-            let redirected = s.counting ? queues.map { XDPLib.lookupPerCPUCounter(countsFD, key: UInt32($0)) }
-                           : (s.redirectedFinal.isEmpty ? zeros : s.redirectedFinal)
-            return (redirected, filtered, bypassed, s.deviceBaseline, s.deviceFinal ?? (s.counting ? devices.read() : s.deviceBaseline))
+        let (counts, baseline, final): ([ProgramQueueCounts], DeviceCounters.Snapshot, DeviceCounters.Snapshot) = shared.withLock { s in
+            let counts = s.counting ? queues.map { counters.read(queue: UInt32($0)) }
+                       : (s.countsFinal.isEmpty ? queues.map { _ in ProgramQueueCounts() } : s.countsFinal)
+            return (counts, s.deviceBaseline, s.deviceFinal ?? (s.counting ? devices.read() : s.deviceBaseline))
         }
         var interfaceRow = QueueLedger(queue: -1)
         interfaceRow.beforeSocket = final.drops &- baseline.drops
@@ -276,11 +255,12 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
             let s = stats[i]
             var row = QueueLedger(queue: queues[i])
             // Offered: steered to the socket, or rejected by the kernel filter or bypassed on the way.
-            row.offered = redirected[i] &+ filtered[i] &+ bypassed[i].packets
-            row.filtered = filtered[i]
-            row.filteredInKernel = filtered[i]
-            row.bypassed = bypassed[i].packets
-            row.bypassedBytes = bypassed[i].bytes
+            let c = counts[i]
+            row.offered = c.offered
+            row.filtered = c.filtered
+            row.filteredInKernel = c.filtered
+            row.bypassed = c.bypassedPackets
+            row.bypassedBytes = c.bypassedBytes
             row.noFrame = s.dropsNoBuffer
             row.poolExhausted = s.dropsPoolExhausted
             row.rxRingFull = s.dropsRxRingFull

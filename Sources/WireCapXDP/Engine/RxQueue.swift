@@ -39,7 +39,7 @@ package final class RxQueue: CaptureQueue, @unchecked Sendable {
     package let cellsPerChunk: UInt32
     package let counters: CounterBlock
     /// The program's counters map (`COUNTS[deviceQueue]`: packets redirected here).
-    package let countsFD: Int32
+    package let programCounts: ProgramCounters
     /// Most rx descriptors taken per pass.
     package let batch: UInt32
 
@@ -68,9 +68,9 @@ package final class RxQueue: CaptureQueue, @unchecked Sendable {
     /// Packets stamped here instead (published as ``CaptureCounter/unstampedPackets``).
     var unstamped: UInt64 = 0
 
-    package init(index: Int, deviceQueue: UInt32, umem: UMEM, socket: XSKSocket, group: BuddyGroup, countsFD: Int32,
+    package init(index: Int, deviceQueue: UInt32, umem: UMEM, socket: XSKSocket, group: BuddyGroup, programCounts: ProgramCounters,
                  batch: Int) {
-        self.countsFD = countsFD
+        self.programCounts = programCounts
         self.batch = UInt32(batch)
         self.index = index
         self.deviceQueue = deviceQueue
@@ -208,7 +208,7 @@ package final class RxQueue: CaptureQueue, @unchecked Sendable {
     }
 
     /// Packets the XDP program redirected to this queue's socket (a bpf syscall).
-    package func redirectedPackets() -> UInt64 { XDPLib.lookupPerCPUCounter(countsFD, key: deviceQueue) }
+    package func redirectedPackets() -> UInt64 { programCounts.read(.redirected, queue: deviceQueue) }
 
     package func drainPass() -> Int { pass() }
 

@@ -34,7 +34,7 @@ extension XSKRedirectProgram {
     static func emitBypass(into a: inout EBPFAssembler, mapFD: Int32, action: FlowBypassSettings.Action,
                            countsFD: Int32?, entries: Int) {
         let K = bypassKeySlot
-        let out = a.label(), l3 = a.label(), tag1 = a.label(), tag2 = a.label(), v4 = a.label()
+        let out = a.label(), l3 = a.label(), v4 = a.label()
         let ports = a.label(), withPorts = a.label(), lookup = a.label(), act = a.label()
         func jeq(_ r: UInt8, _ k: Int32, _ l: EBPFAssembler.Label) { a.jump(EBPF.classJMP | EBPF.jmpJEQ | EBPF.sourceK, dst: r, imm: k, to: l) }
         func jne(_ r: UInt8, _ k: Int32, _ l: EBPFAssembler.Label) { a.jump(EBPF.classJMP | EBPF.jmpJNE | EBPF.sourceK, dst: r, imm: k, to: l) }
@@ -56,28 +56,25 @@ extension XSKRedirectProgram {
         for i in 0..<5 { a.emit(EBPF.storeImmediate(EBPF.sizeDW), dst: 10, off: K + Int16(8 * i), imm: 0) }
         a.emit(EBPF.load(EBPF.sizeW), dst: 2, src: 9, off: EBPF.mdData)
         a.emit(EBPF.load(EBPF.sizeW), dst: 3, src: 9, off: EBPF.mdDataEnd)
-        need(2, 14, else: out)
-        a.emit(EBPF.load(EBPF.sizeH), dst: 5, src: 2, off: 12)
-        a.emit(EBPF.mov64X, dst: 1, src: 2)
-        a.emit(EBPF.add64K, dst: 1, imm: 14)
-        isTag(5, tag1)
-        a.jump(to: l3)
-        a.bind(tag1)
-        need(2, 18, else: out)
-        a.emit(EBPF.load(EBPF.sizeH), dst: 0, src: 2, off: 14)
-        a.emit(EBPF.and64K, dst: 0, imm: wire16(0x0FFF))
-        a.emit(EBPF.store(EBPF.sizeH), dst: 10, src: 0, off: K + Int16(BypassKey.vlanOffset))
-        a.emit(EBPF.load(EBPF.sizeH), dst: 5, src: 2, off: 16)
-        a.emit(EBPF.mov64X, dst: 1, src: 2)
-        a.emit(EBPF.add64K, dst: 1, imm: 18)
-        isTag(5, tag2)
-        a.jump(to: l3)
-        a.bind(tag2)
-        need(2, 22, else: out)
-        a.emit(EBPF.load(EBPF.sizeH), dst: 5, src: 2, off: 20)
-        a.emit(EBPF.mov64X, dst: 1, src: 2)
-        a.emit(EBPF.add64K, dst: 1, imm: 22)
-        isTag(5, out)   // a third tag: not a key the table can hold
+        // Ethernet and up to two tags: after n tags the EtherType is at 12 + 4n and the
+        // network header at 14 + 4n; the outer tag's vid (at 14) goes into the key.
+        for n in 0...2 {
+            let header = Int16(14 + 4 * n)
+            need(2, Int32(header), else: out)
+            if n == 1 {
+                a.emit(EBPF.load(EBPF.sizeH), dst: 0, src: 2, off: 14)
+                a.emit(EBPF.and64K, dst: 0, imm: wire16(0x0FFF))
+                a.emit(EBPF.store(EBPF.sizeH), dst: 10, src: 0, off: K + Int16(BypassKey.vlanOffset))
+            }
+            a.emit(EBPF.load(EBPF.sizeH), dst: 5, src: 2, off: header - 2)
+            a.emit(EBPF.mov64X, dst: 1, src: 2)
+            a.emit(EBPF.add64K, dst: 1, imm: Int32(header))
+            if n == 2 { isTag(5, out); break }   // a third tag: not a key the table can hold
+            let tagged = a.label()
+            isTag(5, tagged)
+            a.jump(to: l3)
+            a.bind(tagged)
+        }
         a.bind(l3)
         jeq(5, wire16(0x0800), v4)
         jne(5, wire16(0x86DD), out)
@@ -155,9 +152,9 @@ extension XSKRedirectProgram {
         a.emit(EBPF.atomicAdd64, dst: 7, src: 8, off: FlowBypassMap.Entry.bytesOffset)
         if let countsFD {
             // This CPU's copies of COUNTS[2E + q] (packets) and COUNTS[3E + q] (bytes).
-            for (section, by) in [(2, UInt8(0)), (3, UInt8(8))] {
+            for (section, by) in [(ProgramCounters.Section.bypassedPackets, UInt8(0)), (.bypassedBytes, UInt8(8))] {
                 a.emit(EBPF.load(EBPF.sizeW), dst: 6, src: 9, off: EBPF.mdRxQueueIndex)
-                a.emit(EBPF.add64K, dst: 6, imm: Int32(section * entries))
+                a.emit(EBPF.add64K, dst: 6, imm: Int32(section.rawValue) * Int32(entries))
                 a.emit(EBPF.store(EBPF.sizeW), dst: 10, src: 6, off: -8)
                 a.emit(EBPF.mov64X, dst: 2, src: 10)
                 a.emit(EBPF.add64K, dst: 2, imm: -8)

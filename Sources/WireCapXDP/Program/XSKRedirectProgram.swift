@@ -41,6 +41,52 @@ public struct XDPProgramOwner: Sendable, Hashable {
     }
 }
 
+/// What the program counted for one rx queue (``ProgramCounters``).
+public struct ProgramQueueCounts: Sendable, Hashable {
+    /// Steered to the queue's socket (the count taken back when none was there).
+    public var redirected: UInt64 = 0
+    /// Rejected by the kernel filter while a socket was there.
+    public var filtered: UInt64 = 0
+    /// Packets and bytes of bypassed flows while a socket was there.
+    public var bypassedPackets: UInt64 = 0
+    public var bypassedBytes: UInt64 = 0
+
+    public init() {}
+
+    /// Every packet the program saw on the captured queue: each is counted in exactly one section.
+    public var offered: UInt64 { redirected &+ filtered &+ bypassedPackets }
+}
+
+/// The program's COUNTS map, read: a per-CPU array of four sections of E slots
+/// (E = the XSKMAP's entries), section s of queue q at `s·E + q`. The one place
+/// that layout is spelled on the user side (the program writes it).
+package struct ProgramCounters: Sendable {
+    /// The sections, in map order.
+    package enum Section: UInt32, CaseIterable { case redirected = 0, filtered, bypassedPackets, bypassedBytes }
+    /// Sections in the map (its size is this × E).
+    package static let sections = Section.allCases.count
+    /// The map's fd, valid while its program is open.
+    package let fd: Int32
+    /// E.
+    package let entries: UInt32
+
+    /// One counter, summed over CPUs (a statistics read: one syscall).
+    package func read(_ section: Section, queue: UInt32) -> UInt64 {
+        XDPLib.lookupPerCPUCounter(fd, key: section.rawValue &* entries &+ queue)
+    }
+
+    /// Queue `queue`'s four counters; the redirect count is read last, so a live
+    /// read never shows a packet received that it does not show offered.
+    package func read(queue: UInt32) -> ProgramQueueCounts {
+        var c = ProgramQueueCounts()
+        c.bypassedPackets = read(.bypassedPackets, queue: queue)
+        c.bypassedBytes = read(.bypassedBytes, queue: queue)
+        c.filtered = read(.filtered, queue: queue)
+        c.redirected = read(.redirected, queue: queue)
+        return c
+    }
+}
+
 /// The engine's own XDP program, its XSKMAP and its per-queue counters: every
 /// packet on rx queue `q` goes to the AF_XDP socket at `XSKMAP[q]`, and each
 /// packet redirected there is counted in `COUNTS[q]`; a queue without a socket
@@ -165,7 +211,7 @@ public final class XSKRedirectProgram {
         XDPLib.silenced
         mapFD = try XDPLib.createSocketMap(name: "wirecap_xsks", entries: self.entries)
         do {
-            countsFD = try XDPLib.createPerCPUCounterArray(name: "wirecap_counts", entries: 4 * self.entries)
+            countsFD = try XDPLib.createPerCPUCounterArray(name: "wirecap_counts", entries: ProgramCounters.sections * self.entries)
         } catch {
             Sys.close(mapFD)
             throw error
@@ -247,7 +293,7 @@ public final class XSKRedirectProgram {
             if a.isReferenced(rejected) {
                 a.bind(rejected)
                 a.emit(EBPF.load(EBPF.sizeW), dst: 6, src: 9, off: EBPF.mdRxQueueIndex)
-                a.emit(EBPF.add64K, dst: 6, imm: Int32(entries))
+                a.emit(EBPF.add64K, dst: 6, imm: Int32(ProgramCounters.Section.filtered.rawValue) * Int32(entries))
                 lookup(countsFD, key: 6, slot: -8)
                 a.jump(EBPF.classJMP | EBPF.jmpJEQ | EBPF.sourceK, dst: 0, imm: 0, to: out)
                 add(1, at: 0)
@@ -423,21 +469,8 @@ public final class XSKRedirectProgram {
         XDPLib.deleteMapEntry(mapFD, key: queue)
     }
 
-    /// Packets the program has redirected to `XSKMAP[queue]` since it was loaded.
-    public func redirectedPackets(queue: UInt32) -> UInt64 {
-        XDPLib.lookupPerCPUCounter(countsFD, key: queue)
-    }
-
-    /// Packets of `queue` the filter rejected while a socket was at `XSKMAP[queue]`.
-    public func filteredPackets(queue: UInt32) -> UInt64 {
-        XDPLib.lookupPerCPUCounter(countsFD, key: UInt32(entries) + queue)
-    }
-
-    /// Packets and bytes of `queue` the bypass table took while a socket was at `XSKMAP[queue]`.
-    public func bypassed(queue: UInt32) -> (packets: UInt64, bytes: UInt64) {
-        (XDPLib.lookupPerCPUCounter(countsFD, key: 2 * UInt32(entries) + queue),
-         XDPLib.lookupPerCPUCounter(countsFD, key: 3 * UInt32(entries) + queue))
-    }
+    /// The program's COUNTS, read (valid while this object lives).
+    package var counters: ProgramCounters { ProgramCounters(fd: countsFD, entries: UInt32(entries)) }
 
     /// Detaches the program if this object attached it: closes the link, or (netlink)
     /// removes the program from the mode it was attached in, only if it is still ours.

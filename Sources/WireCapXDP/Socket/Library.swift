@@ -170,13 +170,15 @@ package enum XDPLib {
     package static func updateMap(_ mapFD: Int32, key: UInt32, value: Int32) throws(XDPError) {
         var k = key
         var v = value
-        try libCall("bpf_map_update_elem(XSKMAP[\(key)])") { bpf_map_update_elem(mapFD, &k, &v, UInt64(BPF_ANY)) }
+        do { _ = try updateElement(mapFD, key: &k, value: &v) } catch {
+            throw XDPError("bpf_map_update_elem(XSKMAP[\(key)])", errno: error.errno)
+        }
     }
 
     /// `bpf_map_delete_elem(map, &key)`; a missing key is not an error.
     package static func deleteMapEntry(_ mapFD: Int32, key: UInt32) {
         var k = key
-        _ = bpf_map_delete_elem(mapFD, &k)
+        deleteElement(mapFD, key: &k)
     }
 
     // MARK: XDP attachment

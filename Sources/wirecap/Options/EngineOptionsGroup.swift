@@ -62,6 +62,23 @@ struct EngineOptionsGroup: ParsableArguments {
         return bytes
     }
 
+    /// -R × M frames of 2 KiB: the memory -R names (the default R without it).
+    func poolBytes() throws(CaptureError) -> Int {
+        let chunks = chunksPerPool ?? PoolGeometry.default.chunksPerPool
+        let product = chunks.multipliedReportingOverflow(by: max(1, cellsPerChunk) * 2048)
+        guard chunks >= 1, !product.overflow else { throw CaptureError(.usage, "-R \(chunks) × M=\(cellsPerChunk) frames is no memory size") }
+        return product.partialValue
+    }
+
+    /// The memory per queue: `--buffer`, or -R × M × 2 KiB (one of them, not both).
+    func budgetBytes() throws(CaptureError) -> Int {
+        if buffer != nil && chunksPerPool != nil {
+            throw CaptureError(.usage, "-R and --buffer both size the memory per queue: give one of them")
+        }
+        if let bytes = try bufferBytes() { return bytes }
+        return try poolBytes()
+    }
+
     /// The core configuration, or a one-line usage error. The memory per queue is
     /// `--buffer`, or R·M·2 KiB: R chunks of frames (``BufferPlan``), which lend
     /// themselves to spill blocks with spill on.
@@ -73,18 +90,12 @@ struct EngineOptionsGroup: ParsableArguments {
         }
         guard timeout > 0 else { throw CaptureError(.usage, "--timeout must be > 0 ms, got \(timeout)") }
         guard spill == "on" || spill == "off" else { throw CaptureError(.usage, "--spill must be on or off, got '\(spill)'") }
-        if buffer != nil && chunksPerPool != nil {
-            throw CaptureError(.usage, "-R and --buffer both size the memory per queue: give one of them")
-        }
-        // -R counts chunks of M frames: exactly the pool.
-        let chunks = chunksPerPool ?? PoolGeometry.default.chunksPerPool
-        let product = chunks.multipliedReportingOverflow(by: max(1, cellsPerChunk) * 2048)
-        guard chunks >= 1, !product.overflow else { throw CaptureError(.usage, "-R \(chunks) × M=\(cellsPerChunk) frames is no memory size") }
         // On afpacket the ring replaces the pool and --buffer sizes the ring (engineSettings).
-        let budget = afpacket ? product.partialValue : try bufferBytes() ?? product.partialValue
+        let budget = try budgetBytes()
+        let bytes = afpacket ? try poolBytes() : budget
         do {
             return try CaptureConfiguration.buffered(
-                bytes: budget, cellsPerChunk: cellsPerChunk, fillRingSize: fillRingSize,
+                bytes: bytes, cellsPerChunk: cellsPerChunk, fillRingSize: fillRingSize,
                 spill: spill == "on" && !forwarding && !afpacket,
                 mode: m, offloadThresholdPercent: threshold, partialTimeoutNanoseconds: UInt64(timeout * 1e6))
         } catch {

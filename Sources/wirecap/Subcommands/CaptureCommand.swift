@@ -155,7 +155,7 @@ struct CaptureCommand: ParsableCommand {
     func bypassSettings() -> FlowBypassSettings? {
         guard bypassAfter != nil else { return nil }
         return FlowBypassSettings(capacity: bypassEntries, action: FlowBypassSettings.Action(rawValue: bypassAction) ?? .drop,
-                                  idleTimeout: .nanoseconds(Int64(bypassIdle * 1e9)))
+                                  idleTimeout: .seconds(bypassIdle))
     }
 
     /// The compiled trailing expression (Ethernet, the snap length), or nil without one.
@@ -266,7 +266,7 @@ struct CaptureCommand: ParsableCommand {
                                                filter: userFilter, sampleEvery: sample, writer: writer,
                                                trackFlows: flows, forwarder: forwarder,
                                                bypassAfter: bypassAfter.flatMap(ByteCount.parse).map {
-                                                   (UInt64($0), bypassTimeout.map { .nanoseconds(Int64($0 * 1e9)) })
+                                                   (UInt64($0), bypassTimeout.map { .seconds($0) })
                                                }))
             }
         } catch {

@@ -52,8 +52,7 @@ struct ExecCommand: ParsableCommand {
         // would not add a reader, only interleave a queue's chunks.
         let core = try engine.configuration(defaultMode: .basic)
         var p = PreloadSettings()
-        let chunks = engine.chunksPerPool ?? PoolGeometry.default.chunksPerPool
-        p.bufferBytes = try engine.bufferBytes() ?? chunks * engine.cellsPerChunk * 2048
+        p.bufferBytes = try engine.budgetBytes()
         p.cellsPerChunk = engine.cellsPerChunk
         p.fillRingSize = engine.fillRingSize
         p.spill = core.spill != nil
