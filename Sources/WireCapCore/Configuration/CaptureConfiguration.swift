@@ -7,6 +7,18 @@ public enum CaptureMode: String, Sendable, Hashable, CaseIterable {
     case advanced
 }
 
+/// What advanced mode moves to a less busy buddy (issue 15).
+public enum OffloadPolicy: String, Sendable, Hashable, CaseIterable {
+    /// Whole chunks (the paper's WireCAP-A): every flow on an overloaded queue is
+    /// then processed by two consumers. Kept for the paper's experiments.
+    case chunk
+    /// Flow buckets (``FlowScheduler``): a chunk is delivered as per-consumer
+    /// slices, a bucket moves only when its old consumer holds none of its packets,
+    /// so a flow is processed by one consumer at a time and in order. The default of
+    /// the engine's settings and the CLI.
+    case flow
+}
+
 /// Everything the core needs to run a set of receive queues.
 public struct CaptureConfiguration: Sendable, Hashable {
     /// The pool shape, the same for every queue.
@@ -21,14 +33,32 @@ public struct CaptureConfiguration: Sendable, Hashable {
     /// frame chunks under pressure; nil: no spill (the paper's pools alone).
     /// ``BufferPlan`` plans a memory budget.
     public var spill: SpillGeometry?
+    /// What advanced mode offloads: chunks (the paper's, the core's default so its
+    /// figures reproduce) or flow buckets. Basic mode ignores it.
+    public var offload: OffloadPolicy
+    /// Flow offload: buckets per receive queue (a power of two, 64 ... 65,536).
+    public var flowBuckets: Int
+    /// Flow offload: never spread a flow over consumers, not even one heavier than
+    /// a consumer can take (an IDS's choice: its packets are dropped by the pool
+    /// filling up and counted, rather than split).
+    public var strictFlowAffinity: Bool
+
+    /// The default ``flowBuckets``.
+    public static let defaultFlowBuckets = 1024
 
     public init(
         geometry: PoolGeometry = .default,
         mode: CaptureMode = .advanced,
         offloadThresholdPercent: Int = 60,
         partialTimeoutNanoseconds: UInt64 = 1_000_000,
-        spill: SpillGeometry? = nil
+        spill: SpillGeometry? = nil,
+        offload: OffloadPolicy = .chunk,
+        flowBuckets: Int = CaptureConfiguration.defaultFlowBuckets,
+        strictFlowAffinity: Bool = false
     ) {
+        self.offload = offload
+        self.flowBuckets = flowBuckets
+        self.strictFlowAffinity = strictFlowAffinity
         self.geometry = geometry
         self.mode = mode
         self.offloadThresholdPercent = offloadThresholdPercent
@@ -45,6 +75,9 @@ public struct CaptureConfiguration: Sendable, Hashable {
         }
         guard partialTimeoutNanoseconds > 0 else {
             throw ConfigurationError(.partialTimeout, "the partial-chunk timeout must be greater than 0")
+        }
+        guard (64...65536).contains(flowBuckets), flowBuckets & (flowBuckets - 1) == 0 else {
+            throw ConfigurationError(.other, "flow buckets must be a power of two in 64...65536, got \(flowBuckets)")
         }
     }
 
@@ -79,6 +112,10 @@ public struct CaptureConfiguration: Sendable, Hashable {
         spill == nil ? geometry.cellsPerChunk
             : max(geometry.cellsPerChunk, SpillGeometry.maxPacketsPerBlock(blockBytes: geometry.chunkBytes))
     }
+
+    /// `true` when advanced mode moves flow buckets (``OffloadPolicy/flow``) among
+    /// `queues` queues: chunks are then delivered as per-consumer slices.
+    public func offloadsFlows(queues: Int) -> Bool { mode == .advanced && offload == .flow && queues > 1 }
 
     /// Buffer memory for `queues` receive queues.
     public func memoryRequired(queues: Int) -> Int { queues * queueBytes }

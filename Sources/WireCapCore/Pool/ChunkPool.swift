@@ -77,6 +77,17 @@
 /// capture thread wakes for it at least every half timeout. Its packets' delay
 /// is then the consumer's backlog, as it would be in the lane.
 ///
+/// **Flow slices (issue 15).** With flow routing (``routeByFlow(_:destinations:)``,
+/// set by a ``BuddyGroup`` whose advanced mode moves flow buckets), every packet
+/// carries its flow bucket (``record(address:length:timestamp:arrival:flags:bucket:)``), and the
+/// cells being delivered (a chunk's, a timed-out run of them, a closing spill
+/// block's) are first partitioned in place, stably, by their bucket's *route*:
+/// the descriptors move, the frames do not. Each route's run is then one
+/// handle, a *slice* as above, so one chunk may be out as several slices to
+/// several consumers and is free only when all are back (blocks likewise, up to
+/// ``slicesPerDelivery`` slices each). The route of a packet is read when it is
+/// delivered, never earlier.
+///
 /// **Item budget.** At most 2·R frame handles and S spill blocks are outstanding
 /// per pool (``itemBudget`` in all), so the rings of a ``BuddyGroup`` (capacity
 /// ≥ the budget) can never overflow with valid handles. A chunk that cannot be handed out now stays in the pool and is
@@ -102,6 +113,9 @@ public final class ChunkPool: @unchecked Sendable {
     public let spillArena: SpillArena?
     /// S: spill block slots (0 without spilling).
     public let spillBlocks: Int
+    /// Most slices one delivery (a chunk's run of cells, a block) is split into:
+    /// 1, or with flow routing the number of routes (at most 6, see ``routeByFlow(_:destinations:)``).
+    public let slicesPerDelivery: Int
     /// Frame chunks consumers may hold before pressure starts: the spill
     /// geometry's allowance, at most R − N/M − 1, at least 1.
     public let zeroCopyAllowance: Int
@@ -128,6 +142,20 @@ public final class ChunkPool: @unchecked Sendable {
     // Per-cell, R·M entries each.
     @usableFromInline let sliceLength: UnsafeMutablePointer<UInt32>
     @usableFromInline let cells: UnsafeMutablePointer<CellDescriptor>
+    /// Each cell's flow bucket (R·M, beside ``cells``; 0 unless the backend gives one).
+    @usableFromInline let buckets: UnsafeMutablePointer<UInt16>
+    /// Per spill block, its cells' buckets (S × the most packets a block holds; one entry without spilling).
+    @usableFromInline let blockBuckets: UnsafeMutablePointer<UInt16>
+    @usableFromInline let blockCells: Int
+    /// Per spill block, its outstanding slices (start << 32 | count; 0: none), ``slicesPerDelivery`` each.
+    @usableFromInline let blockSlices: UnsafeMutablePointer<UInt64>
+    /// Flow routing: route per bucket (read at delivery), nil without it.
+    @usableFromInline var flowRoute: UnsafeMutablePointer<UInt16>?
+    @usableFromInline var bucketMask: UInt16 = 0
+    /// Scratch for the partition: cells, their buckets, and per-route counts.
+    @usableFromInline let scratchCells: UnsafeMutablePointer<CellDescriptor>
+    @usableFromInline let scratchBuckets: UnsafeMutablePointer<UInt16>
+    @usableFromInline let routeCounts: UnsafeMutablePointer<Int>
     // Free chunks (a stack: the most recently freed chunk is the warmest).
     @usableFromInline let freeStack: UnsafeMutablePointer<UInt32>
     @usableFromInline var freeCount: Int
@@ -173,8 +201,12 @@ public final class ChunkPool: @unchecked Sendable {
     ///   - spill: spilling's limits; nil: no spilling.
     ///   - memory: the queue's memory base (its frames), so spilled packets' bytes
     ///     are copied; nil: blocks hold descriptors only.
+    ///   - slicesPerDelivery: 1, or the routes a flow-routed pool splits a delivery
+    ///     into (``BuddyGroup`` sets it); the item budgets grow by this factor.
     public init(queue: UInt16, geometry: PoolGeometry, group: UInt16 = 0,
-                spill: SpillGeometry? = nil, memory: UnsafeMutableRawPointer? = nil) {
+                spill: SpillGeometry? = nil, memory: UnsafeMutableRawPointer? = nil, slicesPerDelivery: Int = 1) {
+        precondition((1...6).contains(slicesPerDelivery), "ChunkPool: 1...6 slices per delivery, got \(slicesPerDelivery)")
+        self.slicesPerDelivery = slicesPerDelivery
         do {
             try geometry.validate()
             try spill?.validate(geometry: geometry)
@@ -185,8 +217,10 @@ public final class ChunkPool: @unchecked Sendable {
         let s = spill?.blockSlots(chunks: geometry.chunksPerPool) ?? 0
         spillBlocks = s
         spillArena = spill.map { _ in SpillArena(blocks: s, blockBytes: geometry.chunkBytes, memory: memory) }
-        frameItemBudget = 2 * geometry.chunksPerPool
-        itemBudget = frameItemBudget + s
+        // Chunk offload: a chunk is out as at most a full handle and partial slices (2·R in all);
+        // flow routing: each delivery splits into up to k slices.
+        frameItemBudget = (slicesPerDelivery == 1 ? 2 : slicesPerDelivery) * geometry.chunksPerPool
+        itemBudget = frameItemBudget + s * slicesPerDelivery
         let beyondRing = geometry.chunksPerPool - geometry.segmentsPerRing - 1
         zeroCopyAllowance = max(1, min(beyondRing, spill?.zeroCopyChunks ?? beyondRing))
         m = UInt32(geometry.cellsPerChunk)
@@ -213,6 +247,16 @@ public final class ChunkPool: @unchecked Sendable {
         sliceLength = .allocate(capacity: cellCount); sliceLength.initialize(repeating: 0, count: cellCount)
         cells = .allocate(capacity: cellCount)
         cells.initialize(repeating: CellDescriptor(address: 0, length: 0, timestamp: 0), count: cellCount)
+        buckets = .allocate(capacity: cellCount); buckets.initialize(repeating: 0, count: cellCount)
+        let perBlock = spill == nil ? 0 : SpillGeometry.maxPacketsPerBlock(blockBytes: geometry.chunkBytes)
+        blockCells = perBlock
+        blockBuckets = .allocate(capacity: max(1, s * perBlock)); blockBuckets.initialize(repeating: 0, count: max(1, s * perBlock))
+        blockSlices = .allocate(capacity: max(1, s * slicesPerDelivery))
+        blockSlices.initialize(repeating: 0, count: max(1, s * slicesPerDelivery))
+        let most = max(geometry.cellsPerChunk, perBlock)
+        scratchCells = .allocate(capacity: most)
+        scratchBuckets = .allocate(capacity: most)
+        routeCounts = .allocate(capacity: 8); routeCounts.initialize(repeating: 0, count: 8)
         freeStack = .allocate(capacity: chunks)
         // Chunk 0 on top, so a fresh pool attaches 0, 1, 2, … (addresses ascend).
         for i in 0..<chunks { freeStack[i] = UInt32(chunks - 1 - i) }
@@ -225,7 +269,8 @@ public final class ChunkPool: @unchecked Sendable {
         state.deallocate(); returned.deallocate(); delivered.deallocate()
         outstanding.deallocate(); generation.deallocate(); sliceLength.deallocate(); pendingSince.deallocate()
         cells.deallocate(); freeStack.deallocate(); attachedList.deallocate(); spillFreeStack.deallocate()
-        lender.deallocate()
+        lender.deallocate(); buckets.deallocate(); blockBuckets.deallocate(); blockSlices.deallocate()
+        scratchCells.deallocate(); scratchBuckets.deallocate(); routeCounts.deallocate()
     }
 
     // MARK: Occupancy
@@ -314,7 +359,8 @@ public final class ChunkPool: @unchecked Sendable {
     /// packets with CLOCK_REALTIME and runs deadlines on CLOCK_MONOTONIC, so a step
     /// of the wall clock never stalls or hurries a partial chunk.
     @inlinable @inline(__always)
-    public func record(address: UInt64, length: UInt32, timestamp: UInt64, arrival: UInt64, flags: UInt32 = 0) -> Bool {
+    public func record(address: UInt64, length: UInt32, timestamp: UInt64, arrival: UInt64, flags: UInt32 = 0,
+                       bucket: UInt16 = 0) -> Bool {
         let chunk = chunkShift != 0 ? address &>> chunkShift : address / chunkBytes
         guard chunk < UInt64(r) else {
             stored.invalidDescriptors &+= 1
@@ -326,7 +372,9 @@ public final class ChunkPool: @unchecked Sendable {
             stored.invalidDescriptors &+= 1
             return false
         }
-        cells[c &* Int(m) &+ Int(got)] = CellDescriptor(address: address, length: length, timestamp: timestamp, flags: flags)
+        let k = c &* Int(m) &+ Int(got)
+        cells[k] = CellDescriptor(address: address, length: length, timestamp: timestamp, flags: flags)
+        buckets[k] = bucket
         if got == delivered[c] { pendingSince[c] = arrival }
         returned[c] = got &+ 1
         return true
@@ -381,7 +429,19 @@ public final class ChunkPool: @unchecked Sendable {
                     }
                     if done < got && !blocked {
                         // Zero-copy, behind whatever the open block holds.
-                        if frameItems < frameItemBudget && closeOpenBlock(place, &packets) {
+                        if flowRoute != nil {
+                            if closeOpenBlock(place, &packets) {
+                                let sent = deliverSlices(c, from: done, to: got, place)
+                                if sent > 0 {
+                                    packets &+= sent
+                                    if !full { stored.partialSlices &+= 1 }
+                                    else if delivered[c] == 0 && sent == Int(m) { stored.fullChunks &+= 1 }
+                                    else { stored.completingSlices &+= 1 }
+                                }
+                                done &+= UInt32(sent)
+                            }
+                            if done < got { blocked = true }
+                        } else if frameItems < frameItemBudget && closeOpenBlock(place, &packets) {
                             let handle = ChunkHandle(
                                 queue: queue, chunk: chunk, generation: generation[c], start: done, count: got &- done, group: group)
                             if place(handle) {
@@ -436,6 +496,95 @@ public final class ChunkPool: @unchecked Sendable {
         checkInvariants()
         #endif
         return packets
+    }
+
+    // MARK: Flow slices
+
+    /// Routes this pool's deliveries by flow bucket (see the type's documentation):
+    /// `route[bucket & (buckets − 1)]` names the slice a packet goes in, one of
+    /// `destinations` (at most ``slicesPerDelivery``). The table belongs to the
+    /// capture thread, which changes it only between deliveries.
+    public func routeByFlow(_ route: UnsafeMutablePointer<UInt16>, buckets: Int, destinations: Int) {
+        precondition(destinations <= slicesPerDelivery && buckets & (buckets - 1) == 0 && buckets <= 65536,
+                     "ChunkPool: \(destinations) routes over \(slicesPerDelivery) slices, \(buckets) buckets")
+        flowRoute = route
+        bucketMask = UInt16(truncatingIfNeeded: buckets - 1)
+    }
+
+    /// The flow buckets of the packets a handle names, cell for cell with
+    /// ``descriptors(of:)``. Valid until the handle's chunk is attached (or its block
+    /// opened) again, which only the capture thread does: the capture thread may
+    /// read them right after it recycled the handle.
+    @inlinable
+    public func buckets(of handle: ChunkHandle) -> UnsafeBufferPointer<UInt16> {
+        let c = Int(handle.chunk)
+        if c >= Int(r) {
+            let offset: Int = (c &- Int(r)) &* blockCells &+ Int(handle.start)
+            return UnsafeBufferPointer(start: blockBuckets + offset, count: Int(handle.count))
+        }
+        return UnsafeBufferPointer(start: buckets + (c &* Int(m) &+ Int(handle.start)), count: Int(handle.count))
+    }
+
+    /// Delivers cells `from ..< to` of frame chunk `c` as one slice per route.
+    /// - Returns: cells delivered: all, or fewer when the frame-handle budget has
+    ///   no room for every slice (nothing is then delivered) or `place` refused one
+    ///   (the rest stays, partitioned, for the next delivery).
+    @inlinable
+    func deliverSlices(_ c: Int, from: UInt32, to: UInt32, _ place: (ChunkHandle) -> Bool) -> Int {
+        let mm = Int(m)
+        let base = c &* mm &+ Int(from)
+        let chunk = UInt32(truncatingIfNeeded: c)
+        return partition(cells + base, buckets + base, count: Int(to &- from), route: flowRoute!,
+                         room: frameItemBudget &- frameItems) { offset, length in
+            let start = from &+ UInt32(truncatingIfNeeded: offset)
+            let handle = ChunkHandle(queue: queue, chunk: chunk, generation: generation[c], start: start,
+                                     count: UInt32(truncatingIfNeeded: length), group: group)
+            guard place(handle) else { return false }
+            sliceLength[c &* mm &+ Int(start)] = UInt32(truncatingIfNeeded: length)
+            outstanding[c] &+= 1
+            outstandingCount += 1
+            frameItems += 1
+            return true
+        }
+    }
+
+    /// Partitions `count` cells and their buckets in place, stably, by route, and
+    /// calls `emit(offset, length)` for each route's run in route order, until it
+    /// returns `false`. When every cell has one route (the common case) nothing
+    /// moves. - Returns: cells emitted (0 when the runs outnumber `room`).
+    @inlinable
+    func partition(_ row: UnsafeMutablePointer<CellDescriptor>, _ tags: UnsafeMutablePointer<UInt16>, count: Int,
+                   route: UnsafeMutablePointer<UInt16>, room: Int = .max, _ emit: (Int, Int) -> Bool) -> Int {
+        let mask = bucketMask
+        let routes = slicesPerDelivery
+        for k in 0..<routes { routeCounts[k] = 0 }
+        for k in 0..<count { routeCounts[Int(route[Int(tags[k] & mask)])] &+= 1 }
+        var runs = 0
+        for k in 0..<routes where routeCounts[k] > 0 { runs &+= 1 }
+        guard runs <= room else { return 0 }
+        if runs > 1 {
+            // Counting sort into the scratch rows, then back: each route's cells keep their order.
+            var offset = 0
+            for k in 0..<routes { let n = routeCounts[k]; routeCounts[k] = offset; offset &+= n }
+            for k in 0..<count {
+                let d = Int(route[Int(tags[k] & mask)])
+                let at = routeCounts[d]
+                scratchCells[at] = row[k]
+                scratchBuckets[at] = tags[k]
+                routeCounts[d] = at &+ 1
+            }
+            row.update(from: scratchCells, count: count)
+            tags.update(from: scratchBuckets, count: count)
+            // routeCounts[k] is now the end of route k's run.
+            var start = 0
+            for k in 0..<routes where routeCounts[k] > start {
+                let end = routeCounts[k]
+                guard emit(start, end &- start) else { return start }
+                start = end
+            }
+            return count
+        }
+        return emit(0, count) ? count : 0
     }
 
     // MARK: Spill
@@ -525,6 +674,8 @@ public final class ChunkPool: @unchecked Sendable {
             }
             let cell = row[Int(k)]
             if arena.append(cell) {
+                let slot: Int = (openBlock &- Int(r)) &* blockCells &+ arena.openCount &- 1
+                blockBuckets[slot] = buckets[c &* Int(m) &+ Int(k)]
                 if arena.openCount == 1 { openPendingSince = pendingSince[c] }
                 bytes &+= UInt64(cell.length)
                 k &+= 1
@@ -540,19 +691,45 @@ public final class ChunkPool: @unchecked Sendable {
 
     /// Delivers the open block if it holds packets. - Returns: `false` only when
     /// `place` refused it (it stays open).
+    ///
+    /// With flow routing the block goes out as one slice per route (see the type's
+    /// documentation); the group's lanes hold the whole item budget, so a slice is
+    /// never refused once the first was taken.
     @inlinable
     func closeOpenBlock(_ place: (ChunkHandle) -> Bool, _ packets: inout Int) -> Bool {
         guard openBlock >= 0 else { return true }
         let count = spillArena!.openCount
         guard count > 0 else { return true }
         let b = openBlock
-        let handle = ChunkHandle(queue: queue, chunk: UInt32(b), generation: generation[b], start: 0,
-                                 count: UInt32(count), group: group)
-        guard place(handle) else { return false }
+        let slots = blockSlices + (b &- Int(r)) &* slicesPerDelivery
+        if let route = flowRoute {
+            let table = spillArena!.table(b &- Int(r))
+            let tags = blockBuckets + (b &- Int(r)) &* blockCells
+            var slot = 0
+            let sent = partition(table, tags, count: count, route: route) { start, length in
+                let handle = ChunkHandle(queue: queue, chunk: UInt32(b), generation: generation[b], start: UInt32(start),
+                                         count: UInt32(length), group: group)
+                guard place(handle) else {
+                    precondition(slot == 0, "ChunkPool: a block's slice refused after its first was placed")
+                    return false
+                }
+                slots[slot] = UInt64(start) << 32 | UInt64(length)
+                slot += 1
+                return true
+            }
+            guard sent == count else { return false }
+            outstanding[b] = UInt32(slot)
+            outstandingCount += slot
+        } else {
+            let handle = ChunkHandle(queue: queue, chunk: UInt32(b), generation: generation[b], start: 0,
+                                     count: UInt32(count), group: group)
+            guard place(handle) else { return false }
+            slots[0] = UInt64(count)
+            outstanding[b] = 1
+            outstandingCount += 1
+        }
         returned[b] = UInt32(count)
         delivered[b] = UInt32(count)
-        outstanding[b] = 1
-        outstandingCount += 1
         state[b] = .captured
         spillOut += 1
         openBlock = -1
@@ -637,8 +814,12 @@ public final class ChunkPool: @unchecked Sendable {
         stored.recycled &+= 1
         outstandingCount -= 1
         if c >= Int(r) {
-            // A spill block: whole, so it is free again, and so is the chunk it borrowed.
-            outstanding[c] = 0
+            // A spill block's slice; with its last, the block is free again, and so is the chunk it borrowed.
+            let slots = blockSlices + (c &- Int(r)) &* slicesPerDelivery
+            let key = UInt64(handle.start) << 32 | UInt64(handle.count)
+            for k in 0..<slicesPerDelivery where slots[k] == key { slots[k] = 0; break }
+            outstanding[c] -= 1
+            if outstanding[c] > 0 { return nil }
             state[c] = .free
             spillOut -= 1
             spillFreeStack[spillFreeCount] = handle.chunk
@@ -685,10 +866,15 @@ public final class ChunkPool: @unchecked Sendable {
         guard handle.generation == generation[c] else { return .staleGeneration }
         guard state[c] != .free else { return .notCaptured }
         if c >= Int(r) {
-            // A spill block is delivered whole, once per generation.
-            guard state[c] == .captured, handle.start == 0, outstanding[c] == 1 else { return .notOutstanding }
-            guard handle.count == returned[c] else { return .lengthMismatch }
-            return nil
+            // A spill block is delivered once per generation, whole or (flow routing) as slices.
+            guard state[c] == .captured, outstanding[c] > 0 else { return .notOutstanding }
+            let slots = blockSlices + (c &- Int(r)) &* slicesPerDelivery
+            var startsHere = false
+            for k in 0..<slicesPerDelivery where slots[k] != 0 && slots[k] >> 32 == UInt64(handle.start) {
+                if slots[k] & 0xffff_ffff == UInt64(handle.count) { return nil }
+                startsHere = true
+            }
+            return startsHere ? .lengthMismatch : .notOutstanding
         }
         guard handle.start < m else { return .notOutstanding }
         let length = sliceLength[c * Int(m) + Int(handle.start)]
@@ -803,7 +989,10 @@ public final class ChunkPool: @unchecked Sendable {
                 if inSpillStack[b] { problems.append("open spill block \(b) in the free stack") }
             case .captured:
                 blocksOut += 1
-                if outstanding[c] != 1 { problems.append("delivered spill block \(b) has \(outstanding[c]) handles") }
+                let marked = (0..<slicesPerDelivery).filter { blockSlices[b * slicesPerDelivery + $0] != 0 }.count
+                if outstanding[c] == 0 || Int(outstanding[c]) != marked {
+                    problems.append("delivered spill block \(b) has \(outstanding[c]) handles, \(marked) slices marked")
+                }
                 if returned[c] == 0 { problems.append("delivered spill block \(b) is empty") }
                 if inSpillStack[b] { problems.append("delivered spill block \(b) in the free stack") }
             case .lent:

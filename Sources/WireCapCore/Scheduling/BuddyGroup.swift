@@ -34,6 +34,17 @@ import Atomics
 /// never offloads. A queue belongs to exactly one group, so different
 /// applications never exchange chunks.
 ///
+/// **Flow offload (issue 15, ``OffloadPolicy/flow``).** Instead of whole chunks,
+/// each queue's ``FlowScheduler`` moves flow buckets between consumers. Its pool
+/// delivers every chunk as one slice per route (``ChunkPool``, "Flow slices"),
+/// and ``place(_:from:)`` sends a slice where its buckets' route says: a
+/// consumer's lane, the held queue of a move in progress, or (a spread bucket)
+/// the own lane unless it holds more than T% of R·M packets, else the least busy
+/// one. The backlog that triggers a move is counted in packets (``backlogPackets(_:)``):
+/// slices differ in size. Every move drains first (see ``FlowScheduler``), so a
+/// flow is never processed by two consumers at once and stays in order; only
+/// spread buckets' flows can be split, and they are counted.
+///
 /// - warning: ``place(_:from:)`` and ``nextRecycled(owner:)`` belong to capture
 ///   thread `i`; ``nextChunk(consumer:)`` and ``recycle(_:consumer:)`` to consumer `j`.
 ///   Statistics may be read from any thread.
@@ -59,6 +70,17 @@ public final class BuddyGroup: @unchecked Sendable {
 
     @usableFromInline let n: Int
     @usableFromInline let advanced: Bool
+    /// Advanced mode with ``OffloadPolicy/flow``: one ``FlowScheduler`` per queue.
+    @usableFromInline let flows: Bool
+    /// Per queue, its flow buckets' scheduler (empty unless ``flows``).
+    public let schedulers: [FlowScheduler]
+    /// Flow offload: the backlog, in packets, above which a consumer is overloaded (T% of R·M).
+    @usableFromInline let thresholdPackets: Int
+    /// Flow offload: [i * n + j] = packets per second queue i routes to consumer j,
+    /// written by capture thread i at its ticks, read by every capture thread.
+    /// Relaxed: an estimate, it orders nothing.
+    @usableFromInline let loadBoard: UnsafeMutablePointer<UInt64.AtomicRepresentation>
+    @usableFromInline var views: [FlowScheduler.View] = []
     @usableFromInline let thresholdItems: Int      // own length above which we offload
     @usableFromInline let captureLanes: UnsafeMutablePointer<SPSCRing<ChunkHandle>>   // [i * n + j]: i → j
     @usableFromInline let recycleLanes: UnsafeMutablePointer<SPSCRing<ChunkHandle>>   // [i * (n+1) + j]: consumer j (j == n: the writer) → owner i
@@ -102,6 +124,8 @@ public final class BuddyGroup: @unchecked Sendable {
         self.configuration = configuration
         n = queueCount
         advanced = configuration.mode == .advanced && queueCount > 1
+        flows = configuration.offloadsFlows(queues: queueCount)
+        thresholdPackets = configuration.geometry.cellsPerPool * configuration.offloadThresholdPercent / 100
         precondition(memory == nil || memory!.count == queueCount, "BuddyGroup: one memory base per queue")
         let capacity = configuration.geometry.chunksPerPool
         // "Passes T% of capacity": offload when length · 100 > T · R.
@@ -110,11 +134,21 @@ public final class BuddyGroup: @unchecked Sendable {
         frameChunks = UInt32(configuration.geometry.chunksPerPool)
         let identity = Self.nextIdentity()
         self.identity = identity
+        let slices = configuration.offloadsFlows(queues: queueCount) ? queueCount + 2 : 1
         let pools = (0..<queueCount).map {
             ChunkPool(queue: UInt16($0), geometry: configuration.geometry, group: identity,
-                      spill: configuration.spill, memory: memory?[$0])
+                      spill: configuration.spill, memory: memory?[$0], slicesPerDelivery: slices)
         }
         self.pools = pools
+        schedulers = slices == 1 ? [] : (0..<queueCount).map {
+            FlowScheduler(home: $0, buckets: configuration.flowBuckets, consumers: queueCount,
+                          strict: configuration.strictFlowAffinity, heldCapacity: pools[$0].itemBudget)
+        }
+        for (q, s) in schedulers.enumerated() {
+            pools[q].routeByFlow(s.route, buckets: s.bucketCount, destinations: s.routes)
+        }
+        loadBoard = .allocate(capacity: max(1, queueCount * queueCount))
+        loadBoard.initialize(repeating: .init(0), count: max(1, queueCount * queueCount))
         let laneCapacity = pools[0].itemBudget
         recyclers = n + 1
         captureLanes = .allocate(capacity: n * n)
@@ -126,7 +160,7 @@ public final class BuddyGroup: @unchecked Sendable {
         consumerCursor = .allocate(capacity: n * 8)
         consumerCursor.initialize(repeating: 0, count: n * 8)
         queued = .allocate(byteCount: n * 64, alignment: 64)
-        for j in 0..<n { (queued + j * 64).bindMemory(to: Int.AtomicRepresentation.self, capacity: 1).initialize(to: .init(0)) }
+        for j in 0..<n { (queued + j * 64).bindMemory(to: Int.AtomicRepresentation.self, capacity: 2).initialize(repeating: .init(0), count: 2) }
         offloadRow = (n + 7) & ~7   // 8 UInt64 counters per 64-byte line
         offloads = .allocate(count: n * offloadRow)
         captureBlocks = (0..<n).map { _ in .allocate(count: CaptureCounter.allCases.count) }
@@ -134,13 +168,20 @@ public final class BuddyGroup: @unchecked Sendable {
         let originCount = queueCount * OriginCounter.count
         originBlocks = (0..<queueCount).map { _ in .allocate(count: originCount) }
         for q in 0..<n { publish(queue: q) }
+        views = schedulers.map { _ in
+            FlowScheduler.View(
+                backlog: { [unowned self] in self.backlogPackets($0) },
+                consumed: { [unowned self] in self.consumerBlocks[$0].load(ConsumerCounter.packetsConsumed.rawValue) },
+                load: { [unowned self] in self.consumerLoad($0) },
+                threshold: thresholdPackets)
+        }
     }
 
     deinit {
         for k in 0..<(n * n) { captureLanes[k].deallocate() }
         for k in 0..<(n * recyclers) { recycleLanes[k].deallocate() }
         captureLanes.deallocate(); recycleLanes.deallocate(); cellTables.deallocate()
-        consumerCursor.deallocate(); offloads.deallocate(); queued.deallocate()
+        consumerCursor.deallocate(); offloads.deallocate(); queued.deallocate(); loadBoard.deallocate()
         captureBlocks.forEach { $0.deallocate() }
         consumerBlocks.forEach { $0.deallocate() }
         originBlocks.forEach { $0.deallocate() }
@@ -173,16 +214,107 @@ public final class BuddyGroup: @unchecked Sendable {
         UnsafeAtomic(at: (queued + j &* 64).assumingMemoryBound(to: Int.AtomicRepresentation.self))
     }
 
+    /// Flow offload: packets in consumer j's capture queue (beside ``queuedCount(_:)``,
+    /// kept the same way). Relaxed, like it.
+    @inlinable @inline(__always)
+    func queuedPackets(_ j: Int) -> UnsafeAtomic<Int> {
+        UnsafeAtomic(at: (queued + j &* 64).assumingMemoryBound(to: Int.AtomicRepresentation.self) + 1)
+    }
+
+    /// Packets waiting in consumer `j`'s capture queue (flow offload; else 0). Any thread.
+    @inlinable
+    public func backlogPackets(_ j: Int) -> Int { flows ? queuedPackets(j).load(ordering: .relaxed) : 0 }
+
+    /// Flow offload: packets per second every queue routes to consumer `j` (smoothed). Any thread.
+    public func consumerLoad(_ j: Int) -> Double {
+        var total: UInt64 = 0
+        for i in 0..<n { total &+= UnsafeAtomic(at: loadBoard + (i &* n &+ j)).load(ordering: .relaxed) }
+        return Double(total)
+    }
+
     /// Enqueues on lane i→j, keeping j's count (see ``queued``).
     @inlinable @inline(__always)
     func enqueue(_ handle: ChunkHandle, from i: Int, to j: Int) -> Bool {
         guard advanced else { return captureLanes[i &* n &+ j].enqueue(handle) }
         let count = queuedCount(j)
         count.wrappingIncrement(ordering: .relaxed)
+        if flows { queuedPackets(j).wrappingIncrement(by: Int(handle.count), ordering: .relaxed) }
         if captureLanes[i &* n &+ j].enqueue(handle) { return true }
         count.wrappingDecrement(ordering: .relaxed)
+        if flows { queuedPackets(j).wrappingDecrement(by: Int(handle.count), ordering: .relaxed) }
         return false
     }
+
+    /// Places a flow slice where its buckets' route says (see the type's documentation).
+    @inlinable
+    func placeSlice(_ handle: ChunkHandle, from i: Int) -> Bool {
+        let scheduler = schedulers[i]
+        let tags = pools[i].buckets(of: handle)
+        let route = Int(scheduler.route(of: tags[0]))
+        var to = route
+        if route == n {
+            guard scheduler.hold(handle) else { return false }
+            scheduler.delivered(tags, spread: false)
+            return true
+        }
+        if route > n {
+            // Spread: the own lane unless it is over T, else the least busy (chunk-wise, like WireCAP-A).
+            to = i
+            var best = backlogPackets(i)
+            if best > thresholdPackets {
+                for j in 0..<n where j != i {
+                    let length = backlogPackets(j)
+                    if length < best { to = j; best = length }
+                }
+            }
+        }
+        guard enqueue(handle, from: i, to: to) else { return false }
+        scheduler.delivered(tags, spread: route > n)
+        if to != i {
+            offloads.add(i &* offloadRow &+ to, 1)
+            captureBlocks[i].add(CaptureCounter.offloadedOut.rawValue, 1)
+        }
+        return true
+    }
+
+    /// Flow offload: a tick of queue `i`'s scheduler (rates, maybe a move), then the
+    /// release of a move whose drain is over. Capture thread `i`, before it delivers.
+    @inlinable
+    public func schedule(queue i: Int, now: UInt64) {
+        guard flows else { return }
+        let scheduler = schedulers[i]
+        let board = loadBoard + i &* n
+        scheduler.tick(now: now, view: views[i]) { j, load in
+            UnsafeAtomic(at: board + j).store(UInt64(load), ordering: .relaxed)
+        }
+        releaseIfDrained(queue: i)
+    }
+
+    /// Flow offload: a handle of queue `i`'s pool was recycled (accepted): its
+    /// packets are no longer in flight. Capture thread `i`, right after the recycle.
+    @inlinable
+    public func recycled(_ handle: ChunkHandle, owner i: Int) {
+        guard flows else { return }
+        if schedulers[i].recycled(pools[i].buckets(of: handle)) { releaseIfDrained(queue: i) }
+    }
+
+    /// Places the held slices of queue `i`'s move if its drain is over. Capture thread `i`.
+    @inlinable
+    public func releaseIfDrained(queue i: Int) {
+        guard flows, schedulers[i].readyToRelease else { return }
+        schedulers[i].releaseHeld { handle, to in
+            // The lane holds the pool's whole item budget: a valid handle always fits.
+            let placed = enqueue(handle, from: i, to: to)
+            precondition(placed, "BuddyGroup: a held slice did not fit lane \(i)→\(to)")
+            if to != i {
+                offloads.add(i &* offloadRow &+ to, 1)
+                captureBlocks[i].add(CaptureCounter.offloadedOut.rawValue, 1)
+            }
+        }
+    }
+
+    /// Flow offload: packets of queue `i` waiting for a move's drain. Any thread after capture thread `i` stopped; else capture thread `i`.
+    public func heldPackets(queue i: Int) -> Int { flows ? schedulers[i].heldPackets : 0 }
 
     // MARK: Capture thread i
 
@@ -194,6 +326,7 @@ public final class BuddyGroup: @unchecked Sendable {
     ///   within the pool's item budget never cause.
     @inlinable
     public func place(_ handle: ChunkHandle, from i: Int) -> Bool {
+        if flows { return placeSlice(handle, from: i) }
         if advanced {
             let own = captureQueueLength(i)
             if own > thresholdItems {
@@ -235,6 +368,7 @@ public final class BuddyGroup: @unchecked Sendable {
         for _ in 0..<n {
             if let handle = captureLanes[i &* n &+ j].dequeue() {
                 if advanced { queuedCount(j).wrappingDecrement(ordering: .relaxed) }
+                if flows { queuedPackets(j).wrappingDecrement(by: Int(handle.count), ordering: .relaxed) }
                 let next = i &+ 1
                 cursor.pointee = next == n ? 0 : next
                 let block = consumerBlocks[j]
@@ -373,6 +507,14 @@ public final class BuddyGroup: @unchecked Sendable {
         block.set(CaptureCounter.attachedChunks.rawValue, UInt64(pool.attachedChunks))
         block.set(CaptureCounter.capturedChunks.rawValue, UInt64(pool.capturedChunks))
         block.set(CaptureCounter.outstandingItems.rawValue, UInt64(pool.outstandingItems))
+        if flows {
+            let f = schedulers[q]
+            block.set(CaptureCounter.bucketMoves.rawValue, f.bucketMoves)
+            block.set(CaptureCounter.bucketsSpread.rawValue, f.bucketsSpread)
+            block.set(CaptureCounter.packetsSpread.rawValue, f.packetsSpread)
+            block.set(CaptureCounter.packetsHeld.rawValue, f.packetsHeld)
+            block.set(CaptureCounter.heldPackets.rawValue, UInt64(f.heldPackets))
+        }
         if pool.spillBlocks > 0 {
             block.set(CaptureCounter.packetsSpilled.rawValue, c.packetsSpilled)
             block.set(CaptureCounter.bytesSpilled.rawValue, c.bytesSpilled)
@@ -423,6 +565,11 @@ public final class BuddyGroup: @unchecked Sendable {
         s.spillArenaFull = c(.spillArenaFull)
         s.spillBlocksOut = c(.spillBlocksOut)
         s.unstampedPackets = c(.unstampedPackets)
+        s.bucketMoves = c(.bucketMoves)
+        s.bucketsSpread = c(.bucketsSpread)
+        s.packetsSpread = c(.packetsSpread)
+        s.packetsHeld = c(.packetsHeld)
+        if flows { s.consumerLoad = UInt64(consumerLoad(q)) }
         s.itemsConsumed = con.load(ConsumerCounter.itemsConsumed.rawValue)
         s.packetsConsumed = con.load(ConsumerCounter.packetsConsumed.rawValue)
         s.deliveryDrops = con.load(ConsumerCounter.deliveryDrops.rawValue)

@@ -58,8 +58,9 @@ public struct CaptureDriver: @unchecked Sendable {
     /// Records one received packet with a wall-clock `timestamp` and an `arrival` on
     /// the deadline clock (see ``ChunkPool/record(address:length:timestamp:arrival:)``).
     @inlinable @inline(__always)
-    public func record(address: UInt64, length: UInt32, timestamp: UInt64, arrival: UInt64, flags: UInt32 = 0) -> Bool {
-        pool.record(address: address, length: length, timestamp: timestamp, arrival: arrival, flags: flags)
+    public func record(address: UInt64, length: UInt32, timestamp: UInt64, arrival: UInt64, flags: UInt32 = 0,
+                       bucket: UInt16 = 0) -> Bool {
+        pool.record(address: address, length: length, timestamp: timestamp, arrival: arrival, flags: flags, bucket: bucket)
     }
 
     /// Adds a batch's totals to the received counters (once per batch, not per packet).
@@ -77,6 +78,7 @@ public struct CaptureDriver: @unchecked Sendable {
     public func deliver(now: UInt64) -> Int {
         let group = self.group
         let queue = self.queue
+        group.schedule(queue: queue, now: now)
         // Asked only when the open spill block is due: would it wait behind other handles?
         let delivered = pool.deliverReady(now: now, timeout: timeout, holdSpill: { !group.wouldBeTakenAtOnce(from: queue) }) {
             group.place($0, from: queue)
@@ -92,7 +94,10 @@ public struct CaptureDriver: @unchecked Sendable {
     public func reclaim() -> Int {
         var accepted = 0
         while let handle = group.nextRecycled(owner: queue) {
-            if pool.recycle(handle) == nil { accepted += 1 }
+            if pool.recycle(handle) == nil {
+                accepted += 1
+                group.recycled(handle, owner: queue)
+            }
         }
         return accepted
     }
@@ -114,9 +119,14 @@ public struct CaptureDriver: @unchecked Sendable {
         let group = self.group
         let queue = self.queue
         let delivered = pool.deliverReady(now: UInt64.max, timeout: 0) { group.place($0, from: queue) }
+        group.releaseIfDrained(queue: queue)
         group.publish(queue: queue)
         return delivered
     }
+
+    /// Packets received and not yet in a capture queue: undelivered in the pool, or
+    /// waiting for a flow move's drain (the shutdown flush waits for both).
+    public var undeliveredPackets: Int { pool.undeliveredPackets + group.heldPackets(queue: queue) }
 }
 
 extension ChunkPool {

@@ -34,6 +34,12 @@ public enum CaptureCounter: Int, CaseIterable, Sendable {
     /// Packets the kernel did not stamp at arrival (AF_XDP: no metadata, or a stamp
     /// out of order), stamped by the capture thread instead.
     case unstampedPackets
+    // Flow offload (issue 15; see FlowScheduler), published by the capture thread.
+    /// Buckets moved between consumers (each bucket of each move); buckets spread;
+    /// packets delivered from spread buckets; packets that waited for a move's drain.
+    case bucketMoves, bucketsSpread, packetsSpread, packetsHeld
+    /// Packets waiting in the held queue now (a gauge).
+    case heldPackets
 }
 
 /// Counters a queue's consumer publishes (one ``CounterBlock`` per consumer).
@@ -118,6 +124,17 @@ public struct QueueStatistics: Sendable, Hashable, Codable {
     public var spillBlocksOut: UInt64 = 0
     /// Packets stamped by the capture thread because the kernel did not stamp them (AF_XDP).
     public var unstampedPackets: UInt64 = 0
+    /// Flow offload: this queue's buckets moved to another consumer (or back), each counted.
+    public var bucketMoves: UInt64 = 0
+    /// Flow offload: times one of this queue's buckets was spread over consumers
+    /// (a flow heavier than one consumer; its flows may be split).
+    public var bucketsSpread: UInt64 = 0
+    /// Flow offload: packets delivered from spread buckets.
+    public var packetsSpread: UInt64 = 0
+    /// Flow offload: packets that waited for a move's drain (they were never on two consumers).
+    public var packetsHeld: UInt64 = 0
+    /// Flow offload: packets per second routed to this queue's consumer by every queue (smoothed).
+    public var consumerLoad: UInt64 = 0
 
     public init(queue: Int) { self.queue = queue }
 

@@ -215,7 +215,7 @@ package final class RxQueue: CaptureQueue, @unchecked Sendable {
     package func flush() -> Int {
         driver.reclaim()
         driver.flush()
-        return driver.pool.undeliveredPackets
+        return driver.undeliveredPackets
     }
 
     /// `true` when every packet the program redirected here is accounted for: received

@@ -1,0 +1,403 @@
+/// Flow-consistent offload for one receive queue (issue 15): the queue's flow
+/// buckets, which consumer each goes to, and when a bucket moves.
+///
+/// **Buckets.** Every packet carries a bucket, `0 ..< B` (the backend's symmetric
+/// flow hash, so both directions of a flow share one). The buckets are per
+/// receive queue and owned by its capture thread alone: the route table, the
+/// in-flight counts and the rates below are plain memory with no atomics. A
+/// bucket starts on its queue's own consumer.
+///
+/// **Routes.** `route[b]` is where bucket `b`'s packets go when they are delivered:
+///
+/// ```
+///   0 ..< n    consumer j                        (settled)
+///   held (n)   waits: the bucket is moving        (its slices wait in the held queue)
+///   spread     chunk-wise, like WireCAP-A         (one flow heavier than a consumer)
+/// ```
+///
+/// **Moving a bucket, and why a flow is never on two consumers at once.** A
+/// bucket moves from consumer A to consumer B in three steps, all on the capture
+/// thread:
+///
+/// 1. its route becomes `held`; `draining` = its packets delivered and not yet
+///    recycled (all at A: the in-flight count);
+/// 2. its later packets are delivered into slices that wait in the held queue,
+///    in order, placed nowhere; every recycle of one of its earlier packets
+///    lowers `draining`;
+/// 3. when `draining` is 0 (A finished and gave back every packet of it), the
+///    held slices are placed on B's lane, in order, and the route becomes B.
+///
+/// So B never holds a packet of the bucket while A does, and B's first packet of
+/// it is later than A's last: per-flow order holds across the move. (A recycle is
+/// the consumer's word that it is done with a packet; a consumer that recycles
+/// before it has processed would break the guarantee, and nothing else.)
+///
+/// **When.** Every ``tickInterval`` the scheduler turns the packets each bucket
+/// got into a rate (packets per second, smoothed). If a consumer its buckets go to
+/// has more than ``CaptureConfiguration/offloadThresholdPercent`` of R·M packets
+/// waiting, it moves the fewest, heaviest of that consumer's buckets (RSS++'s
+/// greedy: heaviest first, each one only if it still narrows the gap) to the least
+/// busy consumer, whose backlog must be under half the threshold, until the
+/// predicted loads meet halfway. A bucket heavier than the consumer can serve at all
+/// (its measured rate while busy) would only move the overload: it is *spread*
+/// instead (counted, with its packets), unless strict affinity forbids it; then it
+/// stays and the pool's backlog grows until the kernel drops, counted as usual.
+/// When no consumer is above a quarter of the threshold, buckets away from home go
+/// back when that narrows the gap (hysteresis), and spread buckets that a consumer
+/// can serve again are settled on their home. One move is in progress at a time,
+/// and a cooldown of ``cooldownTicks`` follows each.
+///
+/// - warning: Capture thread `home` only.
+public final class FlowScheduler: @unchecked Sendable {
+    /// The queue (and its consumer) the buckets belong to.
+    public let home: Int
+    /// B: buckets (a power of two).
+    public let bucketCount: Int
+    /// Consumers in the group.
+    public let consumers: Int
+    /// The route of a moving bucket.
+    public let held: UInt16
+    /// The route of a spread bucket.
+    public let spread: UInt16
+    /// Routes a delivery can be split into: every consumer, held and spread.
+    public var routes: Int { consumers + 2 }
+    /// How often rates are updated and moves considered (deadline clock, ns).
+    public let tickInterval: UInt64 = 1_000_000
+    /// Ticks without a new move after one ended.
+    public let cooldownTicks = 5
+    /// Most buckets one move takes.
+    public let maxBucketsPerMove = 32
+    /// Never spread: drop (by the pool filling up) rather than split a flow.
+    public let strict: Bool
+
+    /// route[b], read by the pool at every delivery.
+    public let route: UnsafeMutablePointer<UInt16>
+    /// Where b goes once settled (a moving bucket's target; a spread bucket's home).
+    @usableFromInline let owner: UnsafeMutablePointer<UInt16>
+    /// Packets of b delivered (lanes or held queue) and not recycled.
+    @usableFromInline let inflight: UnsafeMutablePointer<UInt32>
+    /// Packets of b delivered since the last tick.
+    @usableFromInline let arrivals: UnsafeMutablePointer<UInt32>
+    /// Smoothed packets per second of b.
+    let rate: UnsafeMutablePointer<Double>
+    /// b is in the move in progress.
+    @usableFromInline let moving: UnsafeMutablePointer<Bool>
+    private let order: UnsafeMutablePointer<Int32>
+    private let service: UnsafeMutablePointer<Double>
+    private let lastConsumed: UnsafeMutablePointer<UInt64>
+    private let wasBusy: UnsafeMutablePointer<Bool>
+    private let load: UnsafeMutablePointer<Double>
+
+    /// The move in progress: its target, and its buckets' packets still out at the old consumer.
+    public private(set) var moveTarget = -1
+    @usableFromInline var draining = 0
+    private var moveBuckets: [Int32]
+    // The held queue: slices of moving buckets, in delivery order.
+    private let heldQueue: UnsafeMutablePointer<ChunkHandle>
+    private let heldCapacity: Int
+    private var heldHead = 0
+    public private(set) var heldCount = 0
+    /// Packets in the held queue now.
+    public private(set) var heldPackets = 0
+    private var lastTick: UInt64 = 0
+    private var cooldown = 0
+
+    /// Buckets moved (each bucket of each move, back home included).
+    public private(set) var bucketMoves: UInt64 = 0
+    /// Buckets spread (times one was).
+    public private(set) var bucketsSpread: UInt64 = 0
+    /// Packets delivered from spread buckets (their flows may be split).
+    public var packetsSpread: UInt64 { spreadPackets }
+    @usableFromInline var spreadPackets: UInt64 = 0
+    /// Packets that waited in the held queue for a move's drain.
+    public private(set) var packetsHeld: UInt64 = 0
+
+    /// - Parameters:
+    ///   - heldCapacity: the most slices that can wait (the pool's item budget).
+    public init(home: Int, buckets: Int, consumers: Int, strict: Bool, heldCapacity: Int) {
+        precondition(buckets > 0 && buckets & (buckets - 1) == 0 && buckets <= 65536 && consumers >= 1)
+        self.home = home
+        bucketCount = buckets
+        self.consumers = consumers
+        held = UInt16(consumers)
+        spread = UInt16(consumers + 1)
+        self.strict = strict
+        route = .allocate(capacity: buckets); route.initialize(repeating: UInt16(home), count: buckets)
+        owner = .allocate(capacity: buckets); owner.initialize(repeating: UInt16(home), count: buckets)
+        inflight = .allocate(capacity: buckets); inflight.initialize(repeating: 0, count: buckets)
+        arrivals = .allocate(capacity: buckets); arrivals.initialize(repeating: 0, count: buckets)
+        rate = .allocate(capacity: buckets); rate.initialize(repeating: 0, count: buckets)
+        moving = .allocate(capacity: buckets); moving.initialize(repeating: false, count: buckets)
+        order = .allocate(capacity: buckets); order.initialize(repeating: 0, count: buckets)
+        service = .allocate(capacity: consumers); service.initialize(repeating: 0, count: consumers)
+        lastConsumed = .allocate(capacity: consumers); lastConsumed.initialize(repeating: 0, count: consumers)
+        wasBusy = .allocate(capacity: consumers); wasBusy.initialize(repeating: false, count: consumers)
+        load = .allocate(capacity: consumers); load.initialize(repeating: 0, count: consumers)
+        moveBuckets = []
+        moveBuckets.reserveCapacity(maxBucketsPerMove)
+        self.heldCapacity = max(1, heldCapacity)
+        heldQueue = .allocate(capacity: self.heldCapacity)
+    }
+
+    deinit {
+        route.deallocate(); owner.deallocate(); inflight.deallocate(); arrivals.deallocate(); rate.deallocate()
+        moving.deallocate(); order.deallocate(); service.deallocate(); lastConsumed.deallocate(); wasBusy.deallocate(); load.deallocate()
+        heldQueue.deallocate()
+    }
+
+    /// `true` while a move waits for its old consumer.
+    public var isMoving: Bool { moveTarget >= 0 }
+
+    /// The route of bucket `bucket` (masked).
+    @inlinable @inline(__always)
+    public func route(of bucket: UInt16) -> UInt16 { route[Int(bucket) & (bucketCount &- 1)] }
+
+    /// Buckets routed to consumer `j` now (settled there).
+    public func buckets(on j: Int) -> Int { (0..<bucketCount).reduce(0) { $0 + (route[$1] == UInt16(j) ? 1 : 0) } }
+
+    /// Buckets spread now.
+    public var spreadBuckets: Int { (0..<bucketCount).reduce(0) { $0 + (route[$1] == spread ? 1 : 0) } }
+
+    // MARK: Delivery and recycle (per packet)
+
+    /// A slice with these buckets was delivered (to a lane or the held queue).
+    @inlinable
+    public func delivered(_ tags: UnsafeBufferPointer<UInt16>, spread isSpread: Bool) {
+        let mask = bucketCount &- 1
+        for t in tags {
+            let b = Int(t) & mask
+            inflight[b] &+= 1
+            arrivals[b] &+= 1
+        }
+        if isSpread { spreadPackets &+= UInt64(tags.count) }
+    }
+
+    /// A slice with these buckets came back (recycled, accepted by the pool).
+    /// - Returns: `true` when it finished a move's drain: place the held slices now
+    ///   (``releaseHeld(_:)``).
+    @inlinable
+    public func recycled(_ tags: UnsafeBufferPointer<UInt16>) -> Bool {
+        let mask = bucketCount &- 1
+        var finished = false
+        for t in tags {
+            let b = Int(t) & mask
+            inflight[b] &-= 1
+            if moving[b] {
+                draining &-= 1
+                finished = draining == 0
+            }
+        }
+        return finished
+    }
+
+    /// Queues a slice of moving buckets. - Returns: `false` if the held queue is full (never within the item budget).
+    public func hold(_ handle: ChunkHandle) -> Bool {
+        guard heldCount < heldCapacity else { return false }
+        heldQueue[(heldHead + heldCount) % heldCapacity] = handle
+        heldCount += 1
+        heldPackets += Int(handle.count)
+        packetsHeld &+= UInt64(handle.count)
+        return true
+    }
+
+    /// Ends the move whose drain finished: hands each held slice, in order, to
+    /// `place` (the target's lane) and settles its buckets on the target.
+    public func releaseHeld(_ place: (ChunkHandle, Int) -> Void) {
+        guard moveTarget >= 0, draining == 0 else { return }
+        let target = moveTarget
+        while heldCount > 0 {
+            place(heldQueue[heldHead], target)
+            heldPackets -= Int(heldQueue[heldHead].count)
+            heldHead = (heldHead + 1) % heldCapacity
+            heldCount -= 1
+        }
+        for b in moveBuckets {
+            moving[Int(b)] = false
+            route[Int(b)] = UInt16(target)
+        }
+        moveBuckets.removeAll(keepingCapacity: true)
+        moveTarget = -1
+        cooldown = cooldownTicks
+    }
+
+    // MARK: Decisions (per tick)
+
+    /// What the scheduler sees of the group at a tick.
+    public struct View {
+        /// Packets waiting in consumer j's capture queue.
+        public var backlog: (Int) -> Int
+        /// Packets consumer j has taken so far (its counter).
+        public var consumed: (Int) -> UInt64
+        /// Packets per second routed to consumer j by every queue of the group.
+        public var load: (Int) -> Double
+        /// The backlog (packets) above which a consumer is overloaded: T% of R·M.
+        public var threshold: Int
+
+        public init(backlog: @escaping (Int) -> Int, consumed: @escaping (Int) -> UInt64,
+                    load: @escaping (Int) -> Double, threshold: Int) {
+            self.backlog = backlog
+            self.consumed = consumed
+            self.load = load
+            self.threshold = threshold
+        }
+    }
+
+    /// Updates rates and may start a move (see the type's documentation).
+    /// - Parameter publish: receives this queue's load per consumer (packets per second).
+    /// - Returns: `true` if the tick ran (an interval had passed).
+    @discardableResult
+    public func tick(now: UInt64, view: View, publish: (Int, Double) -> Void) -> Bool {
+        if lastTick == 0 { lastTick = now; return false }
+        guard now > lastTick, now &- lastTick >= tickInterval else { return false }
+        let seconds = Double(now &- lastTick) / 1e9
+        lastTick = now
+        let perConsumer = load
+        perConsumer.update(repeating: 0, count: consumers)
+        for b in 0..<bucketCount {
+            let sample = Double(arrivals[b]) / seconds
+            arrivals[b] = 0
+            rate[b] = rate[b] == 0 ? sample : rate[b] * 0.75 + sample * 0.25
+            if rate[b] < 1 { rate[b] = 0 }
+            let r = route[b]
+            perConsumer[Int(r == held ? owner[b] : r == spread ? UInt16(home) : r)] += rate[b]
+        }
+        for j in 0..<consumers { publish(j, perConsumer[j]) }
+        // Service rate: packets a consumer took over an interval it was busy throughout.
+        for j in 0..<consumers {
+            let taken = view.consumed(j)
+            let busy = view.backlog(j) > 0
+            if busy && wasBusy[j] && taken > lastConsumed[j] {
+                let sample = Double(taken &- lastConsumed[j]) / seconds
+                service[j] = service[j] == 0 ? sample : service[j] * 0.75 + sample * 0.25
+            }
+            lastConsumed[j] = taken
+            wasBusy[j] = busy
+        }
+        guard moveTarget < 0 else { return true }
+        if cooldown > 0 { cooldown -= 1; return true }
+        if !offloadFromOverloaded(view) { returnHome(view) }
+        return true
+    }
+
+    /// Moves buckets away from the most backlogged consumer they go to, or spreads
+    /// its heaviest. - Returns: `true` if a consumer was overloaded.
+    private func offloadFromOverloaded(_ view: View) -> Bool {
+        var from = -1
+        var worst = view.threshold
+        for j in 0..<consumers where view.backlog(j) > worst && hasBucket(on: j) {
+            from = j
+            worst = view.backlog(j)
+        }
+        guard from >= 0 else { return false }
+        var to = -1
+        for k in 0..<consumers where k != from && view.backlog(k) < view.threshold / 2 {
+            if to < 0 || view.backlog(k) < view.backlog(to)
+                || (view.backlog(k) == view.backlog(to) && view.load(k) < view.load(to)) { to = k }
+        }
+        guard to >= 0 else { return true }
+        let gap = view.load(from) - view.load(to)
+        var count = sortedBuckets(on: from)
+        guard count > 0 else { return true }
+        let heaviest = Int(order[0])
+        if !strict, service[from] > 0, rate[heaviest] > service[from] * 0.9 {
+            // No consumer can take it alone: spread it.
+            route[heaviest] = spread
+            owner[heaviest] = UInt16(home)
+            bucketsSpread &+= 1
+            cooldown = cooldownTicks
+            return true
+        }
+        // Heaviest first, each only if it still narrows the gap: loads meet halfway.
+        var remaining = gap / 2
+        var chosen = 0
+        var k = 0
+        while k < count && chosen < maxBucketsPerMove && remaining > 0 {
+            let b = Int(order[k])
+            if rate[b] < 2 * remaining {
+                chosen += 1
+                remaining -= rate[b]
+                order[chosen - 1] = Int32(b)
+            }
+            k += 1
+        }
+        count = chosen
+        guard count > 0 else { return true }
+        startMove((0..<count).map { Int(order[$0]) }, to: to)
+        return true
+    }
+
+    /// Brings buckets home (hysteresis): only when no consumer is above a quarter
+    /// of the threshold, and only while it narrows the gap.
+    private func returnHome(_ view: View) {
+        for j in 0..<consumers where view.backlog(j) > view.threshold / 4 { return }
+        // Spread buckets a consumer can serve again settle on home.
+        for b in 0..<bucketCount where route[b] == spread {
+            if service[home] == 0 || rate[b] < service[home] * 0.7 {
+                startMove([b], to: home)
+                return
+            }
+        }
+        var best = -1
+        var bestGain = 0.0
+        for j in 0..<consumers where j != home && hasBucket(on: j) {
+            let gain = view.load(j) - view.load(home)
+            if gain > bestGain { best = j; bestGain = gain }
+        }
+        guard best >= 0 else { return }
+        let count = sortedBuckets(on: best, onlyAway: true)
+        var remaining = bestGain / 2
+        var chosen: [Int] = []
+        var k = 0
+        // A margin against flapping: a bucket comes back only if the gap stays under 80% of what it was.
+        while k < count && chosen.count < maxBucketsPerMove && remaining > 0 {
+            let b = Int(order[k])
+            if rate[b] < 2 * remaining * 0.8 { chosen.append(b); remaining -= rate[b] }
+            k += 1
+        }
+        if !chosen.isEmpty { startMove(chosen, to: home) }
+    }
+
+    private func hasBucket(on j: Int) -> Bool {
+        for b in 0..<bucketCount where route[b] == UInt16(j) && rate[b] > 0 { return true }
+        return false
+    }
+
+    /// Fills `order` with the buckets settled on `j` that carry traffic, heaviest first.
+    private func sortedBuckets(on j: Int, onlyAway: Bool = false) -> Int {
+        var count = 0
+        for b in 0..<bucketCount where route[b] == UInt16(j) && rate[b] > 0 {
+            order[count] = Int32(b)
+            count += 1
+        }
+        let rates = rate
+        var buffer = UnsafeMutableBufferPointer(start: order, count: count)
+        buffer.sort { rates[Int($0)] > rates[Int($1)] }
+        return count
+    }
+
+    /// Begins moving `buckets` to consumer `to`: held until the old consumer gave
+    /// back every packet of them (at once when it holds none).
+    private func startMove(_ buckets: [Int], to: Int) {
+        precondition(moveTarget < 0, "FlowScheduler: one move at a time")
+        moveTarget = to
+        draining = 0
+        for b in buckets {
+            route[b] = held
+            owner[b] = UInt16(to)
+            moving[b] = true
+            draining += Int(inflight[b])
+            moveBuckets.append(Int32(b))
+        }
+        bucketMoves &+= UInt64(buckets.count)
+    }
+
+    /// Starts a move now (tests, the simulator's policy study): `buckets` to `to`.
+    public func move(_ buckets: [Int], to: Int) {
+        guard moveTarget < 0 else { return }
+        startMove(buckets.filter { route[$0] != UInt16(to) }, to: to)
+        if moveBuckets.isEmpty { moveTarget = -1 }
+    }
+
+    /// `true` when a move's drain is over (or there was nothing to drain) and held slices wait for release.
+    public var readyToRelease: Bool { moveTarget >= 0 && draining == 0 }
+}
