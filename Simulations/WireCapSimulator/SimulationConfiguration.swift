@@ -112,6 +112,11 @@ public struct SimulationConfiguration: Sendable, Hashable {
     public var chunksPerPool: Int = 100
     /// T: offload threshold, percent (WireCAP advanced).
     public var offloadThresholdPercent: Int = 60
+    /// What WireCAP advanced mode moves: chunks (the paper's) or flow buckets (issue 15).
+    /// The same ``BuddyGroup`` code runs both.
+    public var offload: OffloadPolicy = .chunk
+    /// Flow offload: never spread a flow heavier than a consumer.
+    public var strictFlowAffinity = false
     /// Spilling (issue 14; WireCAP): blocks lent by free chunks of the same pool; nil: none (the paper's pools).
     /// The same ``ChunkPool`` code spills as live; only the copy is modelled.
     public var spill: SpillGeometry?
@@ -148,7 +153,8 @@ public struct SimulationConfiguration: Sendable, Hashable {
             geometry: PoolGeometry(cellsPerChunk: cellsPerChunk, chunksPerPool: chunksPerPool, fillRingSize: ringSize),
             mode: engine == .wirecapAdvanced ? .advanced : .basic,
             offloadThresholdPercent: offloadThresholdPercent,
-            partialTimeoutNanoseconds: partialTimeoutNanoseconds, spill: spill)
+            partialTimeoutNanoseconds: partialTimeoutNanoseconds, spill: spill,
+            offload: offload, strictFlowAffinity: strictFlowAffinity)
     }
 
     /// Checks every parameter; the error is one line naming the parameter.
@@ -202,6 +208,8 @@ public struct SimulationConfiguration: Sendable, Hashable {
         case .dna: "DNA"
         case .pfring: "PF_RING"
         case .wirecapBasic: "WireCAP-B(\(cellsPerChunk),\(chunksPerPool))"
+        case .wirecapAdvanced where offload == .flow:
+            "WireCAP-F(\(cellsPerChunk),\(chunksPerPool),\(offloadThresholdPercent)%\(strictFlowAffinity ? ",strict" : ""))"
         case .wirecapAdvanced: "WireCAP-A(\(cellsPerChunk),\(chunksPerPool),\(offloadThresholdPercent)%)"
         }
     }

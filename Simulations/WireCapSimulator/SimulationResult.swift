@@ -49,8 +49,13 @@ public struct FlowOrderResult: Sendable, Hashable, Codable {
     public var packets: UInt64 = 0
     /// Flows with at least one processed packet.
     public var flows: UInt64 = 0
-    /// Of those, flows whose packets more than one consumer processed.
+    /// Of those, flows processed by two consumers *at once*: a consumer began a
+    /// chunk with packets of the flow before another consumer had finished its
+    /// latest chunk with packets of it, or a packet of it was processed out of order.
     public var flowsSplit: UInt64 = 0
+    /// Flows that changed consumer, each consumer finishing before the next
+    /// began and nothing out of order (a flow offload's move; not split).
+    public var flowsMoved: UInt64 = 0
     /// Packets processed after a later packet of their own flow.
     public var packetsOutOfOrder: UInt64 = 0
     /// flowsSplit / flows (0 without flows).

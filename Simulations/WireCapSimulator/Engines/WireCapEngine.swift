@@ -28,9 +28,10 @@ import WireCapCore
 /// **Flows.** Each packet carries its trace index in its descriptor's flags (the
 /// core copies flags into spill blocks too), so when a consumer finishes a chunk
 /// the simulator knows every packet's flow (``PacketTrace/flows``) and counts, in
-/// the order consumers finish their chunks: flows processed by more than one
-/// consumer, and packets processed after a later packet of their flow
-/// (``FlowOrderResult``).
+/// the order consumers finish their chunks: flows processed by two consumers at
+/// once (split), flows that changed consumer cleanly (moved), and packets processed
+/// after a later packet of their flow (``FlowOrderResult``). With flow offload each
+/// packet's bucket is its flow's number, mixed (``bucket(index:)``).
 ///
 /// Ticks are scheduled only when the capture thread has work: within one poll
 /// interval when a chunk's worth of the ring is free (a chunk just filled) or when
@@ -71,6 +72,10 @@ final class WireCapEngine: SimulatedEngine {
     let packetFlows: [UInt32]
     let lastConsumer: UnsafeMutablePointer<Int32>
     let flowSplit: UnsafeMutablePointer<Bool>
+    let flowMoved: UnsafeMutablePointer<Bool>
+    /// Per flow, when the latest chunk with a packet of it finished; per consumer, when its chunk began.
+    let lastFinish: UnsafeMutablePointer<UInt64>
+    let startedAt: UnsafeMutablePointer<UInt64>
     let latestIndex: UnsafeMutablePointer<Int>
     let flowCount: Int
     var flowOrder = FlowOrderResult()
@@ -82,6 +87,9 @@ final class WireCapEngine: SimulatedEngine {
         self.flowCount = flowCount
         lastConsumer = .allocate(capacity: max(1, flowCount)); lastConsumer.initialize(repeating: -1, count: max(1, flowCount))
         flowSplit = .allocate(capacity: max(1, flowCount)); flowSplit.initialize(repeating: false, count: max(1, flowCount))
+        flowMoved = .allocate(capacity: max(1, flowCount)); flowMoved.initialize(repeating: false, count: max(1, flowCount))
+        lastFinish = .allocate(capacity: max(1, flowCount)); lastFinish.initialize(repeating: 0, count: max(1, flowCount))
+        startedAt = .allocate(capacity: c.queues); startedAt.initialize(repeating: 0, count: c.queues)
         latestIndex = .allocate(capacity: max(1, flowCount)); latestIndex.initialize(repeating: -1, count: max(1, flowCount))
         let group = try BuddyGroup(queueCount: c.queues, configuration: c.captureConfiguration)
         self.group = group
@@ -126,6 +134,15 @@ final class WireCapEngine: SimulatedEngine {
         spilledPackets.deallocate(); spilledBytes.deallocate(); busyUntil.deallocate()
         stats.deinitialize(count: n); stats.deallocate()
         lastConsumer.deallocate(); flowSplit.deallocate(); latestIndex.deallocate()
+        flowMoved.deallocate(); lastFinish.deallocate(); startedAt.deallocate()
+    }
+
+    /// The flow bucket of trace packet `index`: its flow's number, mixed (a flow's
+    /// packets share a bucket, as live, where both directions share one too).
+    @inline(__always)
+    func bucket(index: Int) -> UInt16 {
+        guard flowCount > 0 else { return 0 }
+        return UInt16(truncatingIfNeeded: (packetFlows[index] &* 0x9E37_79B1) >> 16)
     }
 
     /// The trace index a descriptor's flags carry (see ``record(_:_:length:time:index:)``).
@@ -136,7 +153,8 @@ final class WireCapEngine: SimulatedEngine {
     @inline(__always)
     func record(_ q: Int, _ address: UInt64, length: UInt32, time t: UInt64, index: Int) {
         let recorded = pools[q]._withUnsafeGuaranteedRef {
-            $0.record(address: address, length: length, timestamp: t, arrival: t, flags: Self.flags(index: index))
+            $0.record(address: address, length: length, timestamp: t, arrival: t, flags: Self.flags(index: index),
+                      bucket: bucket(index: index))
         }
         assert(recorded, "the pool refused a frame the simulator posted")
         receivedPackets[q] &+= 1
@@ -308,6 +326,7 @@ final class WireCapEngine: SimulatedEngine {
         if let last = cells.last, last.timestamp > now { earlyDeliveries += 1 }
         busy[j] = true
         current[j] = handle
+        startedAt[j] = now
         let work = UInt64(handle.count) &* servicePs &+ carry[j]
         carry[j] = work % 1000
         events.schedule(at: now &+ work / 1000, .consumerDone, target: j)
@@ -317,7 +336,7 @@ final class WireCapEngine: SimulatedEngine {
         let handle = current[j]
         busy[j] = false
         let origin = Int(handle.queue)
-        if flowCount > 0 { accountFlows(handle, consumer: j) }
+        if flowCount > 0 { accountFlows(handle, consumer: j, finished: now) }
         stats[origin].delivered &+= UInt64(handle.count)
         stats[j].consumed &+= UInt64(handle.count)
         if origin != j { stats[j].offloadedInChunks &+= 1 }
@@ -329,7 +348,8 @@ final class WireCapEngine: SimulatedEngine {
         let starving = pools[origin]._withUnsafeGuaranteedRef {
             ($0.freeChunks == 0 && ringSize - fifoCount[origin] >= m) || $0.outstandingItems >= $0.itemBudget
                 || $0.waitsForRecycle
-        }
+        } || group.heldPackets(queue: origin) > 0   // a flow move may have drained: its slices wait
+        
         if starving {
             arm(origin, at: now, events: &events)
         }
@@ -337,8 +357,15 @@ final class WireCapEngine: SimulatedEngine {
     }
 
     /// Flow splits and order of the packets consumer `j` just finished (see the type's documentation).
-    func accountFlows(_ handle: ChunkHandle, consumer j: Int) {
+    func accountFlows(_ handle: ChunkHandle, consumer j: Int, finished: UInt64) {
         let consumer = Int32(j)
+        let started = startedAt[j]
+        @inline(__always) func split(_ f: Int) {
+            guard !flowSplit[f] else { return }
+            flowSplit[f] = true
+            flowOrder.flowsSplit &+= 1
+            if flowMoved[f] { flowMoved[f] = false; flowOrder.flowsMoved &-= 1 }
+        }
         for cell in group.descriptors(of: handle) {
             let index = Int(cell.flags >> 1)
             let f = Int(packetFlows[index])
@@ -346,12 +373,18 @@ final class WireCapEngine: SimulatedEngine {
             let last = lastConsumer[f]
             if last < 0 {
                 flowOrder.flows &+= 1
-            } else if last != consumer && !flowSplit[f] {
-                flowSplit[f] = true
-                flowOrder.flowsSplit &+= 1
+            } else if last != consumer {
+                if started < lastFinish[f] { split(f) }
+                else if !flowSplit[f] && !flowMoved[f] { flowMoved[f] = true; flowOrder.flowsMoved &+= 1 }
             }
             lastConsumer[f] = consumer
-            if index < latestIndex[f] { flowOrder.packetsOutOfOrder &+= 1 } else { latestIndex[f] = index }
+            lastFinish[f] = max(lastFinish[f], finished)
+            if index < latestIndex[f] {
+                flowOrder.packetsOutOfOrder &+= 1
+                split(f)
+            } else {
+                latestIndex[f] = index
+            }
         }
     }
 

@@ -21,13 +21,13 @@ struct ImbalanceSweep {
 
     static func csv(_ points: [Point]) -> String {
         var t = CSVTable(["engine", "queues", "offered", "delivered", "capture_drops", "delivery_drops", "drop_rate",
-                          "offloaded_chunks", "max_queue_drop_rate", "flows", "flows_split", "packets_out_of_order"])
+                          "offloaded_chunks", "max_queue_drop_rate", "flows", "flows_split", "flows_moved", "packets_out_of_order"])
         for pt in points {
             let s = pt.result.total
             let worst = pt.result.queues.map(\.dropRate).max() ?? 0
             let f = pt.result.flowOrder
             t.row([pt.engine, pt.queues, s.offered, s.delivered, s.captureDrops, s.deliveryDrops, s.dropRate,
-                   s.offloadedOutChunks, worst, f?.flows ?? 0, f?.flowsSplit ?? 0, f?.packetsOutOfOrder ?? 0])
+                   s.offloadedOutChunks, worst, f?.flows ?? 0, f?.flowsSplit ?? 0, f?.flowsMoved ?? 0, f?.packetsOutOfOrder ?? 0])
         }
         return t.text
     }

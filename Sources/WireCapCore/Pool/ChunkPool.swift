@@ -114,7 +114,7 @@ public final class ChunkPool: @unchecked Sendable {
     /// S: spill block slots (0 without spilling).
     public let spillBlocks: Int
     /// Most slices one delivery (a chunk's run of cells, a block) is split into:
-    /// 1, or with flow routing the number of routes (at most 6, see ``routeByFlow(_:destinations:)``).
+    /// 1, or with flow routing the number of routes (at most 18, see ``routeByFlow(_:destinations:)``).
     public let slicesPerDelivery: Int
     /// Frame chunks consumers may hold before pressure starts: the spill
     /// geometry's allowance, at most R − N/M − 1, at least 1.
@@ -205,7 +205,7 @@ public final class ChunkPool: @unchecked Sendable {
     ///     into (``BuddyGroup`` sets it); the item budgets grow by this factor.
     public init(queue: UInt16, geometry: PoolGeometry, group: UInt16 = 0,
                 spill: SpillGeometry? = nil, memory: UnsafeMutableRawPointer? = nil, slicesPerDelivery: Int = 1) {
-        precondition((1...6).contains(slicesPerDelivery), "ChunkPool: 1...6 slices per delivery, got \(slicesPerDelivery)")
+        precondition((1...18).contains(slicesPerDelivery), "ChunkPool: 1...18 slices per delivery, got \(slicesPerDelivery)")
         self.slicesPerDelivery = slicesPerDelivery
         do {
             try geometry.validate()
@@ -218,8 +218,10 @@ public final class ChunkPool: @unchecked Sendable {
         spillBlocks = s
         spillArena = spill.map { _ in SpillArena(blocks: s, blockBytes: geometry.chunkBytes, memory: memory) }
         // Chunk offload: a chunk is out as at most a full handle and partial slices (2·R in all);
-        // flow routing: each delivery splits into up to k slices.
-        frameItemBudget = (slicesPerDelivery == 1 ? 2 : slicesPerDelivery) * geometry.chunksPerPool
+        // flow routing: each delivery splits into up to k slices, but rarely into more than a
+        // few, so 2…4·R frame handles (a delivery with no room for all its slices waits for
+        // recycles); a block is closed at once, so up to k slices each.
+        frameItemBudget = max(2, min(slicesPerDelivery, 4)) * geometry.chunksPerPool
         itemBudget = frameItemBudget + s * slicesPerDelivery
         let beyondRing = geometry.chunksPerPool - geometry.segmentsPerRing - 1
         zeroCopyAllowance = max(1, min(beyondRing, spill?.zeroCopyChunks ?? beyondRing))

@@ -39,8 +39,7 @@ import Atomics
 /// delivers every chunk as one slice per route (``ChunkPool``, "Flow slices"),
 /// and ``place(_:from:)`` sends a slice where its buckets' route says: a
 /// consumer's lane, the held queue of a move in progress, or (a spread bucket)
-/// the own lane unless it holds more than T% of R·M packets, else the least busy
-/// one. The backlog that triggers a move is counted in packets (``backlogPackets(_:)``):
+/// the least busy consumer's lane. The backlog that triggers a move is counted in packets (``backlogPackets(_:)``):
 /// slices differ in size. Every move drains first (see ``FlowScheduler``), so a
 /// flow is never processed by two consumers at once and stays in order; only
 /// spread buckets' flows can be split, and they are counted.
@@ -63,6 +62,8 @@ public final class BuddyGroup: @unchecked Sendable {
         let n = identities.loadThenWrappingIncrement(ordering: .relaxed)
         return UInt16(truncatingIfNeeded: n % 65535 + 1)
     }
+    /// The most queues a group that offloads flows may have (a delivery splits into queues + 2 routes).
+    public static let maxFlowQueues = 16
     /// The configuration every queue shares.
     public let configuration: CaptureConfiguration
     /// The pools, one per queue, indexed like the queues.
@@ -120,6 +121,9 @@ public final class BuddyGroup: @unchecked Sendable {
         guard (1...Int(UInt16.max)).contains(queueCount) else {
             throw ConfigurationError(.queues, "a buddy group needs 1...65535 queues, got \(queueCount)")
         }
+        if configuration.offloadsFlows(queues: queueCount) && queueCount > Self.maxFlowQueues {
+            throw ConfigurationError(.queues, "flow offload supports up to \(Self.maxFlowQueues) queues per buddy group, got \(queueCount) (use chunk offload)")
+        }
         self.queueCount = queueCount
         self.configuration = configuration
         n = queueCount
@@ -173,7 +177,7 @@ public final class BuddyGroup: @unchecked Sendable {
                 backlog: { [unowned self] in self.backlogPackets($0) },
                 consumed: { [unowned self] in self.consumerBlocks[$0].load(ConsumerCounter.packetsConsumed.rawValue) },
                 load: { [unowned self] in self.consumerLoad($0) },
-                threshold: thresholdPackets)
+                threshold: thresholdPackets, behind: 2 * configuration.geometry.cellsPerChunk)
         }
     }
 
@@ -258,14 +262,12 @@ public final class BuddyGroup: @unchecked Sendable {
             return true
         }
         if route > n {
-            // Spread: the own lane unless it is over T, else the least busy (chunk-wise, like WireCAP-A).
+            // Spread: the least busy consumer, the own first among equals (per chunk, like a rollover).
             to = i
             var best = backlogPackets(i)
-            if best > thresholdPackets {
-                for j in 0..<n where j != i {
-                    let length = backlogPackets(j)
-                    if length < best { to = j; best = length }
-                }
+            for j in 0..<n where j != i {
+                let length = backlogPackets(j)
+                if length < best { to = j; best = length }
             }
         }
         guard enqueue(handle, from: i, to: to) else { return false }

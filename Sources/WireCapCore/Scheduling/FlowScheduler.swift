@@ -64,7 +64,7 @@ public final class FlowScheduler: @unchecked Sendable {
     /// How often rates are updated and moves considered (deadline clock, ns).
     public let tickInterval: UInt64 = 1_000_000
     /// Ticks without a new move after one ended.
-    public let cooldownTicks = 5
+    public let cooldownTicks = 2
     /// Most buckets one move takes.
     public let maxBucketsPerMove = 32
     /// Never spread: drop (by the pool filling up) rather than split a flow.
@@ -232,13 +232,17 @@ public final class FlowScheduler: @unchecked Sendable {
         public var load: (Int) -> Double
         /// The backlog (packets) above which a consumer is overloaded: T% of R·M.
         public var threshold: Int
+        /// A backlog (packets) that shows a consumer is falling behind (a couple of
+        /// chunks): with it, a load well above the mean is an overload before T.
+        public var behind: Int
 
         public init(backlog: @escaping (Int) -> Int, consumed: @escaping (Int) -> UInt64,
-                    load: @escaping (Int) -> Double, threshold: Int) {
+                    load: @escaping (Int) -> Double, threshold: Int, behind: Int) {
             self.backlog = backlog
             self.consumed = consumed
             self.load = load
             self.threshold = threshold
+            self.behind = behind
         }
     }
 
@@ -256,7 +260,7 @@ public final class FlowScheduler: @unchecked Sendable {
         for b in 0..<bucketCount {
             let sample = Double(arrivals[b]) / seconds
             arrivals[b] = 0
-            rate[b] = rate[b] == 0 ? sample : rate[b] * 0.75 + sample * 0.25
+            rate[b] = rate[b] == 0 ? sample : rate[b] * 0.90 + sample * 0.1
             if rate[b] < 1 { rate[b] = 0 }
             let r = route[b]
             perConsumer[Int(r == held ? owner[b] : r == spread ? UInt16(home) : r)] += rate[b]
@@ -268,7 +272,7 @@ public final class FlowScheduler: @unchecked Sendable {
             let busy = view.backlog(j) > 0
             if busy && wasBusy[j] && taken > lastConsumed[j] {
                 let sample = Double(taken &- lastConsumed[j]) / seconds
-                service[j] = service[j] == 0 ? sample : service[j] * 0.75 + sample * 0.25
+                service[j] = service[j] == 0 ? sample : service[j] * 0.9 + sample * 0.1
             }
             lastConsumed[j] = taken
             wasBusy[j] = busy
@@ -282,24 +286,34 @@ public final class FlowScheduler: @unchecked Sendable {
     /// Moves buckets away from the most backlogged consumer they go to, or spreads
     /// its heaviest. - Returns: `true` if a consumer was overloaded.
     private func offloadFromOverloaded(_ view: View) -> Bool {
+        var mean = 0.0
+        for j in 0..<consumers { mean += view.load(j) }
+        mean /= Double(consumers)
+        // Overloaded: past T, or falling behind with a load well above the mean (before T,
+        // so that moves drain short backlogs). The most loaded such consumer first.
         var from = -1
-        var worst = view.threshold
-        for j in 0..<consumers where view.backlog(j) > worst && hasBucket(on: j) {
+        var worst = -1.0
+        for j in 0..<consumers {
+            let backlog = view.backlog(j)
+            guard backlog > view.threshold || (backlog > view.behind && view.load(j) > mean * 1.1) else { continue }
+            guard view.load(j) > worst, hasBucket(on: j) else { continue }
             from = j
-            worst = view.backlog(j)
+            worst = view.load(j)
         }
         guard from >= 0 else { return false }
         var to = -1
-        for k in 0..<consumers where k != from && view.backlog(k) < view.threshold / 2 {
-            if to < 0 || view.backlog(k) < view.backlog(to)
-                || (view.backlog(k) == view.backlog(to) && view.load(k) < view.load(to)) { to = k }
+        for k in 0..<consumers where k != from && view.backlog(k) < view.threshold / 2 && view.load(k) < view.load(from) {
+            if to < 0 || view.load(k) < view.load(to) { to = k }
         }
         guard to >= 0 else { return true }
         let gap = view.load(from) - view.load(to)
         var count = sortedBuckets(on: from)
         guard count > 0 else { return true }
         let heaviest = Int(order[0])
-        if !strict, service[from] > 0, rate[heaviest] > service[from] * 0.9 {
+        // Consumers are alike: the fastest one measured is what any can do.
+        var capacity = 0.0
+        for j in 0..<consumers { capacity = max(capacity, service[j]) }
+        if !strict, capacity > 0, rate[heaviest] > capacity * 0.9 {
             // No consumer can take it alone: spread it.
             route[heaviest] = spread
             owner[heaviest] = UInt16(home)
@@ -381,14 +395,14 @@ public final class FlowScheduler: @unchecked Sendable {
         precondition(moveTarget < 0, "FlowScheduler: one move at a time")
         moveTarget = to
         draining = 0
-        for b in buckets {
+        for b in buckets where !moving[b] {
             route[b] = held
             owner[b] = UInt16(to)
             moving[b] = true
             draining += Int(inflight[b])
             moveBuckets.append(Int32(b))
         }
-        bucketMoves &+= UInt64(buckets.count)
+        bucketMoves &+= UInt64(moveBuckets.count)
     }
 
     /// Starts a move now (tests, the simulator's policy study): `buckets` to `to`.

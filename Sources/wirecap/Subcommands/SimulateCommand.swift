@@ -72,6 +72,10 @@ struct SimulateCommand: ParsableCommand {
     var n: Int?
     @Option(name: .customShort("T"), help: "Offload threshold, percent (advanced mode; default 60).")
     var t: Int?
+    @Option(help: "What advanced mode moves: flow (flow buckets; default) or chunk (the paper's WireCAP-A).")
+    var offload: String?
+    @Flag(help: "Flow offload: never spread a flow heavier than one consumer (drop instead).")
+    var strictAffinity = false
     @Option(help: "Consumer processing rate, packets per second.")
     var consumerRate: Double?
     @Option(name: .customLong("x"), help: "BPF runs per packet (the paper's x).")
@@ -102,7 +106,8 @@ struct SimulateCommand: ParsableCommand {
             let given = [("--engine", engine != nil), ("--queues", queues != nil), ("-M", m != nil), ("-R", r != nil),
                          ("-N", n != nil), ("-T", t != nil), ("--consumer-rate", consumerRate != nil), ("--x", x != nil),
                          ("--bpf-cost", bpfCost != nil), ("--timeout", timeout != nil), ("--nic-buffer", nicBuffer != nil),
-                         ("--copy-cost", copyCost != nil), ("--pfring-buffer", pfringBuffer != nil)]
+                         ("--copy-cost", copyCost != nil), ("--pfring-buffer", pfringBuffer != nil),
+                         ("--offload", offload != nil), ("--strict-affinity", strictAffinity)]
                 .filter(\.1).map(\.0)
             if !given.isEmpty {
                 CLI.usage("--scenario runs the paper's settings for every point; \(given.joined(separator: ", ")) would be ignored: drop \(given.count == 1 ? "it" : "them"), or simulate one configuration with --synthetic or --trace")
@@ -140,6 +145,12 @@ struct SimulateCommand: ParsableCommand {
         c.chunksPerPool = r ?? 100
         c.ringSize = n ?? 1024
         c.offloadThresholdPercent = t ?? 60
+        guard let policy = OffloadPolicy(rawValue: offload ?? "flow") else {
+            CLI.usage("--offload must be flow or chunk, got '\(offload ?? "")'")
+        }
+        if offload != nil && kind != .wirecapAdvanced { CLI.usage("--offload applies to --engine wirecap-advanced") }
+        c.offload = policy
+        c.strictFlowAffinity = strictAffinity
         c.pollIntervalNanoseconds = pollInterval
         c.partialTimeoutNanoseconds = timeout ?? 1_000_000
         c.nicBufferBytes = nicBuffer ?? 0
@@ -302,7 +313,7 @@ enum SimulateCLI {
             ("virtual_seconds", .rate(Double(r.endTimeNanoseconds) / 1e9)), ("events", .int(r.events)),
             ("total", queue(r.total)), ("per_queue", .array(r.queues.map(queue))),
         ] + (r.flowOrder.map { f in
-            [("flows", .object([("flows", .int(f.flows)), ("flows_split", .int(f.flowsSplit)),
+            [("flows", .object([("flows", .int(f.flows)), ("flows_split", .int(f.flowsSplit)), ("flows_moved", .int(f.flowsMoved)),
                                 ("packets_out_of_order", .int(f.packetsOutOfOrder))]))]
         } ?? []))
     }
@@ -318,8 +329,8 @@ enum SimulateCLI {
                   + (c.spill == nil ? "" : "  spilled \(q.spilled), first drop at \(q.firstDropPacket)"))
         }
         if let f = r.flowOrder {
-            print(String(format: "flows: %llu processed, %llu (%.2f%%) by more than one consumer, %llu packets out of order within their flow",
-                         f.flows, f.flowsSplit, f.splitRate * 100, f.packetsOutOfOrder))
+            print(String(format: "flows: %llu processed, %llu (%.2f%%) split (two consumers at once), %llu moved whole, %llu packets out of order within their flow",
+                         f.flows, f.flowsSplit, f.splitRate * 100, f.flowsMoved, f.packetsOutOfOrder))
         }
         print(String(format: "virtual time %.3f s, %llu events, %.1f M packets/s simulated", Double(r.endTimeNanoseconds) / 1e9,
                      r.events, r.packetsPerSecond / 1e6))
