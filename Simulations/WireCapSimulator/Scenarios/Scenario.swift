@@ -49,6 +49,7 @@ public enum Scenarios {
     /// All scenarios by name.
     public static let all: [any Scenario] = [
         Fig3Scenario(), Table1Scenario(), Fig8Scenario(), Fig9Scenario(), Fig10Scenario(), Fig11Scenario(), Fig12Scenario(),
+        FlowOffloadScenario(),
     ]
 
     /// The scenario called `name`, if any.

@@ -65,8 +65,8 @@ public final class FlowScheduler: @unchecked Sendable {
     public let tickInterval: UInt64 = 1_000_000
     /// Ticks without a new move after one ended.
     public let cooldownTicks = 2
-    /// Most buckets one move takes.
-    public let maxBucketsPerMove = 32
+    /// Most buckets one move takes: half of them (the greedy stops when the loads meet anyway).
+    public var maxBucketsPerMove: Int { bucketCount / 2 }
     /// Never spread: drop (by the pool filling up) rather than split a flow.
     public let strict: Bool
 
@@ -134,7 +134,7 @@ public final class FlowScheduler: @unchecked Sendable {
         wasBusy = .allocate(capacity: consumers); wasBusy.initialize(repeating: false, count: consumers)
         load = .allocate(capacity: consumers); load.initialize(repeating: 0, count: consumers)
         moveBuckets = []
-        moveBuckets.reserveCapacity(maxBucketsPerMove)
+        moveBuckets.reserveCapacity(buckets)
         self.heldCapacity = max(1, heldCapacity)
         heldQueue = .allocate(capacity: self.heldCapacity)
     }
