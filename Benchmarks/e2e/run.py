@@ -35,7 +35,9 @@ from common import TICK, machine_busy, proc_cpu, schedstat_cpu  # noqa: E402  (b
 
 # Engines in table order. kind: how it is run; wirecap engines need the CLI.
 ENGINES = [
-    ("wirecap_advanced", "WireCap advanced"),
+    ("wirecap_advanced", "WireCap advanced (flow offload)"),
+    ("wirecap_advanced_chunk", "WireCap advanced, chunk offload (WireCAP-A)"),
+    ("wirecap_advanced_strict", "WireCap advanced, flow offload, strict affinity"),
     ("wirecap_basic", "WireCap basic"),
     ("wirecap_advanced_nospill", "WireCap advanced, spill off"),
     ("wirecap_basic_nospill", "WireCap basic, spill off"),
@@ -403,6 +405,10 @@ class Runner:
                     "--consumer-cost", str(cost), "--json", "--stats-interval", "0"] + bound("--timeout")
             if engine.endswith("_nospill"):
                 argv += ["--spill", "off"]
+            if engine == "wirecap_advanced_chunk":
+                argv += ["--offload", "chunk"]
+            if engine == "wirecap_advanced_strict":
+                argv += ["--strict-affinity"]
             if engine == "wirecap_afpacket":
                 argv += ["--backend", "afpacket", "--fanout", "hash"] + mem["wirecap_afpacket"]
             return argv + track + self.args.wirecap_args.split()

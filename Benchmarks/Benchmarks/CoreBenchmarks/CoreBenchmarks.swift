@@ -116,6 +116,52 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // Flow offload (issue 15): the same cycle with every packet's bucket, half the
+    // buckets routed to consumer 1, so each chunk goes out as two slices; the
+    // capture thread's per-packet work is the partition, the in-flight counts and
+    // their decrement at recycle. No allocation.
+    Benchmark(
+        "Chunk_cycle_M=256,_2-queue_flow_offload,_64_flows_(per_chunk)",
+        configuration: .init(scalingFactor: .kilo)
+    ) { benchmark in
+        let m = 256
+        let config = CaptureConfiguration(
+            geometry: PoolGeometry(cellsPerChunk: m, chunksPerPool: 64, fillRingSize: 1024),
+            mode: .advanced, offloadThresholdPercent: 60, offload: .flow, flowBuckets: 64)
+        let group = try! BuddyGroup(queueCount: 2, configuration: config)
+        let driver = CaptureDriver(group: group, queue: 0)
+        let other = CaptureDriver(group: group, queue: 1)
+        group.schedulers[0].move(Array(stride(from: 1, to: 64, by: 2)), to: 1)
+        group.releaseIfDrained(queue: 0)
+        let fill = UnsafeMutablePointer<UInt64>.allocate(capacity: 1024)
+        defer { fill.deallocate() }
+        var head = 0, tail = 0
+        func refill() {
+            _ = driver.refill(room: 1024 - (tail - head)) { addr in fill[tail & 1023] = addr; tail += 1 }
+        }
+        refill()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            for k in 0..<m {
+                _ = driver.record(address: fill[head & 1023], length: 64, timestamp: 0, arrival: 0,
+                                  bucket: UInt16(truncatingIfNeeded: k & 63))
+                head += 1
+            }
+            driver.deliver(now: 0)
+            for consumer in 0..<2 {
+                while let handle = group.nextChunk(consumer: consumer) {
+                    blackHole(group.descriptors(of: handle).count)
+                    group.recycle(handle, consumer: consumer)
+                }
+            }
+            driver.reclaim()
+            other.reclaim()
+            refill()
+        }
+        benchmark.stopMeasurement()
+        precondition(group.statistics(queue: 0).offloadedOut > 0, "no slice went to consumer 1")
+    }
+
     // The spill cycle (issue 14): as the chunk cycle, but the consumer keeps the one
     // zero-copy chunk the pool allows (allowance 1), so every full chunk is copied
     // into the open spill block and its frames posted again at once; blocks (each in
