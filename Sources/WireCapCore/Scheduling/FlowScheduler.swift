@@ -310,9 +310,7 @@ public final class FlowScheduler: @unchecked Sendable {
         var count = sortedBuckets(on: from)
         guard count > 0 else { return true }
         let heaviest = Int(order[0])
-        // Consumers are alike: the fastest one measured is what any can do.
-        var capacity = 0.0
-        for j in 0..<consumers { capacity = max(capacity, service[j]) }
+        let capacity = fastestService
         if !strict, capacity > 0, rate[heaviest] > capacity * 0.9 {
             // No consumer can take it alone: spread it.
             route[heaviest] = spread
@@ -344,9 +342,11 @@ public final class FlowScheduler: @unchecked Sendable {
     /// of the threshold, and only while it narrows the gap.
     private func returnHome(_ view: View) {
         for j in 0..<consumers where view.backlog(j) > view.threshold / 4 { return }
-        // Spread buckets a consumer can serve again settle on home.
+        // Spread buckets a consumer can serve again settle on home (consumers are alike:
+        // the fastest one measured is what any can do).
+        let capacity = fastestService
         for b in 0..<bucketCount where route[b] == spread {
-            if service[home] == 0 || rate[b] < service[home] * 0.7 {
+            if capacity == 0 || rate[b] < capacity * 0.7 {
                 startMove([b], to: home)
                 return
             }
@@ -369,6 +369,14 @@ public final class FlowScheduler: @unchecked Sendable {
             k += 1
         }
         if !chosen.isEmpty { startMove(chosen, to: home) }
+    }
+
+    /// Packets per second the fastest consumer took while busy (consumers are
+    /// alike: what one can do, any can); 0 before any was measured.
+    private var fastestService: Double {
+        var most = 0.0
+        for j in 0..<consumers { most = max(most, service[j]) }
+        return most
     }
 
     private func hasBucket(on j: Int) -> Bool {
