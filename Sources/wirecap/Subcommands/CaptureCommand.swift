@@ -180,7 +180,10 @@ struct CaptureCommand: ParsableCommand {
     func run() throws {
         Signals.block()   // before any thread exists: every thread inherits the mask
         var settings: EngineSettings
-        do { settings = try engineOptions.engineSettings(backendOptions, forwarding: forward != nil) } catch { CLI.usage(error.message) }
+        do {
+            settings = try engineOptions.engineSettings(backendOptions, forwarding: forward != nil)
+            try engineOptions.checkFlowOffload(settings, engineOptions.selections(backendOptions))
+        } catch { CLI.usage(error.message) }
         settings.captureThreads = captureThreads
         settings.attachMode = skbMode ? .generic : nil
         guard let attachment = XDPAttachment(rawValue: xdpAttach) else { CLI.usage("--xdp-attach must be link or netlink") }
@@ -298,7 +301,7 @@ struct CaptureCommand: ParsableCommand {
                 FileHandle.standardOutput.write(Data("{\"event\":\"ready\",\"interface\":\"\(s.engine.interface)\",\"queues\":[\(queues)],\"attach\":\"\(s.engine.attachDescription)\",\"pid\":\(getpid())}\n".utf8))
             } else {
                 let memory = (s.engine as? CaptureEngine).map { ", \(ByteCount(Int(clamping: $0.memory.totalBytes))) of pools" } ?? ""
-                CLI.note("capturing on \(s.engine.interface) queues \(queues) (\(s.engine is CaptureEngine ? "\(s.engine.attachDescription) XDP" : s.engine.attachDescription), \(configuration.mode) mode\(memory)); Ctrl-C to stop")
+                CLI.note("capturing on \(s.engine.interface) queues \(queues) (\(s.engine is CaptureEngine ? "\(s.engine.attachDescription) XDP" : s.engine.attachDescription), \(configuration.mode) mode\(s.engine.offloadPolicy.map { ", \($0) offload" } ?? "")\(memory)); Ctrl-C to stop")
             }
         }
         if let user = engineOptions.user {
