@@ -82,7 +82,7 @@ extension CaptureReport {
         let widths = header.indices.map { c in rows.map { $0[c].count }.max()! }
         return rows.map { r in
             r.enumerated().map { c, v in String(repeating: " ", count: widths[c] - v.count) + v }.joined(separator: "  ")
-        }
+        } + ["  packets-held: waited for a move's drain (never on two consumers); consumer-load-pps: at the last scheduler tick (smoothed), 0 once traffic stopped"]
     }
 
     /// The report as pretty JSON.

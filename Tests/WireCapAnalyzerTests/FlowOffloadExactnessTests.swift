@@ -159,6 +159,8 @@ struct FlowOffloadExactnessTests {
         let analyzer = SequenceLog(clock: clock, slowWorker: 0)
         // The analyzer library asks for strict affinity; the capture takes it from the settings.
         var settings = CaptureSettings()
+        // The API's default: flow offload, 1,024 buckets, spread allowed (the engine settings' fields, through the settings).
+        #expect(settings.offload == .flow && settings.flowBuckets == 1024 && !settings.strictFlowAffinity)
         settings.core = Self.configuration()
         settings.prepare(for: analyzer)
         #expect(settings.core.strictFlowAffinity && settings.core.offload == .flow)

@@ -33,7 +33,7 @@ struct EngineOptionsGroup: ParsableArguments {
     @Option(help: "basic (no offload) or advanced (buddy-group offload). Default: advanced; `wirecap exec`: basic (one reader takes every queue, so offload could only reorder a queue's chunks).")
     var mode: String?
 
-    @Option(help: ArgumentHelp("Advanced mode: what an overloaded queue offloads to a less busy buddy. flow (the default): flow buckets, each moved only once its old consumer has finished its packets, so a flow is processed by one consumer at a time and in order (AF_XDP, at most 4 queues per interface; otherwise chunk, with a note). chunk: whole chunks, the paper's WireCAP-A (a flow can then be processed by two consumers at once).", valueName: "flow|chunk"))
+    @Option(help: ArgumentHelp("Advanced mode: what an overloaded queue offloads to a less busy buddy. flow (the default): flow buckets, each moved only once its old consumer has finished its packets, so a flow is processed by one consumer at a time and in order (AF_XDP with at most \(EngineSettings.maxFlowOffloadQueues) queues per interface; more queues: chunk, with a note; afpacket: always chunk). chunk: whole chunks, the paper's WireCAP-A (a flow can then be processed by two consumers at once).", valueName: "flow|chunk"))
     var offload: String?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Flow offload: buckets per queue, a power of two, 64 ... 65536 (default 1024).", valueName: "count"))
