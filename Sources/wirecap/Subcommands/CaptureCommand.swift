@@ -23,7 +23,8 @@ struct CaptureCommand: ParsableCommand {
         per-queue statistics. Several -i: each interface gets its own engine and buddy group (offload never \
         crosses interfaces) and its own report. Live statistics (one line per queue every \
         --stats-interval seconds, on stderr): per queue the receive rate, drops by cause (nb: no posted \
-        frame, rf: rx ring full, px: pool exhausted), chunks offloaded out/in, pool occupancy (% of R). \
+        frame, rf: rx ring full, px: pool exhausted), chunks offloaded out/in (with flow offload: slices, and mv: \
+        the queue's bucket moves, spr: its buckets spread), pool occupancy (% of R). \
         Exit status: 0 ok, 1 runtime failure, 2 usage error.
         """)
 
