@@ -25,7 +25,10 @@ public struct InterfaceSelection: Sendable, Hashable {
 @dynamicMemberLookup
 public struct CaptureSettings: Sendable {
     /// The engine: backend, M, R, N, T, mode, partial timeout, threads, placement.
-    /// The API is quiet by default (`engine.quiet = true`).
+    /// The API is quiet by default (`engine.quiet = true`). What advanced mode
+    /// offloads reads and writes through here too: `settings.offload` (flow buckets
+    /// by default, or whole chunks), `settings.flowBuckets`, `settings.strictFlowAffinity`
+    /// (see ``EngineSettings/offload``).
     public var engine: EngineSettings
     /// The capture filter (nil: every packet), applied per packet in the handle;
     /// build it from WireCapFilter's `PacketFilter` (see ``PacketPredicate``).

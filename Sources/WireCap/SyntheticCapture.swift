@@ -10,6 +10,8 @@ import WireCapEngine
 /// copies a packet into a frame the queue posted to its (simulated) fill ring,
 /// records it, and delivers chunks that are full or older than the partial
 /// timeout (virtual time: the timestamps). ``flush(now:)`` delivers what waits.
+/// With flow offload each packet's bucket is its ``FlowHash``, as on the AF_XDP
+/// capture thread, and the schedulers tick on the same virtual time.
 ///
 /// - warning: `receive`, `flush` and `finish` from one thread (the "NIC"); each
 ///   handle from one thread (may be the same one).
@@ -27,6 +29,8 @@ public final class SyntheticCapture: @unchecked Sendable {
     /// The handles' futex words: the synthetic NIC wakes a sleeping handle when it
     /// delivers a chunk to its queue, as a capture thread does.
     private let wakeups: ConsumerWakeups
+    /// The group offloads flows: packets get their ``FlowHash`` as bucket.
+    private let hashesFlows: Bool
 
     final class State: ChunkSourceState {
         let finished = ManagedAtomic<Bool>(false)
@@ -40,6 +44,10 @@ public final class SyntheticCapture: @unchecked Sendable {
                 readTimeoutNanoseconds: UInt64 = 10_000_000) throws(CaptureError) {
         do { try configuration.validate() } catch { throw CaptureError(.usage, error.message) }
         guard queues >= 1 else { throw CaptureError(.usage, "a synthetic capture needs at least one queue") }
+        if configuration.offloadsFlows(queues: queues) && queues > EngineSettings.maxFlowOffloadQueues {
+            throw CaptureError(.usage, "flow offload supports at most \(EngineSettings.maxFlowOffloadQueues) queues per buddy group, got \(queues): use chunk offload")
+        }
+        hashesFlows = configuration.offloadsFlows(queues: queues)
         // Each queue's memory: its frames (spill blocks live in lent chunks, as live).
         let bytes = configuration.queueBytes
         let memory = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: queues)
@@ -106,7 +114,9 @@ public final class SyntheticCapture: @unchecked Sendable {
         let frame = group.configuration.geometry.frameSize
         let length = min(bytes.count, frame)
         if length > 0 { (memory[q] + Int(address)).copyMemory(from: bytes.baseAddress!, byteCount: length) }
-        _ = drivers[q].record(address: address, length: UInt32(length), timestamp: timestamp)
+        let bucket = hashesFlows
+            ? UInt16(truncatingIfNeeded: FlowHash.hash(UnsafeRawPointer(memory[q] + Int(address)), length: length)) : 0
+        _ = drivers[q].record(address: address, length: UInt32(length), timestamp: timestamp, arrival: timestamp, bucket: bucket)
         drivers[q].countReceived(packets: 1, bytes: length)
         if drivers[q].deliver(now: timestamp) > 0 { wakeConsumers() }
         return true
@@ -137,14 +147,23 @@ public final class SyntheticCapture: @unchecked Sendable {
 
     /// Delivers everything and marks the source finished: handles drain what is
     /// queued, then return ``DispatchResult/finished``.
-    public func finish() {
+    ///
+    /// With flow offload, packets held for a move in progress reach their new
+    /// consumer only once the old one has recycled the bucket's earlier packets:
+    /// then nothing is marked finished and the call returns `false`; call it again
+    /// after the consumers went on (a capture thread's shutdown flush waits the same way).
+    /// - Returns: `true` when everything was delivered and the source is finished.
+    @discardableResult
+    public func finish() -> Bool {
         for q in 0..<group.queueCount {
             drivers[q].reclaim()
             drivers[q].flush()
         }
         wakeConsumers()
+        guard drivers.allSatisfy({ $0.undeliveredPackets == 0 }) else { return false }
         // Release: pairs with the acquire in isFinished; the last deliveries happen before it.
         state.finished.store(true, ordering: .releasing)
         wakeups.wakeAll()
+        return true
     }
 }

@@ -84,8 +84,12 @@ public final class AFPacketEngine: CaptureBackend, @unchecked Sendable {
     /// The pool geometry of `settings.core` is replaced by the ring's (see the
     /// type's documentation); mode, offload threshold and partial-chunk timeout
     /// apply. The block retire timeout is the partial-chunk timeout rounded up to
-    /// whole milliseconds (the kernel's unit; at least 1 ms).
-    public init(interface: String, sockets: Int, settings: EngineSettings = EngineSettings()) throws(XDPError) {
+    /// whole milliseconds (the kernel's unit; at least 1 ms). Advanced mode offloads
+    /// whole blocks (``OffloadPolicy/chunk``) whatever `settings` ask: a block is
+    /// handed to one consumer whole, so it cannot be split by flow.
+    public init(interface: String, sockets: Int, settings requested: EngineSettings = EngineSettings()) throws(XDPError) {
+        var settings = requested
+        settings.core.offload = .chunk
         guard (1...1024).contains(sockets) else {
             throw XDPError.usage("sockets", "the AF_PACKET backend needs 1...1024 sockets, got \(sockets)")
         }

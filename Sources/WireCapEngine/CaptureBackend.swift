@@ -71,4 +71,13 @@ extension CaptureBackend {
     public func consumer(_ index: Int) -> CaptureConsumer { shell.consumer(index) }
     /// Wakes consumer `index` if it sleeps for a chunk, so it sees a stop at once. Any thread.
     public func interruptConsumer(_ index: Int) { shell.interruptConsumer(index) }
+    /// `true` when the group moves flow buckets between consumers (advanced mode,
+    /// ``OffloadPolicy/flow``, more than one queue, a backend that can split chunks).
+    public var offloadsFlows: Bool { group.configuration.offloadsFlows(queues: group.queueCount) }
+    /// What the group offloads: `flow`, `chunk`, or nil when it never offloads
+    /// (basic mode, one queue). For reports.
+    public var offloadPolicy: OffloadPolicy? {
+        guard group.configuration.mode == .advanced, group.queueCount > 1 else { return nil }
+        return offloadsFlows ? .flow : .chunk
+    }
 }

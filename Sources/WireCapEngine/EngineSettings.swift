@@ -15,9 +15,15 @@ public struct EngineSettings: Sendable {
     /// (``afpacketGeometry``); mode, T and the timeout still apply.
     public var core = EngineSettings.defaultCore
 
-    /// The default ``core``: valid by construction (a test builds it).
+    /// The default ``core``: valid by construction (a test builds it). Advanced
+    /// mode with flow offload (``OffloadPolicy/flow``, 1,024 buckets per queue, a
+    /// flow heavier than one consumer spread rather than dropped).
     public static let defaultCore: CaptureConfiguration = {
-        do { return try CaptureConfiguration.buffered() } catch { preconditionFailure("default configuration: \(error)") }
+        do {
+            var c = try CaptureConfiguration.buffered()
+            c.offload = .flow
+            return c
+        } catch { preconditionFailure("default configuration: \(error)") }
     }()
     /// Ring shape per socket on AF_PACKET.
     public var afpacketGeometry = AFPacketGeometry.default
@@ -61,6 +67,62 @@ public struct EngineSettings: Sendable {
     public var flowBypass: FlowBypassSettings?
 
     public init() {}
+
+    // MARK: Flow offload (issue 15)
+
+    /// What advanced mode offloads (``CaptureConfiguration/offload``): flow buckets
+    /// (the default: a flow is processed by one consumer at a time, in order) or
+    /// whole chunks (the paper's WireCAP-A). Where flow offload cannot run, the
+    /// engine uses chunks (``effectiveCore(queues:)``). Basic mode ignores it.
+    public var offload: OffloadPolicy {
+        get { core.offload }
+        set { core.offload = newValue }
+    }
+
+    /// Flow offload: buckets per receive queue (``CaptureConfiguration/flowBuckets``),
+    /// a power of two, 64 ... 65,536 (default 1,024). More buckets split a queue's
+    /// traffic more finely, so a move can balance closer; each costs a few bytes.
+    public var flowBuckets: Int {
+        get { core.flowBuckets }
+        set { core.flowBuckets = newValue }
+    }
+
+    /// Flow offload: never spread a flow over consumers, not even one heavier than a
+    /// consumer can take (``CaptureConfiguration/strictFlowAffinity``): its excess is
+    /// dropped by the pool filling up and counted, as an IDS prefers to a split flow.
+    public var strictFlowAffinity: Bool {
+        get { core.strictFlowAffinity }
+        set { core.strictFlowAffinity = newValue }
+    }
+
+    /// The most queues a buddy group offloading flows may have: a pool splits each
+    /// delivery into one slice per route (every consumer, held, spread), at most 6.
+    public static let maxFlowOffloadQueues = 4
+
+    /// Why flow offload, asked for in ``core``, cannot run for a group of `queues`
+    /// queues on this backend (nil: it can, or it was not asked for): AF_PACKET
+    /// hands its blocks to consumers whole, and a group offloading flows has at
+    /// most ``maxFlowOffloadQueues`` queues.
+    public func flowOffloadRefusal(queues: Int) -> String? {
+        guard core.offloadsFlows(queues: queues) else { return nil }
+        if backend != .xdp {
+            return "flow offload needs the AF_XDP backend: AF_PACKET hands each ring block to one consumer whole"
+        }
+        if queues > Self.maxFlowOffloadQueues {
+            return "flow offload supports at most \(Self.maxFlowOffloadQueues) queues per buddy group, got \(queues)"
+        }
+        return nil
+    }
+
+    /// The core configuration a group of `queues` queues runs with: ``core``, with
+    /// chunk offload where flow offload cannot run (``flowOffloadRefusal(queues:)``).
+    /// Both engines build their group from it, so no configuration can ask a pool
+    /// for more slices per delivery than it has.
+    public func effectiveCore(queues: Int) -> CaptureConfiguration {
+        var c = core
+        if flowOffloadRefusal(queues: queues) != nil { c.offload = .chunk }
+        return c
+    }
 }
 
 /// Which kernel path an engine reads packets from. Both give the same consumers

@@ -11,7 +11,7 @@ extension CaptureReport {
     /// The per-queue table and loss summary the `capture` and `demo` commands print.
     public var humanDescription: String {
         var out: [String] = []
-        out.append("capture on \(interface): \(mode) mode, \(geometry), XDP \(attachMode) mode, x=\(consumerCost), \(String(format: "%.2f", seconds)) s (stopped by \(stoppedBy))")
+        out.append("capture on \(interface): \(mode) mode\(offload.map { " (\($0) offload)" } ?? ""), \(geometry), XDP \(attachMode) mode, x=\(consumerCost), \(String(format: "%.2f", seconds)) s (stopped by \(stoppedBy))")
         let header = ["queue", "received", "consumed", "ipv4", "no-buffer", "ring-full", "invalid", "fill-empty*",
                       "offload-out", "offload-in", "partial", "spilled", "free", "attached", "captured", "rejects"]
         var rows: [[String]] = [header]
@@ -33,6 +33,7 @@ extension CaptureReport {
             out.append(r.enumerated().map { c, v in String(repeating: " ", count: widths[c] - v.count) + v }.joined(separator: "  "))
         }
         out.append("  * fill-empty: the kernel's rx_fill_ring_empty_descs (per packet in copy mode; overlaps no-buffer)")
+        if offload == OffloadPolicy.flow.rawValue { out.append(contentsOf: flowOffloadLines) }
         out.append(contentsOf: ledger.tableLines)
         out.append(ledger.verdict)
         if let v = verification {
@@ -57,8 +58,31 @@ extension CaptureReport {
             out.append("flows: \(f.flowsTotal) IPv4 flows, \(f.flowsSplit) processed by more than one consumer"
                        + (f.outOfOrder.map { ", \($0) generator packets out of order within their flow" } ?? "")
                        + (f.overflowed ? " (a flow set filled up: lower bounds)" : ""))
+            if offload == OffloadPolicy.flow.rawValue {
+                out.append("  flow offload: a flow reaches a second consumer only when its bucket moved (after the first consumer gave back all its packets: \(bucketMoves) bucket moves) or was spread (\(bucketsSpread) buckets, \(packetsSpread) packets)")
+            }
         }
         return out.joined(separator: "\n")
+    }
+
+    /// The per-queue flow-offload table (issue 15): buckets moved (each bucket of each
+    /// move, back home included), buckets spread and their packets, packets that
+    /// waited for a move's drain, and the consumer's load from every queue (packets/s).
+    var flowOffloadLines: [String] {
+        let header = ["flow", "bucket-moves", "buckets-spread", "packets-spread", "packets-held", "consumer-load-pps"]
+        var rows: [[String]] = [header]
+        for q in queues {
+            let s = q.statistics
+            rows.append(["\(q.deviceQueue)", "\(s.bucketMoves)", "\(s.bucketsSpread)", "\(s.packetsSpread)",
+                         "\(s.packetsHeld)", "\(s.consumerLoad)"])
+        }
+        let t = queues.map(\.statistics)
+        rows.append(["total", "\(bucketMoves)", "\(bucketsSpread)", "\(packetsSpread)",
+                     "\(t.reduce(0) { $0 + $1.packetsHeld })", "\(t.reduce(0) { $0 + $1.consumerLoad })"])
+        let widths = header.indices.map { c in rows.map { $0[c].count }.max()! }
+        return rows.map { r in
+            r.enumerated().map { c, v in String(repeating: " ", count: widths[c] - v.count) + v }.joined(separator: "  ")
+        } + ["  packets-held: waited for a move's drain (never on two consumers); consumer-load-pps: at the last scheduler tick (smoothed), 0 once traffic stopped"]
     }
 
     /// The report as pretty JSON.

@@ -76,6 +76,9 @@ public struct BypassedFlowReport: Sendable, Codable {
 public struct CaptureReport: Sendable, Codable {
     public var interface: String
     public var mode: String
+    /// What advanced mode offloaded: `flow` (flow buckets, issue 15) or `chunk`;
+    /// nil when the group never offloads (basic mode, one queue).
+    public var offload: String? = nil
     public var geometry: String
     public var attachMode: String
     public var seconds: Double
@@ -109,6 +112,10 @@ public struct CaptureReport: Sendable, Codable {
     public var consumed: UInt64 { queues.reduce(0) { $0 + $1.statistics.packetsConsumed } }
     public var drops: UInt64 { queues.reduce(0) { $0 + $1.statistics.captureDrops } }
     public var offloads: UInt64 { queues.reduce(0) { $0 + $1.statistics.offloadedOut } }
+    /// Flow offload: buckets moved, buckets spread and packets of spread buckets, all queues.
+    public var bucketMoves: UInt64 { queues.reduce(0) { $0 + $1.statistics.bucketMoves } }
+    public var bucketsSpread: UInt64 { queues.reduce(0) { $0 + $1.statistics.bucketsSpread } }
+    public var packetsSpread: UInt64 { queues.reduce(0) { $0 + $1.statistics.packetsSpread } }
 }
 
 /// An engine plus one consumer thread per queue doing what the `capture`
@@ -194,7 +201,8 @@ public final class CaptureSession: @unchecked Sendable {
         self.engine = engine
         cost = ConsumerCost(runs: consumerCost)
         let origins = (engine.queues.max() ?? 0) + 1
-        let verifier = verify ? SequenceVerifier(origins: origins) : nil
+        // Flow offload keeps order per flow, not per queue (a moving bucket's packets wait).
+        let verifier = verify ? SequenceVerifier(origins: origins, perFlow: engine.offloadsFlows) : nil
         self.verifier = verifier
         stopping = .create(false)
         let n = engine.queues.count
@@ -481,7 +489,8 @@ public final class CaptureSession: @unchecked Sendable {
         let stats = engine.statistics()
         let config = engine.group.configuration
         return CaptureReport(
-            interface: engine.interface, mode: config.mode.rawValue, geometry: engine.geometryDescription,
+            interface: engine.interface, mode: config.mode.rawValue, offload: engine.offloadPolicy?.rawValue,
+            geometry: engine.geometryDescription,
             attachMode: engine.attachDescription, seconds: seconds, consumerCost: cost.runs, stoppedBy: reason,
             queues: stats.enumerated().map { i, s in
                 QueueReport(deviceQueue: engine.queues[i], statistics: s, ipv4: ipv4[i], filterMatches: matches[i],

@@ -4,7 +4,10 @@ import WireCapEngine
 import WireCapXDP
 /// Checks captured test packets (``TestPacket``) across all consumers: every
 /// sequence number of every generator queue seen exactly once, checksums valid,
-/// and each consumer's view of each origin in increasing order.
+/// and each consumer's view of each origin in increasing order (``perFlow``: of
+/// each flow of each origin, what flow offload guarantees: a moving bucket's
+/// packets wait for the move, so a consumer may see them after later packets of
+/// other flows of the same origin).
 ///
 /// Each consumer owns a ``Tally``: counters and one bitmap of seen sequence
 /// numbers per generator queue. Nothing is shared while packets flow (no atomics,
@@ -17,6 +20,8 @@ public final class SequenceVerifier: @unchecked Sendable {
     public let origins: Int
     /// Sequence numbers tracked per origin.
     public let capacity: Int
+    /// Order is checked per (origin, flow) instead of per origin.
+    public let perFlow: Bool
 
     /// One consumer's counts and bitmaps. Owned by that consumer's thread until the report.
     public final class Tally: @unchecked Sendable {
@@ -30,17 +35,20 @@ public final class SequenceVerifier: @unchecked Sendable {
         @usableFromInline let origins: Int
         @usableFromInline let words: Int
         @usableFromInline let bitmap: UnsafeMutablePointer<UInt64>      // origins × words
-        @usableFromInline let lastSequence: UnsafeMutablePointer<Int64>   // per origin, -1 = none
+        @usableFromInline let lastSequence: UnsafeMutablePointer<Int64>   // per origin (per flow: × 65536), -1 = none
+        @usableFromInline let perFlow: Bool
         @usableFromInline let maxSequence: UnsafeMutablePointer<Int64>
         @usableFromInline let perOrigin: UnsafeMutablePointer<Int>
 
-        init(origins: Int, capacity: Int) {
+        init(origins: Int, capacity: Int, perFlow: Bool) {
             self.origins = origins
+            self.perFlow = perFlow
             words = (capacity + 63) / 64
             bitmap = .allocate(capacity: origins * words)
             bitmap.initialize(repeating: 0, count: origins * words)
-            lastSequence = .allocate(capacity: origins)
-            lastSequence.initialize(repeating: -1, count: origins)
+            let orderSlots = origins * (perFlow ? TestPacket.flowsPerOrigin : 1)
+            lastSequence = .allocate(capacity: orderSlots)
+            lastSequence.initialize(repeating: -1, count: orderSlots)
             maxSequence = .allocate(capacity: origins)
             maxSequence.initialize(repeating: -1, count: origins)
             perOrigin = .allocate(capacity: origins)
@@ -52,13 +60,16 @@ public final class SequenceVerifier: @unchecked Sendable {
         }
     }
 
-    public init(origins: Int, capacity: Int = 1 << 24) {
+    /// - Parameter perFlow: check order per flow of each origin (a capture with flow
+    ///   offload) rather than per origin.
+    public init(origins: Int, capacity: Int = 1 << 24, perFlow: Bool = false) {
         self.origins = origins
         self.capacity = capacity
+        self.perFlow = perFlow
     }
 
     /// A fresh tally for one consumer (allocates its bitmaps: call before capture starts).
-    public func makeTally() -> Tally { Tally(origins: origins, capacity: capacity) }
+    public func makeTally() -> Tally { Tally(origins: origins, capacity: capacity, perFlow: perFlow) }
 
     /// Checks one packet. Called by the consumer that owns `tally`; allocates nothing.
     @inlinable
@@ -73,8 +84,9 @@ public final class SequenceVerifier: @unchecked Sendable {
         let q = f.queue
         tally.perOrigin[q] &+= 1
         let seq = Int64(truncatingIfNeeded: f.sequence)
-        if seq <= tally.lastSequence[q] { tally.outOfOrder &+= 1 }
-        tally.lastSequence[q] = seq
+        let order = tally.perFlow ? q &* TestPacket.flowsPerOrigin &+ (f.flow & (TestPacket.flowsPerOrigin &- 1)) : q
+        if seq <= tally.lastSequence[order] { tally.outOfOrder &+= 1 }
+        tally.lastSequence[order] = seq
         if seq > tally.maxSequence[q] { tally.maxSequence[q] = seq }
         guard seq >= 0, seq < Int64(capacity) else {
             tally.untracked &+= 1

@@ -20,6 +20,8 @@ public enum TestPacket {
     public static let minimumSize = 64
     public static let maximumSize = 1514
     public static let magic: UInt32 = 0x5743_4150  // "WCAP"
+    /// Flows one generator queue can number: the payload's flow field is 16 bits.
+    public static let flowsPerOrigin = 1 << 16
     @usableFromInline static let magicOffset = 42, queueOffset = 46, flowOffset = 48, sequenceOffset = 50
     @usableFromInline static let checksumOffset = 58, fillerOffset = 62
 

@@ -32,6 +32,22 @@ struct MetricsTests {
         #expect(missing.hasPrefix("HTTP/1.1 404"))
     }
 
+    @Test("flow offload figures per queue: bucket moves, buckets spread, spread and held packets (counters), consumer load (gauge)")
+    func flowOffloadSeries() {
+        let exporter = MetricsExporter()
+        var s = QueueStatistics(queue: 1)
+        s.bucketMoves = 5; s.bucketsSpread = 1; s.packetsSpread = 900; s.packetsHeld = 40; s.consumerLoad = 52_000
+        exporter.update(interface: "cap0", [s], deviceQueues: [1])
+        s.bucketMoves = 7; s.consumerLoad = 48_000
+        exporter.update(interface: "cap0", [s], deviceQueues: [1])
+        let text = String(decoding: exporter.render(), as: UTF8.self)
+        #expect(text.contains(#"wirecap_flow_bucket_moves_total{interface="cap0",queue="1"} 7"#), "\(text)")
+        #expect(text.contains(#"wirecap_flow_buckets_spread_total{interface="cap0",queue="1"} 1"#))
+        #expect(text.contains(#"wirecap_flow_spread_packets_total{interface="cap0",queue="1"} 900"#))
+        #expect(text.contains(#"wirecap_flow_held_packets_total{interface="cap0",queue="1"} 40"#))
+        #expect(text.contains(#"wirecap_flow_consumer_load_packets_per_second{interface="cap0",queue="1"} 48000"#), "a gauge: the latest value")
+    }
+
     @Test("the loss ledger is exported per queue: fates, every loss cause, in-flight and (signed) unexplained")
     func ledgerSeries() throws {
         let exporter = MetricsExporter()

@@ -13,7 +13,10 @@ import WireCapTestSupport
         p.cellsPerChunk = 128
         p.fillRingSize = 4096
         p.spill = false
-        p.mode = .basic
+        p.mode = .advanced
+        p.offload = .chunk
+        p.flowBuckets = 256
+        p.strictFlowAffinity = true
         p.offloadThresholdPercent = 40
         p.partialTimeoutNanoseconds = 2_000_000
         p.queues = [1, 0]
@@ -27,7 +30,8 @@ import WireCapTestSupport
         let back = try PreloadSettings(decoding: p.encoded)
         #expect(back == p)
         let s = try back.engineSettings()
-        #expect(s.core.geometry.cellsPerChunk == 128 && s.core.mode == .basic && s.core.spill == nil)
+        #expect(s.core.geometry.cellsPerChunk == 128 && s.core.mode == .advanced && s.core.spill == nil)
+        #expect(s.core.offload == .chunk && s.core.flowBuckets == 256 && s.core.strictFlowAffinity)
         #expect(s.core.queueBytes == 64 << 20 && s.core.offloadThresholdPercent == 40)
         #expect(s.wakePolicy == .busyPoll && s.force && s.captureCPUs == [1])
         #expect(try PreloadSettings(decoding: PreloadSettings().encoded) == PreloadSettings())
@@ -36,7 +40,8 @@ import WireCapTestSupport
     @Test("bad handed-over text is one error naming the key")
     func badText() {
         for (text, fragment) in [("M=x", "M='x' is not a number"), ("mode=fast", "mode='fast'"), ("bogus=1", "unknown key 'bogus'"),
-                                 ("noequals", "'noequals' is no key=value pair"), ("queues=a", "queues='a'")] {
+                                 ("noequals", "'noequals' is no key=value pair"), ("queues=a", "queues='a'"),
+                                 ("offload=bytes", "offload='bytes': flow or chunk"), ("buckets=x", "buckets='x' is not a number")] {
             #expect(throws: CaptureError.self) { try PreloadSettings(decoding: text) }
             do { _ = try PreloadSettings(decoding: text) } catch { #expect(error.message.contains(fragment), "\(text): \(error.message)") }
         }
@@ -48,7 +53,9 @@ import WireCapTestSupport
         for (args, fragment) in [([String](), "name the program to run after --"),
                                  (["-i", "eth0", "--", "true"], "-i belongs to the program"),
                                  (["--mode", "fast", "--", "true"], "--mode must be basic or advanced"),
-                                 (["-M", "300", "--", "true"], "must divide")] {
+                                 (["-M", "300", "--", "true"], "must divide"),
+                                 (["--offload", "flow", "--", "true"], "--offload needs --mode advanced"),
+                                 (["--mode", "advanced", "--flow-buckets", "100", "--", "true"], "--flow-buckets must be a power of two in 64...65536, got 100")] {
             let (status, _, err) = try Shim.run([wirecap, "exec"] + args)
             #expect(status == 2, "\(args): \(err)")
             let lines = err.split(separator: "\n")
@@ -62,6 +69,8 @@ import WireCapTestSupport
     func environment() throws {
         let wirecap = try #require(TestTools.wirecapBinary(), "build the wirecap executable first")
         let (status, out, err) = try Shim.run([wirecap, "exec", "-M", "128", "--buffer", "64MiB", "--mode", "basic", "--", "/usr/bin/env"])
+        let (flowStatus, flowOut, flowErr) = try Shim.run([wirecap, "exec", "--mode", "advanced", "--offload", "chunk", "--", "/usr/bin/env"])
+        #expect(flowStatus == 0 && flowOut.contains("mode=advanced;offload=chunk;"), "\(flowErr)")
         #expect(status == 0, "\(err)")
         let vars = Dictionary(out.split(separator: "\n").compactMap { line -> (String, String)? in
             guard let eq = line.firstIndex(of: "=") else { return nil }

@@ -10,7 +10,12 @@ import WireCapCore
 /// Counters (`_total`): received packets and bytes, consumed packets, drops by
 /// cause (`cause="no_buffer" | "rx_ring_full" | "invalid_descriptor" | "pool_exhausted" | "delivery"`),
 /// chunks offloaded in and out, packets and bytes spilled. Gauges: pool chunks by state
-/// (`state="free" | "attached" | "captured" | "lent"`), capture-queue length, spill blocks out. Labels: `interface`, `queue`. The same numbers as the
+/// (`state="free" | "attached" | "captured" | "lent"`), capture-queue length, spill blocks out.
+/// Flow offload (issue 15; 0 with chunk offload): `wirecap_flow_bucket_moves_total`,
+/// `wirecap_flow_buckets_spread_total`, `wirecap_flow_spread_packets_total`,
+/// `wirecap_flow_held_packets_total` (packets that waited for a move's drain) and the
+/// gauge `wirecap_flow_consumer_load_packets_per_second` (what every queue routes to
+/// this queue's consumer). Labels: `interface`, `queue`. The same numbers as the
 /// CLI's statistics line. The loss ledger: ``update(ledger:)``.
 public final class MetricsExporter: @unchecked Sendable {
     /// The registry the HTTP endpoint renders.
@@ -71,6 +76,11 @@ public final class MetricsExporter: @unchecked Sendable {
                 counter("wirecap_spilled_packets_total", [], s.packetsSpilled)
                 counter("wirecap_spilled_bytes_total", [], s.bytesSpilled)
                 gauge("wirecap_spill_blocks_out", [], Double(s.spillBlocksOut))
+                counter("wirecap_flow_bucket_moves_total", [], s.bucketMoves)
+                counter("wirecap_flow_buckets_spread_total", [], s.bucketsSpread)
+                counter("wirecap_flow_spread_packets_total", [], s.packetsSpread)
+                counter("wirecap_flow_held_packets_total", [], s.packetsHeld)
+                gauge("wirecap_flow_consumer_load_packets_per_second", [], Double(s.consumerLoad))
             }
         }
     }

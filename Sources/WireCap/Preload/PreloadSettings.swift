@@ -25,6 +25,12 @@ public struct PreloadSettings: Sendable, Hashable {
     /// packets reach the program in arrival order, in advanced mode a queue's
     /// chunks can interleave once the program fell behind by T% of R.
     public var mode = CaptureMode.basic
+    /// Advanced mode: flow buckets (the default) or whole chunks (issue 15).
+    public var offload = OffloadPolicy.flow
+    /// Flow offload: buckets per queue.
+    public var flowBuckets = CaptureConfiguration.defaultFlowBuckets
+    /// Flow offload: never spread a flow over consumers.
+    public var strictFlowAffinity = false
     /// T, the offload threshold in percent.
     public var offloadThresholdPercent = 60
     /// The partial-chunk timeout.
@@ -60,6 +66,10 @@ public struct PreloadSettings: Sendable, Hashable {
                 bytes: bufferBytes, cellsPerChunk: cellsPerChunk, fillRingSize: fillRingSize, spill: spill,
                 mode: mode, offloadThresholdPercent: offloadThresholdPercent,
                 partialTimeoutNanoseconds: partialTimeoutNanoseconds)
+            s.core.offload = offload
+            s.core.flowBuckets = flowBuckets
+            s.core.strictFlowAffinity = strictFlowAffinity
+            try s.core.validate()
         } catch { throw CaptureError(.usage, error.message) }
         s.captureCPUs = captureCPUs
         s.wakePolicy = busyPoll ? .busyPoll : .adaptive
@@ -72,7 +82,9 @@ public struct PreloadSettings: Sendable, Hashable {
     /// `key=value` pairs separated by `;` (paths with `%` and `;` escaped as `%25`, `%3B`).
     public var encoded: String {
         var pairs = ["buffer=\(bufferBytes)", "M=\(cellsPerChunk)", "spill=\(spill ? "on" : "off")",
-                     "mode=\(mode.rawValue)", "T=\(offloadThresholdPercent)", "timeout=\(partialTimeoutNanoseconds)"]
+                     "mode=\(mode.rawValue)", "offload=\(offload.rawValue)", "buckets=\(flowBuckets)",
+                     "T=\(offloadThresholdPercent)", "timeout=\(partialTimeoutNanoseconds)"]
+        if strictFlowAffinity { pairs.append("strict=1") }
         if let n = fillRingSize { pairs.append("N=\(n)") }
         if let q = queues { pairs.append("queues=\(q.map(String.init).joined(separator: ","))") }
         if !captureCPUs.isEmpty { pairs.append("cpus=\(captureCPUs.map(String.init).joined(separator: ","))") }
@@ -120,6 +132,11 @@ public struct PreloadSettings: Sendable, Hashable {
             case "mode":
                 guard let m = CaptureMode(rawValue: value) else { throw CaptureError(.usage, "\(Self.variable): mode='\(value)': basic or advanced") }
                 mode = m
+            case "offload":
+                guard let o = OffloadPolicy(rawValue: value) else { throw CaptureError(.usage, "\(Self.variable): offload='\(value)': flow or chunk") }
+                offload = o
+            case "buckets": flowBuckets = try int()
+            case "strict": strictFlowAffinity = value == "1"
             case "T": offloadThresholdPercent = try int()
             case "timeout": partialTimeoutNanoseconds = UInt64(try int())
             case "queues": queues = try list()

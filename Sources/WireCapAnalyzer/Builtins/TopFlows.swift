@@ -81,13 +81,16 @@ public struct BuiltinAnalyzers: Analyzer {
     public var ipv4: IPv4Counter?
     public var topFlows: TopFlows?
     public var load: PacketHandlerLoad?
+    /// What the analysis asks of flow offload (`wirecap analyze --strict-affinity`: strict).
+    public var flowAffinity: FlowAffinity
 
     public init(counters: TrafficCounters? = TrafficCounters(), ipv4: IPv4Counter? = nil, topFlows: TopFlows? = nil,
-                load: PacketHandlerLoad? = nil) {
+                load: PacketHandlerLoad? = nil, flowAffinity: FlowAffinity = .preferred) {
         self.counters = counters
         self.ipv4 = ipv4
         self.topFlows = topFlows
         self.load = load
+        self.flowAffinity = flowAffinity
     }
 
     /// One worker's states.

@@ -13,8 +13,15 @@ import WireCapEngine
 /// finish the packet in hand, recycle, and return their state; the states are
 /// merged in worker order.
 ///
+/// Before the capture is opened, ``CaptureSettings/prepare(for:)`` passes what the
+/// analyzer needs of flow offload into its settings (``Analyzer/flowAffinity``:
+/// strict, an IDS's choice, never splits a flow).
+///
 /// ```swift
-/// let runner = AnalyzerRunner(analyzer: TopFlows(limit: 5), handles: capture.handles)
+/// let analyzer = TopFlows(limit: 5)
+/// settings.prepare(for: analyzer)
+/// let capture = try Capture.open(interfaces, configuration: settings)
+/// let runner = AnalyzerRunner(analyzer: analyzer, handles: capture.handles)
 /// try runner.start()
 /// … later …
 /// let report = runner.stop()

@@ -79,7 +79,13 @@ public final class CaptureEngine: CaptureBackend, @unchecked Sendable {
     private static let drainTimeout: UInt64 = 500_000_000
 
     /// Opens `queues` of `interface` for capture (see the type's documentation).
-    public init(interface: String, queues: [Int], settings: EngineSettings = EngineSettings()) throws(XDPError) {
+    ///
+    /// Flow offload falls back to chunk offload for groups larger than
+    /// ``EngineSettings/maxFlowOffloadQueues`` (``EngineSettings/effectiveCore(queues:)``);
+    /// ``shell``'s settings and the group's configuration say what runs.
+    public init(interface: String, queues: [Int], settings requested: EngineSettings = EngineSettings()) throws(XDPError) {
+        var settings = requested
+        settings.core = requested.effectiveCore(queues: queues.count)
         let configuration = settings.core
         do { try configuration.validate() } catch {
             throw XDPError("configuration", kind: .usage, message: error.message)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import WireCap
 import WireCapCore
+import WireCapSystem
 
 /// Engine options shared by the live subcommands (`@OptionGroup`): interfaces,
 /// queues, pool geometry, mode, placement.
@@ -31,6 +32,15 @@ struct EngineOptionsGroup: ParsableArguments {
 
     @Option(help: "basic (no offload) or advanced (buddy-group offload). Default: advanced; `wirecap exec`: basic (one reader takes every queue, so offload could only reorder a queue's chunks).")
     var mode: String?
+
+    @Option(help: ArgumentHelp("Advanced mode: what an overloaded queue offloads to a less busy buddy. flow (the default): flow buckets, each moved only once its old consumer has finished its packets, so a flow is processed by one consumer at a time and in order (AF_XDP with at most \(EngineSettings.maxFlowOffloadQueues) queues per interface; more queues: chunk, with a note; afpacket: always chunk). chunk: whole chunks, the paper's WireCAP-A (a flow can then be processed by two consumers at once).", valueName: "flow|chunk"))
+    var offload: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Flow offload: buckets per queue, a power of two, 64 ... 65536 (default 1024).", valueName: "count"))
+    var flowBuckets: Int?
+
+    @Flag(help: "Flow offload: never spread a flow over consumers, not even one heavier than a consumer can take; its excess is dropped and counted instead (what an IDS wants; default: spread it, counted).")
+    var strictAffinity = false
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Partial-chunk timeout in milliseconds: a partly filled chunk is delivered after it.", valueName: "ms"))
     var timeout: Double = 1
@@ -90,16 +100,73 @@ struct EngineOptionsGroup: ParsableArguments {
         }
         guard timeout > 0 else { throw CaptureError(.usage, "--timeout must be > 0 ms, got \(timeout)") }
         guard spill == "on" || spill == "off" else { throw CaptureError(.usage, "--spill must be on or off, got '\(spill)'") }
+        let policy = try offloadPolicy(mode: m)
         // On afpacket the ring replaces the pool and --buffer sizes the ring (engineSettings).
         let budget = try budgetBytes()
         let bytes = afpacket ? try poolBytes() : budget
         do {
-            return try CaptureConfiguration.buffered(
+            var c = try CaptureConfiguration.buffered(
                 bytes: bytes, cellsPerChunk: cellsPerChunk, fillRingSize: fillRingSize,
                 spill: spill == "on" && !forwarding && !afpacket,
                 mode: m, offloadThresholdPercent: threshold, partialTimeoutNanoseconds: UInt64(timeout * 1e6))
+            c.offload = policy
+            c.flowBuckets = flowBuckets ?? CaptureConfiguration.defaultFlowBuckets
+            c.strictFlowAffinity = strictAffinity
+            try c.validate()
+            return c
         } catch {
             throw CaptureError(.usage, error.message)
+        }
+    }
+
+    /// `--offload` (default flow in advanced mode), with `--flow-buckets` and
+    /// `--strict-affinity` checked against it: one usage line each.
+    func offloadPolicy(mode: CaptureMode) throws(CaptureError) -> OffloadPolicy {
+        // The flow-only options given, named as the user wrote them.
+        let flowOnly = [flowBuckets != nil ? "--flow-buckets" : nil, strictAffinity ? "--strict-affinity" : nil].compactMap { $0 }
+        let needs = flowOnly.joined(separator: " and ") + (flowOnly.count == 1 ? " needs" : " need")
+        guard let text = offload else {
+            if mode == .basic && !flowOnly.isEmpty {
+                throw CaptureError(.usage, "\(needs) flow offload, which needs --mode advanced")
+            }
+            if let b = flowBuckets { try Self.checkBuckets(b) }
+            return .flow
+        }
+        guard let policy = OffloadPolicy(rawValue: text) else {
+            throw CaptureError(.usage, "--offload must be flow or chunk, got '\(text)'")
+        }
+        if mode == .basic { throw CaptureError(.usage, "--offload needs --mode advanced: basic mode never offloads") }
+        if policy == .chunk && !flowOnly.isEmpty {
+            throw CaptureError(.usage, "\(needs) --offload flow (chunk offload moves whole chunks, not flows)")
+        }
+        if let b = flowBuckets { try Self.checkBuckets(b) }
+        return policy
+    }
+
+    private static func checkBuckets(_ b: Int) throws(CaptureError) {
+        guard (64...65536).contains(b), b & (b - 1) == 0 else {
+            throw CaptureError(.usage, "--flow-buckets must be a power of two in 64...65536, got \(b)")
+        }
+    }
+
+    /// Checks flow offload against what each interface's group will be (after the
+    /// engine settings are made): with `--offload flow` given, a group where flow
+    /// offload cannot run (AF_PACKET; more than
+    /// ``EngineSettings/maxFlowOffloadQueues`` queues) is a usage error; by default
+    /// those groups offload chunks, and a note says so once.
+    func checkFlowOffload(_ settings: EngineSettings, _ selections: [InterfaceSelection]) throws(CaptureError) {
+        var fallbacks: [String] = []
+        for s in selections {
+            let queues = s.queues?.count ?? InterfaceInfo.rxQueueCount(s.name)
+            guard let reason = settings.flowOffloadRefusal(queues: queues) else { continue }
+            if offload == OffloadPolicy.flow.rawValue {
+                throw CaptureError(.usage, "--offload flow on \(s.name): \(reason) (use --offload chunk)")
+            }
+            // AF_PACKET offloads blocks whatever the default: nothing to note.
+            if settings.backend == .xdp { fallbacks.append("\(s.name) (\(queues) queues)") }
+        }
+        if !fallbacks.isEmpty {
+            CLI.note("note: chunk offload on \(fallbacks.joined(separator: ", ")): flow offload supports at most \(EngineSettings.maxFlowOffloadQueues) queues per interface")
         }
     }
 

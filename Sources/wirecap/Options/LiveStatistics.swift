@@ -13,21 +13,23 @@ import WireCapSession
 /// The live statistics lines printed every --stats-interval seconds, one per queue:
 ///
 /// ```
-/// [   3.0s] cap0 q0 812.3k pps lost 0 px 0 ?0 | off out 3 in 0 | pool 12%
-/// [   3.0s] cap0 q1  95.0k pps lost 0 px 0 ?0 | off out 0 in 3 | pool 4%
+/// [   3.0s] cap0 q0 812.3k pps lost 0 px 0 ?0 | off out 3 in 0 mv 7 | pool 12%
+/// [   3.0s] cap0 q1  95.0k pps lost 0 px 0 ?0 | off out 0 in 3 mv 0 | pool 4%
 /// ```
 ///
 /// Per queue: receive rate, the ledger's losses (every cause; px: of them pool
-/// exhausted; ?: unexplained, never hidden), chunks offloaded out/in, pool
-/// occupancy (chunks not free, percent of R). Counts above 99,999 are abbreviated (123.4k, 5.67M) so a
+/// exhausted; ?: unexplained, never hidden), chunks (with flow offload: slices)
+/// offloaded out/in, with flow offload the queue's bucket moves (mv) and, once
+/// any, its spread buckets (spr), pool occupancy (chunks not free, percent of R). Counts above 99,999 are abbreviated (123.4k, 5.67M) so a
 /// line stays within 80 columns for interface names up to 10 characters.
 struct LiveStatistics {
     private var last: [String: UInt64] = [:]
     private var lastTime = MonotonicInstant.now()
     private let start = MonotonicInstant.now()
 
+    /// - Parameter groups: per engine; `flowOffload`: its group moves flow buckets.
     mutating func lines(_ groups: [(interface: String, queues: [Int], stats: [QueueStatistics], chunksPerPool: Int,
-                                    ledger: CaptureLedger)]) -> [String] {
+                                    ledger: CaptureLedger, flowOffload: Bool)]) -> [String] {
         let now = MonotonicInstant.now()
         let dt = max(now.seconds(since: lastTime), 1e-3)
         lastTime = now
@@ -42,7 +44,10 @@ struct LiveStatistics {
                 let row = g.ledger.queues[i]
                 // Packets spilled so far, only once there are any (the line must fit a terminal).
                 let spill = s.packetsSpilled > 0 ? " sp \(c(s.packetsSpilled))" : ""
-                return "\(t) \(g.interface) q\(g.queues[i]) \(Self.rate(rate)) lost \(c(row.lost)) px \(c(row.poolExhausted)) ?\(row.unexplained) | off out \(c(s.offloadedOut)) in \(c(s.offloadedIn)) | pool \(Int(used))%\(spill)"
+                // Flow offload: bucket moves, and spread buckets once there are any.
+                let moves = g.flowOffload
+                    ? " mv \(c(s.bucketMoves))" + (s.bucketsSpread > 0 ? " spr \(c(s.bucketsSpread))" : "") : ""
+                return "\(t) \(g.interface) q\(g.queues[i]) \(Self.rate(rate)) lost \(c(row.lost)) px \(c(row.poolExhausted)) ?\(row.unexplained) | off out \(c(s.offloadedOut)) in \(c(s.offloadedIn))\(moves) | pool \(Int(used))%\(spill)"
             }
         }
     }
@@ -116,7 +121,8 @@ final class StatisticsTicker: Sendable {
             next = next.adding(period)
             let groups = sessions.map { s in
                 (interface: s.engine.interface, queues: s.engine.queues, stats: s.engine.statistics(),
-                 chunksPerPool: s.engine.group.configuration.geometry.chunksPerPool, ledger: s.ledger())
+                 chunksPerPool: s.engine.group.configuration.geometry.chunksPerPool, ledger: s.ledger(),
+                 flowOffload: s.engine.offloadsFlows)
             }
             if let exporter {
                 for g in groups {

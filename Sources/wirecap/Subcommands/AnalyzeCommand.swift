@@ -24,7 +24,9 @@ struct AnalyzeCommand: ParsableCommand {
         abstract: "Run analyzers (counters, top flows, pkt_handler load, IPv4 counter) live with -i or on a trace with -r.",
         discussion: """
         Live: one worker per queue, pinned with --worker-cpus, run to completion over the WireCap handles; \
-        per-worker flow tables merge exactly even when offload splits a flow between workers. --backend \
+        per-worker flow tables merge exactly even when offload splits a flow between workers (flow offload, \
+        the default of advanced mode, keeps a flow on one worker at a time and in order; --strict-affinity \
+        never spreads one, not even a flow heavier than a worker). --backend \
         afpacket runs the same workers over AF_PACKET TPACKET_V3 sockets (-q N: N fanout sockets). Offline: the \
         same analyzers over -r FILE. Exit status: 0 ok, 1 runtime failure, 2 usage error.
         """)
@@ -82,7 +84,8 @@ struct AnalyzeCommand: ParsableCommand {
     var analyzers: BuiltinAnalyzers {
         BuiltinAnalyzers(counters: TrafficCounters(), ipv4: ipv4Counter ? IPv4Counter() : nil,
                          topFlows: top > 0 ? TopFlows(limit: top, capacity: flowCapacity) : nil,
-                         load: load > 0 ? PacketHandlerLoad(runs: load) : nil)
+                         load: load > 0 ? PacketHandlerLoad(runs: load) : nil,
+                         flowAffinity: engine.strictAffinity ? .strict : .preferred)
     }
 
     func predicate(linkType: UInt32 = 1) throws(CaptureError) -> PacketPredicate? {
@@ -120,6 +123,9 @@ struct AnalyzeCommand: ParsableCommand {
         let log = Logger(label: "wirecap.analyze")
         var settings = CaptureSettings()
         settings.engine = try engine.engineSettings(backendOptions)
+        // The analysis says what it needs of flow offload (--strict-affinity: never split a flow).
+        settings.prepare(for: analyzers)
+        try engine.checkFlowOffload(settings.engine, engine.selections(backendOptions))
         settings.quiet = true
         settings.filter = try predicate()
         settings.snapLength = snapLength
@@ -151,7 +157,7 @@ struct AnalyzeCommand: ParsableCommand {
             if MonotonicInstant.now() >= nextStats {
                 nextStats = MonotonicInstant.now().adding(runOptions.statsInterval)
                 let groups = capture.engines.map { (interface: $0.interface, queues: $0.queues, stats: $0.statistics(), chunksPerPool: $0.group.configuration.geometry.chunksPerPool,
-                                                    ledger: $0.ledger(final: false)) }
+                                                    ledger: $0.ledger(final: false), flowOffload: $0.offloadsFlows) }
                 for g in groups { exporter.update(interface: g.interface, g.stats, deviceQueues: g.queues) }
                 if runOptions.statsInterval > 0 && !runOptions.json { for line in live.lines(groups) { CLI.note(line) } }
             } else if server != nil && runOptions.statsInterval == 0 {
@@ -168,13 +174,16 @@ struct AnalyzeCommand: ParsableCommand {
         let stats = capture.engines.map { ($0.interface, $0.queues, $0.statistics()) }
         let analyzers = self.analyzers
         let header = String(format: "%@: %.2f s, stopped by %@", engine.interfaces.joined(separator: ","), seconds, reason)
-        print(report(analyzers.reports(merged), header: header, queues: stats))
+        print(report(analyzers.reports(merged), header: header, queues: stats,
+                     flowOffload: Set(capture.engines.filter(\.offloadsFlows).map(\.interface))))
         if !runOptions.json {
             for l in capture.ledger() { print((l.tableLines + [l.verdict]).joined(separator: "\n")) }
         }
     }
 
-    private func report(_ reports: [AnalysisReport], header: String, queues: [(String, [Int], [QueueStatistics])]?) -> String {
+    /// - Parameter flowOffload: interfaces whose groups offload flows (their queues' lines show the flow figures).
+    private func report(_ reports: [AnalysisReport], header: String, queues: [(String, [Int], [QueueStatistics])]?,
+                        flowOffload: Set<String> = []) -> String {
         if runOptions.json {
             struct Doc: Encodable { var summary: String; var analyzers: [AnalysisReport]; var queues: [Q]? }
             struct Q: Encodable { var interface: String; var queue: Int; var statistics: QueueStatistics }
@@ -186,7 +195,8 @@ struct AnalyzeCommand: ParsableCommand {
         var lines = [header]
         for (interface, numbers, stats) in queues ?? [] {
             for (i, s) in stats.enumerated() {
-                lines.append("  \(interface) q\(numbers[i]): received \(s.packetsReceived), consumed \(s.packetsConsumed), drops \(s.captureDrops) (no buffer \(s.dropsNoBuffer), ring full \(s.dropsRxRingFull), pool exhausted \(s.dropsPoolExhausted)), offloaded out \(s.offloadedOut) in \(s.offloadedIn)")
+                lines.append("  \(interface) q\(numbers[i]): received \(s.packetsReceived), consumed \(s.packetsConsumed), drops \(s.captureDrops) (no buffer \(s.dropsNoBuffer), ring full \(s.dropsRxRingFull), pool exhausted \(s.dropsPoolExhausted)), offloaded out \(s.offloadedOut) in \(s.offloadedIn)"
+                             + (flowOffload.contains(interface) ? ", \(s.flowOffloadSummary)" : ""))
             }
         }
         for r in reports { lines.append("[\(r.name)]"); lines += r.lines.map { "  " + $0 } }

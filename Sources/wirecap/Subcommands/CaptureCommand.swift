@@ -23,7 +23,8 @@ struct CaptureCommand: ParsableCommand {
         per-queue statistics. Several -i: each interface gets its own engine and buddy group (offload never \
         crosses interfaces) and its own report. Live statistics (one line per queue every \
         --stats-interval seconds, on stderr): per queue the receive rate, drops by cause (nb: no posted \
-        frame, rf: rx ring full, px: pool exhausted), chunks offloaded out/in, pool occupancy (% of R). \
+        frame, rf: rx ring full, px: pool exhausted), chunks offloaded out/in (with flow offload: slices, and mv: \
+        the queue's bucket moves, spr: its buckets spread), pool occupancy (% of R). \
         Exit status: 0 ok, 1 runtime failure, 2 usage error.
         """)
 
@@ -180,7 +181,10 @@ struct CaptureCommand: ParsableCommand {
     func run() throws {
         Signals.block()   // before any thread exists: every thread inherits the mask
         var settings: EngineSettings
-        do { settings = try engineOptions.engineSettings(backendOptions, forwarding: forward != nil) } catch { CLI.usage(error.message) }
+        do {
+            settings = try engineOptions.engineSettings(backendOptions, forwarding: forward != nil)
+            try engineOptions.checkFlowOffload(settings, engineOptions.selections(backendOptions))
+        } catch { CLI.usage(error.message) }
         settings.captureThreads = captureThreads
         settings.attachMode = skbMode ? .generic : nil
         guard let attachment = XDPAttachment(rawValue: xdpAttach) else { CLI.usage("--xdp-attach must be link or netlink") }
@@ -298,7 +302,7 @@ struct CaptureCommand: ParsableCommand {
                 FileHandle.standardOutput.write(Data("{\"event\":\"ready\",\"interface\":\"\(s.engine.interface)\",\"queues\":[\(queues)],\"attach\":\"\(s.engine.attachDescription)\",\"pid\":\(getpid())}\n".utf8))
             } else {
                 let memory = (s.engine as? CaptureEngine).map { ", \(ByteCount(Int(clamping: $0.memory.totalBytes))) of pools" } ?? ""
-                CLI.note("capturing on \(s.engine.interface) queues \(queues) (\(s.engine is CaptureEngine ? "\(s.engine.attachDescription) XDP" : s.engine.attachDescription), \(configuration.mode) mode\(memory)); Ctrl-C to stop")
+                CLI.note("capturing on \(s.engine.interface) queues \(queues) (\(s.engine is CaptureEngine ? "\(s.engine.attachDescription) XDP" : s.engine.attachDescription), \(configuration.mode) mode\(s.engine.offloadPolicy.map { ", \($0) offload" } ?? "")\(memory)); Ctrl-C to stop")
             }
         }
         if let user = engineOptions.user {

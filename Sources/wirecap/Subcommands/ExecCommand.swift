@@ -57,6 +57,9 @@ struct ExecCommand: ParsableCommand {
         p.fillRingSize = engine.fillRingSize
         p.spill = core.spill != nil
         p.mode = core.mode
+        p.offload = core.offload
+        p.flowBuckets = core.flowBuckets
+        p.strictFlowAffinity = core.strictFlowAffinity
         p.offloadThresholdPercent = core.offloadThresholdPercent
         p.partialTimeoutNanoseconds = core.partialTimeoutNanoseconds
         p.queues = engine.queues.flatMap(IndexList.parse)
