@@ -95,9 +95,9 @@ public struct EngineSettings: Sendable {
         set { core.strictFlowAffinity = newValue }
     }
 
-    /// The most queues a buddy group offloading flows may have: a pool splits each
-    /// delivery into one slice per route (every consumer, held, spread), at most 6.
-    public static let maxFlowOffloadQueues = 4
+    /// The most queues a buddy group offloading flows may have (``BuddyGroup/maxFlowQueues``:
+    /// a pool splits each delivery into one slice per route, every consumer, held and spread).
+    public static let maxFlowOffloadQueues = BuddyGroup.maxFlowQueues
 
     /// Why flow offload, asked for in ``core``, cannot run for a group of `queues`
     /// queues on this backend (nil: it can, or it was not asked for): AF_PACKET

@@ -79,7 +79,7 @@ struct FlowOffloadOptionTests {
             (["capture", "--offload", "chunk", "--flow-buckets", "256"], "--flow-buckets needs --offload flow"),
             (["capture", "--offload", "chunk", "--strict-affinity", "--flow-buckets", "256"], "--flow-buckets and --strict-affinity need --offload flow"),
             (["capture", "--offload", "flow", "--backend", "afpacket", "-q", "2"], "--offload flow on nosuch0: flow offload needs the AF_XDP backend"),
-            (["capture", "--offload", "flow", "-q", "0-5"], "--offload flow on nosuch0: flow offload supports at most 4 queues per buddy group, got 6"),
+            (["capture", "--offload", "flow", "-q", "0-16"], "--offload flow on nosuch0: flow offload supports at most 16 queues per buddy group, got 17"),
             (["analyze", "--offload", "chunk", "--strict-affinity"], "--strict-affinity needs --offload flow"),
             (["analyze", "--offload", "flow", "--backend", "afpacket", "-q", "2"], "flow offload needs the AF_XDP backend"),
         ]
@@ -89,10 +89,10 @@ struct FlowOffloadOptionTests {
             #expect(r.status == 2, "\(c.args): exit \(r.status): \(r.stderr)")
             #expect(lines.count == 1 && r.stderr.contains(c.expect), "\(c.args): \(r.stderr)")
         }
-        // Without --offload, more than 4 queues offload chunks: one note, then the run goes on
+        // Without --offload, more than 16 queues offload chunks: one note, then the run goes on
         // (here to the unknown interface's error).
-        let r = try Live.run([binary, "capture", "-q", "0-5", "-i", "nosuch0", "--duration", "1"])
-        let notes = r.stderr.split(separator: "\n").filter { $0.contains("note: chunk offload on nosuch0 (6 queues): flow offload supports at most 4 queues") }
+        let r = try Live.run([binary, "capture", "-q", "0-16", "-i", "nosuch0", "--duration", "1"])
+        let notes = r.stderr.split(separator: "\n").filter { $0.contains("note: chunk offload on nosuch0 (17 queues): flow offload supports at most 16 queues") }
         #expect(notes.count == 1 && r.stderr.contains("unknown interface nosuch0"), "\(r.stderr)")
         // AF_PACKET by default offloads blocks without a word.
         let a = try Live.run([binary, "capture", "--backend", "afpacket", "-q", "2", "-i", "nosuch0", "--duration", "1"])

@@ -151,6 +151,8 @@ public final class ChunkPool: @unchecked Sendable {
     @usableFromInline let blockSlices: UnsafeMutablePointer<UInt64>
     /// Flow routing: route per bucket (read at delivery), nil without it.
     @usableFromInline var flowRoute: UnsafeMutablePointer<UInt16>?
+    /// Flow routing: packets received per bucket (counted as they are recorded: the scheduler's rates).
+    @usableFromInline var flowArrivals: UnsafeMutablePointer<UInt32>?
     @usableFromInline var bucketMask: UInt16 = 0
     /// Scratch for the partition: cells, their buckets, and per-route counts.
     @usableFromInline let scratchCells: UnsafeMutablePointer<CellDescriptor>
@@ -377,6 +379,7 @@ public final class ChunkPool: @unchecked Sendable {
         let k = c &* Int(m) &+ Int(got)
         cells[k] = CellDescriptor(address: address, length: length, timestamp: timestamp, flags: flags)
         buckets[k] = bucket
+        if let arrivals = flowArrivals { arrivals[Int(bucket & bucketMask)] &+= 1 }
         if got == delivered[c] { pendingSince[c] = arrival }
         returned[c] = got &+ 1
         return true
@@ -504,12 +507,15 @@ public final class ChunkPool: @unchecked Sendable {
 
     /// Routes this pool's deliveries by flow bucket (see the type's documentation):
     /// `route[bucket & (buckets − 1)]` names the slice a packet goes in, one of
-    /// `destinations` (at most ``slicesPerDelivery``). The table belongs to the
-    /// capture thread, which changes it only between deliveries.
-    public func routeByFlow(_ route: UnsafeMutablePointer<UInt16>, buckets: Int, destinations: Int) {
+    /// `destinations` (at most ``slicesPerDelivery``), and `arrivals[bucket]` counts
+    /// the packets recorded. The tables belong to the capture thread, which changes
+    /// the routes only between deliveries.
+    public func routeByFlow(_ route: UnsafeMutablePointer<UInt16>, arrivals: UnsafeMutablePointer<UInt32>,
+                            buckets: Int, destinations: Int) {
         precondition(destinations <= slicesPerDelivery && buckets & (buckets - 1) == 0 && buckets <= 65536,
                      "ChunkPool: \(destinations) routes over \(slicesPerDelivery) slices, \(buckets) buckets")
         flowRoute = route
+        flowArrivals = arrivals
         bucketMask = UInt16(truncatingIfNeeded: buckets - 1)
     }
 

@@ -149,7 +149,7 @@ public final class BuddyGroup: @unchecked Sendable {
                           strict: configuration.strictFlowAffinity, heldCapacity: pools[$0].itemBudget)
         }
         for (q, s) in schedulers.enumerated() {
-            pools[q].routeByFlow(s.route, buckets: s.bucketCount, destinations: s.routes)
+            pools[q].routeByFlow(s.route, arrivals: s.arrivals, buckets: s.bucketCount, destinations: s.routes)
         }
         loadBoard = .allocate(capacity: max(1, queueCount * queueCount))
         loadBoard.initialize(repeating: .init(0), count: max(1, queueCount * queueCount))
@@ -172,12 +172,13 @@ public final class BuddyGroup: @unchecked Sendable {
         let originCount = queueCount * OriginCounter.count
         originBlocks = (0..<queueCount).map { _ in .allocate(count: originCount) }
         for q in 0..<n { publish(queue: q) }
-        views = schedulers.map { _ in
+        views = schedulers.indices.map { q in
             FlowScheduler.View(
                 backlog: { [unowned self] in self.backlogPackets($0) },
                 consumed: { [unowned self] in self.consumerBlocks[$0].load(ConsumerCounter.packetsConsumed.rawValue) },
                 load: { [unowned self] in self.consumerLoad($0) },
-                threshold: thresholdPackets, behind: 2 * configuration.geometry.cellsPerChunk)
+                threshold: thresholdPackets, behind: 2 * configuration.geometry.cellsPerChunk,
+                pressure: { [unowned self] in self.pools[q].isSpilling || self.pools[q].freeChunks == 0 })
         }
     }
 

@@ -42,9 +42,10 @@
 /// (its measured rate while busy) would only move the overload: it is *spread*
 /// instead (counted, with its packets), unless strict affinity forbids it; then it
 /// stays and the pool's backlog grows until the kernel drops, counted as usual.
-/// When no consumer is above a quarter of the threshold, buckets away from home go
-/// back when that narrows the gap (hysteresis), and spread buckets that a consumer
-/// can serve again are settled on their home. One move is in progress at a time,
+/// After 50 ms in which no consumer was above a quarter of the threshold and the
+/// own pool was under no pressure, buckets away from home go back when that
+/// narrows the gap (hysteresis), and spread buckets that a consumer can serve
+/// again are settled on their home. One move is in progress at a time,
 /// and a cooldown of ``cooldownTicks`` follows each.
 ///
 /// - warning: Capture thread `home` only.
@@ -76,8 +77,9 @@ public final class FlowScheduler: @unchecked Sendable {
     @usableFromInline let owner: UnsafeMutablePointer<UInt16>
     /// Packets of b delivered (lanes or held queue) and not recycled.
     @usableFromInline let inflight: UnsafeMutablePointer<UInt32>
-    /// Packets of b delivered since the last tick.
-    @usableFromInline let arrivals: UnsafeMutablePointer<UInt32>
+    /// Packets of b received since the last tick (the pool counts them as it records them,
+    /// so a rate is the offered load, not the bursts in which a lagging pool delivers).
+    public let arrivals: UnsafeMutablePointer<UInt32>
     /// Smoothed packets per second of b.
     let rate: UnsafeMutablePointer<Double>
     /// b is in the move in progress.
@@ -100,6 +102,9 @@ public final class FlowScheduler: @unchecked Sendable {
     /// Packets in the held queue now.
     public private(set) var heldPackets = 0
     private var lastTick: UInt64 = 0
+    private var calmTicks = 0
+    /// Calm ticks in a row before buckets go home (hysteresis in time).
+    public let calmTicksBeforeReturn = 50
     private var cooldown = 0
 
     /// Buckets moved (each bucket of each move, back home included).
@@ -164,11 +169,7 @@ public final class FlowScheduler: @unchecked Sendable {
     @inlinable
     public func delivered(_ tags: UnsafeBufferPointer<UInt16>, spread isSpread: Bool) {
         let mask = bucketCount &- 1
-        for t in tags {
-            let b = Int(t) & mask
-            inflight[b] &+= 1
-            arrivals[b] &+= 1
-        }
+        for t in tags { inflight[Int(t) & mask] &+= 1 }
         if isSpread { spreadPackets &+= UInt64(tags.count) }
     }
 
@@ -235,14 +236,19 @@ public final class FlowScheduler: @unchecked Sendable {
         /// A backlog (packets) that shows a consumer is falling behind (a couple of
         /// chunks): with it, a load well above the mean is an overload before T.
         public var behind: Int
+        /// `true` while the own pool is under pressure (spilling, or no free chunk):
+        /// packets wait there that no capture queue shows, so nothing goes home.
+        public var pressure: () -> Bool
 
         public init(backlog: @escaping (Int) -> Int, consumed: @escaping (Int) -> UInt64,
-                    load: @escaping (Int) -> Double, threshold: Int, behind: Int) {
+                    load: @escaping (Int) -> Double, threshold: Int, behind: Int,
+                    pressure: @escaping () -> Bool = { false }) {
             self.backlog = backlog
             self.consumed = consumed
             self.load = load
             self.threshold = threshold
             self.behind = behind
+            self.pressure = pressure
         }
     }
 
@@ -277,9 +283,13 @@ public final class FlowScheduler: @unchecked Sendable {
             lastConsumed[j] = taken
             wasBusy[j] = busy
         }
+        // Calm: no consumer above a quarter of T and the own pool under no pressure, for a while.
+        var calm = !view.pressure()
+        for j in 0..<consumers where view.backlog(j) > view.threshold / 4 { calm = false }
+        calmTicks = calm ? calmTicks + 1 : 0
         guard moveTarget < 0 else { return true }
         if cooldown > 0 { cooldown -= 1; return true }
-        if !offloadFromOverloaded(view) { returnHome(view) }
+        if !offloadFromOverloaded(view) && calmTicks >= calmTicksBeforeReturn { returnHome(view) }
         return true
     }
 
@@ -338,10 +348,9 @@ public final class FlowScheduler: @unchecked Sendable {
         return true
     }
 
-    /// Brings buckets home (hysteresis): only when no consumer is above a quarter
-    /// of the threshold, and only while it narrows the gap.
+    /// Brings buckets home (hysteresis): only after ``calmTicksBeforeReturn`` calm
+    /// ticks, and only while it narrows the gap.
     private func returnHome(_ view: View) {
-        for j in 0..<consumers where view.backlog(j) > view.threshold / 4 { return }
         // Spread buckets a consumer can serve again settle on home (consumers are alike:
         // the fastest one measured is what any can do).
         let capacity = fastestService
