@@ -538,7 +538,8 @@ class Runner:
             machine_busy=m1 - m0, machine_softirq=si1 - si0, window=t_end - t0,
             steal_share=(st1 - st0) / (os.cpu_count() * (time.monotonic() - t0)) if time.monotonic() > t0 else None,
             flows_total=res.get("flows_total"), flows_split=res.get("flows_split"), gen_raw=g.get("raw"),
-            out_of_order=res.get("out_of_order"), all_packets=res.get("all_packets"), unexplained=unexplained,
+            out_of_order=res.get("out_of_order"), flows_reordered=res.get("flows_reordered"),
+            all_packets=res.get("all_packets"), unexplained=unexplained,
             capture_thread_cpu=(k_end - k0) if (k0 is not None and k_end is not None) else None,
             extra=max(0, res["captured"] - sent) if sent else 0,
             duplicates=j.get("duplicates"), foreign_ipv4=j.get("foreign_ipv4"),
@@ -587,7 +588,10 @@ def normalize_consumer(engine, j):
     flows_total = find_key(j, ["flowsTotal", "flows_total"])
     flows_split = find_key(j, ["flowsSplit", "flows_split", "flowsOnSeveralWorkers"])
     out_of_order = (j.get("flows") or {}).get("outOfOrder")
-    return {"captured": ipv4 if ipv4 else captured, "all_packets": captured, "drops": causes,
+    # Flows with a packet out of order: processed by two consumers at once (a flow moved
+    # whole by flow offload is on two consumers but not here).
+    flows_reordered = (j.get("flows") or {}).get("flowsReordered")
+    return {"flows_reordered": flows_reordered, "captured": ipv4 if ipv4 else captured, "all_packets": captured, "drops": causes,
             "drops_total": sum(causes.values()),
             "per_worker": per_worker, "self_cpu": cpu if isinstance(cpu, (int, float)) else None,
             "flows_total": flows_total, "flows_split": flows_split, "offloads": offloads, "out_of_order": out_of_order,

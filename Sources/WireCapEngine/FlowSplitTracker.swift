@@ -61,14 +61,15 @@ public final class FlowSplitTracker: @unchecked Sendable {
 
     /// What the sets say, merged, with the order count of a ``FlowOrder`` if one ran
     /// beside. Call after every consumer stopped.
-    public func report(outOfOrder: Int? = nil) -> FlowSplitReport {
+    public func report(outOfOrder: Int? = nil, flowsReordered: Int? = nil) -> FlowSplitReport {
         var seen: [UInt64: Int] = [:]
         for w in 0..<workers {
             let table = slots + w * capacity
             for i in 0..<capacity where table[i] != 0 { seen[table[i], default: 0] += 1 }
         }
         return FlowSplitReport(flowsTotal: seen.count, flowsSplit: seen.values.filter { $0 > 1 }.count,
-                               overflowed: (0..<workers).contains { overflow[$0] }, outOfOrder: outOfOrder)
+                               overflowed: (0..<workers).contains { overflow[$0] }, outOfOrder: outOfOrder,
+                               flowsReordered: flowsReordered)
     }
 }
 
@@ -83,4 +84,8 @@ public struct FlowSplitReport: Sendable, Codable, Hashable {
     /// Generator packets processed after a later packet of their own flow, by any
     /// consumer (`FlowOrder`); `nil` when not counted.
     public var outOfOrder: Int?
+    /// Generator flows with at least one such packet: processed by two consumers
+    /// at once (`FlowOrder`); `nil` when not counted. A flow that moved whole, one
+    /// consumer after the other, is in ``flowsSplit`` but not here.
+    public var flowsReordered: Int? = nil
 }

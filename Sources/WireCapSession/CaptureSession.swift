@@ -497,7 +497,7 @@ public final class CaptureSession: @unchecked Sendable {
                             filteredOut: rejected[i] + Int(ledger.queues[i].filteredInKernel), sampledOut: skipped[i],
                             flowsBypassed: cut[i])
             },
-            verification: verifier?.report(tallies), output: output, flows: flowTracker?.report(outOfOrder: flowOrder?.outOfOrder),
+            verification: verifier?.report(tallies), output: output, flows: flowTracker?.report(outOfOrder: flowOrder?.outOfOrder, flowsReordered: flowOrder?.flowsReordered),
             forwarded: forwarder.map { _ in (0..<engine.queues.count).reduce(0) { $0 + forwarded[$1] } },
             ledger: ledger, bypassedFlows: bypassedFlows,
             xdpProgram: (engine as? CaptureEngine).map(\.programRunStatistics).flatMap {

@@ -43,6 +43,10 @@ public final class FlowOrder: @unchecked Sendable {
         late.deallocate()
     }
 
+    /// The flag bit of a flow's word: the flow had a packet out of order (the rest
+    /// of the word is the highest sequence processed, plus 1).
+    static let reorderedFlag: UInt64 = 1 << 63
+
     /// Checks one packet; consumer `consumer` only. Packets that are not test
     /// packets, or whose generator queue is not tracked, are ignored. No allocation.
     @inline(__always)
@@ -52,11 +56,18 @@ public final class FlowOrder: @unchecked Sendable {
         let mine = sequence &+ 1
         var seen = word.load(ordering: .relaxed)
         while true {
-            if mine < seen {
+            if mine < seen & ~Self.reorderedFlag {
                 late[consumer &* Self.lateStride] &+= 1
+                // The flow's first late packet counts the flow (the OR is one RMW on the word:
+                // exactly one consumer sees the flag clear).
+                if seen & Self.reorderedFlag == 0,
+                   word.loadThenBitwiseOr(with: Self.reorderedFlag, ordering: .relaxed) & Self.reorderedFlag == 0 {
+                    late[consumer &* Self.lateStride &+ 1] &+= 1
+                }
                 return
             }
-            let (exchanged, current) = word.weakCompareExchange(expected: seen, desired: mine, ordering: .relaxed)
+            let desired = mine | (seen & Self.reorderedFlag)
+            let (exchanged, current) = word.weakCompareExchange(expected: seen, desired: desired, ordering: .relaxed)
             if exchanged { return }
             seen = current
         }
@@ -65,4 +76,10 @@ public final class FlowOrder: @unchecked Sendable {
     /// Packets processed after a later packet of their flow, all consumers. Call
     /// after every consumer stopped.
     public var outOfOrder: Int { (0..<consumers).reduce(0) { $0 + late[$1 * Self.lateStride] } }
+
+    /// Flows with at least one packet processed after a later one of theirs: the
+    /// flows whose packets two consumers processed at once (a flow that moved from
+    /// one consumer to the next, the first done before the second began, has none).
+    /// Call after every consumer stopped.
+    public var flowsReordered: Int { (0..<consumers).reduce(0) { $0 + late[$1 * Self.lateStride + 1] } }
 }

@@ -134,7 +134,7 @@ struct FlowOffloadExactnessTests {
         #expect(!states[1].flows.keys.contains { Self.bucketOf($0) == moved }, "worker 1 sees nothing of the bucket before the drain")
         Self.drain(capture.handles[0], &states[0])   // the old worker finishes and gives back every packet
         send(128..<192)                              // the capture thread reclaims them: the move ends
-        #expect(!scheduler.isMoving && scheduler.route(of: UInt16(moved)) == 1 && scheduler.bucketMoves == 1)
+        #expect(!scheduler.isMoving && scheduler.route(of: UInt16(moved)) == 1 && scheduler.bucketMoves == 1, "moves \(scheduler.bucketMoves)")
         #expect(capture.finish())
         for w in 0..<2 { Self.drain(capture.handles[w], &states[w]) }
         #expect(scheduler.packetsSpread == 0)

@@ -63,6 +63,48 @@ struct FlowOffloadLiveTests {
     }
 }
 
+extension FlowOffloadLiveTests {
+    /// An elephant: one flow carries 75% of queue 0's packets (60% of all) among 16
+    /// small flows per queue, at 1.2 consumers' load, the elephant alone 0.72 of one.
+    /// Strict affinity may never reorder a flow; by default only a spread bucket may.
+    @Test("2 queues, an elephant at 60% of the load: strict affinity moves the small flows and keeps every flow in order; spread counts what it reorders",
+          arguments: [false, true])
+    func elephantStaysWholeUnderStrictAffinity(strict: Bool) throws {
+        let binary = try #require(Live.wirecapBinary(), "build wirecap first")
+        try Live.withTestbed(queues: 2) { bed in
+            let p = try WirecapProcess([binary, "capture", "-i", bed.captureInterface, "-q", "0,1", "-M", "64", "-R", "64",
+                                        "--offload", "flow", "--consumer-delay", "20000", "--flows", "--verify",
+                                        "--idle-exit", "1", "--duration", "60", "--stats-interval", "0", "--json"]
+                                       + (strict ? ["--strict-affinity"] : []))
+            #expect(p.waitReady(), "ready: \(p.stderr)")
+            var g = Live.generator(bed, count: 120_000, rate: 60_000, share: [0.8, 0.2])
+            g.elephantPercent = 75
+            let sent = try Generator.run(g, inNamespace: bed.name)
+            let (status, stdout, stderr) = p.finish()
+            let report = try Live.report(stdout)
+            let q = report.queues.map(\.statistics)
+            let flows = try #require(report.flows, "--flows was given")
+            let verify = try #require(report.verification, "--verify was given")
+            print("flow offload live, elephant (strict \(strict)): sent \(sent.sent), lost \(report.ledger.total.lost); moves \(q.map(\.bucketMoves)), "
+                  + "spread \(q.map(\.bucketsSpread)) (\(report.packetsSpread) packets), consumed \(q.map(\.packetsConsumed)); flows \(flows.flowsTotal), "
+                  + "on two consumers \(flows.flowsSplit), reordered \(flows.flowsReordered ?? -1), out of order \(flows.outOfOrder ?? -1)\n\(stderr)")
+            #expect(sent.sent == 120_000 && report.ledger.total.offered == UInt64(sent.sent))
+            #expect(report.ledger.queues.allSatisfy { $0.unexplained == 0 } && report.ledger.total.unexplained == 0,
+                    "\(report.ledger.tableLines.joined(separator: "\n"))")
+            #expect(status == (report.ledger.total.lost == 0 ? 0 : 1), "exit \(status): \(stderr)")
+            #expect(verify.duplicates == 0 && verify.checksumErrors == 0 && verify.wrongQueue == 0)
+            if strict { #expect(report.packetsSpread == 0, "strict affinity spreads nothing") }
+            if report.packetsSpread == 0 {
+                #expect(flows.outOfOrder == 0 && flows.flowsReordered == 0 && verify.outOfOrder == 0)
+            } else {
+                // Only the spread buckets' flows may be reordered: the elephant's, and what shares its bucket.
+                #expect((flows.flowsReordered ?? 0) <= Int(report.bucketsSpread) * 2)
+            }
+            #expect(try Live.attachedProgram(bed.captureInterface) == 0)
+        }
+    }
+}
+
 /// The flow-offload options' usage errors: one line each, exit 2, before any
 /// interface or privilege is looked at (so no root needed).
 @Suite("Flow offload options")

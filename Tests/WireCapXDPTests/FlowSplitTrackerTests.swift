@@ -70,7 +70,16 @@ struct FlowOrderTests {
         check(order, flow: 0, seq: 1, consumer: 1)   // late: 2 was processed first, elsewhere
         check(order, flow: 0, seq: 3, consumer: 1)
         check(order, flow: 0, seq: 1, consumer: 0)   // late again (and a duplicate: not this type's count)
-        #expect(order.outOfOrder == 2)
+        check(order, flow: 0, seq: 4, consumer: 0)   // in order after the late ones: the flag does not hide the sequence
+        check(order, flow: 0, seq: 3, consumer: 1)   // late once more
+        #expect(order.outOfOrder == 3)
+        #expect(order.flowsReordered == 1, "one flow, however many of its packets were late")
+        // A flow that moves whole (consumer 0 done before consumer 1 begins) is not reordered.
+        for seq in UInt64(0)..<5 { check(order, flow: 7, seq: seq, consumer: 0) }
+        for seq in UInt64(5)..<9 { check(order, flow: 7, seq: seq, consumer: 1) }
+        check(order, flow: 8, seq: 3, consumer: 1)
+        check(order, flow: 8, seq: 2, consumer: 0)
+        #expect(order.outOfOrder == 4 && order.flowsReordered == 2)
     }
 
     @Test("flows and generator queues are ordered apart; gaps (losses) are not reordering")

@@ -89,6 +89,10 @@ public final class FlowScheduler: @unchecked Sendable {
     private let lastConsumed: UnsafeMutablePointer<UInt64>
     private let wasBusy: UnsafeMutablePointer<Bool>
     private let load: UnsafeMutablePointer<Double>
+    private let busyTaken: UnsafeMutablePointer<UInt64>
+    private let busyTime: UnsafeMutablePointer<Double>
+    /// Busy time over which a consumer's service rate is measured, seconds.
+    public let serviceWindow = 0.2
 
     /// The move in progress: its target, and its buckets' packets still out at the old consumer.
     public private(set) var moveTarget = -1
@@ -138,6 +142,8 @@ public final class FlowScheduler: @unchecked Sendable {
         lastConsumed = .allocate(capacity: consumers); lastConsumed.initialize(repeating: 0, count: consumers)
         wasBusy = .allocate(capacity: consumers); wasBusy.initialize(repeating: false, count: consumers)
         load = .allocate(capacity: consumers); load.initialize(repeating: 0, count: consumers)
+        busyTaken = .allocate(capacity: consumers); busyTaken.initialize(repeating: 0, count: consumers)
+        busyTime = .allocate(capacity: consumers); busyTime.initialize(repeating: 0, count: consumers)
         moveBuckets = []
         moveBuckets.reserveCapacity(buckets)
         self.heldCapacity = max(1, heldCapacity)
@@ -147,6 +153,7 @@ public final class FlowScheduler: @unchecked Sendable {
     deinit {
         route.deallocate(); owner.deallocate(); inflight.deallocate(); arrivals.deallocate(); rate.deallocate()
         moving.deallocate(); order.deallocate(); service.deallocate(); lastConsumed.deallocate(); wasBusy.deallocate(); load.deallocate()
+        busyTaken.deallocate(); busyTime.deallocate()
         heldQueue.deallocate()
     }
 
@@ -269,16 +276,30 @@ public final class FlowScheduler: @unchecked Sendable {
             rate[b] = rate[b] == 0 ? sample : rate[b] * 0.90 + sample * 0.1
             if rate[b] < 1 { rate[b] = 0 }
             let r = route[b]
-            perConsumer[Int(r == held ? owner[b] : r == spread ? UInt16(home) : r)] += rate[b]
+            if r == spread {
+                // Its slices go to the least busy consumer each time: a share of every one.
+                let share = rate[b] / Double(consumers)
+                for j in 0..<consumers { perConsumer[j] += share }
+            } else {
+                perConsumer[Int(r == held ? owner[b] : r)] += rate[b]
+            }
         }
         for j in 0..<consumers { publish(j, perConsumer[j]) }
-        // Service rate: packets a consumer took over an interval it was busy throughout.
+        // Service rate: packets a consumer took over ticks it was busy throughout, summed
+        // until they make ``serviceWindow`` (a consumer counts a handle when it takes it,
+        // and a spill block is thousands of packets: shorter windows see bursts).
         for j in 0..<consumers {
             let taken = view.consumed(j)
             let busy = view.backlog(j) > 0
-            if busy && wasBusy[j] && taken > lastConsumed[j] {
-                let sample = Double(taken &- lastConsumed[j]) / seconds
-                service[j] = service[j] == 0 ? sample : service[j] * 0.9 + sample * 0.1
+            if busy && wasBusy[j] {
+                busyTaken[j] &+= taken &- lastConsumed[j]
+                busyTime[j] += seconds
+                if busyTime[j] >= serviceWindow {
+                    let sample = Double(busyTaken[j]) / busyTime[j]
+                    service[j] = service[j] == 0 ? sample : service[j] * 0.5 + sample * 0.5
+                    busyTaken[j] = 0
+                    busyTime[j] = 0
+                }
             }
             lastConsumed[j] = taken
             wasBusy[j] = busy
