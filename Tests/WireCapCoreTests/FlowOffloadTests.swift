@@ -75,9 +75,12 @@ struct FlowOffloadTests {
         #expect(group.nextChunk(consumer: 1) == nil)
         #expect(group.heldPackets(queue: 0) == 2)
         #expect(driver.undeliveredPackets == 2)
-        // Consumer 0 gives bucket 5's old packets back: the held slice goes to consumer 1.
+        // Consumer 0 gives bucket 5's old packets back: the held slice goes to consumer 1,
+        // and the next delivery reports its packets (so the capture loop wakes consumer 1).
         #expect(group.recycle(first, consumer: 0))
         driver.reclaim()
+        #expect(driver.deliver(now: 3) == 2)
+        #expect(driver.deliver(now: 4) == 0)
         let moved = try #require(group.nextChunk(consumer: 1))
         #expect(group.descriptors(of: moved).map(\.timestamp) == [5, 7])
         #expect(group.schedulers[0].route(of: 5) == 1 && !group.schedulers[0].isMoving)
@@ -123,6 +126,28 @@ struct FlowOffloadTests {
         #expect(group.pools[0].invariantViolations().isEmpty)
         // A block slice recycled twice is refused.
         #expect(group.pools[0].recycle(blocks[0].0) != nil)
+    }
+
+    @Test("a group of 16 queues: one chunk split 18 ways (every consumer, and a tiny pool) goes out as one slice per consumer")
+    func largeGroupsSplitEveryWay() throws {
+        let queues = BuddyGroup.maxFlowQueues
+        let config = Self.configuration(m: 16, r: 2, n: 16)
+        let group = try BuddyGroup(queueCount: queues, configuration: config)
+        let driver = CaptureDriver(group: group, queue: 0)
+        var kernel = FakeKernel(capacity: 16)
+        for j in 1..<queues {
+            group.schedulers[0].move([j], to: j)
+            group.releaseIfDrained(queue: 0)
+        }
+        Self.receive(driver, &kernel, buckets: (0..<16).map { UInt16($0) }, firstID: 1, at: 1)
+        #expect(driver.deliver(now: 1) == 16)
+        for j in 0..<queues {
+            let h = try #require(group.nextChunk(consumer: j), "consumer \(j)")
+            #expect(group.descriptors(of: h).map(\.timestamp) == [UInt64(j + 1)])
+            #expect(group.recycle(h, consumer: j))
+        }
+        driver.reclaim()
+        #expect(group.pools[0].outstandingItems == 0 && group.pools[0].invariantViolations().isEmpty)
     }
 
     @Test func flowOffloadRefusesGroupsItCannotSplitFor() {

@@ -182,6 +182,9 @@ public final class ChunkPool: @unchecked Sendable {
     @usableFromInline var spillOut: Int = 0
     @usableFromInline var spilling = false
     @usableFromInline var waitingForArena = false
+    /// `true` when the latest delivery left cells because the frame-handle budget had
+    /// no room for all their slices (flow routing): a recycle, not a deadline, helps.
+    @usableFromInline var waitingForRoom = false
     /// `true` once the kernel filled a whole chunk (``completeWhole(chunk:count:retiredByTimer:)``).
     var fillsWhole = false
     @usableFromInline var outstandingCount: Int = 0
@@ -223,7 +226,8 @@ public final class ChunkPool: @unchecked Sendable {
         // flow routing: each delivery splits into up to k slices, but rarely into more than a
         // few, so 2…4·R frame handles (a delivery with no room for all its slices waits for
         // recycles); a block is closed at once, so up to k slices each.
-        frameItemBudget = max(2, min(slicesPerDelivery, 4)) * geometry.chunksPerPool
+        // (at least k, so one delivery's slices always fit a pool with nothing out).
+        frameItemBudget = max(slicesPerDelivery, max(2, min(slicesPerDelivery, 4)) * geometry.chunksPerPool)
         itemBudget = frameItemBudget + s * slicesPerDelivery
         let beyondRing = geometry.chunksPerPool - geometry.segmentsPerRing - 1
         zeroCopyAllowance = max(1, min(beyondRing, spill?.zeroCopyChunks ?? beyondRing))
@@ -260,7 +264,7 @@ public final class ChunkPool: @unchecked Sendable {
         let most = max(geometry.cellsPerChunk, perBlock)
         scratchCells = .allocate(capacity: most)
         scratchBuckets = .allocate(capacity: most)
-        routeCounts = .allocate(capacity: 8); routeCounts.initialize(repeating: 0, count: 8)
+        routeCounts = .allocate(capacity: slicesPerDelivery); routeCounts.initialize(repeating: 0, count: slicesPerDelivery)
         freeStack = .allocate(capacity: chunks)
         // Chunk 0 on top, so a fresh pool attaches 0, 1, 2, … (addresses ascend).
         for i in 0..<chunks { freeStack[i] = UInt32(chunks - 1 - i) }
@@ -304,7 +308,7 @@ public final class ChunkPool: @unchecked Sendable {
     /// `true` when nothing more can be delivered before a recycle comes back: the
     /// pool waits for spill space, or its frame-handle budget is spent. No
     /// deadline helps then (see ``CaptureDriver/nextPartialDeadline()``).
-    @inlinable public var waitsForRecycle: Bool { waitingForArena || frameItems >= frameItemBudget }
+    @inlinable public var waitsForRecycle: Bool { waitingForArena || waitingForRoom || frameItems >= frameItemBudget }
     /// Packets copied into the open spill block, not yet delivered.
     @inlinable public var openBlockPackets: Int { openBlock < 0 ? 0 : spillArena!.openCount }
 
@@ -409,6 +413,7 @@ public final class ChunkPool: @unchecked Sendable {
         var keep = 0
         let mm = Int(m)
         waitingForArena = false
+        waitingForRoom = false
         for i in 0..<attachedCount {
             let chunk = attachedList[i]
             let c = Int(chunk)
@@ -444,6 +449,7 @@ public final class ChunkPool: @unchecked Sendable {
                                     else { stored.completingSlices &+= 1 }
                                 }
                                 done &+= UInt32(sent)
+                                if sent == 0 { waitingForRoom = true }
                             }
                             if done < got { blocked = true }
                         } else if frameItems < frameItemBudget && closeOpenBlock(place, &packets) {

@@ -23,7 +23,8 @@ import Atomics
 /// the writer thread directly, instead of back through its consumer.
 ///
 /// Each lane holds the pool's whole ``ChunkPool/itemBudget`` (2·R, plus S spill
-/// blocks), so a lane can never be full with valid handles.
+/// blocks; with flow offload up to 4·R and S·(queues + 2) slices), so a lane can
+/// never be full with valid handles.
 ///
 /// **Offload (advanced mode).** When capture thread `i` places a handle and its own
 /// capture queue holds more than T% of its capacity (R handles: each handle in it,
@@ -82,6 +83,8 @@ public final class BuddyGroup: @unchecked Sendable {
     /// Relaxed: an estimate, it orders nothing.
     @usableFromInline let loadBoard: UnsafeMutablePointer<UInt64.AtomicRepresentation>
     @usableFromInline var views: [FlowScheduler.View] = []
+    /// Per queue, packets of held slices released and not yet reported (capture thread i's entry only).
+    @usableFromInline let released: UnsafeMutablePointer<Int>
     @usableFromInline let thresholdItems: Int      // own length above which we offload
     @usableFromInline let captureLanes: UnsafeMutablePointer<SPSCRing<ChunkHandle>>   // [i * n + j]: i → j
     @usableFromInline let recycleLanes: UnsafeMutablePointer<SPSCRing<ChunkHandle>>   // [i * (n+1) + j]: consumer j (j == n: the writer) → owner i
@@ -151,6 +154,7 @@ public final class BuddyGroup: @unchecked Sendable {
         for (q, s) in schedulers.enumerated() {
             pools[q].routeByFlow(s.route, arrivals: s.arrivals, buckets: s.bucketCount, destinations: s.routes)
         }
+        released = .allocate(capacity: queueCount); released.initialize(repeating: 0, count: queueCount)
         loadBoard = .allocate(capacity: max(1, queueCount * queueCount))
         loadBoard.initialize(repeating: .init(0), count: max(1, queueCount * queueCount))
         let laneCapacity = pools[0].itemBudget
@@ -186,7 +190,7 @@ public final class BuddyGroup: @unchecked Sendable {
         for k in 0..<(n * n) { captureLanes[k].deallocate() }
         for k in 0..<(n * recyclers) { recycleLanes[k].deallocate() }
         captureLanes.deallocate(); recycleLanes.deallocate(); cellTables.deallocate()
-        consumerCursor.deallocate(); offloads.deallocate(); queued.deallocate(); loadBoard.deallocate()
+        consumerCursor.deallocate(); offloads.deallocate(); queued.deallocate(); loadBoard.deallocate(); released.deallocate()
         captureBlocks.forEach { $0.deallocate() }
         consumerBlocks.forEach { $0.deallocate() }
         originBlocks.forEach { $0.deallocate() }
@@ -301,11 +305,13 @@ public final class BuddyGroup: @unchecked Sendable {
         if schedulers[i].recycled(pools[i].buckets(of: handle)) { releaseIfDrained(queue: i) }
     }
 
-    /// Places the held slices of queue `i`'s move if its drain is over. Capture thread `i`.
+    /// Places the held slices of queue `i`'s move if its drain is over; their
+    /// packets are added to ``takeReleased(queue:)``, so the capture thread's next
+    /// delivery reports them and its consumer is woken. Capture thread `i`.
     @inlinable
     public func releaseIfDrained(queue i: Int) {
         guard flows, schedulers[i].readyToRelease else { return }
-        schedulers[i].releaseHeld { handle, to in
+        released[i] &+= schedulers[i].releaseHeld { handle, to in
             // The lane holds the pool's whole item budget: a valid handle always fits.
             let placed = enqueue(handle, from: i, to: to)
             precondition(placed, "BuddyGroup: a held slice did not fit lane \(i)→\(to)")
@@ -314,6 +320,17 @@ public final class BuddyGroup: @unchecked Sendable {
                 captureBlocks[i].add(CaptureCounter.offloadedOut.rawValue, 1)
             }
         }
+    }
+
+    /// Flow offload: packets of queue `i`'s held slices placed since the last call
+    /// (``releaseIfDrained(queue:)`` runs outside a delivery too, in a reclaim).
+    /// Capture thread `i`.
+    @inlinable
+    public func takeReleased(queue i: Int) -> Int {
+        guard flows else { return 0 }
+        let k = released[i]
+        released[i] = 0
+        return k
     }
 
     /// Flow offload: packets of queue `i` waiting for a move's drain. Any thread after capture thread `i` stopped; else capture thread `i`.

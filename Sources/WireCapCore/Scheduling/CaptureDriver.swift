@@ -84,7 +84,8 @@ public struct CaptureDriver: @unchecked Sendable {
             group.place($0, from: queue)
         }
         group.publish(queue: queue)
-        return delivered
+        // Held slices a reclaim (or this tick) released count too: their consumer must be woken.
+        return delivered &+ group.takeReleased(queue: queue)
     }
 
     /// Takes every recycled handle back into the pool (each validated).
@@ -121,7 +122,7 @@ public struct CaptureDriver: @unchecked Sendable {
         let delivered = pool.deliverReady(now: UInt64.max, timeout: 0) { group.place($0, from: queue) }
         group.releaseIfDrained(queue: queue)
         group.publish(queue: queue)
-        return delivered
+        return delivered &+ group.takeReleased(queue: queue)
     }
 
     /// Packets received and not yet in a capture queue: undelivered in the pool, or

@@ -210,8 +210,11 @@ public final class FlowScheduler: @unchecked Sendable {
 
     /// Ends the move whose drain finished: hands each held slice, in order, to
     /// `place` (the target's lane) and settles its buckets on the target.
-    public func releaseHeld(_ place: (ChunkHandle, Int) -> Void) {
-        guard moveTarget >= 0, draining == 0 else { return }
+    /// - Returns: packets placed.
+    @discardableResult
+    public func releaseHeld(_ place: (ChunkHandle, Int) -> Void) -> Int {
+        guard moveTarget >= 0, draining == 0 else { return 0 }
+        let released = heldPackets
         let target = moveTarget
         while heldCount > 0 {
             place(heldQueue[heldHead], target)
@@ -226,6 +229,7 @@ public final class FlowScheduler: @unchecked Sendable {
         moveBuckets.removeAll(keepingCapacity: true)
         moveTarget = -1
         cooldown = cooldownTicks
+        return released
     }
 
     // MARK: Decisions (per tick)
@@ -264,7 +268,8 @@ public final class FlowScheduler: @unchecked Sendable {
     /// - Returns: `true` if the tick ran (an interval had passed).
     @discardableResult
     public func tick(now: UInt64, view: View, publish: (Int, Double) -> Void) -> Bool {
-        if lastTick == 0 { lastTick = now; return false }
+        // The first tick, or a clock that went back (a flush at a far time): start again from now.
+        if lastTick == 0 || now < lastTick { lastTick = now; return false }
         guard now > lastTick, now &- lastTick >= tickInterval else { return false }
         let seconds = Double(now &- lastTick) / 1e9
         lastTick = now
