@@ -21,31 +21,13 @@ struct FlowOffloadLiveTests {
             // Each consumer sleeps 20 µs per packet after each slice (at most 50 kpps):
             // queue 0's 54 kpps overload its own, queue 1's 6 kpps leave the other idle.
             // Spill off: slices of frame chunks only; on: spill blocks are split by flow too.
-            let p = try WirecapProcess([binary, "capture", "-i", bed.captureInterface, "-q", "0,1", "-M", "64", "-R", "64",
-                                        "--spill", spill, "--offload", "flow", "--consumer-delay", "20000", "--flows", "--verify",
-                                        "--idle-exit", "1", "--duration", "60", "--stats-interval", "0", "--json"])
-            #expect(p.waitReady(), "ready: \(p.stderr)")
-            let sent = try Generator.run(Live.generator(bed, count: 120_000, rate: 60_000, share: [0.9, 0.1]), inNamespace: bed.name)
-            let (status, stdout, stderr) = p.finish()
-            let report = try Live.report(stdout)
+            let (report, flows, verify) = try Self.capture(bed, binary, ["--spill", spill], label: "spill \(spill)",
+                                                           Live.generator(bed, count: 120_000, rate: 60_000, share: [0.9, 0.1]))
             let q = report.queues.map(\.statistics)
-            let flows = try #require(report.flows, "--flows was given")
-            let verify = try #require(report.verification, "--verify was given")
-            print("flow offload live (spill \(spill)): sent \(sent.sent), lost \(report.ledger.total.lost); bucket moves \(q.map(\.bucketMoves)), "
-                  + "spread \(q.map(\.bucketsSpread)) (\(report.packetsSpread) packets), held \(q.map(\.packetsHeld)) packets; "
-                  + "slices offloaded \(report.offloads), consumed \(q.map(\.packetsConsumed)); flows \(flows.flowsTotal), on two consumers \(flows.flowsSplit), "
-                  + "out of order \(flows.outOfOrder ?? -1); verify out of order \(verify.outOfOrder)\n\(stderr)")
             #expect(report.offload == "flow")
-            #expect(sent.sent == 120_000)
-            // The ledger balances exactly, queue by queue.
-            #expect(report.ledger.total.offered == UInt64(sent.sent))
-            #expect(report.ledger.queues.allSatisfy { $0.unexplained == 0 } && report.ledger.total.unexplained == 0,
-                    "\(report.ledger.tableLines.joined(separator: "\n"))")
-            #expect(status == (report.ledger.total.lost == 0 ? 0 : 1), "exit \(status): \(stderr)")
             // The scenario overloads consumer 0 and leaves consumer 1 idle: buckets must move.
             #expect(q[0].bucketMoves > 0, "queue 0's buckets move to the idle consumer")
             #expect(q[1].offloadedIn > 0 && q[0].packetsHeld > 0, "moved buckets' packets waited for the drain, then reached consumer 1")
-            #expect(verify.duplicates == 0 && verify.checksumErrors == 0 && verify.wrongQueue == 0)
             if report.packetsSpread == 0 {
                 // Moves drain first: no packet of any flow is processed after a later one.
                 #expect(flows.outOfOrder == 0, "no flow reordered across a move")
@@ -72,27 +54,10 @@ extension FlowOffloadLiveTests {
     func elephantStaysWholeUnderStrictAffinity(strict: Bool) throws {
         let binary = try #require(Live.wirecapBinary(), "build wirecap first")
         try Live.withTestbed(queues: 2) { bed in
-            let p = try WirecapProcess([binary, "capture", "-i", bed.captureInterface, "-q", "0,1", "-M", "64", "-R", "64",
-                                        "--offload", "flow", "--consumer-delay", "20000", "--flows", "--verify",
-                                        "--idle-exit", "1", "--duration", "60", "--stats-interval", "0", "--json"]
-                                       + (strict ? ["--strict-affinity"] : []))
-            #expect(p.waitReady(), "ready: \(p.stderr)")
             var g = Live.generator(bed, count: 120_000, rate: 60_000, share: [0.8, 0.2])
             g.elephantPercent = 75
-            let sent = try Generator.run(g, inNamespace: bed.name)
-            let (status, stdout, stderr) = p.finish()
-            let report = try Live.report(stdout)
-            let q = report.queues.map(\.statistics)
-            let flows = try #require(report.flows, "--flows was given")
-            let verify = try #require(report.verification, "--verify was given")
-            print("flow offload live, elephant (strict \(strict)): sent \(sent.sent), lost \(report.ledger.total.lost); moves \(q.map(\.bucketMoves)), "
-                  + "spread \(q.map(\.bucketsSpread)) (\(report.packetsSpread) packets), consumed \(q.map(\.packetsConsumed)); flows \(flows.flowsTotal), "
-                  + "on two consumers \(flows.flowsSplit), reordered \(flows.flowsReordered ?? -1), out of order \(flows.outOfOrder ?? -1)\n\(stderr)")
-            #expect(sent.sent == 120_000 && report.ledger.total.offered == UInt64(sent.sent))
-            #expect(report.ledger.queues.allSatisfy { $0.unexplained == 0 } && report.ledger.total.unexplained == 0,
-                    "\(report.ledger.tableLines.joined(separator: "\n"))")
-            #expect(status == (report.ledger.total.lost == 0 ? 0 : 1), "exit \(status): \(stderr)")
-            #expect(verify.duplicates == 0 && verify.checksumErrors == 0 && verify.wrongQueue == 0)
+            let (report, flows, verify) = try Self.capture(bed, binary, strict ? ["--strict-affinity"] : [],
+                                                           label: "elephant, strict \(strict)", g)
             if strict { #expect(report.packetsSpread == 0, "strict affinity spreads nothing") }
             if report.packetsSpread == 0 {
                 #expect(flows.outOfOrder == 0 && flows.flowsReordered == 0 && verify.outOfOrder == 0)
@@ -102,6 +67,35 @@ extension FlowOffloadLiveTests {
             }
             #expect(try Live.attachedProgram(bed.captureInterface) == 0)
         }
+    }
+
+    /// Captures `generator`'s traffic on both queues of `bed` with flow offload
+    /// (M = 64, R = 64, consumers of at most 50 kpps: 20 µs per packet), `--flows` and
+    /// `--verify`, plus `options`; prints what happened and checks what every run
+    /// must show: every packet sent and offered, the ledger exact queue by queue,
+    /// the exit status saying whether any was lost, no duplicate or damaged packet.
+    static func capture(_ bed: Testbed, _ binary: String, _ options: [String], label: String,
+                        _ generator: GeneratorConfiguration) throws -> (CaptureReport, FlowSplitReport, SequenceVerifier.Report) {
+        let p = try WirecapProcess([binary, "capture", "-i", bed.captureInterface, "-q", "0,1", "-M", "64", "-R", "64",
+                                    "--offload", "flow", "--consumer-delay", "20000", "--flows", "--verify",
+                                    "--idle-exit", "1", "--duration", "60", "--stats-interval", "0", "--json"] + options)
+        #expect(p.waitReady(), "ready: \(p.stderr)")
+        let sent = try Generator.run(generator, inNamespace: bed.name)
+        let (status, stdout, stderr) = p.finish()
+        let report = try Live.report(stdout)
+        let q = report.queues.map(\.statistics)
+        let flows = try #require(report.flows, "--flows was given")
+        let verify = try #require(report.verification, "--verify was given")
+        print("flow offload live (\(label)): sent \(sent.sent), lost \(report.ledger.total.lost); bucket moves \(q.map(\.bucketMoves)), "
+              + "spread \(q.map(\.bucketsSpread)) (\(report.packetsSpread) packets), held \(q.map(\.packetsHeld)) packets; "
+              + "slices offloaded \(report.offloads), consumed \(q.map(\.packetsConsumed)); flows \(flows.flowsTotal), on two consumers \(flows.flowsSplit), "
+              + "reordered \(flows.flowsReordered ?? -1), out of order \(flows.outOfOrder ?? -1); verify out of order \(verify.outOfOrder)\n\(stderr)")
+        #expect(sent.sent == generator.count && report.ledger.total.offered == UInt64(sent.sent))
+        #expect(report.ledger.queues.allSatisfy { $0.unexplained == 0 } && report.ledger.total.unexplained == 0,
+                "\(report.ledger.tableLines.joined(separator: "\n"))")
+        #expect(status == (report.ledger.total.lost == 0 ? 0 : 1), "exit \(status): \(stderr)")
+        #expect(verify.duplicates == 0 && verify.checksumErrors == 0 && verify.wrongQueue == 0)
+        return (report, flows, verify)
     }
 }
 

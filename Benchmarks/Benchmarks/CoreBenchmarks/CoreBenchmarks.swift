@@ -78,61 +78,29 @@ let benchmarks: @Sendable () -> Void = {
     }
     }
 
+    // Two queues: whole chunks (chunk offload, T = 1%: queue 0 offloads whenever its
+    // own capture queue holds a handle) or, with flow
+    // offload (issue 15), every packet's bucket, half of 64 buckets routed to
+    // consumer 1, so each chunk goes out as two slices: the capture thread's extra
+    // per-packet work is the partition, the in-flight counts and their decrement
+    // at recycle. No allocation either way.
+    for flows in [false, true] {
     Benchmark(
-        "Chunk_cycle_M=256,_2-queue_advanced_offload_(per_chunk)",
+        flows ? "Chunk_cycle_M=256,_2-queue_flow_offload,_64_flows_(per_chunk)"
+            : "Chunk_cycle_M=256,_2-queue_advanced_offload_(per_chunk)",
         configuration: .init(scalingFactor: .kilo)
     ) { benchmark in
         let m = 256
         let config = CaptureConfiguration(
             geometry: PoolGeometry(cellsPerChunk: m, chunksPerPool: 64, fillRingSize: 1024),
-            mode: .advanced, offloadThresholdPercent: 1)
+            mode: .advanced, offloadThresholdPercent: flows ? 60 : 1, offload: flows ? .flow : .chunk, flowBuckets: 64)
         let group = try! BuddyGroup(queueCount: 2, configuration: config)
         let driver = CaptureDriver(group: group, queue: 0)
         let other = CaptureDriver(group: group, queue: 1)
-        let fill = UnsafeMutablePointer<UInt64>.allocate(capacity: 1024)
-        defer { fill.deallocate() }
-        var head = 0, tail = 0
-        func refill() {
-            _ = driver.refill(room: 1024 - (tail - head)) { addr in fill[tail & 1023] = addr; tail += 1 }
+        if flows {
+            group.schedulers[0].move(Array(stride(from: 1, to: 64, by: 2)), to: 1)
+            group.releaseIfDrained(queue: 0)
         }
-        refill()
-        // Keep one handle parked on queue 0 so its queue is above T and chunks offload.
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            for _ in 0..<m {
-                _ = driver.record(address: fill[head & 1023], length: 64, timestamp: 0)
-                head += 1
-            }
-            driver.deliver(now: 0)
-            for consumer in 0..<2 {
-                while let handle = group.nextChunk(consumer: consumer) {
-                    blackHole(group.descriptors(of: handle).count)
-                    group.recycle(handle, consumer: consumer)
-                }
-            }
-            driver.reclaim()
-            other.reclaim()
-            refill()
-        }
-    }
-
-    // Flow offload (issue 15): the same cycle with every packet's bucket, half the
-    // buckets routed to consumer 1, so each chunk goes out as two slices; the
-    // capture thread's per-packet work is the partition, the in-flight counts and
-    // their decrement at recycle. No allocation.
-    Benchmark(
-        "Chunk_cycle_M=256,_2-queue_flow_offload,_64_flows_(per_chunk)",
-        configuration: .init(scalingFactor: .kilo)
-    ) { benchmark in
-        let m = 256
-        let config = CaptureConfiguration(
-            geometry: PoolGeometry(cellsPerChunk: m, chunksPerPool: 64, fillRingSize: 1024),
-            mode: .advanced, offloadThresholdPercent: 60, offload: .flow, flowBuckets: 64)
-        let group = try! BuddyGroup(queueCount: 2, configuration: config)
-        let driver = CaptureDriver(group: group, queue: 0)
-        let other = CaptureDriver(group: group, queue: 1)
-        group.schedulers[0].move(Array(stride(from: 1, to: 64, by: 2)), to: 1)
-        group.releaseIfDrained(queue: 0)
         let fill = UnsafeMutablePointer<UInt64>.allocate(capacity: 1024)
         defer { fill.deallocate() }
         var head = 0, tail = 0
@@ -159,7 +127,8 @@ let benchmarks: @Sendable () -> Void = {
             refill()
         }
         benchmark.stopMeasurement()
-        precondition(group.statistics(queue: 0).offloadedOut > 0, "no slice went to consumer 1")
+        precondition(!flows || group.statistics(queue: 0).offloadedOut > 0, "no slice went to consumer 1")
+    }
     }
 
     // The spill cycle (issue 14): as the chunk cycle, but the consumer keeps the one

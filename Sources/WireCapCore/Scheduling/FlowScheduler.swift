@@ -164,12 +164,6 @@ public final class FlowScheduler: @unchecked Sendable {
     @inlinable @inline(__always)
     public func route(of bucket: UInt16) -> UInt16 { route[Int(bucket) & (bucketCount &- 1)] }
 
-    /// Buckets routed to consumer `j` now (settled there).
-    public func buckets(on j: Int) -> Int { (0..<bucketCount).reduce(0) { $0 + (route[$1] == UInt16(j) ? 1 : 0) } }
-
-    /// Buckets spread now.
-    public var spreadBuckets: Int { (0..<bucketCount).reduce(0) { $0 + (route[$1] == spread ? 1 : 0) } }
-
     // MARK: Delivery and recycle (per packet)
 
     /// A slice with these buckets was delivered (to a lane or the held queue).
@@ -355,23 +349,29 @@ public final class FlowScheduler: @unchecked Sendable {
             cooldown = cooldownTicks
             return true
         }
-        // Heaviest first, each only if it still narrows the gap: loads meet halfway.
+        count = chooseHeaviest(count, gap: gap, margin: 1)
+        if count > 0 { startMove(count, to: to) }
+        return true
+    }
+
+    /// RSS++'s greedy over the `count` buckets in `order` (heaviest first): keeps, in
+    /// place at the front, each bucket that still narrows the gap (its rate under
+    /// twice what is left of half the gap, times `margin`), until the loads meet
+    /// halfway or ``maxBucketsPerMove`` are chosen. - Returns: buckets chosen.
+    private func chooseHeaviest(_ count: Int, gap: Double, margin: Double) -> Int {
         var remaining = gap / 2
         var chosen = 0
         var k = 0
         while k < count && chosen < maxBucketsPerMove && remaining > 0 {
-            let b = Int(order[k])
-            if rate[b] < 2 * remaining {
+            let b = order[k]
+            if rate[Int(b)] < 2 * remaining * margin {
+                order[chosen] = b
                 chosen += 1
-                remaining -= rate[b]
-                order[chosen - 1] = Int32(b)
+                remaining -= rate[Int(b)]
             }
             k += 1
         }
-        count = chosen
-        guard count > 0 else { return true }
-        startMove((0..<count).map { Int(order[$0]) }, to: to)
-        return true
+        return chosen
     }
 
     /// Brings buckets home (hysteresis): only after ``calmTicksBeforeReturn`` calm
@@ -382,7 +382,8 @@ public final class FlowScheduler: @unchecked Sendable {
         let capacity = fastestService
         for b in 0..<bucketCount where route[b] == spread {
             if capacity == 0 || rate[b] < capacity * 0.7 {
-                startMove([b], to: home)
+                order[0] = Int32(b)
+                startMove(1, to: home)
                 return
             }
         }
@@ -393,17 +394,9 @@ public final class FlowScheduler: @unchecked Sendable {
             if gain > bestGain { best = j; bestGain = gain }
         }
         guard best >= 0 else { return }
-        let count = sortedBuckets(on: best, onlyAway: true)
-        var remaining = bestGain / 2
-        var chosen: [Int] = []
-        var k = 0
         // A margin against flapping: a bucket comes back only if the gap stays under 80% of what it was.
-        while k < count && chosen.count < maxBucketsPerMove && remaining > 0 {
-            let b = Int(order[k])
-            if rate[b] < 2 * remaining * 0.8 { chosen.append(b); remaining -= rate[b] }
-            k += 1
-        }
-        if !chosen.isEmpty { startMove(chosen, to: home) }
+        let count = chooseHeaviest(sortedBuckets(on: best), gap: bestGain, margin: 0.8)
+        if count > 0 { startMove(count, to: home) }
     }
 
     /// Packets per second the fastest consumer took while busy (consumers are
@@ -420,7 +413,7 @@ public final class FlowScheduler: @unchecked Sendable {
     }
 
     /// Fills `order` with the buckets settled on `j` that carry traffic, heaviest first.
-    private func sortedBuckets(on j: Int, onlyAway: Bool = false) -> Int {
+    private func sortedBuckets(on j: Int) -> Int {
         var count = 0
         for b in 0..<bucketCount where route[b] == UInt16(j) && rate[b] > 0 {
             order[count] = Int32(b)
@@ -432,13 +425,14 @@ public final class FlowScheduler: @unchecked Sendable {
         return count
     }
 
-    /// Begins moving `buckets` to consumer `to`: held until the old consumer gave
-    /// back every packet of them (at once when it holds none).
-    private func startMove(_ buckets: [Int], to: Int) {
+    /// Begins moving the first `count` buckets of `order` to consumer `to`: held
+    /// until the old consumer gave back every packet of them (at once when it holds none).
+    private func startMove(_ count: Int, to: Int) {
         precondition(moveTarget < 0, "FlowScheduler: one move at a time")
         moveTarget = to
         draining = 0
-        for b in buckets where !moving[b] {
+        for k in 0..<count where !moving[Int(order[k])] {
+            let b = Int(order[k])
             route[b] = held
             owner[b] = UInt16(to)
             moving[b] = true
@@ -451,7 +445,12 @@ public final class FlowScheduler: @unchecked Sendable {
     /// Starts a move now (tests, the simulator's policy study): `buckets` to `to`.
     public func move(_ buckets: [Int], to: Int) {
         guard moveTarget < 0 else { return }
-        startMove(buckets.filter { route[$0] != UInt16(to) }, to: to)
+        var count = 0
+        for b in buckets where route[b] != UInt16(to) && count < bucketCount {
+            order[count] = Int32(b)
+            count += 1
+        }
+        startMove(count, to: to)
         if moveBuckets.isEmpty { moveTarget = -1 }
     }
 
