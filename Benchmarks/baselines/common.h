@@ -161,7 +161,9 @@ static __attribute__((unused)) void wc_flows_merge(wc_flowset *sets, int n, uint
 #define WC_SEQ_QUEUES 4
 #define WC_ORDER_FLOWS 65536u           /* the u16 flow field */
 static uint64_t *wc_seen, *wc_order;
-static uint64_t wc_dups, wc_foreign, wc_reordered;   /* updated atomically */
+static uint64_t wc_dups, wc_foreign, wc_reordered, wc_flows_reordered;   /* updated atomically */
+/* The flag bit of a wc_order word: the flow had a packet out of order (the rest is the highest sequence + 1). */
+#define WC_REORDERED_FLAG (1ull << 63)
 
 static __attribute__((unused)) void wc_seen_init(void) {
     wc_seen = calloc((size_t)WC_SEQ_QUEUES * WC_SEQ_BITS / 64, sizeof(uint64_t));
@@ -180,8 +182,14 @@ static inline void wc_seen_check(const uint8_t *p, uint32_t len) {
     uint64_t *highest = &wc_order[(size_t)q * WC_ORDER_FLOWS + flow];
     uint64_t seen = __atomic_load_n(highest, __ATOMIC_RELAXED), mine = seq + 1;
     for (;;) {
-        if (mine < seen) { __atomic_fetch_add(&wc_reordered, 1, __ATOMIC_RELAXED); break; }
-        if (__atomic_compare_exchange_n(highest, &seen, mine, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) break;
+        if (mine < (seen & ~WC_REORDERED_FLAG)) {
+            __atomic_fetch_add(&wc_reordered, 1, __ATOMIC_RELAXED);
+            /* The flow's first late packet counts the flow: one OR on the word, so exactly one sees the flag clear. */
+            if (!(seen & WC_REORDERED_FLAG) && !(__atomic_fetch_or(highest, WC_REORDERED_FLAG, __ATOMIC_RELAXED) & WC_REORDERED_FLAG))
+                __atomic_fetch_add(&wc_flows_reordered, 1, __ATOMIC_RELAXED);
+            break;
+        }
+        if (__atomic_compare_exchange_n(highest, &seen, mine | (seen & WC_REORDERED_FLAG), 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) break;
     }
     if (seq >= WC_SEQ_BITS) return;
     uint64_t bit = (uint64_t)q * WC_SEQ_BITS + seq;
@@ -192,9 +200,10 @@ static inline void wc_seen_check(const uint8_t *p, uint32_t len) {
 
 /* The --flows fields of a consumer's JSON line (a trailing comma included). */
 static __attribute__((unused)) void wc_print_flows(uint64_t total, uint64_t split, uint64_t overflow) {
-    printf("\"duplicates\":%llu,\"foreign_ipv4\":%llu,\"out_of_order\":%llu,\"flows_total\":%llu,"
+    printf("\"duplicates\":%llu,\"foreign_ipv4\":%llu,\"out_of_order\":%llu,\"flows_reordered\":%llu,\"flows_total\":%llu,"
            "\"flows_split\":%llu,\"flows_overflow\":%llu,",
            (unsigned long long)wc_dups, (unsigned long long)wc_foreign, (unsigned long long)wc_reordered,
+           (unsigned long long)wc_flows_reordered,
            (unsigned long long)total, (unsigned long long)split, (unsigned long long)overflow);
 }
 

@@ -6,7 +6,7 @@
 Writes, beside the file (BASE = the file without .jsonl):
   BASE-bursts.png    loss vs burst size per engine, at equal memory (one panel per frame-size mix)
   BASE-cpu.png       CPU per delivered packet vs offered load, x = 0 and heavy
-  BASE-elephant.png  loss vs flows split in the elephant case (label: packets out of order)
+  BASE-elephant.png  loss vs flows split in the (first) elephant case (label: packets out of order)
 Every point is a median over the run's repetitions; nothing is computed but medians.
 Needs matplotlib (scripts/bootstrap installs python3-matplotlib).
 """
@@ -123,7 +123,10 @@ def plot_cpu(meta, rows, out):
 
 
 def plot_elephant(meta, rows, out):
-    ele = [r for r in rows if r.get("phase") == "elephant"]
+    els = meta.get("elephant") or []
+    el = (els if isinstance(els, dict) else (els[0] if els else {}))
+    # The first elephant load of the run (the harness's first --elephant-factor).
+    ele = [r for r in rows if r.get("phase") == "elephant" and (not el or str(r.get("rate")) == str(el.get("rate")))]
     if not ele:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.8))
@@ -140,12 +143,11 @@ def plot_elephant(meta, rows, out):
         note = f"{int(ooo):,} out of order" if ooo is not None else "order n/a"
         ax.annotate(note, (split if split is not None else -2, loss), fontsize=6, xytext=(4, 3),
                     textcoords="offset points")
-    ax.set_xlabel("flows processed by more than one worker (%; −2: not reported)")
+    ax.set_xlabel("flows split: processed by two workers at once (%; −2: not reported)")
     ax.set_ylabel("loss %")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    el = meta.get("elephant") or {}
-    return save(fig, f"Elephant: one flow = {100 * el.get('elephant_share_of_all', 0):.0f}% of the load, x = "
+    return save(fig, f"Elephant at {el.get('rate')} pps: one flow = {100 * el.get('elephant_share_of_all', 0):.0f}% of the load, x = "
                 f"{meta['heavy_cost']}\n({subtitle(meta)})", out + "-elephant.png")
 
 

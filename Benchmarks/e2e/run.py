@@ -555,7 +555,7 @@ def normalize_consumer(engine, j):
                 "drops_total": int(j.get("drops_total", 0)), "per_worker": j.get("per_worker", []),
                 "self_cpu": (j.get("cpu_user", 0) or 0) + (j.get("cpu_sys", 0) or 0),
                 "flows_total": j.get("flows_total"), "flows_split": j.get("flows_split"),
-                "out_of_order": j.get("out_of_order")}
+                "out_of_order": j.get("out_of_order"), "flows_reordered": j.get("flows_reordered")}
     # WireCap: per-queue statistics (QueueStatistics) plus ipv4 counts.
     queues = j.get("queues") or find_key(j, ["queues"]) or []
     causes = {}
@@ -767,8 +767,10 @@ def main():
     ap.add_argument("--block-kib", type=int, default=256, help="TPACKET_V3 block size under --buffer-mib")
     ap.add_argument("--elephant-percent", type=int, default=75,
                     help="elephant case: share of queue 0's packets in its one elephant flow (share 0.8/0.2: 60%% of all)")
-    ap.add_argument("--elephant-factor", type=float, default=1.8,
-                    help="elephant case: offered load in calibrated heavy consumers (1.8: the elephant alone is 1.08 of one)")
+    ap.add_argument("--elephant-factor", default="1.3,1.8",
+                    help="elephant case: offered loads in calibrated heavy consumers, a comma list (1.3: queue 0 is 1.04 "
+                         "of one, the elephant alone 0.78, so two consumers can take it all, if the machine has the cores; "
+                         "1.8: the elephant alone is 1.08 of one, so it must be split or lose)")
     ap.add_argument("-M", type=int, default=256, help="WireCap cells per chunk")
     ap.add_argument("-R", type=int, default=500, help="WireCap chunks per pool")
     ap.add_argument("--drain-max", type=float, default=12.0, help="max seconds to wait for a consumer to drain")
@@ -919,16 +921,19 @@ def main():
         #    60% of all at the default), more than one heavy consumer can take; the rest are
         #    small flows on both queues. No flow hash can spread the elephant.
         if "elephant" not in skip:
-            ele_rate = int(args.elephant_factor * heavy_cal["packets_per_second"])
-            meta["elephant"] = {"rate": ele_rate, "percent_of_queue0": args.elephant_percent, "share": "0.8,0.2",
-                                "elephant_share_of_all": 0.8 * args.elephant_percent / 100}
-            try:
-                g_ele = Generator(bed, wirecap, caps, "wirecap", args.flows, elephant=args.elephant_percent)
-                do_point("elephant", int(ele_rate * seconds * 2), str(ele_rate), "0.8,0.2", args.heavy, flows=True,
-                         g=g_ele)
-            except RuntimeError as ex:
-                log(f"elephant case skipped: {ex}")
-                meta["elephant"]["skipped"] = str(ex)
+            meta["elephant"] = []
+            for factor in (float(f) for f in str(args.elephant_factor).split(",") if f.strip()):
+                ele_rate = int(factor * heavy_cal["packets_per_second"])
+                ele = {"rate": ele_rate, "factor": factor, "percent_of_queue0": args.elephant_percent, "share": "0.8,0.2",
+                       "elephant_share_of_all": 0.8 * args.elephant_percent / 100}
+                meta["elephant"].append(ele)
+                try:
+                    g_ele = Generator(bed, wirecap, caps, "wirecap", args.flows, elephant=args.elephant_percent)
+                    do_point("elephant", int(ele_rate * seconds * 2), str(ele_rate), "0.8,0.2", args.heavy, flows=True,
+                             g=g_ele)
+                except RuntimeError as ex:
+                    log(f"elephant case skipped: {ex}")
+                    ele["skipped"] = str(ex)
         # 4. Bursts of P packets at max rate on queue 0, heavy consumers.
         if "burst" not in skip:
             g_burst = gen if args.burst_flows == args.flows else Generator(bed, wirecap, caps, args.generator,
@@ -1068,8 +1073,16 @@ def write_results(out_dir, meta, rows, gen_alone, args, base=None):
         r["cpu_per_M_machine"] = per_m(r.get("capture_machine"), r.get("captured"))
         r["cpu_per_M_machine_total"] = per_m(r.get("machine_busy"), r.get("captured"))
         r["cpu_per_M_proc_softirq"] = per_m(r.get("proc_plus_softirq"), r.get("captured"))
+        # Flows on several consumers (the trackers' `flows_split`) are either split, processed
+        # by two at once (seen out of order: the generator's per-flow sequence numbers), or
+        # moved whole, one consumer after the other. "Split" in the tables is the first.
+        if r.get("flows_split") is not None:
+            r["flows_on_several"] = r["flows_split"]
+            if r.get("flows_reordered") is not None:
+                r["flows_moved"] = max(0, r["flows_split"] - r["flows_reordered"])
         if r.get("flows_total"):
-            r["flows_split_frac"] = (r.get("flows_split") or 0) / r["flows_total"]
+            split = r.get("flows_reordered") if r.get("flows_reordered") is not None else r.get("flows_split")
+            r["flows_split_frac"] = (split or 0) / r["flows_total"]
     with open(base + ".jsonl", "w") as f:
         f.write(json.dumps({"meta": meta, "generator_alone": gen_alone}) + "\n")
         for r in rows:
@@ -1079,7 +1092,7 @@ def write_results(out_dir, meta, rows, gen_alone, args, base=None):
             "machine_busy", "gen_alone_busy", "capture_machine", "machine_softirq", "gen_alone_softirq",
             "proc_plus_softirq", "cpu_per_M_proc", "cpu_per_M_machine", "cpu_per_M_machine_total",
             "cpu_per_M_proc_softirq", "steal_share", "unexplained", "capture_thread_cpu", "latency_ms", "sizes", "flows_total", "flows_split", "flows_split_frac",
-            "out_of_order", "extra", "duplicates", "foreign_ipv4",
+            "flows_reordered", "flows_moved", "out_of_order", "extra", "duplicates", "foreign_ipv4",
             "offloads", "per_worker", "window", "loadavg1", "error", "note"]
     with open(base + ".csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -1236,11 +1249,11 @@ def render_markdown(meta, rows, gen_alone):
     ok = [r for r in rows if "error" not in r]
     failed = [r for r in rows if "error" in r]
 
-    def table(phase, key_fields, title_fn, extra_cols=(), engines=None):
+    def table(phase, key_fields, title_fn, extra_cols=(), engines=None, only=None):
         groups = summarize([r for r in ok if r.get("phase") == phase], key_fields + ["engine"])
         points = []
         for k in groups:
-            if k[:-1] not in points:
+            if k[:-1] not in points and (only is None or only(k[:-1])):
                 points.append(k[:-1])
         for pt in points:
             L.append(f"\n### {title_fn(pt)}\n")
@@ -1320,7 +1333,14 @@ def render_markdown(meta, rows, gen_alone):
                 if r.get("capture_thread_cpu") is not None and r.get("window")]
         return cell(vals, 1) + " %" if vals else "n/a"
 
-    flow_cols = [("flows split", split_col), ("out of order in flow", order_col),
+    def moved_col(rs):
+        vals = [r.get("flows_moved") for r in rs]
+        if all(v is None for v in vals):
+            return "n/a"
+        return cell([v for v in vals if v is not None], 0)
+
+    flow_cols = [("flows split (seen out of order)", split_col), ("flows moved whole", moved_col),
+                 ("out of order in flow", order_col),
                  ("capture thread, % of a core", capture_col), ("per-worker packets (median run)", worker_col),
                  ("WireCap offloaded chunks", lambda rs: fmt(median([r.get("offloads") for r in rs]), 0))]
 
@@ -1365,14 +1385,15 @@ def render_markdown(meta, rows, gen_alone):
     L.append("\n## Long-term imbalance: 90/10 share, heavy consumers\n")
     L.append(f"Offered rate {meta.get('imbalance_rate')} pps = {meta.get('imbalance_rate', 0) / max(1, meta['heavy_pps_c']):.2f}× "
              "the calibrated single-consumer rate: queue 0 alone is overloaded, both consumers together are not. "
-             "'flows split' = fraction of flows whose packets were processed by more than one worker "
-             "(n/a where the engine does not report it).\n")
+             "'flows split' = fraction of flows processed by two workers at once (a packet of the flow "
+             "processed after a later one of its own); 'flows moved whole' = flows processed by more than "
+             "one worker, one after the other, never out of order (n/a where the engine does not report it).\n")
     table("imbalance", ["rate", "consumer_cost"], lambda pt: f"90/10 at {pt[0]} pps, X={pt[1]}",
           extra_cols=flow_cols)
 
-    ele = meta.get("elephant") or {}
-    if ele:
-        L.append("\n## Elephants: one flow no hash can spread, heavy consumers\n")
+    eles = meta.get("elephant") or []
+    for ele in ([eles] if isinstance(eles, dict) else eles):
+        L.append(f"\n## Elephants at {ele['rate']} pps: one flow no hash can spread, heavy consumers\n")
         if ele.get("skipped"):
             L.append(f"Not run: {ele['skipped']}.\n")
         else:
@@ -1384,7 +1405,7 @@ def render_markdown(meta, rows, gen_alone):
                      "must lose the elephant's excess; one that splits it can deliver everything, at the price of "
                      "flows processed by two workers.\n")
             table("elephant", ["rate", "consumer_cost"], lambda pt: f"elephant at {pt[0]} pps, X={pt[1]}",
-                  extra_cols=flow_cols)
+                  extra_cols=flow_cols, only=lambda pt, rate=str(ele["rate"]): pt[0] == rate)
 
     tr = meta.get("trace")
     if tr:

@@ -29,6 +29,8 @@ public struct QueueResult: Sendable, Hashable, Codable {
     public var firstDropPacket: Int = -1
     /// Packets the capture thread copied into spill blocks (WireCAP with spill).
     public var spilled: UInt64 = 0
+    /// Flow buckets this queue's scheduler moved (WireCAP flow offload; each bucket of each move).
+    public var bucketMoves: UInt64 = 0
 
     public init(queue: Int) { self.queue = queue }
 

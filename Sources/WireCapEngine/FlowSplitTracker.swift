@@ -77,7 +77,8 @@ public final class FlowSplitTracker: @unchecked Sendable {
 public struct FlowSplitReport: Sendable, Codable, Hashable {
     /// Distinct IPv4 5-tuples seen by any consumer.
     public var flowsTotal: Int
-    /// Of those, flows whose packets reached more than one consumer.
+    /// Of those, flows whose packets reached more than one consumer: split (two at
+    /// once, ``flowsReordered``) or moved whole (one after the other).
     public var flowsSplit: Int
     /// A consumer's set filled up: counts are lower bounds.
     public var overflowed: Bool

@@ -56,8 +56,9 @@ extension CaptureReport {
         }
         if let f = flows {
             out.append("flows: \(f.flowsTotal) IPv4 flows, \(f.flowsSplit) processed by more than one consumer"
+                       + (f.flowsReordered.map { ": \($0) split (processed by two at once: a packet after a later one of its flow), "
+                           + "\(max(0, f.flowsSplit - $0)) moved whole" } ?? "")
                        + (f.outOfOrder.map { ", \($0) generator packets out of order within their flow" } ?? "")
-                       + (f.flowsReordered.map { " (\($0) flows reordered)" } ?? "")
                        + (f.overflowed ? " (a flow set filled up: lower bounds)" : ""))
             if offload == OffloadPolicy.flow.rawValue {
                 out.append("  flow offload: a flow reaches a second consumer only when its bucket moved (after the first consumer gave back all its packets: \(bucketMoves) bucket moves) or was spread (\(bucketsSpread) buckets, \(packetsSpread) packets)")

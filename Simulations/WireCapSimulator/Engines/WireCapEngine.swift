@@ -403,6 +403,7 @@ final class WireCapEngine: SimulatedEngine {
             var r = stats[q]
             r.offloadedOutChunks = s.offloadedOut
             r.spilled = s.packetsSpilled
+            r.bucketMoves = s.bucketMoves
             if s.captureDrops != r.captureDrops { problems.append("queue \(q): core counts \(s.captureDrops) capture drops, simulator \(r.captureDrops)") }
             if s.packetsReceived + r.captureDrops != r.offered {
                 problems.append("queue \(q): core received \(s.packetsReceived) + drops \(r.captureDrops) != offered \(r.offered)")

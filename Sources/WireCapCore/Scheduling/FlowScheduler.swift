@@ -33,19 +33,30 @@
 /// before it has processed would break the guarantee, and nothing else.)
 ///
 /// **When.** Every ``tickInterval`` the scheduler turns the packets each bucket
-/// got into a rate (packets per second, smoothed). If a consumer its buckets go to
-/// has more than ``CaptureConfiguration/offloadThresholdPercent`` of R·M packets
-/// waiting, it moves the fewest, heaviest of that consumer's buckets (RSS++'s
-/// greedy: heaviest first, each one only if it still narrows the gap) to the least
-/// busy consumer, whose backlog must be under half the threshold, until the
-/// predicted loads meet halfway. A bucket heavier than the consumer can serve at all
-/// (its measured rate while busy) would only move the overload: it is *spread*
-/// instead (counted, with its packets), unless strict affinity forbids it; then it
-/// stays and the pool's backlog grows until the kernel drops, counted as usual.
-/// After 50 ms in which no consumer was above a quarter of the threshold and the
-/// own pool was under no pressure, buckets away from home go back when that
-/// narrows the gap (hysteresis), and spread buckets that a consumer can serve
-/// again are settled on their home. One move is in progress at a time,
+/// got into a rate (packets per second, smoothed). A consumer's load is the sum
+/// of its settled buckets' rates; spread buckets are left out of it (their chunks
+/// go wherever the backlog is shortest, so they fill the room the settled load
+/// leaves, and balancing the settled load is what is left to do).
+///
+/// If a consumer its buckets go to has more than
+/// ``CaptureConfiguration/offloadThresholdPercent`` of R·M packets waiting, it
+/// moves the fewest, heaviest of that consumer's buckets (RSS++'s greedy:
+/// heaviest first, each one only if it does not carry the loads past halfway) to
+/// the least busy consumer, whose backlog must be under half the threshold, until
+/// the predicted loads meet halfway. A move needs an imbalance to remove: the gap
+/// must be at least ``minimumImbalance`` of the overloaded consumer's load (when
+/// every consumer is about as loaded, the overload is the group's, and moving
+/// buckets would only pause them for the drain). A bucket that moved stays where
+/// it went for ``residenceTicks`` (no ping-pong).
+///
+/// A bucket heavier than the consumer can serve at all (its measured rate while
+/// busy) would only move the overload: it is *spread* instead (counted, with its
+/// packets), unless strict affinity forbids it; then it stays and the pool's
+/// backlog grows until the kernel drops, counted as usual. After 50 ms in which no
+/// consumer was above a quarter of the threshold and the own pool was under no
+/// pressure, buckets away from home go back when that narrows the gap
+/// (hysteresis), and spread buckets that a consumer can serve again are settled
+/// on their home. One move is in progress at a time,
 /// and a cooldown of ``cooldownTicks`` follows each.
 ///
 /// - warning: Capture thread `home` only.
@@ -66,6 +77,10 @@ public final class FlowScheduler: @unchecked Sendable {
     public let tickInterval: UInt64 = 1_000_000
     /// Ticks without a new move after one ended.
     public let cooldownTicks = 2
+    /// Ticks a bucket stays where a move (or a spread) put it before it may move again.
+    public let residenceTicks: UInt64 = 100
+    /// The smallest gap, as a share of the overloaded consumer's load, that a move removes.
+    public let minimumImbalance = 0.1
     /// Most buckets one move takes: half of them (the greedy stops when the loads meet anyway).
     public var maxBucketsPerMove: Int { bucketCount / 2 }
     /// Never spread: drop (by the pool filling up) rather than split a flow.
@@ -84,6 +99,10 @@ public final class FlowScheduler: @unchecked Sendable {
     let rate: UnsafeMutablePointer<Double>
     /// b is in the move in progress.
     @usableFromInline let moving: UnsafeMutablePointer<Bool>
+    /// The tick at which b last moved or was spread (``residenceTicks``).
+    private let movedAt: UnsafeMutablePointer<UInt64>
+    /// Ticks run so far (starts at ``residenceTicks``: every bucket may move at once).
+    private var ticks: UInt64
     private let order: UnsafeMutablePointer<Int32>
     private let service: UnsafeMutablePointer<Double>
     private let lastConsumed: UnsafeMutablePointer<UInt64>
@@ -137,6 +156,8 @@ public final class FlowScheduler: @unchecked Sendable {
         arrivals = .allocate(capacity: buckets); arrivals.initialize(repeating: 0, count: buckets)
         rate = .allocate(capacity: buckets); rate.initialize(repeating: 0, count: buckets)
         moving = .allocate(capacity: buckets); moving.initialize(repeating: false, count: buckets)
+        movedAt = .allocate(capacity: buckets); movedAt.initialize(repeating: 0, count: buckets)
+        ticks = residenceTicks
         order = .allocate(capacity: buckets); order.initialize(repeating: 0, count: buckets)
         service = .allocate(capacity: consumers); service.initialize(repeating: 0, count: consumers)
         lastConsumed = .allocate(capacity: consumers); lastConsumed.initialize(repeating: 0, count: consumers)
@@ -152,7 +173,7 @@ public final class FlowScheduler: @unchecked Sendable {
 
     deinit {
         route.deallocate(); owner.deallocate(); inflight.deallocate(); arrivals.deallocate(); rate.deallocate()
-        moving.deallocate(); order.deallocate(); service.deallocate(); lastConsumed.deallocate(); wasBusy.deallocate(); load.deallocate()
+        moving.deallocate(); movedAt.deallocate(); order.deallocate(); service.deallocate(); lastConsumed.deallocate(); wasBusy.deallocate(); load.deallocate()
         busyTaken.deallocate(); busyTime.deallocate()
         heldQueue.deallocate()
     }
@@ -267,6 +288,7 @@ public final class FlowScheduler: @unchecked Sendable {
         guard now > lastTick, now &- lastTick >= tickInterval else { return false }
         let seconds = Double(now &- lastTick) / 1e9
         lastTick = now
+        ticks &+= 1
         let perConsumer = load
         perConsumer.update(repeating: 0, count: consumers)
         for b in 0..<bucketCount {
@@ -275,13 +297,8 @@ public final class FlowScheduler: @unchecked Sendable {
             rate[b] = rate[b] == 0 ? sample : rate[b] * 0.90 + sample * 0.1
             if rate[b] < 1 { rate[b] = 0 }
             let r = route[b]
-            if r == spread {
-                // Its slices go to the least busy consumer each time: a share of every one.
-                let share = rate[b] / Double(consumers)
-                for j in 0..<consumers { perConsumer[j] += share }
-            } else {
-                perConsumer[Int(r == held ? owner[b] : r)] += rate[b]
-            }
+            // Spread buckets are in no consumer's load (see the type's documentation).
+            if r != spread { perConsumer[Int(r == held ? owner[b] : r)] += rate[b] }
         }
         for j in 0..<consumers { publish(j, perConsumer[j]) }
         // Service rate: packets a consumer took over ticks it was busy throughout, summed
@@ -345,26 +362,31 @@ public final class FlowScheduler: @unchecked Sendable {
             // No consumer can take it alone: spread it.
             route[heaviest] = spread
             owner[heaviest] = UInt16(home)
+            movedAt[heaviest] = ticks
             bucketsSpread &+= 1
             cooldown = cooldownTicks
             return true
         }
+        guard gap >= minimumImbalance * view.load(from) else { return true }
         count = chooseHeaviest(count, gap: gap, margin: 1)
         if count > 0 { startMove(count, to: to) }
         return true
     }
 
     /// RSS++'s greedy over the `count` buckets in `order` (heaviest first): keeps, in
-    /// place at the front, each bucket that still narrows the gap (its rate under
-    /// twice what is left of half the gap, times `margin`), until the loads meet
-    /// halfway or ``maxBucketsPerMove`` are chosen. - Returns: buckets chosen.
+    /// place at the front, each bucket that does not carry the loads past halfway
+    /// (its rate at most what is left of half the gap, times `margin`), until the
+    /// loads meet halfway or ``maxBucketsPerMove`` are chosen. (A bucket between half
+    /// the gap and the gap would narrow it too, but make the target the heavier one:
+    /// the first live elephant runs moved the elephant whole to a buddy that way, and
+    /// the buddy's own buckets then moved back and forth.) - Returns: buckets chosen.
     private func chooseHeaviest(_ count: Int, gap: Double, margin: Double) -> Int {
         var remaining = gap / 2
         var chosen = 0
         var k = 0
         while k < count && chosen < maxBucketsPerMove && remaining > 0 {
             let b = order[k]
-            if rate[Int(b)] < 2 * remaining * margin {
+            if rate[Int(b)] <= remaining * margin {
                 order[chosen] = b
                 chosen += 1
                 remaining -= rate[Int(b)]
@@ -380,7 +402,7 @@ public final class FlowScheduler: @unchecked Sendable {
         // Spread buckets a consumer can serve again settle on home (consumers are alike:
         // the fastest one measured is what any can do).
         let capacity = fastestService
-        for b in 0..<bucketCount where route[b] == spread {
+        for b in 0..<bucketCount where route[b] == spread && ticks &- movedAt[b] >= residenceTicks {
             if capacity == 0 || rate[b] < capacity * 0.7 {
                 order[0] = Int32(b)
                 startMove(1, to: home)
@@ -412,10 +434,11 @@ public final class FlowScheduler: @unchecked Sendable {
         return false
     }
 
-    /// Fills `order` with the buckets settled on `j` that carry traffic, heaviest first.
+    /// Fills `order` with the buckets settled on `j` that carry traffic and may move
+    /// (``residenceTicks``), heaviest first.
     private func sortedBuckets(on j: Int) -> Int {
         var count = 0
-        for b in 0..<bucketCount where route[b] == UInt16(j) && rate[b] > 0 {
+        for b in 0..<bucketCount where route[b] == UInt16(j) && rate[b] > 0 && ticks &- movedAt[b] >= residenceTicks {
             order[count] = Int32(b)
             count += 1
         }
@@ -436,6 +459,7 @@ public final class FlowScheduler: @unchecked Sendable {
             route[b] = held
             owner[b] = UInt16(to)
             moving[b] = true
+            movedAt[b] = ticks
             draining += Int(inflight[b])
             moveBuckets.append(Int32(b))
         }
