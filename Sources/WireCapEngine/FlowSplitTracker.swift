@@ -89,4 +89,8 @@ public struct FlowSplitReport: Sendable, Codable, Hashable {
     /// at once (`FlowOrder`); `nil` when not counted. A flow that moved whole, one
     /// consumer after the other, is in ``flowsSplit`` but not here.
     public var flowsReordered: Int? = nil
+
+    /// Flows on more than one consumer that were never on two at once (``flowsSplit``
+    /// minus ``flowsReordered``); `nil` when order was not counted.
+    public var flowsMovedWhole: Int? { flowsReordered.map { max(0, flowsSplit - $0) } }
 }

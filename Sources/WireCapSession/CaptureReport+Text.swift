@@ -57,7 +57,7 @@ extension CaptureReport {
         if let f = flows {
             out.append("flows: \(f.flowsTotal) IPv4 flows, \(f.flowsSplit) processed by more than one consumer"
                        + (f.flowsReordered.map { ": \($0) split (processed by two at once: a packet after a later one of its flow), "
-                           + "\(max(0, f.flowsSplit - $0)) moved whole" } ?? "")
+                           + "\(f.flowsMovedWhole ?? 0) moved whole" } ?? "")
                        + (f.outOfOrder.map { ", \($0) generator packets out of order within their flow" } ?? "")
                        + (f.overflowed ? " (a flow set filled up: lower bounds)" : ""))
             if offload == OffloadPolicy.flow.rawValue {

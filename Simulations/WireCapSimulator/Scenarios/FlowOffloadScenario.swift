@@ -19,7 +19,7 @@ import Glibc
 /// - **border-router**: the paper's trace on 4 queues, R = 100.
 ///
 /// For each: loss, flows split (two consumers at once), flows moved whole, packets
-/// out of order, and for flow offload also with strict affinity.
+/// out of order, bucket moves, and for flow offload also with strict affinity.
 public struct FlowOffloadScenario: Scenario {
     public var name: String { "flowoffload" }
     public var title: String { "Chunk offload vs flow offload (issue 15): elephant, 90/10, border router; x = 300" }

@@ -402,7 +402,7 @@ public final class FlowScheduler: @unchecked Sendable {
         // Spread buckets a consumer can serve again settle on home (consumers are alike:
         // the fastest one measured is what any can do).
         let capacity = fastestService
-        for b in 0..<bucketCount where route[b] == spread && ticks &- movedAt[b] >= residenceTicks {
+        for b in 0..<bucketCount where route[b] == spread && isResident(b) {
             if capacity == 0 || rate[b] < capacity * 0.7 {
                 order[0] = Int32(b)
                 startMove(1, to: home)
@@ -434,11 +434,14 @@ public final class FlowScheduler: @unchecked Sendable {
         return false
     }
 
+    /// Bucket `b` has stayed where its last move (or spread) put it for ``residenceTicks``: it may move again.
+    private func isResident(_ b: Int) -> Bool { ticks &- movedAt[b] >= residenceTicks }
+
     /// Fills `order` with the buckets settled on `j` that carry traffic and may move
     /// (``residenceTicks``), heaviest first.
     private func sortedBuckets(on j: Int) -> Int {
         var count = 0
-        for b in 0..<bucketCount where route[b] == UInt16(j) && rate[b] > 0 && ticks &- movedAt[b] >= residenceTicks {
+        for b in 0..<bucketCount where route[b] == UInt16(j) && rate[b] > 0 && isResident(b) {
             order[count] = Int32(b)
             count += 1
         }
