@@ -14,6 +14,8 @@ struct FlowSchedulerTests {
         var consumed: [UInt64] = [0, 0]
         var otherLoad = [0.0, 0.0]
         var published = [0.0, 0.0]
+        /// The queue's capture drops so far (what a backend publishes every 10 ms).
+        var dropped: UInt64 = 0
         var now: UInt64 = 1_000_000
         let threshold = 1000
 
@@ -24,7 +26,7 @@ struct FlowSchedulerTests {
         var view: FlowScheduler.View {
             FlowScheduler.View(backlog: { self.backlog[$0] }, consumed: { self.consumed[$0] },
                                load: { self.published[$0] + self.otherLoad[$0] },
-                               threshold: threshold, behind: 2 * 4)
+                               threshold: threshold, behind: 2 * 4, dropped: { self.dropped })
         }
 
         /// One 1 ms tick in which bucket b got `perTick[b]` packets; a move that needs
@@ -121,5 +123,38 @@ struct FlowSchedulerTests {
                 #expect(rig.published == [0, 0])
             }
         }
+    }
+
+    @Test("on a full pool the drops say what was offered: an elephant capped at its consumer's pace is still spread, with no buddy to spare")
+    func lossesScaleTheRatesUp() {
+        let rig = Rig()
+        rig.tick([:])
+        // The pool is full: consumer 0 lets 50 packets a tick through (50,000 pps), 40 of
+        // them the elephant's; as many again are dropped before they are recorded. Both
+        // consumers are past half the threshold: no buddy has room for a move.
+        rig.backlog = [rig.threshold + 1, rig.threshold]
+        var perTick: [Int: UInt32] = [0: 40]
+        for b in 1...5 { perTick[b] = 2 }
+        for t in 1...400 {
+            rig.consumed[0] += 50
+            if t % 10 == 0 { rig.dropped += 500 }  // published every 10 ms, as a backend does
+            rig.tick(perTick)
+        }
+        // Recorded, the elephant is 40,000 pps, under 90% of the 50,000 its consumer serves;
+        // offered, it is 80,000: no consumer can take it.
+        #expect(abs(rig.scheduler.offeredScale - 2) < 0.05)
+        #expect(rig.scheduler.bucketsSpread == 1)
+        #expect(rig.route(0) == Int(rig.scheduler.spread))
+        let miceAtHome = (1...5).filter { rig.route($0) == 0 }.count
+        #expect(miceAtHome == 5, "the mice stay: no buddy had room")
+    }
+
+    @Test("without losses the rates are the recorded ones")
+    func noLossesNoScale() {
+        let rig = Rig()
+        rig.tick([:])
+        for _ in 0..<50 { rig.tick([0: 10]) }
+        #expect(rig.scheduler.offeredScale == 1)
+        #expect(abs(rig.published[0] - 10_000) < 1)
     }
 }

@@ -198,11 +198,15 @@ final class WireCapEngine: SimulatedEngine {
     func drop(index: Int, queue q: Int, poolHasFreeChunks: Bool) {
         stats[q].captureDrops &+= 1
         if stats[q].firstDropPacket < 0 { stats[q].firstDropPacket = index }
+        // Into the queue's counter block as it happens, as a live backend publishes
+        // its kernel's drop counts: the flow scheduler reads them (FlowScheduler.View.dropped).
+        let cause: CaptureCounter = poolHasFreeChunks ? .dropsNoBuffer : .dropsPoolExhausted
         if poolHasFreeChunks {
             stats[q].dropsNoBuffer &+= 1
         } else {
             stats[q].dropsPoolExhausted &+= 1
         }
+        group.captureCounters(q).add(cause.rawValue, 1)
     }
 
     /// Makes sure queue `q`'s capture thread runs within one poll interval of `t`.
@@ -395,9 +399,6 @@ final class WireCapEngine: SimulatedEngine {
         var problems: [String] = []
         for q in 0..<n { drivers[q].reclaim() }  // recycles not yet taken back
         for q in 0..<n {
-            let counters = group.captureCounters(q)
-            counters.add(CaptureCounter.dropsPoolExhausted.rawValue, stats[q].dropsPoolExhausted)
-            counters.add(CaptureCounter.dropsNoBuffer.rawValue, stats[q].dropsNoBuffer)
             group.publish(queue: q)
             let s = group.statistics(queue: q)
             var r = stats[q]

@@ -182,7 +182,12 @@ public final class BuddyGroup: @unchecked Sendable {
                 consumed: { [unowned self] in self.consumerBlocks[$0].load(ConsumerCounter.packetsConsumed.rawValue) },
                 load: { [unowned self] in self.consumerLoad($0) },
                 threshold: thresholdPackets, behind: 2 * configuration.geometry.cellsPerChunk,
-                pressure: { [unowned self] in self.pools[q].isSpilling || self.pools[q].freeChunks == 0 })
+                pressure: { [unowned self] in self.pools[q].isSpilling || self.pools[q].freeChunks == 0 },
+                dropped: { [unowned self] in
+                    let c = self.captureBlocks[q]
+                    return c.load(CaptureCounter.dropsNoBuffer.rawValue) &+ c.load(CaptureCounter.dropsRxRingFull.rawValue)
+                        &+ c.load(CaptureCounter.dropsPoolExhausted.rawValue)
+                })
         }
     }
 

@@ -33,7 +33,13 @@
 /// before it has processed would break the guarantee, and nothing else.)
 ///
 /// **When.** Every ``tickInterval`` the scheduler turns the packets each bucket
-/// got into a rate (packets per second, smoothed). A consumer's load is the sum
+/// got into a rate (packets per second, smoothed). While the queue loses packets
+/// before they are recorded (pool exhausted, ring full: the kernel drops without
+/// looking at flows), the recorded counts are what the consumers let through, not
+/// what was offered, so every bucket's count is scaled by the queue's
+/// (recorded + lost) / recorded over the last window (``View/dropped``; see
+/// ``offeredScale``). Without it an elephant on a full pool looks no heavier than
+/// its share of one consumer and is never spread. A consumer's load is the sum
 /// of its settled buckets' rates; spread buckets are left out of it (their chunks
 /// go wherever the backlog is shortest, so they fill the room the settled load
 /// leaves, and balancing the settled load is what is left to do).
@@ -93,7 +99,8 @@ public final class FlowScheduler: @unchecked Sendable {
     /// Packets of b delivered (lanes or held queue) and not recycled.
     @usableFromInline let inflight: UnsafeMutablePointer<UInt32>
     /// Packets of b received since the last tick (the pool counts them as it records them,
-    /// so a rate is the offered load, not the bursts in which a lagging pool delivers).
+    /// so a rate is the recorded load, not the bursts in which a lagging pool delivers;
+    /// ``offeredScale`` adds what was lost before recording).
     public let arrivals: UnsafeMutablePointer<UInt32>
     /// Smoothed packets per second of b.
     let rate: UnsafeMutablePointer<Double>
@@ -125,6 +132,17 @@ public final class FlowScheduler: @unchecked Sendable {
     /// Packets in the held queue now.
     public private(set) var heldPackets = 0
     private var lastTick: UInt64 = 0
+    /// (recorded + lost) / recorded of the queue over the last loss window: the factor
+    /// from recorded to offered rates (1 while nothing is lost). Capped at ``maximumOfferedScale``.
+    public private(set) var offeredScale = 1.0
+    /// The most ``offeredScale`` can be (a window with almost nothing recorded says little).
+    public let maximumOfferedScale = 8.0
+    /// Ticks in a loss window at most: backends publish their drop counters every
+    /// 10 ms, so a window ends when the count moves, or after this many ticks.
+    public let lossWindowTicks = 20
+    private var windowRecorded: UInt64 = 0
+    private var windowTicks = 0
+    private var lastDropped: UInt64 = 0
     private var calmTicks = 0
     /// Calm ticks in a row before buckets go home (hysteresis in time).
     public let calmTicksBeforeReturn = 50
@@ -265,16 +283,20 @@ public final class FlowScheduler: @unchecked Sendable {
         /// `true` while the own pool is under pressure (spilling, or no free chunk):
         /// packets wait there that no capture queue shows, so nothing goes home.
         public var pressure: () -> Bool
+        /// Packets the own queue lost before they were recorded, so far (the capture
+        /// drop counters: no frame, ring full, pool exhausted).
+        public var dropped: () -> UInt64
 
         public init(backlog: @escaping (Int) -> Int, consumed: @escaping (Int) -> UInt64,
                     load: @escaping (Int) -> Double, threshold: Int, behind: Int,
-                    pressure: @escaping () -> Bool = { false }) {
+                    pressure: @escaping () -> Bool = { false }, dropped: @escaping () -> UInt64 = { 0 }) {
             self.backlog = backlog
             self.consumed = consumed
             self.load = load
             self.threshold = threshold
             self.behind = behind
             self.pressure = pressure
+            self.dropped = dropped
         }
     }
 
@@ -291,8 +313,10 @@ public final class FlowScheduler: @unchecked Sendable {
         ticks &+= 1
         let perConsumer = load
         perConsumer.update(repeating: 0, count: consumers)
+        updateOfferedScale(view)
+        let perSecond = offeredScale / seconds
         for b in 0..<bucketCount {
-            let sample = Double(arrivals[b]) / seconds
+            let sample = Double(arrivals[b]) * perSecond
             arrivals[b] = 0
             rate[b] = rate[b] == 0 ? sample : rate[b] * 0.90 + sample * 0.1
             if rate[b] < 1 { rate[b] = 0 }
@@ -330,6 +354,26 @@ public final class FlowScheduler: @unchecked Sendable {
         return true
     }
 
+    /// Adds this tick's recorded packets to the loss window and, when the queue's drop
+    /// count moved (or the window is full), sets ``offeredScale`` from the window.
+    private func updateOfferedScale(_ view: View) {
+        var recorded: UInt64 = 0
+        for b in 0..<bucketCount { recorded &+= UInt64(arrivals[b]) }
+        windowRecorded &+= recorded
+        windowTicks += 1
+        let dropped = view.dropped()
+        guard dropped != lastDropped || windowTicks >= lossWindowTicks else { return }
+        let lost = dropped &- lastDropped
+        lastDropped = dropped
+        if windowRecorded > 0 {
+            offeredScale = min(maximumOfferedScale, Double(windowRecorded &+ lost) / Double(windowRecorded))
+        } else if lost == 0 {
+            offeredScale = 1
+        }  // lost with nothing recorded: keep the last factor
+        windowRecorded = 0
+        windowTicks = 0
+    }
+
     /// Moves buckets away from the most backlogged consumer they go to, or spreads
     /// its heaviest. - Returns: `true` if a consumer was overloaded.
     private func offloadFromOverloaded(_ view: View) -> Bool {
@@ -352,14 +396,14 @@ public final class FlowScheduler: @unchecked Sendable {
         for k in 0..<consumers where k != from && view.backlog(k) < view.threshold / 2 && view.load(k) < view.load(from) {
             if to < 0 || view.load(k) < view.load(to) { to = k }
         }
-        guard to >= 0 else { return true }
-        let gap = view.load(from) - view.load(to)
         var count = sortedBuckets(on: from)
         guard count > 0 else { return true }
         let heaviest = Int(order[0])
         let capacity = fastestService
         if !strict, capacity > 0, rate[heaviest] > capacity * 0.9 {
-            // No consumer can take it alone: spread it.
+            // No consumer can take it alone: spread it (its chunks go to the shortest
+            // backlog, so this needs no buddy with room: when the whole group is
+            // overloaded, spreading still shares the excess like chunk offload).
             route[heaviest] = spread
             owner[heaviest] = UInt16(home)
             movedAt[heaviest] = ticks
@@ -367,6 +411,8 @@ public final class FlowScheduler: @unchecked Sendable {
             cooldown = cooldownTicks
             return true
         }
+        guard to >= 0 else { return true }
+        let gap = view.load(from) - view.load(to)
         guard gap >= minimumImbalance * view.load(from) else { return true }
         count = chooseHeaviest(count, gap: gap, margin: 1)
         if count > 0 { startMove(count, to: to) }
