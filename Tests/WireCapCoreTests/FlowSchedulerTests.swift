@@ -61,11 +61,11 @@ struct FlowSchedulerTests {
         #expect(rig.scheduler.bucketMoves == 20)
     }
 
-    @Test("no move when both consumers are about as loaded: the overload is the group's")
+    @Test("no move when both consumers are about as loaded and both have a backlog: the overload is the group's")
     func aBalancedGroupDoesNotMove() {
         let rig = Rig()
         rig.tick([:])
-        rig.backlog = [rig.threshold + 1, 0]
+        rig.backlog = [rig.threshold + 1, rig.threshold / 4]
         // 40 buckets of 1,000 pps here, 37,000 pps there: a 7.5% gap. Half of it (1,500)
         // would take one bucket, but a move needs a gap of 10% of the heavier load.
         let mice = Dictionary(uniqueKeysWithValues: (1...40).map { ($0, UInt32(1)) })
@@ -78,6 +78,22 @@ struct FlowSchedulerTests {
         rig.otherLoad = [0, 10_000]
         for _ in 0..<3 { rig.tick(mice) }
         #expect(rig.scheduler.bucketMoves > 0)
+    }
+
+    @Test("loads that meet with backlogs that do not (consumers that do not serve alike): a step of 10% of the load moves")
+    func unequalConsumersGetAStep() {
+        let rig = Rig()
+        rig.tick([:])
+        // 45 buckets of 1,000 pps here, 45,000 pps there: no gap. But consumer 0 is past T
+        // and consumer 1 has under two chunks waiting.
+        let mice = Dictionary(uniqueKeysWithValues: (1...45).map { ($0, UInt32(1)) })
+        rig.otherLoad = [0, 45_000]
+        rig.backlog = [rig.threshold + 1, 0]
+        rig.tick(mice)
+        // The step: a gap of 2 × 10% of 45,000, half of it (4,500) moved: 4 buckets.
+        #expect(rig.scheduler.bucketMoves == 4)
+        let away = (1...45).filter { rig.route($0) == 1 }.count
+        #expect(away == 4)
     }
 
     @Test("a moved bucket stays where it went for residenceTicks, then may move again")

@@ -52,7 +52,9 @@
 /// the predicted loads meet halfway. A move needs an imbalance to remove: the gap
 /// must be at least ``minimumImbalance`` of the overloaded consumer's load (when
 /// every consumer is about as loaded, the overload is the group's, and moving
-/// buckets would only pause them for the drain). A bucket that moved stays where
+/// buckets would only pause them for the drain), unless the loads meet while the
+/// backlogs do not (past T here, under two chunks there: the consumers do not serve
+/// alike); then a step of ``minimumImbalance`` of the load moves. A bucket that moved stays where
 /// it went for ``residenceTicks`` (no ping-pong).
 ///
 /// A bucket heavier than the consumer can serve at all (its measured rate while
@@ -393,7 +395,7 @@ public final class FlowScheduler: @unchecked Sendable {
         }
         guard from >= 0 else { return false }
         var to = -1
-        for k in 0..<consumers where k != from && view.backlog(k) < view.threshold / 2 && view.load(k) < view.load(from) {
+        for k in 0..<consumers where k != from && view.backlog(k) < view.threshold / 2 {
             if to < 0 || view.load(k) < view.load(to) { to = k }
         }
         var count = sortedBuckets(on: from)
@@ -412,8 +414,15 @@ public final class FlowScheduler: @unchecked Sendable {
             return true
         }
         guard to >= 0 else { return true }
-        let gap = view.load(from) - view.load(to)
-        guard gap >= minimumImbalance * view.load(from) else { return true }
+        var gap = view.load(from) - view.load(to)
+        if gap < minimumImbalance * view.load(from) {
+            // The loads meet but the backlogs do not: past T here, under two chunks
+            // waiting there (``View/behind``). The consumers do not serve alike (one shares its core with
+            // the generator or a capture thread), so the overload is not the group's:
+            // move a step of ``minimumImbalance`` of the load (half of the gap below).
+            guard view.backlog(from) > view.threshold && view.backlog(to) < view.behind else { return true }
+            gap = 2 * minimumImbalance * view.load(from)
+        }
         count = chooseHeaviest(count, gap: gap, margin: 1)
         if count > 0 { startMove(count, to: to) }
         return true
