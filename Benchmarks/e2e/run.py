@@ -761,6 +761,9 @@ def main():
                     help="burst rate, pps or max; on shared cores 'max' depends on the engine (see the README)")
     ap.add_argument("--imbalance-factor", type=float, default=1.2,
                     help="90/10 load = this x the calibrated heavy single-consumer rate")
+    ap.add_argument("--consumer-pps", type=float,
+                    help="take this as the single-consumer rate at X instead of calibrating: the 90/10 and elephant "
+                         "loads are factors of it, so two builds compared in two invocations get the same loads")
     ap.add_argument("--flows", type=int, default=64, help="flows per queue")
     ap.add_argument("--buffer-mib", type=int, help="equal memory: every engine's buffer per queue, MiB, through its own "
                     "knob (WireCap -R, TPACKET_V3 blocks, libpcap buffer, rcvbuf, AF_XDP frames); default: each engine's own")
@@ -814,6 +817,10 @@ def main():
     zero_cal = calibrate(0)
     log(f"consumer cost calibration (C, bpf_filter): X={args.heavy}: {heavy_cal['ns_per_packet']:.0f} ns/packet "
         f"= {heavy_cal['packets_per_second']:.0f} pps per consumer")
+    if args.consumer_pps:
+        heavy_cal = {"packets_per_second": args.consumer_pps, "ns_per_packet": 1e9 / args.consumer_pps,
+                     "measured_packets_per_second": heavy_cal["packets_per_second"]}
+        log(f"--consumer-pps: loads are factors of {args.consumer_pps:.0f} pps per consumer (not the calibration)")
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(), "kernel": platform.release(), "cpus": os.cpu_count(),
