@@ -15,7 +15,8 @@ import WireCapCore
 /// `wirecap_flow_buckets_spread_total`, `wirecap_flow_spread_packets_total`,
 /// `wirecap_flow_held_packets_total` (packets that waited for a move's drain) and the
 /// gauge `wirecap_flow_consumer_load_packets_per_second` (the buckets every queue has
-/// settled on this queue's consumer; spread buckets are in no consumer's load). Labels: `interface`, `queue`. The same numbers as the
+/// settled on this queue's consumer, at their offered rates, losses before recording included;
+/// spread buckets are in no consumer's load). Labels: `interface`, `queue`. The same numbers as the
 /// CLI's statistics line. The loss ledger: ``update(ledger:)``.
 public final class MetricsExporter: @unchecked Sendable {
     /// The registry the HTTP endpoint renders.

@@ -239,7 +239,8 @@ public final class BuddyGroup: @unchecked Sendable {
     @inlinable
     public func backlogPackets(_ j: Int) -> Int { flows ? queuedPackets(j).load(ordering: .relaxed) : 0 }
 
-    /// Flow offload: packets per second every queue routes to consumer `j` (smoothed). Any thread.
+    /// Flow offload: packets per second every queue routes to consumer `j` (smoothed, offered:
+    /// see ``FlowScheduler/offeredScale``). Any thread.
     public func consumerLoad(_ j: Int) -> Double {
         var total: UInt64 = 0
         for i in 0..<n { total &+= UnsafeAtomic(at: loadBoard + (i &* n &+ j)).load(ordering: .relaxed) }

@@ -134,7 +134,9 @@ public struct QueueStatistics: Sendable, Hashable, Codable {
     /// Flow offload: packets that waited for a move's drain (they were never on two consumers).
     public var packetsHeld: UInt64 = 0
     /// Flow offload: packets per second of the buckets settled on this queue's consumer, every
-    /// queue's (smoothed; spread buckets, which go wherever the backlog is shortest, are not in it).
+    /// queue's (smoothed; offered, not only recorded: each queue's rates are scaled up by its
+    /// losses before recording, ``FlowScheduler/offeredScale``; spread buckets, which go wherever
+    /// the backlog is shortest, are not in it).
     public var consumerLoad: UInt64 = 0
 
     public init(queue: Int) { self.queue = queue }
