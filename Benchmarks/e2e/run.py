@@ -301,6 +301,9 @@ class Replay:
         return normalize_generator(j, time.monotonic() - t0)
 
 
+TIMELINES = [0]   # runs whose timeline was kept (file numbers)
+
+
 def last_json(text):
     """The last JSON object in a command's output (single- or multi-line). Event
     lines (`{"event": "ready"|"stats", ...}`, which `wirecap capture --json` prints
@@ -402,7 +405,8 @@ class Runner:
             argv = [self.wirecap, "capture", "-i", self.bed.cap, "-q", qs,
                     "-M", str(self.args.M), "-R", str(mem["wirecap_R"]), "--consumer-cpus", qs,
                     "--mode", "basic" if engine.startswith("wirecap_basic") else "advanced",
-                    "--consumer-cost", str(cost), "--json", "--stats-interval", "0"] + bound("--timeout")
+                    "--consumer-cost", str(cost), "--json",
+                    "--stats-interval", "0.05" if self.args.timeline else "0"] + bound("--timeout")
             if engine.endswith("_nospill"):
                 argv += ["--spill", "off"]
             if engine == "wirecap_advanced_chunk":
@@ -433,7 +437,10 @@ class Runner:
         _, tx0, _ = link_stats(self.bed.gen, self.bed.name)
         errpath = os.path.join(BUILD, "consumer.err")
         errf = open(errpath, "w+")
-        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errf, text=True)
+        # stdout to a file, not a pipe: with --timeline the stats lines would fill a pipe
+        # nobody reads until the end, and block the consumer's statistics thread.
+        outf = open(os.path.join(BUILD, "consumer.out"), "w+")
+        p = subprocess.Popen(argv, stdout=outf, stderr=errf, text=True)
         CHILDREN.append(p)
         row = {"engine": engine, "consumer_cost": cost, "share": share, "rate": rate, "count": count,
                "latency_ms": None if engine == "recvmmsg" else (timeout_ms or 1), "sizes": sizes,
@@ -493,10 +500,10 @@ class Runner:
             # The machine window runs to now (3 quiet samples past t_end): idle time adds no busy.
             p.send_signal(signal.SIGINT)
             try:
-                out, _ = p.communicate(timeout=20)
+                p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
-                out, _ = p.communicate()
+                p.wait()
                 row["note"] = "killed after SIGINT timeout"
         finally:
             if p.poll() is None:
@@ -507,6 +514,9 @@ class Runner:
             errf.seek(0)
             err_text = errf.read()
             errf.close()
+            outf.seek(0)
+            out = outf.read()
+            outf.close()
             if engine.startswith("wirecap") or engine == "xdp_min":
                 if xdp_attached(self.bed.cap):
                     row["note"] = (row.get("note", "") + " XDP program left attached; detached").strip()
@@ -514,6 +524,15 @@ class Runner:
         rx1, _, _ = link_stats(self.bed.cap)
         _, tx1, _ = link_stats(self.bed.gen, self.bed.name)
         j = last_json(out)
+        if self.args.timeline and engine.startswith("wirecap"):
+            # Every stats line (20 a second: ledger and per-queue counters), for a look
+            # at what the scheduler did in a run that lost (Benchmarks/e2e/README).
+            os.makedirs(self.args.timeline, exist_ok=True)
+            TIMELINES[0] += 1
+            path = os.path.join(self.args.timeline, f"{TIMELINES[0]:03d}-{engine}.jsonl")
+            with open(path, "w") as f:
+                f.writelines(l + "\n" for l in (out or "").splitlines() if l.startswith('{"event":"stats"'))
+            row["timeline"] = path
         if j is None:
             raise RuntimeError(f"{engine}: no JSON report (exit {p.returncode}): {err_text.strip()[-400:]}")
         res = normalize_consumer(engine, j)
@@ -788,6 +807,8 @@ def main():
     ap.add_argument("--skip", default="",
                     help="comma list of phases to skip: costcheck,matrix,latency,imbalance,elephant,burst,trace")
     ap.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots (Benchmarks/e2e/plot.py)")
+    ap.add_argument("--timeline", metavar="DIR",
+                    help="WireCap engines print stats every 50 ms; each run's lines are kept in DIR/NNN-ENGINE.jsonl")
     ap.add_argument("--tag", help="appended to the results file name (e2e-DATE-HOST-TAG), to keep several runs of a day")
     ap.add_argument("--out", help="output directory (default Benchmarks/results, quick: Benchmarks/e2e/build)")
     args = ap.parse_args()
