@@ -96,6 +96,32 @@ struct FlowSchedulerTests {
         #expect(away == 4)
     }
 
+    @Test("equal loads on consumers that serve unlike are an imbalance: the move makes the utilisations meet, before T")
+    func utilisationsMeet() {
+        let rig = Rig()
+        rig.tick([:])
+        // 45 buckets of 1,000 pps here, 45,000 pps there: the loads meet. Both consumers
+        // have a short backlog (past `behind`, far under T), so both are measured while
+        // busy: consumer 0 takes 50 packets a tick (50,000 pps), consumer 1 takes 100.
+        let mice = Dictionary(uniqueKeysWithValues: (1...45).map { ($0, UInt32(1)) })
+        rig.otherLoad = [0, 45_000]
+        rig.backlog = [rig.scheduler.bucketCount, rig.scheduler.bucketCount]
+        var ticks = 0
+        while rig.scheduler.bucketMoves == 0 && ticks < 1000 {
+            rig.consumed[0] += 50
+            rig.consumed[1] += 100
+            rig.tick(mice)
+            ticks += 1
+        }
+        // Nothing moves until the service rates are measured (one ``serviceWindow`` of busy time).
+        #expect(ticks >= Int(rig.scheduler.serviceWindow / (Double(rig.scheduler.tickInterval) / 1e9)))
+        // Utilisations 0.9 and 0.45: they meet at 0.6 when (0.9 − 0.45) / (1/50,000 + 1/100,000)
+        // = 15,000 pps move, 15 buckets. Raw loads would have moved none (no gap).
+        let away = (1...45).filter { rig.route($0) == 1 }.count
+        #expect(away == 15)
+        #expect(rig.scheduler.bucketMoves == 15)
+    }
+
     @Test("a moved bucket stays where it went for residenceTicks, then may move again")
     func movedBucketsStayAWhile() {
         let rig = Rig()

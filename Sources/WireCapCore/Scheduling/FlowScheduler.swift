@@ -44,17 +44,28 @@
 /// go wherever the backlog is shortest, so they fill the room the settled load
 /// leaves, and balancing the settled load is what is left to do).
 ///
+/// **Utilisation.** Consumers need not serve alike: one may share its core with
+/// the generator, a capture thread or softirq work, and serve half as fast as
+/// its buddy. So the scheduler balances *utilisation*, a consumer's load over its
+/// measured service rate (packets per second it took over ticks it was busy
+/// throughout, ``serviceWindow``; a consumer not yet measured counts as the
+/// fastest one that was, and before any was, utilisation is the raw load).
+/// Equal loads on unequal consumers are an imbalance.
+///
 /// If a consumer its buckets go to has more than
-/// ``CaptureConfiguration/offloadThresholdPercent`` of R·M packets waiting, it
+/// ``CaptureConfiguration/offloadThresholdPercent`` of R·M packets waiting (or
+/// is falling behind, ``View/behind``, with a utilisation well above the mean), it
 /// moves the fewest, heaviest of that consumer's buckets (RSS++'s greedy:
-/// heaviest first, each one only if it does not carry the loads past halfway) to
-/// the least busy consumer, whose backlog must be under half the threshold, until
-/// the predicted loads meet halfway. A move needs an imbalance to remove: the gap
-/// must be at least ``minimumImbalance`` of the overloaded consumer's load (when
-/// every consumer is about as loaded, the overload is the group's, and moving
-/// buckets would only pause them for the drain), unless the loads meet while the
-/// backlogs do not (past T here, under two chunks there: the consumers do not serve
-/// alike); then a step of ``minimumImbalance`` of the load moves. A bucket that moved stays where
+/// heaviest first, each one only if it does not carry the utilisations past
+/// where they meet) to the least utilised consumer, whose backlog must be under
+/// half the threshold, until the predicted utilisations meet: the rate moved is
+/// (u_from − u_to) / (1/c_from + 1/c_to), half the load gap for consumers alike.
+/// A move needs an imbalance to remove: the utilisation gap must be at least
+/// ``minimumImbalance`` of the overloaded consumer's (when every consumer is
+/// about as utilised, the overload is the group's, and moving buckets would only
+/// pause them for the drain), unless the utilisations meet while the backlogs do
+/// not (past T here, under two chunks there: the measured rates are off); then a
+/// step of ``minimumImbalance`` of the load moves. A bucket that moved stays where
 /// it went for ``residenceTicks`` (no ping-pong).
 ///
 /// A bucket heavier than the consumer can serve at all (its measured rate while
@@ -62,7 +73,7 @@
 /// packets), unless strict affinity forbids it; then it stays and the pool's
 /// backlog grows until the kernel drops, counted as usual. After 50 ms in which no
 /// consumer was above a quarter of the threshold and the own pool was under no
-/// pressure, buckets away from home go back when that narrows the gap
+/// pressure, buckets away from home go back when that narrows the utilisation gap
 /// (hysteresis), and spread buckets that a consumer can serve again are settled
 /// on their home. One move is in progress at a time,
 /// and a cooldown of ``cooldownTicks`` follows each.
@@ -96,6 +107,10 @@ public final class FlowScheduler: @unchecked Sendable {
 
     /// route[b], read by the pool at every delivery.
     public let route: UnsafeMutablePointer<UInt16>
+    /// Times the routes changed (a move began or ended, a bucket was spread): the
+    /// pool delivers its per-route spill blocks before it copies under new routes
+    /// (``ChunkPool/routeByFlow(_:arrivals:buckets:destinations:version:)``). Capture thread only, like ``route``.
+    public let routeVersion: UnsafeMutablePointer<UInt64>
     /// Where b goes once settled (a moving bucket's target; a spread bucket's home).
     @usableFromInline let owner: UnsafeMutablePointer<UInt16>
     /// Packets of b delivered (lanes or held queue) and not recycled.
@@ -171,6 +186,7 @@ public final class FlowScheduler: @unchecked Sendable {
         spread = UInt16(consumers + 1)
         self.strict = strict
         route = .allocate(capacity: buckets); route.initialize(repeating: UInt16(home), count: buckets)
+        routeVersion = .allocate(capacity: 1); routeVersion.initialize(to: 0)
         owner = .allocate(capacity: buckets); owner.initialize(repeating: UInt16(home), count: buckets)
         inflight = .allocate(capacity: buckets); inflight.initialize(repeating: 0, count: buckets)
         arrivals = .allocate(capacity: buckets); arrivals.initialize(repeating: 0, count: buckets)
@@ -192,7 +208,7 @@ public final class FlowScheduler: @unchecked Sendable {
     }
 
     deinit {
-        route.deallocate(); owner.deallocate(); inflight.deallocate(); arrivals.deallocate(); rate.deallocate()
+        route.deallocate(); routeVersion.deallocate(); owner.deallocate(); inflight.deallocate(); arrivals.deallocate(); rate.deallocate()
         moving.deallocate(); movedAt.deallocate(); order.deallocate(); service.deallocate(); lastConsumed.deallocate(); wasBusy.deallocate(); load.deallocate()
         busyTaken.deallocate(); busyTime.deallocate()
         heldQueue.deallocate()
@@ -261,6 +277,7 @@ public final class FlowScheduler: @unchecked Sendable {
             moving[Int(b)] = false
             route[Int(b)] = UInt16(target)
         }
+        routeVersion.pointee &+= 1
         moveBuckets.removeAll(keepingCapacity: true)
         moveTarget = -1
         cooldown = cooldownTicks
@@ -376,37 +393,55 @@ public final class FlowScheduler: @unchecked Sendable {
         windowTicks = 0
     }
 
-    /// Moves buckets away from the most backlogged consumer they go to, or spreads
-    /// its heaviest. - Returns: `true` if a consumer was overloaded.
+    /// Consumer j's capacity for balancing, packets per second: its measured service
+    /// (``service``), or the fastest measured one while j has none yet; 1 for every
+    /// consumer before any was measured (utilisations are then the raw loads).
+    private func capacity(_ j: Int, fastest: Double) -> Double {
+        guard fastest > 0 else { return 1 }
+        return service[j] > 0 ? service[j] : fastest
+    }
+
+    /// The rate to move from `from` to `to` so that their utilisations meet:
+    /// (u_from − u_to) / (1/c_from + 1/c_to); for consumers alike, half the load gap.
+    private func meetingRate(_ uFrom: Double, _ cFrom: Double, _ uTo: Double, _ cTo: Double) -> Double {
+        (uFrom - uTo) / (1 / cFrom + 1 / cTo)
+    }
+
+    /// Moves buckets away from the most utilised overloaded consumer they go to, or
+    /// spreads its heaviest. - Returns: `true` if a consumer was overloaded.
     private func offloadFromOverloaded(_ view: View) -> Bool {
-        var mean = 0.0
-        for j in 0..<consumers { mean += view.load(j) }
-        mean /= Double(consumers)
-        // Overloaded: past T, or falling behind with a load well above the mean (before T,
-        // so that moves drain short backlogs). The most loaded such consumer first.
+        let fastest = fastestService
+        var meanU = 0.0
+        for j in 0..<consumers { meanU += view.load(j) / capacity(j, fastest: fastest) }
+        meanU /= Double(consumers)
+        // Overloaded: past T, or falling behind with a utilisation well above the mean (before T,
+        // so that moves drain short backlogs). The most utilised such consumer first.
         var from = -1
         var worst = -1.0
         for j in 0..<consumers {
             let backlog = view.backlog(j)
-            guard backlog > view.threshold || (backlog > view.behind && view.load(j) > mean * 1.1) else { continue }
-            guard view.load(j) > worst, hasBucket(on: j) else { continue }
+            let u = view.load(j) / capacity(j, fastest: fastest)
+            guard backlog > view.threshold || (backlog > view.behind && u > meanU * 1.1) else { continue }
+            guard u > worst, hasBucket(on: j) else { continue }
             from = j
-            worst = view.load(j)
+            worst = u
         }
         guard from >= 0 else { return false }
         var to = -1
+        var least = 0.0
         for k in 0..<consumers where k != from && view.backlog(k) < view.threshold / 2 {
-            if to < 0 || view.load(k) < view.load(to) { to = k }
+            let u = view.load(k) / capacity(k, fastest: fastest)
+            if to < 0 || u < least { to = k; least = u }
         }
         var count = sortedBuckets(on: from)
         guard count > 0 else { return true }
         let heaviest = Int(order[0])
-        let capacity = fastestService
-        if !strict, capacity > 0, rate[heaviest] > capacity * 0.9 {
+        if !strict, fastest > 0, rate[heaviest] > fastest * 0.9 {
             // No consumer can take it alone: spread it (its chunks go to the shortest
             // backlog, so this needs no buddy with room: when the whole group is
             // overloaded, spreading still shares the excess like chunk offload).
             route[heaviest] = spread
+            routeVersion.pointee &+= 1
             owner[heaviest] = UInt16(home)
             movedAt[heaviest] = ticks
             bucketsSpread &+= 1
@@ -414,29 +449,32 @@ public final class FlowScheduler: @unchecked Sendable {
             return true
         }
         guard to >= 0 else { return true }
-        var gap = view.load(from) - view.load(to)
-        if gap < minimumImbalance * view.load(from) {
-            // The loads meet but the backlogs do not: past T here, under two chunks
-            // waiting there (``View/behind``). The consumers do not serve alike (one shares its core with
-            // the generator or a capture thread), so the overload is not the group's:
-            // move a step of ``minimumImbalance`` of the load (half of the gap below).
+        let cFrom = capacity(from, fastest: fastest), cTo = capacity(to, fastest: fastest)
+        var moveRate = meetingRate(worst, cFrom, least, cTo)
+        if worst - least < minimumImbalance * worst {
+            // The utilisations meet but the backlogs do not: past T here, under two chunks
+            // waiting there (``View/behind``). The service rates measured are off (they
+            // are smoothed over busy time, and a consumer's share of a shared core
+            // changes with the load), so the overload is not the group's: move a step of
+            // ``minimumImbalance`` of the load.
             guard view.backlog(from) > view.threshold && view.backlog(to) < view.behind else { return true }
-            gap = 2 * minimumImbalance * view.load(from)
+            moveRate = minimumImbalance * view.load(from)
         }
-        count = chooseHeaviest(count, gap: gap, margin: 1)
+        count = chooseHeaviest(count, rate: moveRate, margin: 1)
         if count > 0 { startMove(count, to: to) }
         return true
     }
 
     /// RSS++'s greedy over the `count` buckets in `order` (heaviest first): keeps, in
-    /// place at the front, each bucket that does not carry the loads past halfway
-    /// (its rate at most what is left of half the gap, times `margin`), until the
-    /// loads meet halfway or ``maxBucketsPerMove`` are chosen. (A bucket between half
-    /// the gap and the gap would narrow it too, but make the target the heavier one:
-    /// the first live elephant runs moved the elephant whole to a buddy that way, and
-    /// the buddy's own buckets then moved back and forth.) - Returns: buckets chosen.
-    private func chooseHeaviest(_ count: Int, gap: Double, margin: Double) -> Int {
-        var remaining = gap / 2
+    /// place at the front, each bucket that does not carry the utilisations past where
+    /// they meet (its rate at most what is left of `rate`, the meeting rate, times
+    /// `margin`), until `rate` is moved or ``maxBucketsPerMove`` are chosen. (A bucket
+    /// between the meeting rate and twice it would narrow the gap too, but make the
+    /// target the busier one: the first live elephant runs moved the elephant whole to
+    /// a buddy that way, and the buddy's own buckets then moved back and forth.)
+    /// - Returns: buckets chosen.
+    private func chooseHeaviest(_ count: Int, rate target: Double, margin: Double) -> Int {
+        var remaining = target
         var chosen = 0
         var k = 0
         while k < count && chosen < maxBucketsPerMove && remaining > 0 {
@@ -456,23 +494,26 @@ public final class FlowScheduler: @unchecked Sendable {
     private func returnHome(_ view: View) {
         // Spread buckets a consumer can serve again settle on home (consumers are alike:
         // the fastest one measured is what any can do).
-        let capacity = fastestService
+        let fastest = fastestService
         for b in 0..<bucketCount where route[b] == spread && isResident(b) {
-            if capacity == 0 || rate[b] < capacity * 0.7 {
+            if fastest == 0 || rate[b] < fastest * 0.7 {
                 order[0] = Int32(b)
                 startMove(1, to: home)
                 return
             }
         }
+        let cHome = capacity(home, fastest: fastest)
+        let uHome = view.load(home) / cHome
         var best = -1
         var bestGain = 0.0
         for j in 0..<consumers where j != home && hasBucket(on: j) {
-            let gain = view.load(j) - view.load(home)
+            let gain = view.load(j) / capacity(j, fastest: fastest) - uHome
             if gain > bestGain { best = j; bestGain = gain }
         }
         guard best >= 0 else { return }
-        // A margin against flapping: a bucket comes back only if the gap stays under 80% of what it was.
-        let count = chooseHeaviest(sortedBuckets(on: best), gap: bestGain, margin: 0.8)
+        let moveRate = meetingRate(uHome + bestGain, capacity(best, fastest: fastest), uHome, cHome)
+        // A margin against flapping: a bucket comes back only if it is at most 80% of what is left to move.
+        let count = chooseHeaviest(sortedBuckets(on: best), rate: moveRate, margin: 0.8)
         if count > 0 { startMove(count, to: home) }
     }
 
@@ -515,6 +556,7 @@ public final class FlowScheduler: @unchecked Sendable {
         for k in 0..<count where !moving[Int(order[k])] {
             let b = Int(order[k])
             route[b] = held
+            routeVersion.pointee &+= 1
             owner[b] = UInt16(to)
             moving[b] = true
             movedAt[b] = ticks
