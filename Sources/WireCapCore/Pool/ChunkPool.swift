@@ -77,7 +77,7 @@
 /// capture thread wakes for it at least every half timeout. Its packets' delay
 /// is then the consumer's backlog, as it would be in the lane.
 ///
-/// **Flow slices (issue 15).** With flow routing (``routeByFlow(_:arrivals:buckets:destinations:version:)``,
+/// **Flow slices (issue 15).** With flow routing (``routeByFlow(_:destinations:)``,
 /// set by a ``BuddyGroup`` whose advanced mode moves flow buckets), every packet
 /// carries its flow bucket (``record(address:length:timestamp:arrival:flags:bucket:)``), and the
 /// cells being delivered (a chunk's, a timed-out run of them, a closing spill
@@ -87,18 +87,6 @@
 /// several consumers and is free only when all are back (blocks likewise, up to
 /// ``slicesPerDelivery`` slices each). The route of a packet is read when it is
 /// delivered, never earlier.
-///
-/// *Per-route spill blocks.* Under pressure a flow-routed pool whose router
-/// counts its route changes (the ``BuddyGroup``'s ``FlowScheduler``) copies each
-/// packet into the open block of its route: one open block per route, so a
-/// delivered block is normally one slice, one consumer's. A block shared by
-/// every route is free only when its slowest consumer is done with it: in the
-/// live 1.8 elephant, queue 0's blocks all waited for consumer 1's long queue
-/// while consumer 0 had little left, and the kernel dropped with the pool's
-/// memory lent to blocks. When the routes change, the open blocks are delivered
-/// (partitioned by the routes of now) before anything more is copied, so a
-/// bucket's packets copied under its old route go out before those copied
-/// under the new one (see ``spill(_:from:to:_:_:_:_:)``).
 ///
 /// **Item budget.** At most 2·R frame handles and S spill blocks are outstanding
 /// per pool (``itemBudget`` in all), so the rings of a ``BuddyGroup`` (capacity
@@ -126,7 +114,7 @@ public final class ChunkPool: @unchecked Sendable {
     /// S: spill block slots (0 without spilling).
     public let spillBlocks: Int
     /// Most slices one delivery (a chunk's run of cells, a block) is split into:
-    /// 1, or with flow routing the number of routes (at most 18, see ``routeByFlow(_:arrivals:buckets:destinations:version:)``).
+    /// 1, or with flow routing the number of routes (at most 18, see ``routeByFlow(_:destinations:)``).
     public let slicesPerDelivery: Int
     /// Frame chunks consumers may hold before pressure starts: the spill
     /// geometry's allowance, at most R − N/M − 1, at least 1.
@@ -188,18 +176,9 @@ public final class ChunkPool: @unchecked Sendable {
     @usableFromInline let lender: UnsafeMutablePointer<UInt32>
     @usableFromInline var lentCount: Int = 0
     @usableFromInline var spillFreeCount: Int = 0
-    /// Blocks open at once: one per route with flow routing (``slicesPerDelivery``), else 1.
-    @usableFromInline let opens: Int
-    /// Per open block o: its block (-1: none), its oldest packet's arrival, its recheck time.
-    @usableFromInline let openBlocks: UnsafeMutablePointer<Int>
-    @usableFromInline let openPendingSince: UnsafeMutablePointer<UInt64>
-    @usableFromInline let openRecheck: UnsafeMutablePointer<UInt64>
-    /// Flow routing: the router's count of route changes, and its value when the open
-    /// blocks were filled (see ``spill(_:from:to:_:_:_:_:)``).
-    @usableFromInline var routeVersion: UnsafePointer<UInt64>?
-    @usableFromInline var openVersion: UInt64 = 0
-    /// Scratch for ``fits(_:from:to:_:)``: record bytes per open block.
-    @usableFromInline let openNeed: UnsafeMutablePointer<Int>
+    @usableFromInline var openBlock: Int = -1
+    @usableFromInline var openPendingSince: UInt64 = 0
+    @usableFromInline var openRecheck: UInt64 = 0
     @usableFromInline var spillOut: Int = 0
     @usableFromInline var spilling = false
     @usableFromInline var waitingForArena = false
@@ -242,12 +221,7 @@ public final class ChunkPool: @unchecked Sendable {
         self.geometry = geometry
         let s = spill?.blockSlots(chunks: geometry.chunksPerPool) ?? 0
         spillBlocks = s
-        spillArena = spill.map { _ in SpillArena(blocks: s, blockBytes: geometry.chunkBytes, memory: memory, opens: slicesPerDelivery) }
-        opens = slicesPerDelivery
-        openBlocks = .allocate(capacity: slicesPerDelivery); openBlocks.initialize(repeating: -1, count: slicesPerDelivery)
-        openPendingSince = .allocate(capacity: slicesPerDelivery); openPendingSince.initialize(repeating: 0, count: slicesPerDelivery)
-        openRecheck = .allocate(capacity: slicesPerDelivery); openRecheck.initialize(repeating: 0, count: slicesPerDelivery)
-        openNeed = .allocate(capacity: slicesPerDelivery); openNeed.initialize(repeating: 0, count: slicesPerDelivery)
+        spillArena = spill.map { _ in SpillArena(blocks: s, blockBytes: geometry.chunkBytes, memory: memory) }
         // Chunk offload: a chunk is out as at most a full handle and partial slices (2·R in all);
         // flow routing: each delivery splits into up to k slices, but rarely into more than a
         // few, so 2…4·R frame handles (a delivery with no room for all its slices waits for
@@ -305,7 +279,6 @@ public final class ChunkPool: @unchecked Sendable {
         cells.deallocate(); freeStack.deallocate(); attachedList.deallocate(); spillFreeStack.deallocate()
         lender.deallocate(); buckets.deallocate(); blockBuckets.deallocate(); blockSlices.deallocate()
         scratchCells.deallocate(); scratchBuckets.deallocate(); routeCounts.deallocate()
-        openBlocks.deallocate(); openPendingSince.deallocate(); openRecheck.deallocate(); openNeed.deallocate()
     }
 
     // MARK: Occupancy
@@ -336,12 +309,8 @@ public final class ChunkPool: @unchecked Sendable {
     /// pool waits for spill space, or its frame-handle budget is spent. No
     /// deadline helps then (see ``CaptureDriver/nextPartialDeadline()``).
     @inlinable public var waitsForRecycle: Bool { waitingForArena || waitingForRoom || frameItems >= frameItemBudget }
-    /// Packets copied into the open spill blocks, not yet delivered.
-    @inlinable public var openBlockPackets: Int {
-        var k = 0
-        for o in 0..<opens where openBlocks[o] >= 0 { k &+= spillArena!.openCount(o) }
-        return k
-    }
+    /// Packets copied into the open spill block, not yet delivered.
+    @inlinable public var openBlockPackets: Int { openBlock < 0 ? 0 : spillArena!.openCount }
 
     // MARK: Attach
 
@@ -432,7 +401,7 @@ public final class ChunkPool: @unchecked Sendable {
     /// when it cannot take the handle now; the cells then stay in the pool and are
     /// offered again next time (nothing is lost).
     ///
-    /// - Parameter holdSpill: asked only when an open block is due: is every
+    /// - Parameter holdSpill: asked only when the open block is due: is every
     ///   consumer it could go to busy with earlier handles (the ``BuddyGroup``
     ///   knows)? Then it keeps filling past its deadline (see the type's documentation).
     /// - Returns: packets handed out by this call.
@@ -471,7 +440,7 @@ public final class ChunkPool: @unchecked Sendable {
                     if done < got && !blocked {
                         // Zero-copy, behind whatever the open block holds.
                         if flowRoute != nil {
-                            if closeOpenBlocks(place, &packets) {
+                            if closeOpenBlock(place, &packets) {
                                 let sent = deliverSlices(c, from: done, to: got, place)
                                 if sent > 0 {
                                     packets &+= sent
@@ -483,7 +452,7 @@ public final class ChunkPool: @unchecked Sendable {
                                 if sent == 0 { waitingForRoom = true }
                             }
                             if done < got { blocked = true }
-                        } else if frameItems < frameItemBudget && closeOpenBlocks(place, &packets) {
+                        } else if frameItems < frameItemBudget && closeOpenBlock(place, &packets) {
                             let handle = ChunkHandle(
                                 queue: queue, chunk: chunk, generation: generation[c], start: done, count: got &- done, group: group)
                             if place(handle) {
@@ -523,13 +492,13 @@ public final class ChunkPool: @unchecked Sendable {
             keep += 1
         }
         attachedCount = keep
-        for o in 0..<opens where !blocked && openBlocks[o] >= 0 && spillArena!.openCount(o) > 0 {
-            let oldest = openPendingSince[o]
+        if openBlock >= 0, !blocked, spillArena!.openCount > 0 {
+            let oldest = openPendingSince
             if now >= oldest && now &- oldest >= timeout {
                 if now == UInt64.max || !holdSpill() {
-                    if !closeOpenBlock(o, place, &packets) { blocked = true }
+                    _ = closeOpenBlock(place, &packets)
                 } else {
-                    openRecheck[o] = now &+ max(1, timeout / 2)
+                    openRecheck = now &+ max(1, timeout / 2)
                 }
             }
         }
@@ -547,19 +516,11 @@ public final class ChunkPool: @unchecked Sendable {
     /// `destinations` (at most ``slicesPerDelivery``), and `arrivals[bucket]` counts
     /// the packets recorded. The tables belong to the capture thread, which changes
     /// the routes only between deliveries.
-    ///
-    /// With spilling, packets are copied into the open block of their route (one
-    /// block per route, so a delivered block is normally one consumer's whole);
-    /// `version` counts the router's route changes: when it moved, the open blocks
-    /// are delivered before anything more is copied, so a bucket's packets copied
-    /// before a change and after it are in blocks delivered in that order.
     public func routeByFlow(_ route: UnsafeMutablePointer<UInt16>, arrivals: UnsafeMutablePointer<UInt32>,
-                            buckets: Int, destinations: Int, version: UnsafePointer<UInt64>? = nil) {
+                            buckets: Int, destinations: Int) {
         precondition(destinations <= slicesPerDelivery && buckets & (buckets - 1) == 0 && buckets <= 65536,
                      "ChunkPool: \(destinations) routes over \(slicesPerDelivery) slices, \(buckets) buckets")
         flowRoute = route
-        routeVersion = version
-        openVersion = version?.pointee ?? 0
         flowArrivals = arrivals
         bucketMask = UInt16(truncatingIfNeeded: buckets - 1)
     }
@@ -681,65 +642,31 @@ public final class ChunkPool: @unchecked Sendable {
     @inlinable
     func fits(_ c: Int, from: UInt32, to: UInt32, _ arena: SpillArena) -> Bool {
         let row = cells + c &* Int(m)
+        var need = 0
         var slack = 0
-        for o in 0..<opens { openNeed[o] = 0 }
         for k in Int(from)..<Int(to) {
             let record = SpillArena.recordBytes(Int(row[k].length))
-            openNeed[openIndex(c, k)] &+= record
+            need &+= record
             slack = max(slack, record)
         }
-        // Open blocks stay open only while the routes they were filled under hold.
-        let keep = !routesChanged
-        let perBlock = arena.blockBytes &- slack
-        var blocks = 0
-        for o in 0..<opens where openNeed[o] > 0 {
-            let have = keep && openBlocks[o] >= 0 ? max(0, arena.openRoom(o) &- slack) : 0
-            if openNeed[o] > have { blocks &+= (openNeed[o] &- have &+ perBlock &- 1) / perBlock }
-        }
-        return blocks <= min(spillFreeCount, freeCount)
+        var room = min(spillFreeCount, freeCount) &* (arena.blockBytes &- slack)
+        if openBlock >= 0 { room &+= max(0, arena.openRoom &- slack) }
+        return need <= room
     }
 
-    /// Per-route blocks: the router has a version (``routeByFlow(_:arrivals:buckets:destinations:version:)``).
-    @inlinable var blockPerRoute: Bool { routeVersion != nil }
-
-    /// The routes changed since the open blocks were filled.
-    @inlinable var routesChanged: Bool { routeVersion.map { $0.pointee != openVersion } ?? false }
-
-    /// The open block cell `k` of chunk `c` is copied into: its route's (0 without per-route blocks).
-    @inlinable @inline(__always)
-    func openIndex(_ c: Int, _ k: Int) -> Int {
-        guard blockPerRoute else { return 0 }
-        return Int(flowRoute![Int(buckets[c &* Int(m) &+ k] & bucketMask)])
-    }
-
-    /// Copies cells `from ..< to` of chunk `c` into the open block (per-route
-    /// blocks: into their route's), opening and delivering blocks as they fill
-    /// (each opened block borrows a free frame chunk). Stops early when no block
-    /// can be opened (no free slot or no free chunk: the rest goes zero-copy) or a
-    /// full block cannot be placed (`blocked`).
-    ///
-    /// Per-route blocks, and why a flow stays in order: if the routes changed since
-    /// the open blocks were filled, they are delivered first (each partitioned by
-    /// the routes of now, like any delivery), so every open block holds only
-    /// packets copied under the current routes: a bucket's packets are then in one
-    /// open block, and those copied under its earlier route were delivered before.
+    /// Copies cells `from ..< to` of chunk `c` into the open block, opening and
+    /// delivering blocks as they fill (each opened block borrows a free frame
+    /// chunk). Stops early when no block can be opened (no free slot or no free
+    /// chunk: the rest goes zero-copy) or a full block cannot be placed (`blocked`).
     /// - Returns: the first cell not spilled.
     @inlinable
     func spill(_ c: Int, from: UInt32, to: UInt32, _ arena: SpillArena, _ place: (ChunkHandle) -> Bool,
                _ packets: inout Int, _ blocked: inout Bool) -> UInt32 {
-        if routesChanged {
-            guard closeOpenBlocks(place, &packets) else {
-                blocked = true
-                return from
-            }
-            openVersion = routeVersion!.pointee
-        }
         let row = cells + c &* Int(m)
         var k = from
         var bytes: UInt64 = 0
         while k < to {
-            let o = openIndex(c, Int(k))
-            if openBlocks[o] < 0 {
+            if openBlock < 0 {
                 guard spillFreeCount > 0, freeCount > 0 else {
                     stored.spillArenaFull &+= 1
                     break
@@ -755,19 +682,18 @@ public final class ChunkPool: @unchecked Sendable {
                 lentCount += 1
                 state[b] = .attached
                 generation[b] &+= 1
-                openBlocks[o] = b
-                openRecheck[o] = 0
-                arena.open(o, slot: b &- Int(r), lentChunk: Int(lent))
+                openBlock = b
+                openRecheck = 0
+                arena.open(b &- Int(r), lentChunk: Int(lent))
             }
             let cell = row[Int(k)]
-            if arena.append(cell, to: o) {
-                let count = arena.openCount(o)
-                let slot: Int = (openBlocks[o] &- Int(r)) &* blockCells &+ count &- 1
+            if arena.append(cell) {
+                let slot: Int = (openBlock &- Int(r)) &* blockCells &+ arena.openCount &- 1
                 blockBuckets[slot] = buckets[c &* Int(m) &+ Int(k)]
-                if count == 1 { openPendingSince[o] = pendingSince[c] }
+                if arena.openCount == 1 { openPendingSince = pendingSince[c] }
                 bytes &+= UInt64(cell.length)
                 k &+= 1
-            } else if !closeOpenBlock(o, place, &packets) {
+            } else if !closeOpenBlock(place, &packets) {
                 blocked = true
                 break
             }
@@ -777,29 +703,18 @@ public final class ChunkPool: @unchecked Sendable {
         return k
     }
 
-    /// Delivers every open block that holds packets, in the order of their routes.
-    /// - Returns: `false` when `place` refused one (it and the later ones stay open).
-    @inlinable
-    func closeOpenBlocks(_ place: (ChunkHandle) -> Bool, _ packets: inout Int) -> Bool {
-        for o in 0..<opens where openBlocks[o] >= 0 {
-            guard closeOpenBlock(o, place, &packets) else { return false }
-        }
-        return true
-    }
-
-    /// Delivers open block `o` if it holds packets. - Returns: `false` only when
+    /// Delivers the open block if it holds packets. - Returns: `false` only when
     /// `place` refused it (it stays open).
     ///
-    /// With flow routing the block goes out as one slice per route of its packets
-    /// now (see the type's documentation): one, unless routes changed since it was
-    /// filled; the group's lanes hold the whole item budget, so a slice is never
-    /// refused once the first was taken.
+    /// With flow routing the block goes out as one slice per route (see the type's
+    /// documentation); the group's lanes hold the whole item budget, so a slice is
+    /// never refused once the first was taken.
     @inlinable
-    func closeOpenBlock(_ o: Int, _ place: (ChunkHandle) -> Bool, _ packets: inout Int) -> Bool {
-        guard openBlocks[o] >= 0 else { return true }
-        let count = spillArena!.openCount(o)
+    func closeOpenBlock(_ place: (ChunkHandle) -> Bool, _ packets: inout Int) -> Bool {
+        guard openBlock >= 0 else { return true }
+        let count = spillArena!.openCount
         guard count > 0 else { return true }
-        let b = openBlocks[o]
+        let b = openBlock
         let slots = blockSlices + (b &- Int(r)) &* slicesPerDelivery
         if let route = flowRoute {
             let table = spillArena!.table(b &- Int(r))
@@ -831,23 +746,19 @@ public final class ChunkPool: @unchecked Sendable {
         delivered[b] = UInt32(count)
         state[b] = .captured
         spillOut += 1
-        openBlocks[o] = -1
+        openBlock = -1
         packets &+= count
         stored.spillBlocksDelivered &+= 1
         return true
     }
 
-    /// When the first open block is next due (deadline clock), if one holds packets:
+    /// When the open block is next due (deadline clock), if it holds packets:
     /// its oldest packet's deadline, or, once that passed while consumers were busy,
     /// the next recheck.
     public func openBlockDeadline(timeout: UInt64) -> UInt64? {
-        var first: UInt64?
-        for o in 0..<opens where openBlocks[o] >= 0 && spillArena!.openCount(o) > 0 {
-            let due = openPendingSince[o] &+ timeout
-            let next = openRecheck[o] > due ? openRecheck[o] : due
-            if first == nil || next < first! { first = next }
-        }
-        return first
+        guard openBlock >= 0, spillArena!.openCount > 0 else { return nil }
+        let due = openPendingSince &+ timeout
+        return openRecheck > due ? openRecheck : due
     }
 
     // MARK: Whole chunks filled by the kernel
@@ -1088,7 +999,7 @@ public final class ChunkPool: @unchecked Sendable {
                 if !inSpillStack[b] { problems.append("free spill block \(b) not in the free stack") }
                 if outstanding[c] != 0 { problems.append("free spill block \(b) outstanding") }
             case .attached:
-                if !(0..<opens).contains(where: { openBlocks[$0] == c }) { problems.append("spill block \(b) attached but not open") }
+                if openBlock != c { problems.append("spill block \(b) attached but not open") }
                 if inSpillStack[b] { problems.append("open spill block \(b) in the free stack") }
             case .captured:
                 blocksOut += 1
@@ -1103,14 +1014,10 @@ public final class ChunkPool: @unchecked Sendable {
             }
             outstandingSum += Int(outstanding[c])
         }
-        var open = 0
-        for o in 0..<opens where openBlocks[o] >= 0 {
-            open += 1
-            if state[openBlocks[o]] != .attached { problems.append("open block \(openBlocks[o]) not attached") }
-        }
+        if openBlock >= 0 && state[openBlock] != .attached { problems.append("open block \(openBlock) not attached") }
         if blocksOut != spillOut { problems.append("spill blocks out \(spillOut) != \(blocksOut) delivered") }
-        if spillFreeCount + blocksOut + open != spillBlocks { problems.append("spill blocks free+open+out != S") }
-        if lentCount != blocksOut + open { problems.append("\(lentCount) chunks lent to \(blocksOut) blocks out and \(open) open") }
+        if spillFreeCount + blocksOut + (openBlock >= 0 ? 1 : 0) != spillBlocks { problems.append("spill blocks free+open+out != S") }
+        if lentCount != blocksOut + (openBlock >= 0 ? 1 : 0) { problems.append("\(lentCount) chunks lent to \(blocksOut) blocks out and \(openBlock >= 0 ? 1 : 0) open") }
         if outstandingSum != outstandingItems { problems.append("outstanding items \(outstandingItems) != sum \(outstandingSum)") }
         if outstandingItems > itemBudget { problems.append("outstanding items over budget") }
         return problems

@@ -152,8 +152,7 @@ public final class BuddyGroup: @unchecked Sendable {
                           strict: configuration.strictFlowAffinity, heldCapacity: pools[$0].itemBudget)
         }
         for (q, s) in schedulers.enumerated() {
-            pools[q].routeByFlow(s.route, arrivals: s.arrivals, buckets: s.bucketCount, destinations: s.routes,
-                                 version: s.routeVersion)
+            pools[q].routeByFlow(s.route, arrivals: s.arrivals, buckets: s.bucketCount, destinations: s.routes)
         }
         released = .allocate(capacity: queueCount); released.initialize(repeating: 0, count: queueCount)
         loadBoard = .allocate(capacity: max(1, queueCount * queueCount))
