@@ -301,9 +301,6 @@ class Replay:
         return normalize_generator(j, time.monotonic() - t0)
 
 
-TIMELINES = [0]   # runs whose timeline was kept (file numbers)
-
-
 def last_json(text):
     """The last JSON object in a command's output (single- or multi-line). Event
     lines (`{"event": "ready"|"stats", ...}`, which `wirecap capture --json` prints
@@ -528,8 +525,8 @@ class Runner:
             # Every stats line (20 a second: ledger and per-queue counters), for a look
             # at what the scheduler did in a run that lost (Benchmarks/e2e/README).
             os.makedirs(self.args.timeline, exist_ok=True)
-            TIMELINES[0] += 1
-            path = os.path.join(self.args.timeline, f"{TIMELINES[0]:03d}-{engine}.jsonl")
+            self.timelines = getattr(self, "timelines", 0) + 1   # runs whose timeline was kept
+            path = os.path.join(self.args.timeline, f"{self.timelines:03d}-{engine}.jsonl")
             with open(path, "w") as f:
                 f.writelines(l + "\n" for l in (out or "").splitlines() if l.startswith('{"event":"stats"'))
             row["timeline"] = path

@@ -41,6 +41,11 @@ struct FlowSchedulerTests {
         func route(_ b: Int) -> Int { Int(scheduler.route[b]) }
     }
 
+    /// Buckets `buckets` with `packets` each a tick (a 1 ms tick: 1,000 × `packets` pps each).
+    static func mice(_ buckets: ClosedRange<Int>, _ packets: UInt32 = 1) -> [Int: UInt32] {
+        Dictionary(uniqueKeysWithValues: buckets.map { ($0, packets) })
+    }
+
     /// Bucket 0 carries 100 packets a tick (100,000 pps), buckets 1 ... 20 carry 2 each.
     static let elephantAndMice: [Int: UInt32] = {
         var t: [Int: UInt32] = [0: 100]
@@ -68,7 +73,7 @@ struct FlowSchedulerTests {
         rig.backlog = [rig.threshold + 1, rig.threshold / 4]
         // 40 buckets of 1,000 pps here, 37,000 pps there: a 7.5% gap. Half of it (1,500)
         // would take one bucket, but a move needs a gap of 10% of the heavier load.
-        let mice = Dictionary(uniqueKeysWithValues: (1...40).map { ($0, UInt32(1)) })
+        let mice = Self.mice(1...40)
         rig.otherLoad = [0, 37_000]
         for _ in 0..<20 { rig.tick(mice) }
         #expect(rig.scheduler.bucketMoves == 0)
@@ -86,7 +91,7 @@ struct FlowSchedulerTests {
         rig.tick([:])
         // 45 buckets of 1,000 pps here, 45,000 pps there: no gap. But consumer 0 is past T
         // and consumer 1 has under two chunks waiting.
-        let mice = Dictionary(uniqueKeysWithValues: (1...45).map { ($0, UInt32(1)) })
+        let mice = Self.mice(1...45)
         rig.otherLoad = [0, 45_000]
         rig.backlog = [rig.threshold + 1, 0]
         rig.tick(mice)
@@ -103,7 +108,7 @@ struct FlowSchedulerTests {
         // 45 buckets of 1,000 pps here, 45,000 pps there: the loads meet. Both consumers
         // have a short backlog (past `behind`, far under T), so both are measured while
         // busy: consumer 0 takes 50 packets a tick (50,000 pps), consumer 1 takes 100.
-        let mice = Dictionary(uniqueKeysWithValues: (1...45).map { ($0, UInt32(1)) })
+        let mice = Self.mice(1...45)
         rig.otherLoad = [0, 45_000]
         rig.backlog = [rig.scheduler.bucketCount, rig.scheduler.bucketCount]
         var ticks = 0
@@ -125,7 +130,7 @@ struct FlowSchedulerTests {
     @Test("a moved bucket stays where it went for residenceTicks, then may move again")
     func movedBucketsStayAWhile() {
         let rig = Rig()
-        let mice = Dictionary(uniqueKeysWithValues: (1...20).map { ($0, UInt32(2)) })
+        let mice = Self.mice(1...20, 2)
         rig.tick([:])
         rig.backlog = [rig.threshold + 1, 0]
         rig.tick(mice)

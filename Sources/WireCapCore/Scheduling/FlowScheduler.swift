@@ -395,6 +395,11 @@ public final class FlowScheduler: @unchecked Sendable {
         return service[j] > 0 ? service[j] : fastest
     }
 
+    /// Consumer j's utilisation: its load over its ``capacity(_:fastest:)``.
+    private func utilisation(_ j: Int, _ view: View, fastest: Double) -> Double {
+        view.load(j) / capacity(j, fastest: fastest)
+    }
+
     /// The rate to move from `from` to `to` so that their utilisations meet:
     /// (u_from − u_to) / (1/c_from + 1/c_to); for consumers alike, half the load gap.
     private func meetingRate(_ uFrom: Double, _ cFrom: Double, _ uTo: Double, _ cTo: Double) -> Double {
@@ -406,7 +411,7 @@ public final class FlowScheduler: @unchecked Sendable {
     private func offloadFromOverloaded(_ view: View) -> Bool {
         let fastest = fastestService
         var meanU = 0.0
-        for j in 0..<consumers { meanU += view.load(j) / capacity(j, fastest: fastest) }
+        for j in 0..<consumers { meanU += utilisation(j, view, fastest: fastest) }
         meanU /= Double(consumers)
         // Overloaded: past T, or falling behind with a utilisation well above the mean (before T,
         // so that moves drain short backlogs). The most utilised such consumer first.
@@ -414,7 +419,7 @@ public final class FlowScheduler: @unchecked Sendable {
         var worst = -1.0
         for j in 0..<consumers {
             let backlog = view.backlog(j)
-            let u = view.load(j) / capacity(j, fastest: fastest)
+            let u = utilisation(j, view, fastest: fastest)
             guard backlog > view.threshold || (backlog > view.behind && u > meanU * 1.1) else { continue }
             guard u > worst, hasBucket(on: j) else { continue }
             from = j
@@ -424,7 +429,7 @@ public final class FlowScheduler: @unchecked Sendable {
         var to = -1
         var least = 0.0
         for k in 0..<consumers where k != from && view.backlog(k) < view.threshold / 2 {
-            let u = view.load(k) / capacity(k, fastest: fastest)
+            let u = utilisation(k, view, fastest: fastest)
             if to < 0 || u < least { to = k; least = u }
         }
         var count = sortedBuckets(on: from)
@@ -495,16 +500,15 @@ public final class FlowScheduler: @unchecked Sendable {
                 return
             }
         }
-        let cHome = capacity(home, fastest: fastest)
-        let uHome = view.load(home) / cHome
+        let uHome = utilisation(home, view, fastest: fastest)
         var best = -1
-        var bestGain = 0.0
+        var uBest = uHome
         for j in 0..<consumers where j != home && hasBucket(on: j) {
-            let gain = view.load(j) / capacity(j, fastest: fastest) - uHome
-            if gain > bestGain { best = j; bestGain = gain }
+            let u = utilisation(j, view, fastest: fastest)
+            if u > uBest { best = j; uBest = u }
         }
         guard best >= 0 else { return }
-        let moveRate = meetingRate(uHome + bestGain, capacity(best, fastest: fastest), uHome, cHome)
+        let moveRate = meetingRate(uBest, capacity(best, fastest: fastest), uHome, capacity(home, fastest: fastest))
         // A margin against flapping: a bucket comes back only if it is at most 80% of what is left to move.
         let count = chooseHeaviest(sortedBuckets(on: best), rate: moveRate, margin: 0.8)
         if count > 0 { startMove(count, to: home) }
