@@ -44,6 +44,43 @@ def schedstat_cpu(pid, prefixes=None):
     return total / 1e9
 
 
+def thread_table(pid):
+    """Per thread of a live process: {"TID name": (CPU seconds, voluntary, involuntary
+    context switches)}, from /proc/PID/task/TID/{comm,schedstat,status}; {} if gone.
+    Two snapshots' difference (``thread_delta``) shows who spent the CPU and how often
+    each thread was switched out."""
+    table = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return table
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                cpu = int(f.read().split()[0]) / 1e9
+            vol = invol = 0
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        vol = int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches:"):
+                        invol = int(line.split()[1])
+            table[f"{tid} {name}"] = (cpu, vol, invol)
+        except (OSError, ValueError, IndexError):
+            pass
+    return table
+
+
+def thread_delta(before, after):
+    """``thread_table`` snapshots' difference: {"TID name": {"cpu", "vcs", "ivcs"}}
+    for the threads alive at both."""
+    return {k: {"cpu": round(after[k][0] - before[k][0], 4), "vcs": after[k][1] - before[k][1],
+                "ivcs": after[k][2] - before[k][2]}
+            for k in after if k in before}
+
+
 def proc_cpu(pid):
     """CPU seconds of a live process (all threads, schedstat), not the 10 ms clock
     ticks of /proc/PID/stat (a 1,000,000-packet run at x = 0 costs some tens of

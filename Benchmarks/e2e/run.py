@@ -31,7 +31,7 @@ BASELINES = os.path.join(ROOT, "Benchmarks", "baselines")
 BUILD = os.path.join(HERE, "build")
 RESULTS = os.path.join(ROOT, "Benchmarks", "results")
 SCRATCH = os.path.join(ROOT, ".build-bench")
-from common import TICK, machine_busy, proc_cpu, schedstat_cpu  # noqa: E402  (beside this script)
+from common import TICK, machine_busy, proc_cpu, schedstat_cpu, thread_delta, thread_table  # noqa: E402  (beside this script)
 
 # Engines in table order. kind: how it is run; wirecap engines need the CLI.
 ENGINES = [
@@ -469,6 +469,7 @@ class Runner:
             m0, st0, si0 = machine_busy()
             c0 = proc_cpu(p.pid)
             k0 = schedstat_cpu(p.pid, CAPTURE_THREADS) if engine.startswith("wirecap") else None
+            th0 = thread_table(p.pid)
             t0 = time.monotonic()
             g = gen.send(count, rate, share, sizes)
             if g is None:
@@ -478,6 +479,7 @@ class Runner:
             quiet, last = 0, proc_cpu(p.pid)
             c_end, t_end = last, time.monotonic()
             k_end = schedstat_cpu(p.pid, CAPTURE_THREADS) if k0 is not None else None
+            th_end = thread_table(p.pid)
             while time.monotonic() - t_gen < a.drain_max:
                 time.sleep(0.1)
                 now = proc_cpu(p.pid)
@@ -488,6 +490,7 @@ class Runner:
                 else:
                     quiet, c_end, t_end = 0, now, time.monotonic()
                     k_end = schedstat_cpu(p.pid, CAPTURE_THREADS) if k0 is not None else None
+                    th_end = thread_table(p.pid)
                 last = now
                 if quiet >= 3:
                     break
@@ -557,6 +560,7 @@ class Runner:
             out_of_order=res.get("out_of_order"), flows_reordered=res.get("flows_reordered"),
             all_packets=res.get("all_packets"), unexplained=unexplained,
             capture_thread_cpu=(k_end - k0) if (k0 is not None and k_end is not None) else None,
+            threads=thread_delta(th0, th_end),
             extra=max(0, res["captured"] - sent) if sent else 0,
             duplicates=j.get("duplicates"), foreign_ipv4=j.get("foreign_ipv4"),
             offloads=res.get("offloads"), exit_code=p.returncode, raw=j)

@@ -128,6 +128,137 @@ struct FlowOffloadTests {
         #expect(group.pools[0].recycle(blocks[0].0) != nil)
     }
 
+    @Test("spill blocks are per route: a block is one consumer's, so a stalled consumer pins only its own")
+    func spillBlocksArePerRoute() throws {
+        let config = Self.configuration(m: 4, r: 8, n: 8, spill: SpillGeometry(zeroCopyChunks: 1))
+        let group = try BuddyGroup(queueCount: 2, configuration: config)
+        let driver = CaptureDriver(group: group, queue: 0)
+        var kernel = FakeKernel(capacity: 8)
+        group.schedulers[0].move([9], to: 1)
+        group.releaseIfDrained(queue: 0)
+        var id: UInt64 = 1
+        for round in 0..<4 {
+            Self.receive(driver, &kernel, buckets: [9, 2, 9, 2], firstID: id, at: UInt64(round + 1))
+            id += 4
+            driver.deliver(now: UInt64(round + 1))
+        }
+        driver.flush()
+        var handles: [[ChunkHandle]] = [[], []]
+        for j in 0..<2 { while let h = group.nextChunk(consumer: j) { handles[j].append(h) } }
+        let r = config.geometry.chunksPerPool
+        let blocks = handles.map { $0.filter { Int($0.chunk) >= r } }
+        #expect(!blocks[0].isEmpty && !blocks[1].isEmpty)
+        // No block is at both consumers: each went out whole, as one slice.
+        #expect(Set(blocks[0].map(\.chunk)).isDisjoint(with: Set(blocks[1].map(\.chunk))))
+        #expect((blocks[0] + blocks[1]).allSatisfy { $0.start == 0 })
+        // Consumer 1 stalls, holding all it has; consumer 0 gives its back: its blocks are free.
+        for h in handles[0] { #expect(group.recycle(h, consumer: 0)) }
+        driver.reclaim()
+        #expect(blocks[0].allSatisfy { group.pools[0].state(of: Int($0.chunk)) == .free })
+        #expect(blocks[1].allSatisfy { group.pools[0].state(of: Int($0.chunk)) == .captured })
+        for h in handles[1] { #expect(group.recycle(h, consumer: 1)) }
+        driver.reclaim()
+        #expect(group.pools[0].outstandingItems == 0 && group.pools[0].invariantViolations().isEmpty)
+    }
+
+    @Test("a due block ships its tail and keeps filling: one lent chunk, many slices, sealed when its slots run low, free when all are back")
+    func dueBlocksStream() throws {
+        let config = Self.configuration(m: 4, r: 8, n: 8, spill: SpillGeometry(zeroCopyChunks: 1))
+        let group = try BuddyGroup(queueCount: 2, configuration: config)
+        let driver = CaptureDriver(group: group, queue: 0)
+        let pool = group.pools[0]
+        var kernel = FakeKernel(capacity: 8)
+        // A zero-copy chunk consumer 0 keeps: the pool is under pressure from then on.
+        Self.receive(driver, &kernel, buckets: [2, 2, 2, 2], firstID: 1, at: 1)
+        driver.deliver(now: 1)
+        let kept = try #require(group.nextChunk(consumer: 0))
+        #expect(Int(kept.chunk) < config.geometry.chunksPerPool)
+        // Each round's chunk is copied into consumer 0's open block, and due (timeout 50)
+        // while consumer 0's lane is empty: the tail goes out, the block stays open.
+        let ships = pool.sliceSlotsPerBlock - pool.slicesPerDelivery + 1
+        var slices: [ChunkHandle] = []
+        var stamps: [UInt64] = []
+        var id: UInt64 = 5
+        for round in 0...ships {
+            let t = UInt64(100 * (round + 1))
+            Self.receive(driver, &kernel, buckets: [2, 2, 2, 2], firstID: id, at: t)
+            id += 4
+            driver.deliver(now: t)
+            #expect(group.nextChunk(consumer: 0) == nil, "not due yet")
+            driver.deliver(now: t + 50)
+            let slice = try #require(group.nextChunk(consumer: 0))
+            stamps += group.descriptors(of: slice).map(\.timestamp)
+            slices.append(slice)
+            #expect(pool.invariantViolations().isEmpty)
+        }
+        let first = slices[0].chunk
+        #expect(Int(first) >= config.geometry.chunksPerPool)
+        // The first `ships` tails are one block's, consecutive; the last ship left fewer
+        // slots than a delivery may need, so the block was sealed and the next round opened another.
+        #expect(slices.prefix(ships).allSatisfy { $0.chunk == first })
+        #expect(slices.prefix(ships).enumerated().allSatisfy { $0.element.start == UInt32(4 * $0.offset) && $0.element.count == 4 })
+        #expect(slices[ships].chunk != first && slices[ships].start == 0)
+        #expect(pool.state(of: Int(first)) == .captured && pool.lentChunks == 2)
+        // All but one of the sealed block's slices back: still captured; the last frees it and its chunk.
+        for h in slices.prefix(ships - 1) { #expect(group.recycle(h, consumer: 0)) }
+        driver.reclaim()
+        #expect(pool.state(of: Int(first)) == .captured && pool.lentChunks == 2)
+        #expect(group.recycle(slices[ships - 1], consumer: 0))
+        driver.reclaim()
+        #expect(pool.state(of: Int(first)) == .free && pool.lentChunks == 1)
+        // The open block's slice back: it stays open (attached) until the flush seals it.
+        #expect(group.recycle(slices[ships], consumer: 0))
+        driver.reclaim()
+        #expect(pool.state(of: Int(slices[ships].chunk)) == .attached && pool.lentChunks == 1)
+        driver.flush()
+        #expect(pool.state(of: Int(slices[ships].chunk)) == .free && pool.lentChunks == 0)
+        #expect(group.recycle(kept, consumer: 0))
+        driver.reclaim()
+        #expect(pool.outstandingItems == 0 && pool.invariantViolations().isEmpty)
+        #expect(pool.counters.spillBlocksDelivered == 2)
+        #expect(stamps == Array(5..<id), "every copied packet once, in order")
+    }
+
+    @Test("a route change delivers the open blocks first: a bucket's packets copied before and after reach its new consumer in order")
+    func routeChangeKeepsBlockOrder() throws {
+        let config = Self.configuration(m: 4, r: 8, n: 8, spill: SpillGeometry(zeroCopyChunks: 1))
+        let group = try BuddyGroup(queueCount: 2, configuration: config)
+        let driver = CaptureDriver(group: group, queue: 0)
+        var kernel = FakeKernel(capacity: 8)
+        group.schedulers[0].move([9], to: 1)   // nothing in flight: at once
+        group.releaseIfDrained(queue: 0)
+        // A chunk of bucket 2 goes out zero-copy and stays with consumer 0: the pool is
+        // under pressure from then on, and the next chunks are copied, bucket 9's into
+        // consumer 1's open block, bucket 2's into consumer 0's.
+        Self.receive(driver, &kernel, buckets: [2, 2, 2, 2], firstID: 1, at: 1)
+        driver.deliver(now: 1)
+        Self.receive(driver, &kernel, buckets: [9, 9, 9, 9], firstID: 5, at: 2)
+        driver.deliver(now: 2)
+        Self.receive(driver, &kernel, buckets: [9, 2, 9, 9], firstID: 9, at: 3)
+        driver.deliver(now: 3)
+        #expect(group.pools[0].openBlockPackets == 8)
+        // Bucket 9 back to consumer 0, with none of its packets out (all in an open block).
+        group.schedulers[0].move([9], to: 0)
+        #expect(group.schedulers[0].readyToRelease)
+        group.releaseIfDrained(queue: 0)
+        Self.receive(driver, &kernel, buckets: [9, 9, 9, 9], firstID: 13, at: 4)
+        driver.deliver(now: 4)
+        driver.flush()
+        var stamps: [UInt64] = []
+        while let h = group.nextChunk(consumer: 0) {
+            stamps += group.descriptors(of: h).map(\.timestamp)
+            #expect(group.recycle(h, consumer: 0))
+        }
+        #expect(group.nextChunk(consumer: 1) == nil, "the open block's packets of bucket 9 follow its route of now")
+        #expect(stamps.sorted() == Array(1...16))
+        // Bucket 9's packets in order (copied into another route's block before the change
+        // and after it: a block filled after the change would otherwise go out first).
+        let nine: Set<UInt64> = [5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16]
+        #expect(stamps.filter(nine.contains) == nine.sorted())
+        driver.reclaim()
+        #expect(group.pools[0].outstandingItems == 0 && group.pools[0].invariantViolations().isEmpty)
+    }
+
     @Test("a group of 16 queues: one chunk split 18 ways (every consumer, and a tiny pool) goes out as one slice per consumer")
     func largeGroupsSplitEveryWay() throws {
         let queues = BuddyGroup.maxFlowQueues

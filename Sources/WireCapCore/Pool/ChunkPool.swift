@@ -64,8 +64,8 @@
 /// Only when no block is out to come back, or at the shutdown flush, does such
 /// a chunk go zero-copy instead.
 ///
-/// *Order.* The open block is delivered before any later zero-copy handle, so a
-/// queue's packets reach each lane in the order they were received.
+/// *Order.* The open block (its tail, see *Streaming blocks*) is delivered before any
+/// later zero-copy handle, so a queue's packets reach each lane in the order they were received.
 ///
 /// *Timeout.* The open block is delivered when its oldest packet waited the
 /// partial-chunk timeout, unless the caller says every consumer it could go to
@@ -77,7 +77,7 @@
 /// capture thread wakes for it at least every half timeout. Its packets' delay
 /// is then the consumer's backlog, as it would be in the lane.
 ///
-/// **Flow slices (issue 15).** With flow routing (``routeByFlow(_:destinations:)``,
+/// **Flow slices (issue 15).** With flow routing (``routeByFlow(_:arrivals:buckets:destinations:version:)``,
 /// set by a ``BuddyGroup`` whose advanced mode moves flow buckets), every packet
 /// carries its flow bucket (``record(address:length:timestamp:arrival:flags:bucket:)``), and the
 /// cells being delivered (a chunk's, a timed-out run of them, a closing spill
@@ -85,11 +85,35 @@
 /// the descriptors move, the frames do not. Each route's run is then one
 /// handle, a *slice* as above, so one chunk may be out as several slices to
 /// several consumers and is free only when all are back (blocks likewise, up to
-/// ``slicesPerDelivery`` slices each). The route of a packet is read when it is
+/// ``sliceSlotsPerBlock`` slices each). The route of a packet is read when it is
 /// delivered, never earlier.
 ///
-/// **Item budget.** At most 2·R frame handles and S spill blocks are outstanding
-/// per pool (``itemBudget`` in all), so the rings of a ``BuddyGroup`` (capacity
+/// *Per-route spill blocks.* Under pressure a flow-routed pool whose router
+/// counts its route changes (the ``BuddyGroup``'s ``FlowScheduler``) copies each
+/// packet into the open block of its route: one open block per route, so a
+/// delivered block is normally one slice, one consumer's. A block shared by
+/// every route is free only when its slowest consumer is done with it: in the
+/// live 1.8 elephant, queue 0's blocks all waited for consumer 1's long queue
+/// while consumer 0 had little left, and the kernel dropped with the pool's
+/// memory lent to blocks. When the routes change, the open blocks' tails are
+/// shipped (partitioned by the routes of now) before anything more is copied, so
+/// a bucket's packets copied under its old route go out before those copied
+/// under the new one (see ``spill(_:from:to:_:_:_:_:)``).
+///
+/// *Streaming blocks.* A per-route block is not closed when it is due, or before
+/// a zero-copy handle, or at a route change: only its *tail* (the packets not yet
+/// shipped) goes out, as slices (``shipOpenBlock(_:seal:_:_:)``), and the block
+/// keeps filling. Closing it instead would lend a whole chunk to the few packets
+/// a route's consumer got in one timeout (measured: 494–525 packets a block in
+/// 90/10, against 2,724 with one shared block). A block is *sealed* when full,
+/// when it has fewer than ``slicesPerDelivery`` of its ``sliceSlotsPerBlock``
+/// slice slots left, at the final flush, and before a zero-copy handle once
+/// pressure is over; it is free when sealed and its last slice is back. Its
+/// shipped cells are never touched again: consumers read them while the
+/// capture thread appends after them (descriptors above, bytes below).
+///
+/// **Item budget.** At most 2·R frame handles (flow routing: up to 4·R) and S spill
+/// blocks of ``sliceSlotsPerBlock`` slices are outstanding per pool (``itemBudget`` in all), so the rings of a ``BuddyGroup`` (capacity
 /// ≥ the budget) can never overflow with valid handles. A chunk that cannot be handed out now stays in the pool and is
 /// offered again on the next ``deliverReady(now:timeout:_:)``: nothing is dropped
 /// by delivery; only a pool without free chunks starves the fill ring.
@@ -114,7 +138,7 @@ public final class ChunkPool: @unchecked Sendable {
     /// S: spill block slots (0 without spilling).
     public let spillBlocks: Int
     /// Most slices one delivery (a chunk's run of cells, a block) is split into:
-    /// 1, or with flow routing the number of routes (at most 18, see ``routeByFlow(_:destinations:)``).
+    /// 1, or with flow routing the number of routes (at most 18, see ``routeByFlow(_:arrivals:buckets:destinations:version:)``).
     public let slicesPerDelivery: Int
     /// Frame chunks consumers may hold before pressure starts: the spill
     /// geometry's allowance, at most R − N/M − 1, at least 1.
@@ -147,8 +171,11 @@ public final class ChunkPool: @unchecked Sendable {
     /// Per spill block, its cells' buckets (S × the most packets a block holds; one entry without spilling).
     @usableFromInline let blockBuckets: UnsafeMutablePointer<UInt16>
     @usableFromInline let blockCells: Int
-    /// Per spill block, its outstanding slices (start << 32 | count; 0: none), ``slicesPerDelivery`` each.
+    /// Per spill block, its outstanding slices (start << 32 | count; 0: none), ``sliceSlotsPerBlock`` each.
     @usableFromInline let blockSlices: UnsafeMutablePointer<UInt64>
+    /// Slices one spill block may have out at once: 1, or with flow routing
+    /// max(16, ``slicesPerDelivery`` + 8) (a streaming block ships its tail many times, see the type's documentation).
+    public let sliceSlotsPerBlock: Int
     /// Flow routing: route per bucket (read at delivery), nil without it.
     @usableFromInline var flowRoute: UnsafeMutablePointer<UInt16>?
     /// Flow routing: packets received per bucket (counted as they are recorded: the scheduler's rates).
@@ -176,9 +203,18 @@ public final class ChunkPool: @unchecked Sendable {
     @usableFromInline let lender: UnsafeMutablePointer<UInt32>
     @usableFromInline var lentCount: Int = 0
     @usableFromInline var spillFreeCount: Int = 0
-    @usableFromInline var openBlock: Int = -1
-    @usableFromInline var openPendingSince: UInt64 = 0
-    @usableFromInline var openRecheck: UInt64 = 0
+    /// Blocks open at once: one per route with flow routing (``slicesPerDelivery``), else 1.
+    @usableFromInline let opens: Int
+    /// Per open block o: its block (-1: none), its oldest packet's arrival, its recheck time.
+    @usableFromInline let openBlocks: UnsafeMutablePointer<Int>
+    @usableFromInline let openPendingSince: UnsafeMutablePointer<UInt64>
+    @usableFromInline let openRecheck: UnsafeMutablePointer<UInt64>
+    /// Flow routing: the router's count of route changes, and its value when the open
+    /// blocks were filled (see ``spill(_:from:to:_:_:_:_:)``).
+    @usableFromInline var routeVersion: UnsafePointer<UInt64>?
+    @usableFromInline var openVersion: UInt64 = 0
+    /// Scratch for ``fits(_:from:to:_:)``: record bytes per open block.
+    @usableFromInline let openNeed: UnsafeMutablePointer<Int>
     @usableFromInline var spillOut: Int = 0
     @usableFromInline var spilling = false
     @usableFromInline var waitingForArena = false
@@ -221,14 +257,23 @@ public final class ChunkPool: @unchecked Sendable {
         self.geometry = geometry
         let s = spill?.blockSlots(chunks: geometry.chunksPerPool) ?? 0
         spillBlocks = s
-        spillArena = spill.map { _ in SpillArena(blocks: s, blockBytes: geometry.chunkBytes, memory: memory) }
+        spillArena = spill.map { _ in SpillArena(blocks: s, blockBytes: geometry.chunkBytes, memory: memory, opens: slicesPerDelivery) }
+        opens = slicesPerDelivery
+        openBlocks = .allocate(capacity: slicesPerDelivery); openBlocks.initialize(repeating: -1, count: slicesPerDelivery)
+        openPendingSince = .allocate(capacity: slicesPerDelivery); openPendingSince.initialize(repeating: 0, count: slicesPerDelivery)
+        openRecheck = .allocate(capacity: slicesPerDelivery); openRecheck.initialize(repeating: 0, count: slicesPerDelivery)
+        openNeed = .allocate(capacity: slicesPerDelivery); openNeed.initialize(repeating: 0, count: slicesPerDelivery)
         // Chunk offload: a chunk is out as at most a full handle and partial slices (2·R in all);
         // flow routing: each delivery splits into up to k slices, but rarely into more than a
         // few, so 2…4·R frame handles (a delivery with no room for all its slices waits for
-        // recycles); a block is closed at once, so up to k slices each.
+        // recycles); blocks: see below.
         // (at least k, so one delivery's slices always fit a pool with nothing out).
         frameItemBudget = max(slicesPerDelivery, max(2, min(slicesPerDelivery, 4)) * geometry.chunksPerPool)
-        itemBudget = frameItemBudget + s * slicesPerDelivery
+        // Blocks: a flow-routed block ships its tail as slices while it fills (a few per ship), so it
+        // has room for several ships; it is sealed when fewer than k slots are left. (k + 8: with 16
+        // queues and R = 500, a lane still rounds to the 16,384 slots 18 slices a block took.)
+        sliceSlotsPerBlock = slicesPerDelivery == 1 ? 1 : max(16, slicesPerDelivery + 8)
+        itemBudget = frameItemBudget + s * sliceSlotsPerBlock
         let beyondRing = geometry.chunksPerPool - geometry.segmentsPerRing - 1
         zeroCopyAllowance = max(1, min(beyondRing, spill?.zeroCopyChunks ?? beyondRing))
         m = UInt32(geometry.cellsPerChunk)
@@ -259,8 +304,8 @@ public final class ChunkPool: @unchecked Sendable {
         let perBlock = spill == nil ? 0 : SpillGeometry.maxPacketsPerBlock(blockBytes: geometry.chunkBytes)
         blockCells = perBlock
         blockBuckets = .allocate(capacity: max(1, s * perBlock)); blockBuckets.initialize(repeating: 0, count: max(1, s * perBlock))
-        blockSlices = .allocate(capacity: max(1, s * slicesPerDelivery))
-        blockSlices.initialize(repeating: 0, count: max(1, s * slicesPerDelivery))
+        blockSlices = .allocate(capacity: max(1, s * sliceSlotsPerBlock))
+        blockSlices.initialize(repeating: 0, count: max(1, s * sliceSlotsPerBlock))
         let most = max(geometry.cellsPerChunk, perBlock)
         scratchCells = .allocate(capacity: most)
         scratchBuckets = .allocate(capacity: most)
@@ -279,6 +324,7 @@ public final class ChunkPool: @unchecked Sendable {
         cells.deallocate(); freeStack.deallocate(); attachedList.deallocate(); spillFreeStack.deallocate()
         lender.deallocate(); buckets.deallocate(); blockBuckets.deallocate(); blockSlices.deallocate()
         scratchCells.deallocate(); scratchBuckets.deallocate(); routeCounts.deallocate()
+        openBlocks.deallocate(); openPendingSince.deallocate(); openRecheck.deallocate(); openNeed.deallocate()
     }
 
     // MARK: Occupancy
@@ -309,8 +355,12 @@ public final class ChunkPool: @unchecked Sendable {
     /// pool waits for spill space, or its frame-handle budget is spent. No
     /// deadline helps then (see ``CaptureDriver/nextPartialDeadline()``).
     @inlinable public var waitsForRecycle: Bool { waitingForArena || waitingForRoom || frameItems >= frameItemBudget }
-    /// Packets copied into the open spill block, not yet delivered.
-    @inlinable public var openBlockPackets: Int { openBlock < 0 ? 0 : spillArena!.openCount }
+    /// Packets copied into the open spill blocks, not yet delivered.
+    @inlinable public var openBlockPackets: Int {
+        var k = 0
+        for o in 0..<opens where openBlocks[o] >= 0 { k &+= unshipped(o) }
+        return k
+    }
 
     // MARK: Attach
 
@@ -401,7 +451,7 @@ public final class ChunkPool: @unchecked Sendable {
     /// when it cannot take the handle now; the cells then stay in the pool and are
     /// offered again next time (nothing is lost).
     ///
-    /// - Parameter holdSpill: asked only when the open block is due: is every
+    /// - Parameter holdSpill: asked only when an open block is due: is every
     ///   consumer it could go to busy with earlier handles (the ``BuddyGroup``
     ///   knows)? Then it keeps filling past its deadline (see the type's documentation).
     /// - Returns: packets handed out by this call.
@@ -440,7 +490,7 @@ public final class ChunkPool: @unchecked Sendable {
                     if done < got && !blocked {
                         // Zero-copy, behind whatever the open block holds.
                         if flowRoute != nil {
-                            if closeOpenBlock(place, &packets) {
+                            if shipOpenBlocks(seal: !spilling, place, &packets) {
                                 let sent = deliverSlices(c, from: done, to: got, place)
                                 if sent > 0 {
                                     packets &+= sent
@@ -452,7 +502,7 @@ public final class ChunkPool: @unchecked Sendable {
                                 if sent == 0 { waitingForRoom = true }
                             }
                             if done < got { blocked = true }
-                        } else if frameItems < frameItemBudget && closeOpenBlock(place, &packets) {
+                        } else if frameItems < frameItemBudget && shipOpenBlocks(seal: !spilling, place, &packets) {
                             let handle = ChunkHandle(
                                 queue: queue, chunk: chunk, generation: generation[c], start: done, count: got &- done, group: group)
                             if place(handle) {
@@ -492,13 +542,19 @@ public final class ChunkPool: @unchecked Sendable {
             keep += 1
         }
         attachedCount = keep
-        if openBlock >= 0, !blocked, spillArena!.openCount > 0 {
-            let oldest = openPendingSince
+        for o in 0..<opens where !blocked && openBlocks[o] >= 0 {
+            if now == UInt64.max {
+                // The final flush: every open block goes out and is sealed.
+                if !shipOpenBlock(o, seal: true, place, &packets) { blocked = true }
+                continue
+            }
+            guard unshipped(o) > 0 else { continue }
+            let oldest = openPendingSince[o]
             if now >= oldest && now &- oldest >= timeout {
-                if now == UInt64.max || !holdSpill() {
-                    _ = closeOpenBlock(place, &packets)
+                if !holdSpill() {
+                    if !shipOpenBlock(o, seal: false, place, &packets) { blocked = true }
                 } else {
-                    openRecheck = now &+ max(1, timeout / 2)
+                    openRecheck[o] = now &+ max(1, timeout / 2)
                 }
             }
         }
@@ -516,11 +572,19 @@ public final class ChunkPool: @unchecked Sendable {
     /// `destinations` (at most ``slicesPerDelivery``), and `arrivals[bucket]` counts
     /// the packets recorded. The tables belong to the capture thread, which changes
     /// the routes only between deliveries.
+    ///
+    /// With spilling, packets are copied into the open block of their route (one
+    /// block per route, so a delivered block is normally one consumer's whole);
+    /// `version` counts the router's route changes: when it moved, the open blocks
+    /// are delivered before anything more is copied, so a bucket's packets copied
+    /// before a change and after it are in blocks delivered in that order.
     public func routeByFlow(_ route: UnsafeMutablePointer<UInt16>, arrivals: UnsafeMutablePointer<UInt32>,
-                            buckets: Int, destinations: Int) {
+                            buckets: Int, destinations: Int, version: UnsafePointer<UInt64>? = nil) {
         precondition(destinations <= slicesPerDelivery && buckets & (buckets - 1) == 0 && buckets <= 65536,
                      "ChunkPool: \(destinations) routes over \(slicesPerDelivery) slices, \(buckets) buckets")
         flowRoute = route
+        routeVersion = version
+        openVersion = version?.pointee ?? 0
         flowArrivals = arrivals
         bucketMask = UInt16(truncatingIfNeeded: buckets - 1)
     }
@@ -614,7 +678,8 @@ public final class ChunkPool: @unchecked Sendable {
     @inlinable @inline(__always)
     func underPressure() -> Bool {
         if spilling {
-            if spillOut == 0 && capturedCount <= zeroCopyAllowance / 2 && freeCount > 0 && frameItems < frameItemBudget / 4 {
+            if spillOut == 0 && capturedCount <= zeroCopyAllowance / 2 && freeCount > 0 && frameItems < frameItemBudget / 4
+                && !openBlocksOut {
                 spilling = false
             }
         } else if mayBeUnderPressure {
@@ -642,31 +707,63 @@ public final class ChunkPool: @unchecked Sendable {
     @inlinable
     func fits(_ c: Int, from: UInt32, to: UInt32, _ arena: SpillArena) -> Bool {
         let row = cells + c &* Int(m)
-        var need = 0
         var slack = 0
+        for o in 0..<opens { openNeed[o] = 0 }
         for k in Int(from)..<Int(to) {
             let record = SpillArena.recordBytes(Int(row[k].length))
-            need &+= record
+            openNeed[openIndex(c, k)] &+= record
             slack = max(slack, record)
         }
-        var room = min(spillFreeCount, freeCount) &* (arena.blockBytes &- slack)
-        if openBlock >= 0 { room &+= max(0, arena.openRoom &- slack) }
-        return need <= room
+        let perBlock = arena.blockBytes &- slack
+        var blocks = 0
+        for o in 0..<opens where openNeed[o] > 0 {
+            let have = openBlocks[o] >= 0 ? max(0, arena.openRoom(o) &- slack) : 0
+            if openNeed[o] > have { blocks &+= (openNeed[o] &- have &+ perBlock &- 1) / perBlock }
+        }
+        return blocks <= min(spillFreeCount, freeCount)
     }
 
-    /// Copies cells `from ..< to` of chunk `c` into the open block, opening and
-    /// delivering blocks as they fill (each opened block borrows a free frame
-    /// chunk). Stops early when no block can be opened (no free slot or no free
-    /// chunk: the rest goes zero-copy) or a full block cannot be placed (`blocked`).
+    /// Per-route blocks: the router has a version (``routeByFlow(_:arrivals:buckets:destinations:version:)``).
+    @inlinable var blockPerRoute: Bool { routeVersion != nil }
+
+    /// The routes changed since the open blocks were filled.
+    @inlinable var routesChanged: Bool { routeVersion.map { $0.pointee != openVersion } ?? false }
+
+    /// The open block cell `k` of chunk `c` is copied into: its route's (0 without per-route blocks).
+    @inlinable @inline(__always)
+    func openIndex(_ c: Int, _ k: Int) -> Int {
+        guard blockPerRoute else { return 0 }
+        return Int(flowRoute![Int(buckets[c &* Int(m) &+ k] & bucketMask)])
+    }
+
+    /// Copies cells `from ..< to` of chunk `c` into the open block (per-route
+    /// blocks: into their route's), opening and delivering blocks as they fill
+    /// (each opened block borrows a free frame chunk). Stops early when no block
+    /// can be opened (no free slot or no free chunk: the rest goes zero-copy) or a
+    /// full block cannot be placed (`blocked`).
+    ///
+    /// Per-route blocks, and why a flow stays in order: if the routes changed since
+    /// the open blocks were filled, they are delivered first (each partitioned by
+    /// the routes of now, like any delivery), so every open block holds only
+    /// packets copied under the current routes: a bucket's packets are then in one
+    /// open block, and those copied under its earlier route were delivered before.
     /// - Returns: the first cell not spilled.
     @inlinable
     func spill(_ c: Int, from: UInt32, to: UInt32, _ arena: SpillArena, _ place: (ChunkHandle) -> Bool,
                _ packets: inout Int, _ blocked: inout Bool) -> UInt32 {
+        if routesChanged {
+            guard shipOpenBlocks(seal: false, place, &packets) else {
+                blocked = true
+                return from
+            }
+            openVersion = routeVersion!.pointee
+        }
         let row = cells + c &* Int(m)
         var k = from
         var bytes: UInt64 = 0
         while k < to {
-            if openBlock < 0 {
+            let o = openIndex(c, Int(k))
+            if openBlocks[o] < 0 {
                 guard spillFreeCount > 0, freeCount > 0 else {
                     stored.spillArenaFull &+= 1
                     break
@@ -682,18 +779,21 @@ public final class ChunkPool: @unchecked Sendable {
                 lentCount += 1
                 state[b] = .attached
                 generation[b] &+= 1
-                openBlock = b
-                openRecheck = 0
-                arena.open(b &- Int(r), lentChunk: Int(lent))
+                returned[b] = 0
+                delivered[b] = 0
+                openBlocks[o] = b
+                openRecheck[o] = 0
+                arena.open(o, slot: b &- Int(r), lentChunk: Int(lent))
             }
             let cell = row[Int(k)]
-            if arena.append(cell) {
-                let slot: Int = (openBlock &- Int(r)) &* blockCells &+ arena.openCount &- 1
+            if arena.append(cell, to: o) {
+                let count = arena.openCount(o)
+                let slot: Int = (openBlocks[o] &- Int(r)) &* blockCells &+ count &- 1
                 blockBuckets[slot] = buckets[c &* Int(m) &+ Int(k)]
-                if arena.openCount == 1 { openPendingSince = pendingSince[c] }
+                if count == Int(delivered[openBlocks[o]]) &+ 1 { openPendingSince[o] = pendingSince[c] }
                 bytes &+= UInt64(cell.length)
                 k &+= 1
-            } else if !closeOpenBlock(place, &packets) {
+            } else if !closeOpenBlock(o, place, &packets) {
                 blocked = true
                 break
             }
@@ -703,62 +803,127 @@ public final class ChunkPool: @unchecked Sendable {
         return k
     }
 
-    /// Delivers the open block if it holds packets. - Returns: `false` only when
-    /// `place` refused it (it stays open).
-    ///
-    /// With flow routing the block goes out as one slice per route (see the type's
-    /// documentation); the group's lanes hold the whole item budget, so a slice is
-    /// never refused once the first was taken.
+    /// Ships the tail of every open block (``shipOpenBlock(_:seal:_:_:)``), in the order of their routes.
+    /// - Returns: `false` when one could not be shipped (it and the later ones keep their tails).
     @inlinable
-    func closeOpenBlock(_ place: (ChunkHandle) -> Bool, _ packets: inout Int) -> Bool {
-        guard openBlock >= 0 else { return true }
-        let count = spillArena!.openCount
-        guard count > 0 else { return true }
-        let b = openBlock
-        let slots = blockSlices + (b &- Int(r)) &* slicesPerDelivery
-        if let route = flowRoute {
-            let table = spillArena!.table(b &- Int(r))
-            let tags = blockBuckets + (b &- Int(r)) &* blockCells
-            var slot = 0
-            let sent = partition(table, tags, count: count, route: route) { start, length in
-                let handle = ChunkHandle(queue: queue, chunk: UInt32(b), generation: generation[b], start: UInt32(start),
-                                         count: UInt32(length), group: group)
-                guard place(handle) else {
-                    precondition(slot == 0, "ChunkPool: a block's slice refused after its first was placed")
-                    return false
-                }
-                slots[slot] = UInt64(start) << 32 | UInt64(length)
-                slot += 1
-                return true
-            }
-            guard sent == count else { return false }
-            outstanding[b] = UInt32(slot)
-            outstandingCount += slot
-        } else {
-            let handle = ChunkHandle(queue: queue, chunk: UInt32(b), generation: generation[b], start: 0,
-                                     count: UInt32(count), group: group)
-            guard place(handle) else { return false }
-            slots[0] = UInt64(count)
-            outstanding[b] = 1
-            outstandingCount += 1
+    func shipOpenBlocks(seal: Bool, _ place: (ChunkHandle) -> Bool, _ packets: inout Int) -> Bool {
+        for o in 0..<opens where openBlocks[o] >= 0 {
+            guard shipOpenBlock(o, seal: seal, place, &packets) else { return false }
         }
-        returned[b] = UInt32(count)
-        delivered[b] = UInt32(count)
-        state[b] = .captured
-        spillOut += 1
-        openBlock = -1
-        packets &+= count
-        stored.spillBlocksDelivered &+= 1
         return true
     }
 
-    /// When the open block is next due (deadline clock), if it holds packets:
+    /// Delivers open block `o`'s full-for-the-next-packet end: its tail, then seals it.
+    @inlinable
+    func closeOpenBlock(_ o: Int, _ place: (ChunkHandle) -> Bool, _ packets: inout Int) -> Bool {
+        shipOpenBlock(o, seal: true, place, &packets)
+    }
+
+    /// Packets of open block `o` not yet shipped.
+    @inlinable @inline(__always)
+    func unshipped(_ o: Int) -> Int { spillArena!.openCount(o) &- Int(delivered[openBlocks[o]]) }
+
+    /// `true` while a slice of an open block is in user space.
+    @inlinable var openBlocksOut: Bool {
+        for o in 0..<opens where openBlocks[o] >= 0 && outstanding[openBlocks[o]] > 0 { return true }
+        return false
+    }
+
+    /// Ships open block `o`'s *tail* (its packets not yet delivered) and, when
+    /// `seal` (or the block does not stream, or has too few slice slots left for
+    /// another ship), seals it: nothing more is copied into it, and it is free once
+    /// its last slice is back. - Returns: `false` only when the tail could not be
+    /// shipped (`place` refused it, or no slot is left for its slices); it stays.
+    ///
+    /// With flow routing the tail goes out as one slice per route of its packets
+    /// now (see the type's documentation): one, unless routes changed since it was
+    /// copied; the group's lanes hold the whole item budget, so a slice is never
+    /// refused once the first was taken. A streaming block keeps filling after a
+    /// ship: a due tail costs a slice, not the rest of the block.
+    @inlinable
+    func shipOpenBlock(_ o: Int, seal: Bool, _ place: (ChunkHandle) -> Bool, _ packets: inout Int) -> Bool {
+        guard openBlocks[o] >= 0 else { return true }
+        let b = openBlocks[o]
+        let count = spillArena!.openCount(o)
+        let from = Int(delivered[b])
+        let slots = blockSlices + (b &- Int(r)) &* sliceSlotsPerBlock
+        if count > from {
+            if let route = flowRoute {
+                var room = 0
+                for k in 0..<sliceSlotsPerBlock where slots[k] == 0 { room &+= 1 }
+                let table = spillArena!.table(b &- Int(r)) + from
+                let tags = blockBuckets + ((b &- Int(r)) &* blockCells &+ from)
+                var slot = 0
+                var placed = false
+                let sent = partition(table, tags, count: count &- from, route: route, room: room) { start, length in
+                    let handle = ChunkHandle(queue: queue, chunk: UInt32(b), generation: generation[b],
+                                             start: UInt32(from &+ start), count: UInt32(length), group: group)
+                    guard place(handle) else {
+                        precondition(!placed, "ChunkPool: a block's slice refused after its first was placed")
+                        return false
+                    }
+                    placed = true
+                    while slots[slot] != 0 { slot &+= 1 }
+                    slots[slot] = UInt64(from &+ start) << 32 | UInt64(length)
+                    outstanding[b] &+= 1
+                    outstandingCount += 1
+                    return true
+                }
+                guard sent == count &- from else { return false }
+            } else {
+                let handle = ChunkHandle(queue: queue, chunk: UInt32(b), generation: generation[b], start: UInt32(from),
+                                         count: UInt32(count &- from), group: group)
+                guard place(handle) else { return false }
+                slots[0] = UInt64(from) << 32 | UInt64(count &- from)
+                outstanding[b] &+= 1
+                outstandingCount += 1
+            }
+            returned[b] = UInt32(count)
+            delivered[b] = UInt32(count)
+            packets &+= count &- from
+        }
+        var sealing = seal || !blockPerRoute
+        if !sealing {
+            var room = 0
+            for k in 0..<sliceSlotsPerBlock where slots[k] == 0 { room &+= 1 }
+            sealing = room < slicesPerDelivery
+        }
+        guard sealing else { return true }
+        openBlocks[o] = -1
+        if count > 0 { stored.spillBlocksDelivered &+= 1 }
+        if outstanding[b] > 0 {
+            state[b] = .captured
+            spillOut += 1
+        } else {
+            freeBlock(b)
+        }
+        return true
+    }
+
+    /// Block `b` (sealed, nothing of it out) and the frame chunk it borrowed are free again.
+    @inlinable
+    func freeBlock(_ b: Int) {
+        state[b] = .free
+        spillFreeStack[spillFreeCount] = UInt32(b)
+        spillFreeCount += 1
+        let lent = lender[b &- Int(r)]
+        state[Int(lent)] = .free
+        freeStack[freeCount] = lent
+        freeCount += 1
+        lentCount -= 1
+    }
+
+    /// When the first open block is next due (deadline clock), if one holds packets:
     /// its oldest packet's deadline, or, once that passed while consumers were busy,
     /// the next recheck.
     public func openBlockDeadline(timeout: UInt64) -> UInt64? {
-        guard openBlock >= 0, spillArena!.openCount > 0 else { return nil }
-        let due = openPendingSince &+ timeout
-        return openRecheck > due ? openRecheck : due
+        var first: UInt64?
+        for o in 0..<opens where openBlocks[o] >= 0 && unshipped(o) > 0 {
+            let due = openPendingSince[o] &+ timeout
+            let next = openRecheck[o] > due ? openRecheck[o] : due
+            if first == nil || next < first! { first = next }
+        }
+        return first
     }
 
     // MARK: Whole chunks filled by the kernel
@@ -828,21 +993,15 @@ public final class ChunkPool: @unchecked Sendable {
         stored.recycled &+= 1
         outstandingCount -= 1
         if c >= Int(r) {
-            // A spill block's slice; with its last, the block is free again, and so is the chunk it borrowed.
-            let slots = blockSlices + (c &- Int(r)) &* slicesPerDelivery
+            // A spill block's slice; with the last of a sealed block, the block is free
+            // again, and so is the chunk it borrowed (an open block stays open).
+            let slots = blockSlices + (c &- Int(r)) &* sliceSlotsPerBlock
             let key = UInt64(handle.start) << 32 | UInt64(handle.count)
-            for k in 0..<slicesPerDelivery where slots[k] == key { slots[k] = 0; break }
+            for k in 0..<sliceSlotsPerBlock where slots[k] == key { slots[k] = 0; break }
             outstanding[c] -= 1
-            if outstanding[c] > 0 { return nil }
-            state[c] = .free
+            if outstanding[c] > 0 || state[c] == .attached { return nil }
             spillOut -= 1
-            spillFreeStack[spillFreeCount] = handle.chunk
-            spillFreeCount += 1
-            let lent = lender[c &- Int(r)]
-            state[Int(lent)] = .free
-            freeStack[freeCount] = lent
-            freeCount += 1
-            lentCount -= 1
+            freeBlock(c)
             #if WIRECAP_INTERNAL_CHECKS
             checkInvariants()
             #endif
@@ -880,11 +1039,11 @@ public final class ChunkPool: @unchecked Sendable {
         guard handle.generation == generation[c] else { return .staleGeneration }
         guard state[c] != .free else { return .notCaptured }
         if c >= Int(r) {
-            // A spill block is delivered once per generation, whole or (flow routing) as slices.
-            guard state[c] == .captured, outstanding[c] > 0 else { return .notOutstanding }
-            let slots = blockSlices + (c &- Int(r)) &* slicesPerDelivery
+            // A spill block is delivered whole or (flow routing) as slices, open or sealed.
+            guard outstanding[c] > 0 else { return .notOutstanding }
+            let slots = blockSlices + (c &- Int(r)) &* sliceSlotsPerBlock
             var startsHere = false
-            for k in 0..<slicesPerDelivery where slots[k] != 0 && slots[k] >> 32 == UInt64(handle.start) {
+            for k in 0..<sliceSlotsPerBlock where slots[k] != 0 && slots[k] >> 32 == UInt64(handle.start) {
                 if slots[k] & 0xffff_ffff == UInt64(handle.count) { return nil }
                 startsHere = true
             }
@@ -999,11 +1158,15 @@ public final class ChunkPool: @unchecked Sendable {
                 if !inSpillStack[b] { problems.append("free spill block \(b) not in the free stack") }
                 if outstanding[c] != 0 { problems.append("free spill block \(b) outstanding") }
             case .attached:
-                if openBlock != c { problems.append("spill block \(b) attached but not open") }
+                if !(0..<opens).contains(where: { openBlocks[$0] == c }) { problems.append("spill block \(b) attached but not open") }
                 if inSpillStack[b] { problems.append("open spill block \(b) in the free stack") }
+                let marked = (0..<sliceSlotsPerBlock).filter { blockSlices[b * sliceSlotsPerBlock + $0] != 0 }.count
+                if Int(outstanding[c]) != marked {
+                    problems.append("open spill block \(b) has \(outstanding[c]) handles, \(marked) slices marked")
+                }
             case .captured:
                 blocksOut += 1
-                let marked = (0..<slicesPerDelivery).filter { blockSlices[b * slicesPerDelivery + $0] != 0 }.count
+                let marked = (0..<sliceSlotsPerBlock).filter { blockSlices[b * sliceSlotsPerBlock + $0] != 0 }.count
                 if outstanding[c] == 0 || Int(outstanding[c]) != marked {
                     problems.append("delivered spill block \(b) has \(outstanding[c]) handles, \(marked) slices marked")
                 }
@@ -1014,10 +1177,14 @@ public final class ChunkPool: @unchecked Sendable {
             }
             outstandingSum += Int(outstanding[c])
         }
-        if openBlock >= 0 && state[openBlock] != .attached { problems.append("open block \(openBlock) not attached") }
+        var open = 0
+        for o in 0..<opens where openBlocks[o] >= 0 {
+            open += 1
+            if state[openBlocks[o]] != .attached { problems.append("open block \(openBlocks[o]) not attached") }
+        }
         if blocksOut != spillOut { problems.append("spill blocks out \(spillOut) != \(blocksOut) delivered") }
-        if spillFreeCount + blocksOut + (openBlock >= 0 ? 1 : 0) != spillBlocks { problems.append("spill blocks free+open+out != S") }
-        if lentCount != blocksOut + (openBlock >= 0 ? 1 : 0) { problems.append("\(lentCount) chunks lent to \(blocksOut) blocks out and \(openBlock >= 0 ? 1 : 0) open") }
+        if spillFreeCount + blocksOut + open != spillBlocks { problems.append("spill blocks free+open+out != S") }
+        if lentCount != blocksOut + open { problems.append("\(lentCount) chunks lent to \(blocksOut) blocks out and \(open) open") }
         if outstandingSum != outstandingItems { problems.append("outstanding items \(outstandingItems) != sum \(outstandingSum)") }
         if outstandingItems > itemBudget { problems.append("outstanding items over budget") }
         return problems

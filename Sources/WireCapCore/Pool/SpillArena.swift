@@ -2,8 +2,9 @@
 import Glibc
 #endif
 
-/// The dense spill blocks of one queue (issue 14) and the one block being
-/// filled. The unsafe memory of spilling lives here and nowhere else.
+/// The dense spill blocks of one queue (issue 14) and the blocks being filled:
+/// one, or with flow routing one per route (``opens``), so that a delivered block
+/// belongs to one consumer. The unsafe memory of spilling lives here and nowhere else.
 ///
 /// **Where a block lives.** Block slot `b` (chunk `R + b` of its pool) is given,
 /// when it is opened, the memory of a free frame chunk its ``ChunkPool`` lends
@@ -48,13 +49,14 @@ public final class SpillArena: @unchecked Sendable {
     /// Per slot, where its block starts (set when the slot is opened).
     @usableFromInline let starts: UnsafeMutablePointer<UnsafeMutableRawPointer>
 
-    // The open block: its slot, start, address, descriptors written, and where its bytes begin.
-    @usableFromInline var openIndex = 0
-    @usableFromInline var openStart: UnsafeMutableRawPointer
-    @usableFromInline var openAddress: UInt64 = 0
-    @usableFromInline var openCount = 0
-    @usableFromInline var openTop = 0
-    @usableFromInline var openTable: UnsafeMutablePointer<CellDescriptor>
+    /// Blocks that can be open at once (one per route of a flow-routed pool, else 1).
+    public let opens: Int
+    // Per open block o: its start, address, descriptors written, where its bytes begin, its table.
+    @usableFromInline let openStart: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    @usableFromInline let openAddress: UnsafeMutablePointer<UInt64>
+    @usableFromInline let openCounts: UnsafeMutablePointer<Int>
+    @usableFromInline let openTop: UnsafeMutablePointer<Int>
+    @usableFromInline let openTable: UnsafeMutablePointer<UnsafeMutablePointer<CellDescriptor>>
 
     /// Bytes one descriptor takes in a block.
     public static let descriptorBytes = MemoryLayout<CellDescriptor>.stride
@@ -66,7 +68,8 @@ public final class SpillArena: @unchecked Sendable {
     /// - Parameters:
     ///   - memory: the queue's memory base (frame chunk `c` at `c · blockBytes`);
     ///     nil: allocate the tables, copy no bytes.
-    public init(blocks: Int, blockBytes: Int, memory: UnsafeMutableRawPointer?) {
+    ///   - opens: blocks open at once (one per route).
+    public init(blocks: Int, blockBytes: Int, memory: UnsafeMutableRawPointer?, opens: Int = 1) {
         precondition(MemoryLayout<CellDescriptor>.stride == 24, "CellDescriptor is 24 bytes: the block layout assumes it")
         precondition(blocks >= 1 && blockBytes >= 4096 && blockBytes % 16 == 0, "SpillArena: \(blocks) blocks of \(blockBytes) B")
         self.blocks = blocks
@@ -80,14 +83,20 @@ public final class SpillArena: @unchecked Sendable {
         let first = memory ?? own!
         starts = .allocate(capacity: blocks)
         starts.initialize(repeating: first, count: blocks)
-        openStart = first
-        openTable = first.bindMemory(to: CellDescriptor.self, capacity: 1)
-        openTop = blockBytes
+        precondition(opens >= 1, "SpillArena: \(opens) open blocks")
+        self.opens = opens
+        openStart = .allocate(capacity: opens); openStart.initialize(repeating: first, count: opens)
+        openAddress = .allocate(capacity: opens); openAddress.initialize(repeating: 0, count: opens)
+        openCounts = .allocate(capacity: opens); openCounts.initialize(repeating: 0, count: opens)
+        openTop = .allocate(capacity: opens); openTop.initialize(repeating: blockBytes, count: opens)
+        openTable = .allocate(capacity: opens)
+        openTable.initialize(repeating: first.bindMemory(to: CellDescriptor.self, capacity: 1), count: opens)
     }
 
     deinit {
         own?.deallocate()
         starts.deallocate()
+        openStart.deallocate(); openAddress.deallocate(); openCounts.deallocate(); openTop.deallocate(); openTable.deallocate()
     }
 
     /// The descriptor table of block slot `b` (its first cell), while it is open or delivered.
@@ -96,33 +105,38 @@ public final class SpillArena: @unchecked Sendable {
         starts[b].assumingMemoryBound(to: CellDescriptor.self)
     }
 
-    /// Makes slot `b` the open block, empty, in the memory of frame chunk `chunk`.
+    /// Makes slot `b` open block `o`, empty, in the memory of frame chunk `chunk`.
     @inlinable
-    func open(_ b: Int, lentChunk chunk: Int) {
-        openIndex = b
-        openAddress = UInt64(chunk) &* UInt64(blockBytes)
-        openStart = base.map { $0 + chunk &* blockBytes } ?? (own! + b &* blockBytes)
-        starts[b] = openStart
-        openCount = 0
-        openTop = blockBytes
-        openTable = openStart.bindMemory(to: CellDescriptor.self, capacity: blockBytes / Self.descriptorBytes)
+    func open(_ o: Int, slot b: Int, lentChunk chunk: Int) {
+        let start = base.map { $0 + chunk &* blockBytes } ?? (own! + b &* blockBytes)
+        openAddress[o] = UInt64(chunk) &* UInt64(blockBytes)
+        openStart[o] = start
+        starts[b] = start
+        openCounts[o] = 0
+        openTop[o] = blockBytes
+        openTable[o] = start.bindMemory(to: CellDescriptor.self, capacity: blockBytes / Self.descriptorBytes)
     }
 
-    /// Copies one packet into the open block.
+    /// Packets in open block `o`.
+    @inlinable @inline(__always)
+    func openCount(_ o: Int) -> Int { openCounts[o] }
+
+    /// Copies one packet into open block `o`.
     ///
     /// - Returns: `false` when it does not fit (the block is full for it).
     @inlinable @inline(__always)
-    func append(_ packet: CellDescriptor) -> Bool {
+    func append(_ packet: CellDescriptor, to o: Int) -> Bool {
         let length = Int(packet.length)
-        let top = openTop &- max(16, (length &+ 15) & ~15)
-        guard top >= (openCount &+ 1) &* 24 else { return false }
+        let count = openCounts[o]
+        let top = openTop[o] &- max(16, (length &+ 15) & ~15)
+        guard top >= (count &+ 1) &* 24 else { return false }
         if let base {
-            memcpy(openStart + top, base + Int(truncatingIfNeeded: packet.address), length)
+            memcpy(openStart[o] + top, base + Int(truncatingIfNeeded: packet.address), length)
         }
-        openTable[openCount] = CellDescriptor(address: openAddress &+ UInt64(top), length: packet.length,
-                                              timestamp: packet.timestamp, flags: packet.flags)
-        openCount &+= 1
-        openTop = top
+        openTable[o][count] = CellDescriptor(address: openAddress[o] &+ UInt64(top), length: packet.length,
+                                             timestamp: packet.timestamp, flags: packet.flags)
+        openCounts[o] = count &+ 1
+        openTop[o] = top
         return true
     }
 
@@ -131,8 +145,8 @@ public final class SpillArena: @unchecked Sendable {
     @inlinable @inline(__always)
     public static func recordBytes(_ length: Int) -> Int { 24 &+ max(16, (length &+ 15) & ~15) }
 
-    /// Bytes the open block still has for records.
-    @inlinable var openRoom: Int { openTop &- openCount &* 24 }
+    /// Bytes open block `o` still has for records.
+    @inlinable func openRoom(_ o: Int) -> Int { openTop[o] &- openCounts[o] &* 24 }
 
     /// The most packets of `length` bytes one block holds.
     public static func capacity(blockBytes: Int, length: Int) -> Int {

@@ -23,7 +23,7 @@ import Atomics
 /// the writer thread directly, instead of back through its consumer.
 ///
 /// Each lane holds the pool's whole ``ChunkPool/itemBudget`` (2·R, plus S spill
-/// blocks; with flow offload up to 4·R and S·(queues + 2) slices), so a lane can
+/// blocks; with flow offload up to 4·R and S·max(16, queues + 10) slices), so a lane can
 /// never be full with valid handles.
 ///
 /// **Offload (advanced mode).** When capture thread `i` places a handle and its own
@@ -152,7 +152,8 @@ public final class BuddyGroup: @unchecked Sendable {
                           strict: configuration.strictFlowAffinity, heldCapacity: pools[$0].itemBudget)
         }
         for (q, s) in schedulers.enumerated() {
-            pools[q].routeByFlow(s.route, arrivals: s.arrivals, buckets: s.bucketCount, destinations: s.routes)
+            pools[q].routeByFlow(s.route, arrivals: s.arrivals, buckets: s.bucketCount, destinations: s.routes,
+                                 version: s.routeVersion)
         }
         released = .allocate(capacity: queueCount); released.initialize(repeating: 0, count: queueCount)
         loadBoard = .allocate(capacity: max(1, queueCount * queueCount))

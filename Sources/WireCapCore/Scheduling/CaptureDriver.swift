@@ -79,7 +79,7 @@ public struct CaptureDriver: @unchecked Sendable {
         let group = self.group
         let queue = self.queue
         group.schedule(queue: queue, now: now)
-        // Asked only when the open spill block is due: would it wait behind other handles?
+        // Asked only when an open spill block is due: would it wait behind other handles?
         let delivered = pool.deliverReady(now: now, timeout: timeout, holdSpill: { !group.wouldBeTakenAtOnce(from: queue) }) {
             group.place($0, from: queue)
         }

@@ -107,6 +107,10 @@ public final class FlowScheduler: @unchecked Sendable {
 
     /// route[b], read by the pool at every delivery.
     public let route: UnsafeMutablePointer<UInt16>
+    /// Times the routes changed (a move began or ended, a bucket was spread): the
+    /// pool delivers its per-route spill blocks before it copies under new routes
+    /// (``ChunkPool/routeByFlow(_:arrivals:buckets:destinations:version:)``). Capture thread only, like ``route``.
+    public let routeVersion: UnsafeMutablePointer<UInt64>
     /// Where b goes once settled (a moving bucket's target; a spread bucket's home).
     @usableFromInline let owner: UnsafeMutablePointer<UInt16>
     /// Packets of b delivered (lanes or held queue) and not recycled.
@@ -182,6 +186,7 @@ public final class FlowScheduler: @unchecked Sendable {
         spread = UInt16(consumers + 1)
         self.strict = strict
         route = .allocate(capacity: buckets); route.initialize(repeating: UInt16(home), count: buckets)
+        routeVersion = .allocate(capacity: 1); routeVersion.initialize(to: 0)
         owner = .allocate(capacity: buckets); owner.initialize(repeating: UInt16(home), count: buckets)
         inflight = .allocate(capacity: buckets); inflight.initialize(repeating: 0, count: buckets)
         arrivals = .allocate(capacity: buckets); arrivals.initialize(repeating: 0, count: buckets)
@@ -203,7 +208,7 @@ public final class FlowScheduler: @unchecked Sendable {
     }
 
     deinit {
-        route.deallocate(); owner.deallocate(); inflight.deallocate(); arrivals.deallocate(); rate.deallocate()
+        route.deallocate(); routeVersion.deallocate(); owner.deallocate(); inflight.deallocate(); arrivals.deallocate(); rate.deallocate()
         moving.deallocate(); movedAt.deallocate(); order.deallocate(); service.deallocate(); lastConsumed.deallocate(); wasBusy.deallocate(); load.deallocate()
         busyTaken.deallocate(); busyTime.deallocate()
         heldQueue.deallocate()
@@ -272,6 +277,7 @@ public final class FlowScheduler: @unchecked Sendable {
             moving[Int(b)] = false
             route[Int(b)] = UInt16(target)
         }
+        routeVersion.pointee &+= 1
         moveBuckets.removeAll(keepingCapacity: true)
         moveTarget = -1
         cooldown = cooldownTicks
@@ -440,6 +446,7 @@ public final class FlowScheduler: @unchecked Sendable {
             // backlog, so this needs no buddy with room: when the whole group is
             // overloaded, spreading still shares the excess like chunk offload).
             route[heaviest] = spread
+            routeVersion.pointee &+= 1
             owner[heaviest] = UInt16(home)
             movedAt[heaviest] = ticks
             bucketsSpread &+= 1
@@ -553,6 +560,7 @@ public final class FlowScheduler: @unchecked Sendable {
         for k in 0..<count where !moving[Int(order[k])] {
             let b = Int(order[k])
             route[b] = held
+            routeVersion.pointee &+= 1
             owner[b] = UInt16(to)
             moving[b] = true
             movedAt[b] = ticks
