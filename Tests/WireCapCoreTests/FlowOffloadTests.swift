@@ -219,6 +219,38 @@ struct FlowOffloadTests {
         #expect(stamps == Array(5..<id), "every copied packet once, in order")
     }
 
+    @Test("a due per-route block is held only while its own consumer is busy")
+    func perRouteHold() throws {
+        let config = Self.configuration(m: 4, r: 8, n: 8, spill: SpillGeometry(zeroCopyChunks: 1))
+        let group = try BuddyGroup(queueCount: 2, configuration: config)
+        let driver = CaptureDriver(group: group, queue: 0)
+        var kernel = FakeKernel(capacity: 8)
+        group.schedulers[0].move([9], to: 1)
+        group.releaseIfDrained(queue: 0)
+        // Consumer 0 is busy (a chunk waits in its lane), consumer 1 idle; the pool is under pressure.
+        Self.receive(driver, &kernel, buckets: [2, 2, 2, 2], firstID: 1, at: 1)
+        driver.deliver(now: 1)
+        Self.receive(driver, &kernel, buckets: [9, 2, 9, 2], firstID: 5, at: 100)
+        driver.deliver(now: 100)
+        #expect(group.pools[0].openBlockPackets == 4)
+        driver.deliver(now: 150)
+        // Bucket 9's block went to idle consumer 1; bucket 2's waits while consumer 0 is busy.
+        let slice = try #require(group.nextChunk(consumer: 1))
+        #expect(Int(slice.chunk) >= config.geometry.chunksPerPool)
+        #expect(group.descriptors(of: slice).map(\.timestamp) == [5, 7])
+        #expect(group.pools[0].openBlockPackets == 2)
+        let first = try #require(group.nextChunk(consumer: 0))
+        #expect(group.nextChunk(consumer: 0) == nil, "consumer 0's block is held while it was busy")
+        // Consumer 0's lane empty now: its block's tail goes out at the next due pass.
+        driver.deliver(now: 200)
+        let own = try #require(group.nextChunk(consumer: 0))
+        #expect(group.descriptors(of: own).map(\.timestamp) == [6, 8])
+        for (h, j) in [(first, 0), (own, 0), (slice, 1)] { #expect(group.recycle(h, consumer: j)) }
+        driver.flush()
+        driver.reclaim()
+        #expect(group.pools[0].outstandingItems == 0 && group.pools[0].invariantViolations().isEmpty)
+    }
+
     @Test("a route change delivers the open blocks first: a bucket's packets copied before and after reach its new consumer in order")
     func routeChangeKeepsBlockOrder() throws {
         let config = Self.configuration(m: 4, r: 8, n: 8, spill: SpillGeometry(zeroCopyChunks: 1))

@@ -75,7 +75,7 @@ struct SpillTests {
 
         func deliver(now: UInt64, hold: Bool = false) -> [ChunkHandle] {
             var out: [ChunkHandle] = []
-            _ = pool.deliverReady(now: now, timeout: 1_000, holdSpill: { hold }) { out.append($0); return true }
+            _ = pool.deliverReady(now: now, timeout: 1_000, holdSpill: { _ in hold }) { out.append($0); return true }
             #expect(pool.invariantViolations().isEmpty, "\(pool.invariantViolations())")
             return out
         }
@@ -285,7 +285,7 @@ struct SpillTests {
         held += rig.stalledRounds(4)
         rig.arrive(3, now: 4)   // a partial chunk too
         #expect(rig.pool.openBlockPackets > 0)
-        _ = rig.pool.deliverReady(now: .max, timeout: 0, holdSpill: { true }) { held.append($0); return true }
+        _ = rig.pool.deliverReady(now: .max, timeout: 0, holdSpill: { _ in true }) { held.append($0); return true }
         #expect(rig.pool.undeliveredPackets == 0)
         let ids = rig.read(held)
         #expect(ids == Array(1...19))

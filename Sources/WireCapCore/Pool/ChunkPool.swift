@@ -75,7 +75,9 @@
 /// rate would get one near-empty block per timeout). While held it is asked
 /// about every pass and delivered as soon as a consumer could take it; the
 /// capture thread wakes for it at least every half timeout. Its packets' delay
-/// is then the consumer's backlog, as it would be in the lane.
+/// is then the consumer's backlog, as it would be in the lane. A per-route block
+/// (below) asks about its own route's consumer: a block for an idle consumer is
+/// not held because another consumer is busy.
 ///
 /// **Flow slices (issue 15).** With flow routing (``routeByFlow(_:arrivals:buckets:destinations:version:)``,
 /// set by a ``BuddyGroup`` whose advanced mode moves flow buckets), every packet
@@ -117,6 +119,10 @@
 /// ≥ the budget) can never overflow with valid handles. A chunk that cannot be handed out now stays in the pool and is
 /// offered again on the next ``deliverReady(now:timeout:_:)``: nothing is dropped
 /// by delivery; only a pool without free chunks starves the fill ring.
+///
+/// Its stored `var`s are `@exclusivity(unchecked)`: one thread owns them, and the
+/// run-time exclusivity check cost a `swift_beginAccess` call per access (three
+/// per received packet in ``record(address:length:timestamp:arrival:flags:bucket:)``, measured in the binary).
 ///
 /// - warning: Not thread-safe. One thread (the queue's capture thread) calls every
 ///   method. Consumers only read descriptor-table cells of slices they hold, which
@@ -177,32 +183,32 @@ public final class ChunkPool: @unchecked Sendable {
     /// max(16, ``slicesPerDelivery`` + 8) (a streaming block ships its tail many times, see the type's documentation).
     public let sliceSlotsPerBlock: Int
     /// Flow routing: route per bucket (read at delivery), nil without it.
-    @usableFromInline var flowRoute: UnsafeMutablePointer<UInt16>?
+    @exclusivity(unchecked) @usableFromInline var flowRoute: UnsafeMutablePointer<UInt16>?
     /// Flow routing: packets received per bucket (counted as they are recorded: the scheduler's rates).
-    @usableFromInline var flowArrivals: UnsafeMutablePointer<UInt32>?
-    @usableFromInline var bucketMask: UInt16 = 0
+    @exclusivity(unchecked) @usableFromInline var flowArrivals: UnsafeMutablePointer<UInt32>?
+    @exclusivity(unchecked) @usableFromInline var bucketMask: UInt16 = 0
     /// Scratch for the partition: cells, their buckets, and per-route counts.
     @usableFromInline let scratchCells: UnsafeMutablePointer<CellDescriptor>
     @usableFromInline let scratchBuckets: UnsafeMutablePointer<UInt16>
     @usableFromInline let routeCounts: UnsafeMutablePointer<Int>
     // Free chunks (a stack: the most recently freed chunk is the warmest).
     @usableFromInline let freeStack: UnsafeMutablePointer<UInt32>
-    @usableFromInline var freeCount: Int
+    @exclusivity(unchecked) @usableFromInline var freeCount: Int
     // Attached chunks in attach order (capacity R, kept compact).
     @usableFromInline let attachedList: UnsafeMutablePointer<UInt32>
-    @usableFromInline var attachedCount: Int
+    @exclusivity(unchecked) @usableFromInline var attachedCount: Int
 
-    @usableFromInline var capturedCount: Int = 0
+    @exclusivity(unchecked) @usableFromInline var capturedCount: Int = 0
     /// Frame handles (chunks and slices) in user space.
-    @usableFromInline var frameItems: Int = 0
+    @exclusivity(unchecked) @usableFromInline var frameItems: Int = 0
     // Spill state: free blocks (a stack), the open block (-1: none), its oldest
     // packet's arrival, when a held open block is next looked at, blocks delivered
     // and not yet recycled, and whether the pool is under pressure.
     @usableFromInline let spillFreeStack: UnsafeMutablePointer<UInt32>
     /// Per block slot, the frame chunk lent to it while it is open or delivered.
     @usableFromInline let lender: UnsafeMutablePointer<UInt32>
-    @usableFromInline var lentCount: Int = 0
-    @usableFromInline var spillFreeCount: Int = 0
+    @exclusivity(unchecked) @usableFromInline var lentCount: Int = 0
+    @exclusivity(unchecked) @usableFromInline var spillFreeCount: Int = 0
     /// Blocks open at once: one per route with flow routing (``slicesPerDelivery``), else 1.
     @usableFromInline let opens: Int
     /// Per open block o: its block (-1: none), its oldest packet's arrival, its recheck time.
@@ -211,20 +217,20 @@ public final class ChunkPool: @unchecked Sendable {
     @usableFromInline let openRecheck: UnsafeMutablePointer<UInt64>
     /// Flow routing: the router's count of route changes, and its value when the open
     /// blocks were filled (see ``spill(_:from:to:_:_:_:_:)``).
-    @usableFromInline var routeVersion: UnsafePointer<UInt64>?
-    @usableFromInline var openVersion: UInt64 = 0
+    @exclusivity(unchecked) @usableFromInline var routeVersion: UnsafePointer<UInt64>?
+    @exclusivity(unchecked) @usableFromInline var openVersion: UInt64 = 0
     /// Scratch for ``fits(_:from:to:_:)``: record bytes per open block.
     @usableFromInline let openNeed: UnsafeMutablePointer<Int>
-    @usableFromInline var spillOut: Int = 0
-    @usableFromInline var spilling = false
-    @usableFromInline var waitingForArena = false
+    @exclusivity(unchecked) @usableFromInline var spillOut: Int = 0
+    @exclusivity(unchecked) @usableFromInline var spilling = false
+    @exclusivity(unchecked) @usableFromInline var waitingForArena = false
     /// `true` when the latest delivery left cells because the frame-handle budget had
     /// no room for all their slices (flow routing): a recycle, not a deadline, helps.
-    @usableFromInline var waitingForRoom = false
+    @exclusivity(unchecked) @usableFromInline var waitingForRoom = false
     /// `true` once the kernel filled a whole chunk (``completeWhole(chunk:count:retiredByTimer:)``).
-    var fillsWhole = false
-    @usableFromInline var outstandingCount: Int = 0
-    @usableFromInline var stored = PoolCounters()
+    @exclusivity(unchecked) var fillsWhole = false
+    @exclusivity(unchecked) @usableFromInline var outstandingCount: Int = 0
+    @exclusivity(unchecked) @usableFromInline var stored = PoolCounters()
 
     /// Handles (chunks or slices) in user space, not yet recycled.
     @inlinable public var outstandingItems: Int { outstandingCount }
@@ -451,12 +457,13 @@ public final class ChunkPool: @unchecked Sendable {
     /// when it cannot take the handle now; the cells then stay in the pool and are
     /// offered again next time (nothing is lost).
     ///
-    /// - Parameter holdSpill: asked only when an open block is due: is every
+    /// - Parameter holdSpill: asked only when an open block is due, with the block's
+    ///   route (per-route blocks; -1 for a block every route shares): is every
     ///   consumer it could go to busy with earlier handles (the ``BuddyGroup``
     ///   knows)? Then it keeps filling past its deadline (see the type's documentation).
     /// - Returns: packets handed out by this call.
     @inlinable
-    public func deliverReady(now: UInt64, timeout: UInt64, holdSpill: () -> Bool = { false },
+    public func deliverReady(now: UInt64, timeout: UInt64, holdSpill: (Int) -> Bool = { _ in false },
                              _ place: (ChunkHandle) -> Bool) -> Int {
         var packets = 0
         var blocked = false
@@ -551,7 +558,7 @@ public final class ChunkPool: @unchecked Sendable {
             guard unshipped(o) > 0 else { continue }
             let oldest = openPendingSince[o]
             if now >= oldest && now &- oldest >= timeout {
-                if !holdSpill() {
+                if !holdSpill(blockPerRoute ? o : -1) {
                     if !shipOpenBlock(o, seal: false, place, &packets) { blocked = true }
                 } else {
                     openRecheck[o] = now &+ max(1, timeout / 2)

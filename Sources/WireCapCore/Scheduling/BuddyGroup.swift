@@ -82,7 +82,7 @@ public final class BuddyGroup: @unchecked Sendable {
     /// written by capture thread i at its ticks, read by every capture thread.
     /// Relaxed: an estimate, it orders nothing.
     @usableFromInline let loadBoard: UnsafeMutablePointer<UInt64.AtomicRepresentation>
-    @usableFromInline var views: [FlowScheduler.View] = []
+    @exclusivity(unchecked) @usableFromInline var views: [FlowScheduler.View] = []
     /// Per queue, packets of held slices released and not yet reported (capture thread i's entry only).
     @usableFromInline let released: UnsafeMutablePointer<Int>
     @usableFromInline let thresholdItems: Int      // own length above which we offload
@@ -214,6 +214,20 @@ public final class BuddyGroup: @unchecked Sendable {
         if own == 0 { return true }
         guard advanced, own > thresholdItems else { return false }
         for j in 0..<n where j != i && captureQueueLength(j) == 0 { return true }
+        return false
+    }
+
+    /// Whether a tail of capture thread `i`'s open spill block of route `route`
+    /// (``ChunkPool``'s per-route blocks; -1: a block every route shares, asked as
+    /// ``wouldBeTakenAtOnce(from:)``) would be taken at once: its route's consumer
+    /// has an empty capture queue; a spread route's, some consumer has; a held
+    /// route's always (its slices wait in the capture thread for the move, not in a lane).
+    @inlinable
+    public func wouldBeTakenAtOnce(from i: Int, route: Int) -> Bool {
+        guard flows, route >= 0 else { return wouldBeTakenAtOnce(from: i) }
+        if route < n { return captureQueueLength(route) == 0 }
+        if route == n { return true }
+        for j in 0..<n where captureQueueLength(j) == 0 { return true }
         return false
     }
 

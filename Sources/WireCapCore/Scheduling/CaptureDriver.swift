@@ -80,7 +80,7 @@ public struct CaptureDriver: @unchecked Sendable {
         let queue = self.queue
         group.schedule(queue: queue, now: now)
         // Asked only when an open spill block is due: would it wait behind other handles?
-        let delivered = pool.deliverReady(now: now, timeout: timeout, holdSpill: { !group.wouldBeTakenAtOnce(from: queue) }) {
+        let delivered = pool.deliverReady(now: now, timeout: timeout, holdSpill: { !group.wouldBeTakenAtOnce(from: queue, route: $0) }) {
             group.place($0, from: queue)
         }
         group.publish(queue: queue)

@@ -78,6 +78,8 @@
 /// on their home. One move is in progress at a time,
 /// and a cooldown of ``cooldownTicks`` follows each.
 ///
+/// Its stored `var`s are `@exclusivity(unchecked)` (one thread owns them; see ``ChunkPool``).
+///
 /// - warning: Capture thread `home` only.
 public final class FlowScheduler: @unchecked Sendable {
     /// The queue (and its consumer) the buckets belong to.
@@ -126,7 +128,7 @@ public final class FlowScheduler: @unchecked Sendable {
     /// The tick at which b last moved or was spread (``residenceTicks``).
     private let movedAt: UnsafeMutablePointer<UInt64>
     /// Ticks run so far (starts at ``residenceTicks``: every bucket may move at once).
-    private var ticks: UInt64
+    @exclusivity(unchecked) private var ticks: UInt64
     private let order: UnsafeMutablePointer<Int32>
     private let service: UnsafeMutablePointer<Double>
     private let lastConsumed: UnsafeMutablePointer<UInt64>
@@ -138,42 +140,42 @@ public final class FlowScheduler: @unchecked Sendable {
     public let serviceWindow = 0.2
 
     /// The move in progress: its target, and its buckets' packets still out at the old consumer.
-    public private(set) var moveTarget = -1
-    @usableFromInline var draining = 0
-    private var moveBuckets: [Int32]
+    @exclusivity(unchecked) public private(set) var moveTarget = -1
+    @exclusivity(unchecked) @usableFromInline var draining = 0
+    @exclusivity(unchecked) private var moveBuckets: [Int32]
     // The held queue: slices of moving buckets, in delivery order.
     private let heldQueue: UnsafeMutablePointer<ChunkHandle>
     private let heldCapacity: Int
-    private var heldHead = 0
-    public private(set) var heldCount = 0
+    @exclusivity(unchecked) private var heldHead = 0
+    @exclusivity(unchecked) public private(set) var heldCount = 0
     /// Packets in the held queue now.
-    public private(set) var heldPackets = 0
-    private var lastTick: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var heldPackets = 0
+    @exclusivity(unchecked) private var lastTick: UInt64 = 0
     /// (recorded + lost) / recorded of the queue over the last loss window: the factor
     /// from recorded to offered rates (1 while nothing is lost). Capped at ``maximumOfferedScale``.
-    public private(set) var offeredScale = 1.0
+    @exclusivity(unchecked) public private(set) var offeredScale = 1.0
     /// The most ``offeredScale`` can be (a window with almost nothing recorded says little).
     public let maximumOfferedScale = 8.0
     /// Ticks in a loss window at most: backends publish their drop counters every
     /// 10 ms, so a window ends when the count moves, or after this many ticks.
     public let lossWindowTicks = 20
-    private var windowRecorded: UInt64 = 0
-    private var windowTicks = 0
-    private var lastDropped: UInt64 = 0
-    private var calmTicks = 0
+    @exclusivity(unchecked) private var windowRecorded: UInt64 = 0
+    @exclusivity(unchecked) private var windowTicks = 0
+    @exclusivity(unchecked) private var lastDropped: UInt64 = 0
+    @exclusivity(unchecked) private var calmTicks = 0
     /// Calm ticks in a row before buckets go home (hysteresis in time).
     public let calmTicksBeforeReturn = 50
-    private var cooldown = 0
+    @exclusivity(unchecked) private var cooldown = 0
 
     /// Buckets moved (each bucket of each move, back home included).
-    public private(set) var bucketMoves: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var bucketMoves: UInt64 = 0
     /// Buckets spread (times one was).
-    public private(set) var bucketsSpread: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var bucketsSpread: UInt64 = 0
     /// Packets delivered from spread buckets (their flows may be split).
     public var packetsSpread: UInt64 { spreadPackets }
-    @usableFromInline var spreadPackets: UInt64 = 0
+    @exclusivity(unchecked) @usableFromInline var spreadPackets: UInt64 = 0
     /// Packets that waited in the held queue for a move's drain.
-    public private(set) var packetsHeld: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var packetsHeld: UInt64 = 0
 
     /// - Parameters:
     ///   - heldCapacity: the most slices that can wait (the pool's item budget).

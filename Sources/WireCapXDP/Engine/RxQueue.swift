@@ -8,6 +8,7 @@ import WireCapEngine
 
 /// One receive queue as its capture thread sees it: the UMEM (= the queue's
 /// pool memory), the socket, and the core's ``CaptureDriver``.
+/// Its stored `var`s are `@exclusivity(unchecked)`: the capture thread alone uses them.
 ///
 /// One pass (``pass()``) is the loop of ``CaptureDriver``:
 ///
@@ -50,24 +51,24 @@ package final class RxQueue: CaptureQueue, @unchecked Sendable {
     // the others are `noFrame` (the capture thread was late to refill). The split is
     // exact to one getsockopt: the counter is read when a starvation begins and when
     // it ends (rare events), never per packet.
-    var starving = false
-    var droppedAtStarvation: UInt64 = 0
-    var poolExhaustedDrops: UInt64 = 0
+    @exclusivity(unchecked) var starving = false
+    @exclusivity(unchecked) var droppedAtStarvation: UInt64 = 0
+    @exclusivity(unchecked) var poolExhaustedDrops: UInt64 = 0
 
     // Capture-thread-private rate estimate (packets per nanosecond, EWMA).
-    var rate: Double = 0
-    var lastPassTime: UInt64 = 0
-    var packetsSinceRate: Int = 0
-    package var lastStatisticsRead: UInt64 = 0
+    @exclusivity(unchecked) var rate: Double = 0
+    @exclusivity(unchecked) var lastPassTime: UInt64 = 0
+    @exclusivity(unchecked) var packetsSinceRate: Int = 0
+    @exclusivity(unchecked) package var lastStatisticsRead: UInt64 = 0
     package var pollFD: Int32 { socket.fd }
     /// Packets the latest pass handed to capture queues (consumers may need a wake-up).
-    var deliveredInLastPass = 0
+    @exclusivity(unchecked) var deliveredInLastPass = 0
     /// The latest kernel stamp taken (monotonic ns): a stamp must not be older (the
     /// kernel fills one queue's ring in arrival order), so a frame's stale bytes
     /// from an earlier packet are never taken for a stamp.
-    var lastStamp: UInt64 = 0
+    @exclusivity(unchecked) var lastStamp: UInt64 = 0
     /// Packets stamped here instead (published as ``CaptureCounter/unstampedPackets``).
-    var unstamped: UInt64 = 0
+    @exclusivity(unchecked) var unstamped: UInt64 = 0
     /// The group offloads flows: every packet gets its ``FlowHash`` as its bucket
     /// (otherwise no hash is computed and every bucket is 0).
     let hashesFlows: Bool
