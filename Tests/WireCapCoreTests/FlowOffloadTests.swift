@@ -14,6 +14,18 @@ struct FlowOffloadTests {
                              spill: spill, offload: .flow, flowBuckets: 64, strictFlowAffinity: strict)
     }
 
+    /// Two queues, M = 4, R = 8, N = 8, spilling once one chunk is held zero-copy; queue 0's
+    /// driver, and (when asked) bucket 9 already moved to consumer 1 (nothing in flight: at once).
+    static func spillingQueue0(nineOnConsumer1: Bool) throws -> (CaptureConfiguration, BuddyGroup, CaptureDriver) {
+        let config = configuration(m: 4, r: 8, n: 8, spill: SpillGeometry(zeroCopyChunks: 1))
+        let group = try BuddyGroup(queueCount: 2, configuration: config)
+        if nineOnConsumer1 {
+            group.schedulers[0].move([9], to: 1)
+            group.releaseIfDrained(queue: 0)
+        }
+        return (config, group, CaptureDriver(group: group, queue: 0))
+    }
+
     /// Posts frames and records `buckets.count` packets (ids from `firstID`) with these buckets.
     static func receive(_ driver: CaptureDriver, _ kernel: inout FakeKernel, buckets: [UInt16], firstID: UInt64, at now: UInt64) {
         var rng = SplitMix64(seed: 1)
@@ -94,12 +106,8 @@ struct FlowOffloadTests {
 
     @Test func spillBlocksGoOutAsSlicesToo() throws {
         // Spill at once (one zero-copy chunk allowed), small packets.
-        let config = Self.configuration(m: 4, r: 8, n: 8, spill: SpillGeometry(zeroCopyChunks: 1))
-        let group = try BuddyGroup(queueCount: 2, configuration: config)
-        let driver = CaptureDriver(group: group, queue: 0)
+        let (config, group, driver) = try Self.spillingQueue0(nineOnConsumer1: true)
         var kernel = FakeKernel(capacity: 8)
-        group.schedulers[0].move([9], to: 1)
-        group.releaseIfDrained(queue: 0)
         var handles: [(ChunkHandle, Int)] = []
         var id: UInt64 = 1
         for round in 0..<4 {
@@ -130,12 +138,8 @@ struct FlowOffloadTests {
 
     @Test("spill blocks are per route: a block is one consumer's, so a stalled consumer pins only its own")
     func spillBlocksArePerRoute() throws {
-        let config = Self.configuration(m: 4, r: 8, n: 8, spill: SpillGeometry(zeroCopyChunks: 1))
-        let group = try BuddyGroup(queueCount: 2, configuration: config)
-        let driver = CaptureDriver(group: group, queue: 0)
+        let (config, group, driver) = try Self.spillingQueue0(nineOnConsumer1: true)
         var kernel = FakeKernel(capacity: 8)
-        group.schedulers[0].move([9], to: 1)
-        group.releaseIfDrained(queue: 0)
         var id: UInt64 = 1
         for round in 0..<4 {
             Self.receive(driver, &kernel, buckets: [9, 2, 9, 2], firstID: id, at: UInt64(round + 1))
@@ -163,9 +167,7 @@ struct FlowOffloadTests {
 
     @Test("a due block ships its tail and keeps filling: one lent chunk, many slices, sealed when its slots run low, free when all are back")
     func dueBlocksStream() throws {
-        let config = Self.configuration(m: 4, r: 8, n: 8, spill: SpillGeometry(zeroCopyChunks: 1))
-        let group = try BuddyGroup(queueCount: 2, configuration: config)
-        let driver = CaptureDriver(group: group, queue: 0)
+        let (config, group, driver) = try Self.spillingQueue0(nineOnConsumer1: false)
         let pool = group.pools[0]
         var kernel = FakeKernel(capacity: 8)
         // A zero-copy chunk consumer 0 keeps: the pool is under pressure from then on.
@@ -221,12 +223,8 @@ struct FlowOffloadTests {
 
     @Test("a due per-route block is held only while its own consumer is busy")
     func perRouteHold() throws {
-        let config = Self.configuration(m: 4, r: 8, n: 8, spill: SpillGeometry(zeroCopyChunks: 1))
-        let group = try BuddyGroup(queueCount: 2, configuration: config)
-        let driver = CaptureDriver(group: group, queue: 0)
+        let (config, group, driver) = try Self.spillingQueue0(nineOnConsumer1: true)
         var kernel = FakeKernel(capacity: 8)
-        group.schedulers[0].move([9], to: 1)
-        group.releaseIfDrained(queue: 0)
         // Consumer 0 is busy (a chunk waits in its lane), consumer 1 idle; the pool is under pressure.
         Self.receive(driver, &kernel, buckets: [2, 2, 2, 2], firstID: 1, at: 1)
         driver.deliver(now: 1)
@@ -253,12 +251,8 @@ struct FlowOffloadTests {
 
     @Test("a route change delivers the open blocks first: a bucket's packets copied before and after reach its new consumer in order")
     func routeChangeKeepsBlockOrder() throws {
-        let config = Self.configuration(m: 4, r: 8, n: 8, spill: SpillGeometry(zeroCopyChunks: 1))
-        let group = try BuddyGroup(queueCount: 2, configuration: config)
-        let driver = CaptureDriver(group: group, queue: 0)
+        let (_, group, driver) = try Self.spillingQueue0(nineOnConsumer1: true)
         var kernel = FakeKernel(capacity: 8)
-        group.schedulers[0].move([9], to: 1)   // nothing in flight: at once
-        group.releaseIfDrained(queue: 0)
         // A chunk of bucket 2 goes out zero-copy and stays with consumer 0: the pool is
         // under pressure from then on, and the next chunks are copied, bucket 9's into
         // consumer 1's open block, bucket 2's into consumer 0's.
